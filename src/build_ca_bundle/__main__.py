@@ -1,0 +1,3 @@
+from build_ca_bundle.cli import main
+
+raise SystemExit(main())

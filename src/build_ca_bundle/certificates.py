@@ -1,0 +1,595 @@
+"""Certificates: the model, PEM/DER parsing, and the rules that pick what goes in a bundle.
+
+Everything here is pure: it takes bytes and values and returns values, on any OS. Sources
+turn what an OS or a file says into :class:`Candidate` values; :func:`select` merges them into
+the ordered list of :class:`Entry` values the bundle is rendered from.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import hashlib
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import NameOID
+
+SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+ANY_EKU = "2.5.29.37.0"
+SERVER_AUTH_PURPOSES = frozenset({SERVER_AUTH, ANY_EKU})
+
+# The PEM labels that carry a plain X.509 certificate. "X509 CERTIFICATE" is an old
+# OpenSSL spelling still found in hand-made bundles.
+_PLAIN_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
+_TRUSTED_LABEL = b"TRUSTED CERTIFICATE"
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----",
+    re.DOTALL,
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+# The first line of every bundle we write. A file that carries it is our own output and is
+# never read back as OS data, or each run would feed on the one before.
+BUNDLE_MARKER = b"# This CA bundle was written by build-ca-bundle."
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a source could not read or use. Reported, never fatal on its own."""
+
+    where: str  # a file path, a store name or a command
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True, eq=False)
+class Certificate:
+    """One X.509 certificate, identified by the SHA-256 of its DER encoding."""
+
+    der: bytes
+    sha256: str
+    subject: str
+    issuer: str
+    serial_number: int
+    not_before: dt.datetime
+    not_after: dt.datetime
+    is_ca: bool
+    self_signed: bool
+    spki_sha256: str
+    issuer_serial: tuple[bytes, int]
+    key: str
+    signature_algorithm: str
+    version: int
+    x509: x509.Certificate = field(repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Certificate) and other.sha256 == self.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    @property
+    def label(self) -> str:
+        """A short human name: the subject's CN, else OU, else O, else the whole subject."""
+        return name_label(self.x509.subject)
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.not_after < now
+
+    def not_yet_valid(self, now: dt.datetime) -> bool:
+        return self.not_before > now
+
+
+def name_label(name: x509.Name) -> str:
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATION_NAME):
+        attributes = name.get_attributes_for_oid(oid)
+        if attributes:
+            value = attributes[0].value
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return name.rfc4514_string()
+
+
+def parse_der(der: bytes) -> Certificate:
+    """Parse one DER certificate. Raises ``ValueError`` with a readable reason."""
+    # Some roots in real stores have a negative serial number; cryptography warns about them
+    # but parses them, and OpenSSL accepts them, so they are not our user's problem.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return _parse_der(der)
+
+
+def _parse_der(der: bytes) -> Certificate:
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        # Touch everything we use now, so a malformed extension fails here, not later.
+        subject = cert.subject.rfc4514_string()
+        issuer = cert.issuer.rfc4514_string()
+        is_ca = _is_ca(cert)
+        public_key = cert.public_key()
+        spki = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except ValueError as exc:
+        raise ValueError(f"not a valid X.509 certificate ({exc})") from exc
+    except Exception as exc:  # cryptography raises assorted errors for unsupported keys
+        raise ValueError(f"unsupported certificate ({type(exc).__name__}: {exc})") from exc
+    return Certificate(
+        der=der,
+        sha256=hashlib.sha256(der).hexdigest(),
+        subject=subject,
+        issuer=issuer,
+        serial_number=cert.serial_number,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        is_ca=is_ca,
+        self_signed=_is_self_signed(cert),
+        spki_sha256=hashlib.sha256(spki).hexdigest(),
+        issuer_serial=(cert.issuer.public_bytes(), cert.serial_number),
+        key=_describe_key(public_key),
+        signature_algorithm=_signature_name(cert),
+        version=cert.version.value + 1,
+        x509=cert,
+    )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    """Mirror OpenSSL's X509_check_ca: basicConstraints cA, or an old self-issued root."""
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        basic = None
+    if basic is not None:
+        return basic.ca
+    if cert.subject != cert.issuer:
+        return False
+    # No basicConstraints: v1 roots count, and so do v3 roots whose keyUsage allows signing
+    # certificates (OpenSSL treats both as CAs).
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return usage.key_cert_sign
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    if cert.subject.public_bytes() != cert.issuer.public_bytes():
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except Exception:  # InvalidSignature, ValueError, TypeError for odd keys: not self-signed
+        return False
+    return True
+
+
+def _describe_key(key: object) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA {key.key_size}"
+    return type(key).__name__
+
+
+def _signature_name(cert: x509.Certificate) -> str:
+    oid = cert.signature_algorithm_oid
+    name: str = getattr(oid, "_name", "") or oid.dotted_string
+    return name
+
+
+# --- OpenSSL "TRUSTED CERTIFICATE" (certificate followed by CertAux) -------------------------
+
+
+@dataclass(frozen=True)
+class AuxTrust:
+    """OpenSSL's CertAux: the purposes a certificate is trusted or rejected for."""
+
+    trust: frozenset[str] | None
+    reject: frozenset[str] | None
+    alias: str | None = None
+
+
+def _read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """Return (tag, content start, content end) of the DER element at ``offset``."""
+    if offset + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag = data[offset]
+    length = data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or start + count > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    end = start + length
+    if end > len(data):
+        raise ValueError("truncated DER")
+    return tag, start, end
+
+
+def _decode_oid(body: bytes) -> str:
+    if not body:
+        raise ValueError("empty OID")
+    first = body[0]
+    arcs = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    value = 0
+    for byte in body[1:]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    return ".".join(str(arc) for arc in arcs)
+
+
+def _oid_list(data: bytes, start: int, end: int) -> frozenset[str]:
+    oids = set()
+    offset = start
+    while offset < end:
+        tag, body_start, body_end = _read_tlv(data, offset)
+        if tag != 0x06:
+            raise ValueError("expected an OID in CertAux")
+        oids.add(_decode_oid(data[body_start:body_end]))
+        offset = body_end
+    return frozenset(oids)
+
+
+def split_trusted_certificate(blob: bytes) -> tuple[bytes, AuxTrust]:
+    """Split the DER of a ``TRUSTED CERTIFICATE`` into the certificate and its CertAux."""
+    tag, _, cert_end = _read_tlv(blob, 0)
+    if tag != 0x30:
+        raise ValueError("TRUSTED CERTIFICATE does not start with a certificate")
+    der = blob[:cert_end]
+    if cert_end == len(blob):
+        return der, AuxTrust(trust=None, reject=None)
+    tag, aux_start, aux_end = _read_tlv(blob, cert_end)
+    if tag != 0x30:
+        raise ValueError("CertAux is not a SEQUENCE")
+    trust: frozenset[str] | None = None
+    reject: frozenset[str] | None = None
+    alias: str | None = None
+    offset = aux_start
+    while offset < aux_end:
+        tag, body_start, body_end = _read_tlv(blob, offset)
+        if tag == 0x30:  # trust SEQUENCE OF OID
+            trust = _oid_list(blob, body_start, body_end)
+        elif tag == 0xA0:  # reject [0] IMPLICIT SEQUENCE OF OID
+            reject = _oid_list(blob, body_start, body_end)
+        elif tag == 0x0C:  # alias UTF8String
+            alias = blob[body_start:body_end].decode("utf-8", "replace")
+        offset = body_end  # keyid and other: not needed
+    return der, AuxTrust(trust=trust, reject=reject, alias=alias)
+
+
+class Verdict(enum.Enum):
+    """What a source says about one certificate."""
+
+    TRUST = "trust"  # an anchor for server authentication
+    DISTRUST = "distrust"  # must not be in the bundle, whichever source offers it
+    INTERMEDIATE = "intermediate"  # only with --include-intermediates, if it chains to a root
+
+
+def aux_verdict(certificate: Certificate, aux: AuxTrust) -> Verdict | None:
+    """Decide a TRUSTED CERTIFICATE for server auth as OpenSSL's obj_trust does.
+
+    ``None`` means the entry says nothing usable for TLS servers (ignore it).
+    """
+    if aux.reject is not None and aux.reject & SERVER_AUTH_PURPOSES:
+        return Verdict.DISTRUST
+    if aux.trust is not None:
+        if aux.trust & SERVER_AUTH_PURPOSES:
+            return Verdict.TRUST
+        # p11-kit writes an empty trust list for a distrusted certificate.
+        return Verdict.DISTRUST if not aux.trust else None
+    # No trust settings at all: OpenSSL's compatibility rule trusts self-signed roots.
+    return Verdict.TRUST if certificate.self_signed else None
+
+
+# --- PEM and DER input ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One certificate read from input, with OpenSSL trust flags if it carried them."""
+
+    certificate: Certificate
+    aux: AuxTrust | None = None
+
+
+def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
+    """Read every certificate block of PEM text; other blocks (keys, CRLs) are ignored."""
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    parsed: list[Parsed] = []
+    problems: list[Problem] = []
+    for number, match in enumerate(_PEM_BLOCK.finditer(data), start=1):
+        label, body = match.group(1), match.group(2)
+        if label not in _PLAIN_LABELS and label != _TRUSTED_LABEL:
+            continue
+        block = f"{where} (block {number})"
+        if b":" in body:
+            # RFC 1421 headers (Proc-Type, DEK-Info): not a plain certificate; Go skips these.
+            problems.append(Problem(block, "skipped: PEM block has RFC 1421 headers"))
+            continue
+        try:
+            blob = base64.b64decode(b"".join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            problems.append(Problem(block, "skipped: invalid base64"))
+            continue
+        try:
+            if label == _TRUSTED_LABEL:
+                der, aux = split_trusted_certificate(blob)
+                parsed.append(Parsed(parse_der(der), aux))
+            else:
+                parsed.append(Parsed(parse_der(blob)))
+        except ValueError as exc:
+            problems.append(Problem(block, f"skipped: {exc}"))
+    return parsed, problems
+
+
+def parse_bytes(
+    data: bytes, where: str, *, allow_der: bool = True
+) -> tuple[list[Parsed], list[Problem]]:
+    """Read PEM text or, when allowed, one raw DER certificate."""
+    if b"-----BEGIN" in data:
+        parsed, problems = parse_pem(data, where)
+        if not parsed and not problems:
+            problems.append(Problem(where, "skipped: no certificate in this PEM file"))
+        return parsed, problems
+    if allow_der and data[:1] == b"\x30":
+        try:
+            return [Parsed(parse_der(data))], []
+        except ValueError as exc:
+            return [], [Problem(where, f"skipped: {exc}")]
+    return [], [Problem(where, "skipped: neither PEM nor DER certificate data")]
+
+
+def read_certificate_file(
+    path: Path, *, allow_der: bool = True
+) -> tuple[list[Parsed], list[Problem]]:
+    """Read a certificate file; an unreadable file is a problem, never an exception."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [], [Problem(str(path), f"skipped: cannot read ({exc.strerror or exc})")]
+    return parse_bytes(data, str(path), allow_der=allow_der)
+
+
+# --- Candidates and the merge -----------------------------------------------------------
+
+
+class SourceKind(enum.Enum):
+    BASE = "base"  # certifi: Mozilla's roots, taken as they are
+    OS = "os"  # what the operating system trusts
+    EXTRA = "extra"  # files the user or the policy named
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A source's statement about one certificate."""
+
+    certificate: Certificate
+    verdict: Verdict
+    source: str  # where it was found, e.g. "certifi", "/etc/ssl/certs/ca-certificates.crt"
+    reason: str = ""  # why this verdict, e.g. "ROOT, usages: serverAuth"
+    # p11-kit distrusts a key, not only a certificate: also match the same public key, or the
+    # same issuer and serial number (p11-kit trust/enumerate.c).
+    match_key: bool = False
+
+
+@dataclass
+class SourceResult:
+    """Everything one source found: certificates with verdicts, and what it could not read."""
+
+    name: str
+    kind: SourceKind
+    candidates: list[Candidate] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)  # files and folders read
+    notes: list[str] = field(default_factory=list)  # facts worth a line in the summary
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One certificate in the bundle, and every source that offered it."""
+
+    certificate: Certificate
+    origins: tuple[str, ...]
+    kinds: frozenset[SourceKind]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A certificate a source offered that is not in the bundle, and why."""
+
+    certificate: Certificate
+    source: str
+    reason: str
+
+
+@dataclass
+class Selection:
+    entries: list[Entry]
+    excluded: list[Exclusion]
+
+    def beyond_base(self) -> list[Entry]:
+        """The entries certifi does not have: usually the corporate roots."""
+        return [entry for entry in self.entries if SourceKind.BASE not in entry.kinds]
+
+
+class _Distrust:
+    def __init__(self, candidates: Iterable[Candidate]) -> None:
+        self.by_der: dict[str, Candidate] = {}
+        self.by_key: dict[str, Candidate] = {}
+        self.by_issuer_serial: dict[tuple[bytes, int], Candidate] = {}
+        for candidate in candidates:
+            cert = candidate.certificate
+            self.by_der.setdefault(cert.sha256, candidate)
+            if candidate.match_key:
+                self.by_key.setdefault(cert.spki_sha256, candidate)
+                self.by_issuer_serial.setdefault(cert.issuer_serial, candidate)
+
+    def find(self, cert: Certificate) -> Candidate | None:
+        return (
+            self.by_der.get(cert.sha256)
+            or self.by_key.get(cert.spki_sha256)
+            or self.by_issuer_serial.get(cert.issuer_serial)
+        )
+
+
+def select(
+    results: Sequence[SourceResult],
+    *,
+    now: dt.datetime,
+    keep_expired: bool = False,
+    include_leaf: bool = False,
+    include_intermediates: bool = False,
+    exclude: Iterable[str] = (),
+) -> Selection:
+    """Merge what the sources say into the bundle's entries, in a stable order.
+
+    certifi's roots come first in certifi's order, then the others sorted by name and hash.
+    A distrust from any source removes the certificate everywhere, certifi's part included.
+    """
+    excluded_hashes = {value.lower().replace(":", "") for value in exclude}
+    distrust = _Distrust(
+        candidate
+        for result in results
+        for candidate in result.candidates
+        if candidate.verdict is Verdict.DISTRUST
+    )
+    origins: dict[str, list[str]] = {}
+    kinds: dict[str, set[SourceKind]] = {}
+    chosen: dict[str, Certificate] = {}
+    base_order: list[str] = []
+    exclusions: dict[tuple[str, str], Exclusion] = {}
+    intermediates: list[Candidate] = []
+
+    def exclude_one(candidate: Candidate, reason: str) -> None:
+        key = (candidate.certificate.sha256, reason)
+        exclusions.setdefault(key, Exclusion(candidate.certificate, candidate.source, reason))
+
+    ordered = sorted(results, key=lambda result: list(SourceKind).index(result.kind))
+    for result in ordered:
+        for candidate in result.candidates:
+            cert = candidate.certificate
+            if candidate.verdict is Verdict.INTERMEDIATE:
+                intermediates.append(candidate)
+                continue
+            if candidate.verdict is not Verdict.TRUST:
+                continue
+            reason = _rejection(
+                candidate, result.kind, distrust, excluded_hashes, now, keep_expired, include_leaf
+            )
+            if reason:
+                exclude_one(candidate, reason)
+                continue
+            if cert.sha256 not in chosen:
+                chosen[cert.sha256] = cert
+                if result.kind is SourceKind.BASE:
+                    base_order.append(cert.sha256)
+            sources = origins.setdefault(cert.sha256, [])
+            if candidate.source not in sources:
+                sources.append(candidate.source)
+            kinds.setdefault(cert.sha256, set()).add(result.kind)
+
+    if include_intermediates:
+        _add_chaining_intermediates(
+            intermediates, chosen, origins, kinds, distrust, excluded_hashes, now, keep_expired
+        )
+
+    base_set = set(base_order)
+    rest = sorted(
+        (sha for sha in chosen if sha not in base_set),
+        key=lambda sha: (chosen[sha].label.casefold(), sha),
+    )
+    entries = [
+        Entry(chosen[sha], tuple(origins[sha]), frozenset(kinds[sha])) for sha in base_order + rest
+    ]
+    kept = set(chosen)
+    return Selection(
+        entries=entries,
+        excluded=[item for item in exclusions.values() if item.certificate.sha256 not in kept],
+    )
+
+
+def _rejection(
+    candidate: Candidate,
+    kind: SourceKind,
+    distrust: _Distrust,
+    excluded_hashes: set[str],
+    now: dt.datetime,
+    keep_expired: bool,
+    include_leaf: bool,
+) -> str:
+    cert = candidate.certificate
+    distrusted_by = distrust.find(cert)
+    if distrusted_by is not None:
+        why = f" ({distrusted_by.reason})" if distrusted_by.reason else ""
+        return f"distrusted by {distrusted_by.source}{why}"
+    if cert.sha256 in excluded_hashes:
+        return "excluded by fingerprint"
+    if not keep_expired and cert.expired(now):
+        return f"expired on {cert.not_after:%Y-%m-%d}"
+    if kind is not SourceKind.BASE and not cert.is_ca and not include_leaf:
+        return "not a CA certificate"
+    return ""
+
+
+def _add_chaining_intermediates(
+    intermediates: list[Candidate],
+    chosen: dict[str, Certificate],
+    origins: dict[str, list[str]],
+    kinds: dict[str, set[SourceKind]],
+    distrust: _Distrust,
+    excluded_hashes: set[str],
+    now: dt.datetime,
+    keep_expired: bool,
+) -> None:
+    """Add intermediates that chain by signature to something already chosen."""
+    pending = [
+        c
+        for c in intermediates
+        if c.certificate.is_ca
+        and not _rejection(c, SourceKind.OS, distrust, excluded_hashes, now, keep_expired, False)
+    ]
+    progress = True
+    while pending and progress:
+        progress = False
+        for candidate in list(pending):
+            cert = candidate.certificate
+            if cert.sha256 in chosen:
+                pending.remove(candidate)
+                continue
+            if any(_issued_by(cert, issuer) for issuer in chosen.values()):
+                chosen[cert.sha256] = cert
+                origins[cert.sha256] = [candidate.source]
+                kinds[cert.sha256] = {SourceKind.OS}
+                pending.remove(candidate)
+                progress = True
+
+
+def _issued_by(cert: Certificate, issuer: Certificate) -> bool:
+    if cert.x509.issuer.public_bytes() != issuer.x509.subject.public_bytes():
+        return False
+    try:
+        cert.x509.verify_directly_issued_by(issuer.x509)
+    except Exception:  # a bad signature or an unsupported key simply does not chain
+        return False
+    return True

@@ -1,0 +1,43 @@
+"""Readers of the places certificates come from, and the one place that picks the OS reader.
+
+Each reader offers ``load(options, ...) -> SourceResult`` and never raises for one bad file,
+store or command: what it could not read becomes a :class:`Problem` in its result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from build_ca_bundle.certificates import SourceResult
+
+__all__ = ["SourceResult", "StoreOptions", "load_os_store"]
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What the OS readers need to know about this run."""
+
+    scope: str = "user"  # macOS reads the login keychain and user trust settings only for "user"
+    own_outputs: tuple[Path, ...] = ()  # our bundles: never read back as OS data
+    include_intermediates: bool = False  # Windows CA store: offer intermediates as such
+    windows_host: bool = True  # WSL: also read the Windows host's store through interop
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def load_os_store(options: StoreOptions) -> list[SourceResult]:
+    """Read what this machine's OS trusts for TLS servers, and what it distrusts."""
+    if sys.platform == "win32":
+        from build_ca_bundle.sources import windows
+
+        return [windows.load(options)]
+    if sys.platform == "darwin":
+        from build_ca_bundle.sources import macos
+
+        return [macos.load(options)]
+    from build_ca_bundle.sources import linux
+
+    return [linux.load(options)]

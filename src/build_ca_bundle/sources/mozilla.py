@@ -1,0 +1,36 @@
+"""certifi's bundle: Mozilla's roots, taken as they are.
+
+Named ``mozilla`` so it never shadows the ``certifi`` package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import certifi
+
+from build_ca_bundle.certificates import (
+    Candidate,
+    SourceKind,
+    SourceResult,
+    Verdict,
+    read_certificate_file,
+)
+
+NAME = "certifi"
+
+
+def bundle_path() -> Path:
+    return Path(certifi.where())
+
+
+def load(path: Path | None = None) -> SourceResult:
+    """Read certifi's ``cacert.pem`` (or ``path``, for tests and pinned copies)."""
+    path = path or bundle_path()
+    parsed, problems = read_certificate_file(path, allow_der=False)
+    result = SourceResult(name=NAME, kind=SourceKind.BASE, problems=problems, inputs=[path])
+    result.candidates = [
+        Candidate(item.certificate, Verdict.TRUST, NAME, "Mozilla root via certifi")
+        for item in parsed
+    ]
+    return result
