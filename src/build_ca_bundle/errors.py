@@ -71,3 +71,9 @@ class UnsafePathError(BuildCABundleError):
     """A machine-wide path could be replaced by an ordinary user."""
 
     exit_code = ExitCode.BUNDLE
+
+
+class RequiredRootMissingError(BuildCABundleError):
+    """A root the user or policy requires is not in the result; nothing was changed."""
+
+    exit_code = ExitCode.REQUIRED_MISSING
