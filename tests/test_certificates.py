@@ -1,0 +1,362 @@
+"""Parsing, the CA and trust rules, and the merge that decides what goes in a bundle."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from build_ca_bundle.certificates import (
+    ANY_EKU,
+    SERVER_AUTH,
+    AuxTrust,
+    Candidate,
+    SourceKind,
+    SourceResult,
+    Verdict,
+    aux_verdict,
+    parse_bytes,
+    parse_der,
+    parse_pem,
+    read_certificate_file,
+    select,
+)
+from tests.pki import (
+    NOW,
+    Issued,
+    make_expired_root,
+    make_root,
+    make_v1_root,
+    trusted_certificate,
+)
+
+EMAIL = "1.3.6.1.5.5.7.3.4"
+
+
+def result(kind: SourceKind, name: str, *items: tuple[Issued, Verdict]) -> SourceResult:
+    source = SourceResult(name=name, kind=kind)
+    source.candidates = [
+        Candidate(parse_der(issued.der), verdict, name, "test") for issued, verdict in items
+    ]
+    return source
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def test_pem_bundle_with_crlf_bom_and_text_around_blocks() -> None:
+    one, two = make_root("One"), make_root("Two")
+    data = (
+        b"\xef\xbb\xbfsome text a tool left here\r\n"
+        + one.pem.replace(b"\n", b"\r\n")
+        + b"\r\n# a comment between blocks\r\n"
+        + two.pem
+        + b"trailing words"
+    )
+    parsed, problems = parse_pem(data, "bundle.pem")
+    assert [item.certificate.sha256 for item in parsed] == [one.sha256, two.sha256]
+    assert problems == []
+
+
+def test_old_x509_certificate_label_is_read() -> None:
+    root = make_root()
+    data = root.pem.replace(b"BEGIN CERTIFICATE", b"BEGIN X509 CERTIFICATE").replace(
+        b"END CERTIFICATE", b"END X509 CERTIFICATE"
+    )
+    parsed, problems = parse_pem(data, "old.pem")
+    assert [item.certificate.sha256 for item in parsed] == [root.sha256]
+    assert problems == []
+
+
+def test_keys_and_crls_are_ignored_not_reported() -> None:
+    root = make_root()
+    data = root.key_pem + root.pem + b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"
+    parsed, problems = parse_pem(data, "mixed.pem")
+    assert len(parsed) == 1
+    assert problems == []
+
+
+def test_malformed_blocks_are_problems_naming_the_file_and_block() -> None:
+    good = make_root("Good")
+    bad_base64 = b"-----BEGIN CERTIFICATE-----\n!!!notbase64!!!\n-----END CERTIFICATE-----\n"
+    not_a_cert = (
+        b"-----BEGIN CERTIFICATE-----\n"
+        + base64.encodebytes(b"\x30\x03\x02\x01\x00")
+        + b"-----END CERTIFICATE-----\n"
+    )
+    with_headers = (
+        b"-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n"
+        + base64.encodebytes(good.der)
+        + b"-----END CERTIFICATE-----\n"
+    )
+    parsed, problems = parse_pem(bad_base64 + not_a_cert + with_headers + good.pem, "/x/ca.pem")
+    assert [item.certificate.sha256 for item in parsed] == [good.sha256]
+    assert [p.where for p in problems] == [
+        "/x/ca.pem (block 1)",
+        "/x/ca.pem (block 2)",
+        "/x/ca.pem (block 3)",
+    ]
+    assert problems[0].message == "skipped: invalid base64"
+    assert problems[1].message.startswith("skipped: not a valid X.509 certificate")
+    assert problems[2].message == "skipped: PEM block has RFC 1421 headers"
+
+
+def test_der_file_and_garbage_file(tmp_path: Path) -> None:
+    root = make_root()
+    der_file = root.write(tmp_path / "root.cer", pem=False)
+    parsed, problems = read_certificate_file(der_file)
+    assert [item.certificate.sha256 for item in parsed] == [root.sha256]
+    assert problems == []
+
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("hello")
+    parsed, problems = read_certificate_file(garbage)
+    assert parsed == []
+    assert str(problems[0]) == f"{garbage}: skipped: neither PEM nor DER certificate data"
+
+
+def test_der_refused_where_only_pem_is_allowed() -> None:
+    parsed, problems = parse_bytes(make_root().der, "x", allow_der=False)
+    assert parsed == []
+    assert problems
+
+
+def test_unreadable_path_is_a_problem_not_an_exception(tmp_path: Path) -> None:
+    parsed, problems = read_certificate_file(tmp_path / "missing.pem")
+    assert parsed == []
+    assert "cannot read" in problems[0].message
+    parsed, problems = read_certificate_file(tmp_path)  # a folder where a file was expected
+    assert parsed == []
+    assert "cannot read" in problems[0].message
+
+
+def test_certificate_details_for_reports() -> None:
+    root = make_root("Детали Root", organization="Example")
+    cert = parse_der(root.der)
+    assert cert.label == "Детали Root"
+    assert cert.subject == "O=Example,CN=Детали Root"
+    assert cert.issuer == cert.subject
+    assert cert.key == "EC secp256r1"
+    assert cert.signature_algorithm == "ecdsa-with-SHA256"
+    assert cert.version == 3
+    assert cert.is_ca and cert.self_signed
+
+
+# --- what counts as a CA -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "is_ca", "self_signed"),
+    [
+        (lambda: make_root("v3 root"), True, True),
+        (make_v1_root, True, True),
+        (lambda: make_root("self-signed leaf", basic_constraints=False), False, True),
+        (lambda: make_root("no basicConstraints", basic_constraints=None), True, True),
+        (
+            lambda: make_root("no BC, no certSign", basic_constraints=None, key_usage=False),
+            True,
+            True,
+        ),
+        (lambda: make_root("issuer").issue("intermediate", ca=True), True, False),
+        (lambda: make_root("issuer").issue("leaf.example"), False, False),
+    ],
+)
+def test_ca_and_self_signed_rules(make: object, is_ca: bool, self_signed: bool) -> None:
+    issued = make()  # type: ignore[operator]
+    cert = parse_der(issued.der)
+    assert (cert.is_ca, cert.self_signed) == (is_ca, self_signed)
+
+
+def test_v1_root_is_version_1() -> None:
+    assert parse_der(make_v1_root().der).version == 1
+
+
+def test_issuer_name_equal_to_subject_but_signed_by_another_key_is_not_self_signed() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    own_key = ec.generate_private_key(ec.SECP256R1())
+    subject = make_root("Looks Self-Signed").cert.subject
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(own_key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(other_key, hashes.SHA256())
+    )
+    assert not parse_der(Issued(cert, own_key).der).self_signed
+
+
+# --- OpenSSL TRUSTED CERTIFICATE ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trust", "reject", "expected"),
+    [
+        ([SERVER_AUTH], None, Verdict.TRUST),  # p11-kit: cacert3-trusted-server-alias
+        ([ANY_EKU], None, Verdict.TRUST),
+        (None, [ANY_EKU], Verdict.DISTRUST),  # cacert3-distrust-all
+        ([SERVER_AUTH], [SERVER_AUTH], Verdict.DISTRUST),  # reject wins
+        ([], None, Verdict.DISTRUST),  # cacert3-not-trusted: empty trust list
+        ([EMAIL], None, None),  # trusted, but not for TLS servers
+        (None, [EMAIL], Verdict.TRUST),  # rejected for e-mail only: compat rule, self-signed
+        (None, None, Verdict.TRUST),  # openssl-trust-no-trust: compat rule
+    ],
+)
+def test_trusted_certificate_flags_for_server_auth(
+    trust: list[str] | None, reject: list[str] | None, expected: Verdict | None
+) -> None:
+    root = make_root()
+    parsed, problems = parse_pem(trusted_certificate(root, trust=trust, reject=reject), "t")
+    assert problems == []
+    (item,) = parsed
+    assert item.certificate.sha256 == root.sha256  # the aux part is not in the identity
+    assert item.aux is not None
+    assert aux_verdict(item.certificate, item.aux) == expected
+
+
+def test_compat_rule_does_not_trust_a_non_self_signed_certificate() -> None:
+    intermediate = parse_der(make_root().issue("Intermediate", ca=True).der)
+    assert aux_verdict(intermediate, AuxTrust(trust=None, reject=None)) is None
+
+
+def test_trusted_certificate_alias_is_read() -> None:
+    parsed, _ = parse_pem(trusted_certificate(make_root(), trust=[SERVER_AUTH], alias="Corp"), "t")
+    assert parsed[0].aux is not None
+    assert parsed[0].aux.alias == "Corp"
+
+
+# --- the merge ---------------------------------------------------------------------------
+
+
+def test_distrust_from_the_os_removes_a_root_from_certifis_part() -> None:
+    kept, distrusted = make_root("Kept"), make_root("Distrusted")
+    certifi = result(SourceKind.BASE, "certifi", (kept, Verdict.TRUST), (distrusted, Verdict.TRUST))
+    os_store = result(SourceKind.OS, "windows", (distrusted, Verdict.DISTRUST))
+    selection = select([certifi, os_store], now=NOW)
+    assert [e.certificate.sha256 for e in selection.entries] == [kept.sha256]
+    (exclusion,) = selection.excluded
+    assert exclusion.certificate.sha256 == distrusted.sha256
+    assert exclusion.reason == "distrusted by windows (test)"
+
+
+def test_p11kit_distrust_matches_the_same_key_in_another_certificate() -> None:
+    root = make_root("Reissued")
+    # The same key, re-issued with other dates: a different certificate, the same SPKI.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    reissued_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root.cert.subject)
+        .issuer_name(root.cert.subject)
+        .public_key(root.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=2))
+        .not_valid_after(NOW + dt.timedelta(days=999))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(root.key, hashes.SHA256())
+    )
+    reissued = Issued(reissued_cert, root.key)
+    base = result(SourceKind.BASE, "certifi", (reissued, Verdict.TRUST))
+    blocklist = SourceResult(name="linux", kind=SourceKind.OS)
+    blocklist.candidates = [
+        Candidate(parse_der(root.der), Verdict.DISTRUST, "blocklist", "p11-kit", match_key=True)
+    ]
+    assert select([base, blocklist], now=NOW).entries == []
+    # Without p11-kit semantics only the exact certificate is distrusted.
+    blocklist.candidates = [Candidate(parse_der(root.der), Verdict.DISTRUST, "store", "exact")]
+    assert len(select([base, blocklist], now=NOW).entries) == 1
+
+
+def test_expired_roots_are_left_out_unless_asked() -> None:
+    expired = make_expired_root()
+    os_store = result(SourceKind.OS, "linux", (expired, Verdict.TRUST))
+    selection = select([os_store], now=NOW)
+    assert selection.entries == []
+    assert selection.excluded[0].reason.startswith("expired on ")
+    assert len(select([os_store], now=NOW, keep_expired=True).entries) == 1
+
+
+def test_leaves_from_the_os_are_left_out_but_v1_roots_stay() -> None:
+    leaf = make_root("Leaf").issue("server.example")
+    self_signed_leaf = make_root("Self-signed leaf", basic_constraints=False)
+    v1 = make_v1_root()
+    os_store = result(
+        SourceKind.OS,
+        "linux",
+        (leaf, Verdict.TRUST),
+        (self_signed_leaf, Verdict.TRUST),
+        (v1, Verdict.TRUST),
+    )
+    selection = select([os_store], now=NOW)
+    assert [e.certificate.sha256 for e in selection.entries] == [v1.sha256]
+    assert {x.reason for x in selection.excluded} == {"not a CA certificate"}
+
+
+def test_order_is_certifi_first_then_sorted_and_origins_are_merged() -> None:
+    c1, c2 = make_root("Zeta certifi"), make_root("Alpha certifi")
+    corp_b, corp_a = make_root("beta corp"), make_root("Alpha corp")
+    certifi = result(SourceKind.BASE, "certifi", (c1, Verdict.TRUST), (c2, Verdict.TRUST))
+    os_store = result(
+        SourceKind.OS,
+        "linux",
+        (corp_b, Verdict.TRUST),
+        (c2, Verdict.TRUST),
+        (corp_a, Verdict.TRUST),
+    )
+    # Source order in the list must not matter.
+    selection = select([os_store, certifi], now=NOW)
+    assert [e.certificate.label for e in selection.entries] == [
+        "Zeta certifi",
+        "Alpha certifi",
+        "Alpha corp",
+        "beta corp",
+    ]
+    assert selection.entries[1].origins == ("certifi", "linux")
+    assert [e.certificate.label for e in selection.beyond_base()] == ["Alpha corp", "beta corp"]
+
+
+def test_exclude_by_fingerprint_with_colons_and_capitals() -> None:
+    root = make_root()
+    fingerprint = ":".join(root.sha256.upper()[i : i + 2] for i in range(0, len(root.sha256), 2))
+    os_store = result(SourceKind.OS, "linux", (root, Verdict.TRUST))
+    selection = select([os_store], now=NOW, exclude=[fingerprint])
+    assert selection.entries == []
+    assert selection.excluded[0].reason == "excluded by fingerprint"
+
+
+def test_intermediates_only_when_asked_and_only_if_they_chain() -> None:
+    root = make_root("Root")
+    chained = root.issue("Chained Intermediate", ca=True)
+    orphan = make_root("Unknown Root").issue("Orphan Intermediate", ca=True)
+    os_store = result(
+        SourceKind.OS,
+        "windows",
+        (root, Verdict.TRUST),
+        (chained, Verdict.INTERMEDIATE),
+        (orphan, Verdict.INTERMEDIATE),
+    )
+    assert [e.certificate.label for e in select([os_store], now=NOW).entries] == ["Root"]
+    with_intermediates = select([os_store], now=NOW, include_intermediates=True)
+    assert [e.certificate.label for e in with_intermediates.entries] == [
+        "Chained Intermediate",
+        "Root",
+    ]
+
+
+def test_same_certificate_from_two_sources_is_written_once() -> None:
+    root = make_root()
+    a = result(SourceKind.OS, "linux", (root, Verdict.TRUST), (root, Verdict.TRUST))
+    b = result(SourceKind.EXTRA, "extra", (root, Verdict.TRUST))
+    selection = select([a, b], now=NOW)
+    assert len(selection.entries) == 1
+    assert selection.entries[0].kinds == frozenset({SourceKind.OS, SourceKind.EXTRA})

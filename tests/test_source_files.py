@@ -1,0 +1,75 @@
+"""Extra CA files and folders (--extra-ca), and certifi's bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import certifi
+
+from build_ca_bundle.certificates import BUNDLE_MARKER, SERVER_AUTH, SourceKind, Verdict
+from build_ca_bundle.sources import files, mozilla
+from tests.pki import make_root, trusted_certificate
+
+
+def test_files_and_folders_are_read(tmp_path: Path) -> None:
+    single = make_root("Single PEM")
+    der = make_root("DER in folder")
+    pem = make_root("PEM in folder")
+    folder = tmp_path / "corp-roots"
+    single.write(tmp_path / "single.pem")
+    der.write(folder / "b.cer", pem=False)
+    pem.write(folder / "a.crt")
+    (folder / "README.txt").write_text("how to install these roots")
+    result = files.load([tmp_path / "single.pem", folder])
+    assert result.kind is SourceKind.EXTRA
+    assert {c.certificate.label for c in result.candidates} == {
+        "Single PEM",
+        "DER in folder",
+        "PEM in folder",
+    }
+    assert all(c.verdict is Verdict.TRUST for c in result.candidates)
+    assert result.problems == []  # README.txt is not a certificate file name: not read
+
+
+def test_missing_path_and_broken_file_are_problems(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    result = files.load([tmp_path / "absent.pem", broken])
+    assert result.candidates == []
+    assert [p.where for p in result.problems] == [
+        str(tmp_path / "absent.pem"),
+        f"{broken} (block 1)",
+    ]
+
+
+def test_trusted_certificate_flags_are_honoured(tmp_path: Path) -> None:
+    rejected = make_root("Rejected")
+    path = tmp_path / "flags.pem"
+    path.write_bytes(
+        trusted_certificate(rejected, reject=[SERVER_AUTH])
+        + trusted_certificate(make_root("Trusted"), trust=[SERVER_AUTH])
+    )
+    verdicts = {c.certificate.label: c.verdict for c in files.load([path]).candidates}
+    assert verdicts == {"Rejected": Verdict.DISTRUST, "Trusted": Verdict.TRUST}
+
+
+def test_our_own_output_is_never_read_back(tmp_path: Path) -> None:
+    output = tmp_path / "ca-bundle.pem"
+    output.write_bytes(BUNDLE_MARKER + b"\n" + make_root().pem)
+    copy = tmp_path / "copy.pem"
+    copy.write_bytes(output.read_bytes())
+    result = files.load([output, copy], own_outputs=[output])
+    assert result.candidates == []
+    assert [p.message for p in result.problems] == [
+        "skipped: this is our own output bundle",
+        "skipped: a bundle written by build-ca-bundle",
+    ]
+
+
+def test_certifi_is_read_whole() -> None:
+    result = mozilla.load()
+    assert result.kind is SourceKind.BASE
+    assert result.inputs == [Path(certifi.where())]
+    assert result.problems == []
+    expected = Path(certifi.where()).read_bytes().count(b"-----BEGIN CERTIFICATE-----")
+    assert len(result.candidates) == expected > 100
