@@ -77,3 +77,9 @@ class RequiredRootMissingError(BuildCABundleError):
     """A root the user or policy requires is not in the result; nothing was changed."""
 
     exit_code = ExitCode.REQUIRED_MISSING
+
+
+class PolicyError(BuildCABundleError):
+    """The IT policy file could not be read or holds something we do not understand."""
+
+    exit_code = ExitCode.CONFIG

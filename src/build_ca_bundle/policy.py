@@ -1,0 +1,134 @@
+"""The IT policy file: machine-wide defaults for a fleet, in TOML.
+
+IT writes it once (``/etc/build-ca-bundle/policy.toml`` and the like) and every logon run picks
+it up. Flags given on the command line win over it; the report says which values came from it.
+A file that does not parse, or holds a key or a value we do not know, is an error that names
+the file and the line, and nothing is changed: a typo must not silently drop a required root.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+from build_ca_bundle.errors import PolicyError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+# Where IT puts the policy, per OS. One admin-only place each.
+_POLICY_LOCATIONS = {
+    # Linux and other Unix: next to the machine-wide bundle.
+    "linux": "/etc/build-ca-bundle/policy.toml",
+    # macOS: the conventional place for machine-wide app data managed by an admin or MDM.
+    "darwin": "/Library/Application Support/build-ca-bundle/policy.toml",
+}
+_WINDOWS_POLICY = r"build-ca-bundle\policy.toml"  # under %ProgramData%
+
+# Keys a policy may set, with the type each must have.
+_KEYS: dict[str, type] = {
+    "extra_ca": list,  # files or folders of roots IT hands out
+    "exclude": list,  # SHA-256 fingerprints never to include
+    "required": list,  # SHA-256 fingerprints that must be in the result, or nothing changes
+    "scope": str,  # user, site, global, none
+    "output": str,  # where the bundle goes
+    "configure": list,  # tools to point at the bundle, e.g. ["pip", "git"]
+    "verify_targets": list,  # URLs the live check tries
+    "keep_expired": bool,
+    "include_intermediates": bool,
+}
+_SCOPES = frozenset({"user", "site", "global", "none"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The values a policy file set, and where it was."""
+
+    path: Path | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def strings(self, key: str) -> list[str]:
+        value = self.values.get(key, [])
+        return [str(item) for item in value]
+
+    def string(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return None if value is None else str(value)
+
+    def flag(self, key: str) -> bool | None:
+        value = self.values.get(key)
+        return None if value is None else bool(value)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+
+def default_location(platform: str = sys.platform, environ: Mapping[str, str] = os.environ) -> Path:
+    """The machine-wide policy file for this OS."""
+    if platform == "win32":
+        program_data = environ.get("PROGRAMDATA") or environ.get("ProgramData") or r"C:\ProgramData"
+        return Path(PureWindowsPath(program_data) / _WINDOWS_POLICY)
+    return Path(_POLICY_LOCATIONS.get(platform, _POLICY_LOCATIONS["linux"]))
+
+
+def load(path: Path | None, *, explicit: bool) -> Policy:
+    """Read the policy at ``path``. A missing default file is no policy; a missing named one is
+    an error, since IT asked for it."""
+    if path is None:
+        return Policy()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            raise PolicyError(f"policy file not found: {path}") from None
+        return Policy()
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
+    return parse(data, path)
+
+
+def parse(data: bytes, path: Path) -> Policy:
+    """Parse and check a policy file's bytes."""
+    try:
+        text = data.decode("utf-8")
+        document = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(
+            f"{path}: {exc}", hint="fix the TOML syntax on that line; nothing was changed"
+        ) from exc
+    for key, value in document.items():
+        expected = _KEYS.get(key)
+        if expected is None:
+            raise PolicyError(
+                f"{path}, line {_line_of(text, key)}: unknown key {key!r}",
+                hint="known keys: " + ", ".join(sorted(_KEYS)),
+            )
+        if not isinstance(value, expected) or (
+            isinstance(value, list) and not all(isinstance(item, str) for item in value)
+        ):
+            kind = "a list of strings" if expected is list else expected.__name__
+            raise PolicyError(f"{path}, line {_line_of(text, key)}: {key!r} must be {kind}")
+    scope = document.get("scope")
+    if scope is not None and scope not in _SCOPES:
+        raise PolicyError(
+            f"{path}, line {_line_of(text, 'scope')}: scope must be one of "
+            + ", ".join(sorted(_SCOPES))
+        )
+    return Policy(path=path, values=document)
+
+
+def _line_of(text: str, key: str) -> int:
+    """The line a top-level key is set on, for error messages."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip()
+        if stripped.startswith(key) and stripped[len(key) :].lstrip().startswith("="):
+            return number
+    return 1

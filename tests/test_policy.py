@@ -1,0 +1,88 @@
+"""The IT policy file: parsing, checking, and where it lives."""
+
+from __future__ import annotations
+
+from pathlib import Path, PureWindowsPath
+
+import pytest
+
+from build_ca_bundle import policy
+from build_ca_bundle.errors import ExitCode, PolicyError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_full_policy_is_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+# IT's policy for every laptop
+extra_ca = ["/etc/corp/roots"]
+required = ["ab" ]
+exclude = []
+scope = "global"
+output = "/etc/build-ca-bundle/ca-bundle.pem"
+configure = ["pip", "git"]
+verify_targets = ["https://pypi.corp.example/simple/"]
+keep_expired = false
+""",
+    )
+    loaded = policy.load(path, explicit=True)
+    assert loaded.path == path
+    assert loaded.string("scope") == "global"
+    assert loaded.strings("configure") == ["pip", "git"]
+    assert loaded.strings("extra_ca") == ["/etc/corp/roots"]
+    assert loaded.flag("keep_expired") is False
+    assert loaded.flag("include_intermediates") is None
+    assert "exclude" in loaded
+    assert "include_intermediates" not in loaded
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'scope = "user"\nrequired = "abc\nexclude = []\n')
+    with pytest.raises(PolicyError) as caught:
+        policy.load(path, explicit=True)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert "line 2" in str(caught.value)
+    assert caught.value.exit_code is ExitCode.CONFIG
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('requierd = ["ab"]\n', "line 1: unknown key 'requierd'"),
+        ('scope = "user"\nrequired = "ab"\n', "line 2: 'required' must be a list of strings"),
+        ("keep_expired = 1\n", "line 1: 'keep_expired' must be bool"),
+        ('scope = "everyone"\n', "line 1: scope must be one of global, none, site, user"),
+        ("extra_ca = [1, 2]\n", "'extra_ca' must be a list of strings"),
+    ],
+)
+def test_wrong_keys_and_types_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        policy.load(write(tmp_path, text), explicit=True)
+
+
+def test_missing_default_policy_is_no_policy_but_a_named_one_is_an_error(tmp_path: Path) -> None:
+    assert policy.load(tmp_path / "absent.toml", explicit=False).values == {}
+    with pytest.raises(PolicyError, match="policy file not found"):
+        policy.load(tmp_path / "absent.toml", explicit=True)
+
+
+def test_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b'scope = "\xff"\n')
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        policy.load(path, explicit=True)
+
+
+def test_default_locations() -> None:
+    assert policy.default_location("linux") == Path("/etc/build-ca-bundle/policy.toml")
+    assert policy.default_location("darwin") == Path(
+        "/Library/Application Support/build-ca-bundle/policy.toml"
+    )
+    windows = policy.default_location("win32", {"PROGRAMDATA": "D:\\Data"})
+    assert PureWindowsPath(str(windows)) == PureWindowsPath(r"D:\Data\build-ca-bundle\policy.toml")
