@@ -1,0 +1,375 @@
+"""The live check: TLS handshakes to the package indexes, through the proxy users' tools use.
+
+Each target gets three verdicts side by side — with our bundle, with the OS store alone
+(truststore), with certifi alone — so a user sees that verification works now, and why it
+failed before. On a failure it shows the chain the server presented and the next step.
+
+Nothing received from the network is ever trusted here. :func:`fetch_chain` exists so that
+``--from-server HOST --pin SHA256`` can compare what a server presents with a fingerprint IT
+published; only the caller decides, and only on an exact match.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import enum
+import hashlib
+import os
+import socket
+import ssl
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_TARGETS = ("https://pypi.org/simple/", "https://files.pythonhosted.org/")
+DEFAULT_TIMEOUT = 5.0
+
+
+class Status(enum.Enum):
+    OK = "ok"
+    CERTIFICATE = "certificate"  # the handshake failed on the server's certificate
+    OFFLINE = "offline"  # the server could not be reached (DNS, refused, timeout)
+    PROXY = "proxy"  # the proxy could not be reached or refused the tunnel
+    TLS = "tls"  # another TLS failure (protocol, handshake)
+    UNAVAILABLE = "unavailable"  # this trust source cannot be used here (e.g. no truststore)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy that tunnels TLS with CONNECT."""
+
+    host: str
+    port: int
+    authorization: str | None = None  # "Basic …" from credentials in the proxy URL
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, url: str) -> Proxy:
+        if "://" not in url:
+            url = "http://" + url
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an HTTP proxy URL: {url}")
+        authorization = None
+        if parts.username is not None:
+            credentials = (
+                f"{urllib.parse.unquote(parts.username)}:"
+                f"{urllib.parse.unquote(parts.password or '')}"
+            )
+            authorization = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+        return cls(parts.hostname, parts.port or 8080, authorization)
+
+
+@dataclass(frozen=True)
+class ChainCertificate:
+    subject: str
+    issuer: str
+    sha256: str
+    der: bytes = field(repr=False)
+    self_signed: bool = False
+
+
+@dataclass(frozen=True)
+class Check:
+    """One trust source's verdict on one target."""
+
+    trust: str  # "bundle", "os", "certifi"
+    status: Status
+    detail: str = ""
+
+
+@dataclass
+class TargetResult:
+    url: str
+    host: str
+    port: int
+    proxy: str | None
+    checks: list[Check] = field(default_factory=list)
+    chain: list[ChainCertificate] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+
+    def status(self, trust: str) -> Status:
+        for check in self.checks:
+            if check.trust == trust:
+                return check.status
+        return Status.UNAVAILABLE
+
+
+class VerifyError(Exception):
+    """A failure to reach a server, sorted into offline, proxy or TLS."""
+
+    def __init__(self, status: Status, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+# --- proxies ---------------------------------------------------------------------------
+
+
+def proxy_for(
+    url: str,
+    *,
+    explicit: str | None = None,
+    configured: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Proxy | None:
+    """The proxy a user's tools would use for ``url``: ``--proxy``, then pip's ``proxy``
+    setting, then ``https_proxy``/``HTTPS_PROXY`` unless ``no_proxy`` excludes the host."""
+    if explicit:
+        return Proxy.parse(explicit)
+    if configured:
+        return Proxy.parse(configured)
+    env = dict(environ) if environ is not None else None
+    proxies = _environment_proxies(env)
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if "https" not in proxies or _bypassed(host, env):
+        return None
+    return Proxy.parse(proxies["https"])
+
+
+def _environment_proxies(environ: Mapping[str, str] | None) -> dict[str, str]:
+    if environ is None:
+        return urllib.request.getproxies_environment()
+    found: dict[str, str] = {}
+    # Lower case wins over upper case, as in urllib and curl.
+    for name, value in sorted(environ.items(), key=lambda item: item[0].islower()):
+        if value and name.lower().endswith("_proxy"):
+            found[name.lower()[: -len("_proxy")]] = value
+    return found
+
+
+def _bypassed(host: str, environ: Mapping[str, str] | None) -> bool:
+    """Whether ``no_proxy`` names the host: ``*``, the host itself, or a parent domain."""
+    env = environ if environ is not None else dict(os.environ)
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    host = host.lower().rstrip(".")
+    for entry in (item.strip().lower() for item in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+        name = name.lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+# --- connections ----------------------------------------------------------------------
+
+
+def _connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> socket.socket:
+    if proxy is None:
+        try:
+            return socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise VerifyError(
+                Status.OFFLINE, f"cannot reach {host}:{port}: {_reason(exc)}"
+            ) from exc
+    try:
+        sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+    except OSError as exc:
+        raise VerifyError(
+            Status.PROXY, f"cannot reach the proxy {proxy.url}: {_reason(exc)}"
+        ) from exc
+    try:
+        _tunnel(sock, host, port, proxy)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
+    request = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    if proxy.authorization:
+        request += f"Proxy-Authorization: {proxy.authorization}\r\n"
+    try:
+        sock.sendall((request + "\r\n").encode("ascii"))
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+            if len(response) > 65536:
+                break
+    except OSError as exc:
+        raise VerifyError(Status.PROXY, f"the proxy {proxy.url} failed: {_reason(exc)}") from exc
+    status_line = response.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or parts[1] != "200":
+        detail = status_line or "no answer"
+        if len(parts) >= 2 and parts[1] == "407":
+            detail += " (the proxy wants credentials: use http://USER:PASSWORD@host:port)"
+        elif len(parts) >= 2 and parts[1] in ("502", "503", "504"):
+            raise VerifyError(Status.OFFLINE, f"the proxy could not reach {host}:{port}: {detail}")
+        raise VerifyError(Status.PROXY, f"the proxy {proxy.url} refused the tunnel: {detail}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"name lookup failed ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def handshake(
+    host: str, port: int, context: ssl.SSLContext, proxy: Proxy | None, timeout: float
+) -> list[bytes]:
+    """Do one TLS handshake; return the chain the server presented (DER, leaf first)."""
+    sock = _connect(host, port, proxy, timeout)
+    try:
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            return presented_chain(tls)
+    except ssl.SSLCertVerificationError as exc:
+        raise VerifyError(Status.CERTIFICATE, exc.verify_message or str(exc)) from exc
+    except ssl.SSLError as exc:
+        raise VerifyError(Status.TLS, exc.reason or str(exc)) from exc
+    except OSError as exc:
+        raise VerifyError(
+            Status.OFFLINE, f"connection to {host}:{port} failed: {_reason(exc)}"
+        ) from exc
+    finally:
+        sock.close()
+
+
+def presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
+    """The certificates the server sent, leaf first, as DER."""
+    public = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
+    if public is not None:
+        return [bytes(cert) for cert in public()]
+    sslobj = getattr(tls, "_sslobj", None)
+    private = getattr(sslobj, "get_unverified_chain", None)  # 3.10-3.12, same data
+    if private is not None:
+        return [cert.public_bytes(ssl._ssl.ENCODING_DER) for cert in private() or []]  # type: ignore[attr-defined]
+    leaf = tls.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def fetch_chain(
+    host: str, port: int = 443, *, proxy: Proxy | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> list[bytes]:
+    """What the server presents, without verifying it. Never trust this without a pin."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only to read the chain; nothing is sent or trusted
+    return handshake(host, port, context, proxy, timeout)
+
+
+# --- trust sources ---------------------------------------------------------------------
+
+
+def bundle_context(bundle: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(bundle))
+
+
+def certifi_context() -> ssl.SSLContext:
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def os_context() -> ssl.SSLContext:
+    import truststore
+
+    context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return context
+
+
+def check_target(
+    url: str,
+    *,
+    contexts: Sequence[tuple[str, Callable[[], ssl.SSLContext]]],
+    proxy: Proxy | None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> TargetResult:
+    """Handshake with ``url``'s server once per trust source, and explain a failure."""
+    parts = urllib.parse.urlsplit(url if "://" in url else f"https://{url}")
+    host = parts.hostname or ""
+    port = parts.port or 443
+    result = TargetResult(url=url, host=host, port=port, proxy=proxy.url if proxy else None)
+    for trust, make_context in contexts:
+        try:
+            context = make_context()
+        except Exception as exc:  # truststore missing or unsupported here
+            result.checks.append(Check(trust, Status.UNAVAILABLE, str(exc)))
+            continue
+        try:
+            chain = handshake(host, port, context, proxy, timeout)
+        except VerifyError as exc:
+            result.checks.append(Check(trust, exc.status, exc.detail))
+            if exc.status in (Status.OFFLINE, Status.PROXY):
+                break  # the network, not trust: the other sources would say the same
+            continue
+        result.checks.append(Check(trust, Status.OK))
+        if not result.chain:
+            result.chain = [_describe(der) for der in chain]
+    if any(check.status is Status.CERTIFICATE for check in result.checks) and not result.chain:
+        with contextlib.suppress(VerifyError):  # the verdicts already say what failed
+            presented = fetch_chain(host, port, proxy=proxy, timeout=timeout)
+            result.chain = [_describe(der) for der in presented]
+    result.advice = advise(result)
+    return result
+
+
+def _describe(der: bytes) -> ChainCertificate:
+    from build_ca_bundle.certificates import parse_der
+
+    sha = hashlib.sha256(der).hexdigest()
+    try:
+        cert = parse_der(der)
+    except ValueError:
+        return ChainCertificate("(unparsable)", "(unparsable)", sha, der)
+    return ChainCertificate(cert.subject, cert.issuer, sha, der, cert.self_signed)
+
+
+def advise(result: TargetResult) -> list[str]:
+    """The next step, in words, for what the three verdicts say together."""
+    bundle, os_store, certifi = (result.status(t) for t in ("bundle", "os", "certifi"))
+    statuses = {check.status for check in result.checks}
+    if Status.PROXY in statuses:
+        return [
+            "the proxy could not be used: check the proxy address (--proxy, pip's proxy, "
+            "https_proxy) and its credentials; this is not a certificate problem"
+        ]
+    if Status.OFFLINE in statuses:
+        return [
+            f"{result.host}:{result.port} could not be reached: this is a network problem, "
+            "not a certificate problem"
+        ]
+    advice: list[str] = []
+    if bundle is Status.OK and certifi is Status.CERTIFICATE:
+        advice.append(
+            "certifi alone fails here: that is why pip failed before; with the bundle it verifies"
+        )
+    if bundle is Status.CERTIFICATE:
+        top = result.chain[-1] if result.chain else None
+        issuer = top.issuer if top else "the issuing CA"
+        if os_store is Status.OK:
+            advice.append(
+                "the OS trusts this server but the bundle does not: the bundle is "
+                "stale; run build-ca-bundle again"
+            )
+        else:
+            advice.append(
+                f"the OS does not trust `{issuer}` either: ask IT for this root, then "
+                "run `build-ca-bundle --extra-ca FILE`"
+            )
+            if top is not None and top.self_signed:
+                advice.append(
+                    f"the server presents its root itself (sha256 {top.sha256}); only if IT "
+                    f"confirms that fingerprint: build-ca-bundle --from-server "
+                    f"{result.host}:{result.port} --pin {top.sha256}"
+                )
+    return advice
