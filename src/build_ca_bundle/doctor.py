@@ -1,0 +1,451 @@
+"""Audits: what switches TLS verification off, and what keeps our bundle from applying.
+
+Each check reads files or the environment and returns :class:`Finding` values with the place
+(file and line where there is one) and the exact fix. Nothing here writes; ``doctor --fix``
+(in :mod:`build_ca_bundle.pipeline`) applies the few fixes that are safe to make alone.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import site
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from build_ca_bundle.certificates import Certificate
+from build_ca_bundle.targets import Finding, Severity
+
+FIX_PIP_TRUSTED_HOST = (
+    "remove it (`build-ca-bundle doctor --fix` does, keeping a backup): with the bundle, "
+    "pip verifies these hosts instead of trusting anything they send"
+)
+
+
+def _site_folders() -> list[Path]:
+    folders = [Path(p) for p in site.getsitepackages()]
+    user = site.getusersitepackages()
+    if user:
+        folders.append(Path(user))
+    return folders
+
+
+@dataclass(frozen=True)
+class DoctorContext:
+    """Where the checks look. Tests point every field at a private folder."""
+
+    home: Path
+    cwd: Path
+    environ: Mapping[str, str]
+    platform: str = sys.platform
+    pip_files: Sequence[Path] = ()  # every pip config file pip would load, in its order
+    system_root: Path = Path("/")
+    git: Sequence[str] | None = ("git",)  # None: do not ask git
+    site_folders: Sequence[Path] = field(default_factory=_site_folders)
+
+    def under_root(self, absolute: str) -> Path:
+        return self.system_root / absolute.lstrip("/")
+
+
+Check = Callable[[DoctorContext], list[Finding]]
+
+
+def run_checks(context: DoctorContext, checks: Iterable[Check] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in checks if checks is not None else ALL_CHECKS:
+        findings.extend(check(context))
+    return findings
+
+
+def _read_lines(path: Path) -> list[str] | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+
+
+def _error(where: str, message: str, fix: str) -> Finding:
+    return Finding(Severity.ERROR, where, message, fix)
+
+
+# --- pip -------------------------------------------------------------------------------
+
+_SECTION = configparser.RawConfigParser.SECTCRE
+_OPTION = configparser.RawConfigParser.OPTCRE
+
+
+def pip_trusted_hosts(path: Path) -> list[tuple[int, str, str]]:
+    """(line, section, value) of every ``trusted-host`` key in a pip config file."""
+    lines = _read_lines(path)
+    if lines is None:
+        return []
+    found: list[tuple[int, str, str]] = []
+    section = ""
+    for number, line in enumerate(lines, start=1):
+        text = line.lstrip("\ufeff")
+        if not text.strip() or text.lstrip().startswith(("#", ";")):
+            continue
+        header = _SECTION.match(text)
+        if header:
+            section = header.group("header")
+            continue
+        if text[:1].isspace():
+            continue  # a continuation line
+        option = _OPTION.match(text)
+        if option and option.group("option").strip().lower().replace("_", "-") == "trusted-host":
+            found.append((number, section, (option.group("value") or "").strip()))
+    return found
+
+
+def check_pip_config(context: DoctorContext) -> list[Finding]:
+    findings = []
+    for path in context.pip_files:
+        for line, section, value in pip_trusted_hosts(path):
+            findings.append(
+                _error(
+                    f"{path}:{line}",
+                    f"pip [{section}] trusted-host = {value}: TLS verification is off for "
+                    "these hosts",
+                    FIX_PIP_TRUSTED_HOST,
+                )
+            )
+    return findings
+
+
+# --- the environment --------------------------------------------------------------------
+
+_FALSE = frozenset({"false", "no", "0", "off"})
+
+
+def check_environment(context: DoctorContext) -> list[Finding]:
+    env = context.environ
+    findings = []
+
+    def unset(name: str, message: str) -> None:
+        findings.append(
+            _error(
+                f"environment: {name}",
+                message,
+                f"unset {name} where it is set (shell "
+                "start-up files, CI settings, the user's environment variables)",
+            )
+        )
+
+    if env.get("PIP_TRUSTED_HOST"):
+        unset("PIP_TRUSTED_HOST", f"pip skips verification for {env['PIP_TRUSTED_HOST']}")
+    if "GIT_SSL_NO_VERIFY" in env:
+        unset("GIT_SSL_NO_VERIFY", "git skips TLS verification (any value, even 0 or empty)")
+    if env.get("NODE_TLS_REJECT_UNAUTHORIZED") == "0":
+        unset("NODE_TLS_REJECT_UNAUTHORIZED", "Node.js and npm skip TLS verification")
+    if env.get("UV_INSECURE_HOST"):
+        unset("UV_INSECURE_HOST", f"uv skips verification for {env['UV_INSECURE_HOST']}")
+    for name in (
+        "CONDA_SSL_VERIFY",
+        "npm_config_strict_ssl",
+        "NPM_CONFIG_STRICT_SSL",
+        "PDM_PYPI_VERIFY_SSL",
+        "YARN_ENABLE_STRICT_SSL",
+    ):
+        if env.get(name, "").strip().lower() in _FALSE and name in env:
+            unset(name, "TLS verification is switched off")
+    for name, value in env.items():
+        if re.fullmatch(r"POETRY_CERTIFICATES_\w+_CERT", name) and value.lower() == "false":
+            unset(name, "Poetry skips verification for this repository")
+    if "PYTHONHTTPSVERIFY" in env:
+        findings.append(
+            Finding(
+                Severity.INFO,
+                "environment: PYTHONHTTPSVERIFY",
+                "has no effect on Python 3 or requests (PEP 493 was for Python 2.7)",
+                "unset PYTHONHTTPSVERIFY: it does nothing but suggests verification is off",
+            )
+        )
+    if env.get("CURL_CA_BUNDLE") == "":
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "environment: CURL_CA_BUNDLE",
+                "is empty: requests older than 2.28 read that as 'verification off'",
+                "unset CURL_CA_BUNDLE",
+            )
+        )
+    return findings
+
+
+# --- shell start-up files, profiles and requirements files ------------------------------
+
+_SHELL_PATTERNS = (
+    (re.compile(r"--trusted-host[ =]"), "pip --trusted-host turns TLS verification off"),
+    (re.compile(r"\bPIP_TRUSTED_HOST\s*="), "PIP_TRUSTED_HOST turns pip's verification off"),
+    (re.compile(r"\bGIT_SSL_NO_VERIFY\b"), "GIT_SSL_NO_VERIFY turns git's verification off"),
+    (
+        re.compile(r"\bNODE_TLS_REJECT_UNAUTHORIZED\s*=\s*['\"]?0"),
+        "NODE_TLS_REJECT_UNAUTHORIZED=0 turns Node's verification off",
+    ),
+    (re.compile(r"http\.sslVerify[= ]+false", re.IGNORECASE), "git http.sslVerify=false"),
+)
+
+# Shell start-up files, relative to HOME, that people paste workarounds into.
+_HOME_STARTUP_FILES = (
+    ".bashrc",
+    ".bash_profile",
+    ".bash_aliases",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
+    ".zshenv",
+    # PowerShell 7 and Windows PowerShell 5.1 profiles
+    "Documents/PowerShell/Microsoft.PowerShell_profile.ps1",
+    "Documents/PowerShell/profile.ps1",
+    "Documents/WindowsPowerShell/Microsoft.PowerShell_profile.ps1",
+    "Documents/WindowsPowerShell/profile.ps1",
+    ".config/powershell/Microsoft.PowerShell_profile.ps1",  # PowerShell on Linux and macOS
+    ".config/fish/config.fish",
+)
+
+
+def _scan(path: Path, patterns: Sequence[tuple[re.Pattern[str], str]], fix: str) -> list[Finding]:
+    lines = _read_lines(path)
+    if lines is None:
+        return []
+    findings = []
+    for number, line in enumerate(lines, start=1):
+        if line.lstrip().startswith("#"):
+            continue  # a commented-out line does nothing
+        for pattern, message in patterns:
+            if pattern.search(line):
+                findings.append(_error(f"{path}:{number}", message, fix))
+    return findings
+
+
+def check_shell_files(context: DoctorContext) -> list[Finding]:
+    files = [context.home / name for name in _HOME_STARTUP_FILES]
+    profile_d = context.under_root("/etc/profile.d")
+    if profile_d.is_dir():
+        files.extend(sorted(profile_d.glob("*.sh")))
+    for name in ("/etc/profile", "/etc/bash.bashrc", "/etc/zsh/zshrc", "/etc/environment"):
+        files.append(context.under_root(name))
+    fix = "delete or comment out this line, then open a new shell: the bundle makes it unneeded"
+    findings = []
+    for path in files:
+        findings.extend(_scan(path, _SHELL_PATTERNS, fix))
+    return findings
+
+
+def check_requirements_files(context: DoctorContext) -> list[Finding]:
+    findings = []
+    fix = "delete the --trusted-host line from this file: the bundle makes it unneeded"
+    patterns = [(_SHELL_PATTERNS[0][0], "pip --trusted-host in a requirements file")]
+    for pattern in ("requirements*.txt", "constraints*.txt", "requirements/*.txt"):
+        for path in sorted(context.cwd.glob(pattern)):
+            findings.extend(_scan(path, patterns, fix))
+    pipfile = context.cwd / "Pipfile"
+    verify_ssl = [(re.compile(r"verify_ssl\s*=\s*false", re.IGNORECASE), "Pipfile verify_ssl")]
+    findings.extend(
+        _scan(pipfile, verify_ssl, "set verify_ssl = true: the bundle makes false unneeded")
+    )
+    return findings
+
+
+# --- other tools' config files ---------------------------------------------------------
+
+
+def check_git(context: DoctorContext) -> list[Finding]:
+    if context.git is None:
+        return []
+    command = [*context.git, "config", "--show-origin", "--get-regexp", r"^http\..*sslverify$"]
+    try:
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=dict(context.environ),
+            cwd=context.cwd,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # no git, no git finding
+    findings = []
+    for line in completed.stdout.splitlines():
+        origin, _, rest = line.partition("\t")
+        key, _, value = rest.partition(" ")
+        if value.strip().lower() in _FALSE:
+            where = origin.removeprefix("file:")
+            findings.append(
+                _error(
+                    where,
+                    f"git {key} = {value.strip()}: git skips TLS verification",
+                    f"git config --unset {key} (in that file); then, if git needs the bundle: "
+                    "git config --global http.sslCAInfo <bundle>",
+                )
+            )
+    return findings
+
+
+def _home_files(context: DoctorContext, *names: str) -> list[Path]:
+    return [context.home / name for name in names]
+
+
+def check_npm(context: DoctorContext) -> list[Finding]:
+    pattern = [(re.compile(r"^\s*strict-ssl\s*=\s*false", re.IGNORECASE), "npm strict-ssl=false")]
+    fix = "remove strict-ssl=false; point npm at the bundle: npm config set cafile <bundle>"
+    findings = []
+    for path in [*_home_files(context, ".npmrc", ".yarnrc"), context.cwd / ".npmrc"]:
+        findings.extend(_scan(path, pattern, fix))
+    return findings
+
+
+def check_conda(context: DoctorContext) -> list[Finding]:
+    pattern = [
+        (
+            re.compile(r"^\s*ssl_verify\s*:\s*(false|no|0|off)\s*$", re.IGNORECASE),
+            "conda ssl_verify: false",
+        )
+    ]
+    fix = "conda config --set ssl_verify <bundle> (or truststore on conda 23.9+)"
+    config_home = Path(context.environ.get("XDG_CONFIG_HOME") or context.home / ".config")
+    paths = [
+        *_home_files(context, ".condarc", ".conda/.condarc", ".conda/condarc"),
+        config_home / "conda" / ".condarc",
+        config_home / "conda" / "condarc",
+        context.under_root("/etc/conda/.condarc"),
+        context.under_root("/etc/conda/condarc"),
+    ]
+    if context.environ.get("CONDARC"):
+        paths.append(Path(context.environ["CONDARC"]))
+    findings = []
+    for path in paths:
+        findings.extend(_scan(path, pattern, fix))
+    return findings
+
+
+def check_uv(context: DoctorContext) -> list[Finding]:
+    pattern = [(re.compile(r"^\s*allow-insecure-host\s*="), "uv allow-insecure-host")]
+    fix = "remove allow-insecure-host; give uv the bundle: SSL_CERT_FILE=<bundle>"
+    config_home = Path(context.environ.get("XDG_CONFIG_HOME") or context.home / ".config")
+    paths = [config_home / "uv" / "uv.toml", context.under_root("/etc/uv/uv.toml")]
+    if context.environ.get("APPDATA"):
+        paths.append(Path(context.environ["APPDATA"]) / "uv" / "uv.toml")
+    paths += [context.cwd / "uv.toml", context.cwd / "pyproject.toml"]
+    findings = []
+    for path in paths:
+        findings.extend(_scan(path, pattern, fix))
+    return findings
+
+
+def check_poetry(context: DoctorContext) -> list[Finding]:
+    pattern = [
+        (re.compile(r"^\s*cert\s*=\s*false\s*$"), "Poetry certificates.<source>.cert = false")
+    ]
+    fix = "poetry config --unset certificates.<source>.cert (then REQUESTS_CA_BUNDLE=<bundle>)"
+    config_home = Path(context.environ.get("XDG_CONFIG_HOME") or context.home / ".config")
+    paths = [
+        config_home / "pypoetry" / "config.toml",
+        context.home / "Library" / "Application Support" / "pypoetry" / "config.toml",
+        context.cwd / "poetry.toml",
+    ]
+    if context.environ.get("APPDATA"):
+        paths.append(Path(context.environ["APPDATA"]) / "pypoetry" / "config.toml")
+    if context.environ.get("POETRY_CONFIG_DIR"):
+        paths.append(Path(context.environ["POETRY_CONFIG_DIR"]) / "config.toml")
+    findings = []
+    for path in paths:
+        findings.extend(_scan(path, pattern, fix))
+    return findings
+
+
+_UNVERIFIED_CONTEXT = [
+    (
+        re.compile(r"_create_unverified_context|_create_default_https_context\s*="),
+        "installs an unverified HTTPS context for every Python program",
+    ),
+    (re.compile(r"verify\s*=\s*False"), "turns requests' verification off"),
+]
+
+
+def check_site_customization(context: DoctorContext) -> list[Finding]:
+    fix = "delete the code that disables verification from this file"
+    findings = []
+    for folder in context.site_folders:
+        candidates = [folder / "sitecustomize.py", folder / "usercustomize.py"]
+        try:
+            candidates += sorted(folder.glob("*.pth"))
+        except OSError:
+            continue
+        for path in candidates:
+            findings.extend(_scan(path, _UNVERIFIED_CONTEXT, fix))
+    return findings
+
+
+ALL_CHECKS: tuple[Check, ...] = (
+    check_pip_config,
+    check_environment,
+    check_shell_files,
+    check_requirements_files,
+    check_git,
+    check_npm,
+    check_conda,
+    check_uv,
+    check_poetry,
+    check_site_customization,
+)
+
+
+def current_context(pip_files: Sequence[Path] = ()) -> DoctorContext:
+    return DoctorContext(
+        home=Path.home(), cwd=Path.cwd(), environ=dict(os.environ), pip_files=pip_files
+    )
+
+
+# --- Python 3.13+ strict X.509 -----------------------------------------------------------
+
+
+def strict_x509_problems(cert: Certificate) -> list[str]:
+    """What OpenSSL's X509_V_FLAG_X509_STRICT, on by default since Python 3.13, rejects in a
+    CA certificate. No bundle can fix these: only the CA's owner can reissue it."""
+    from cryptography import x509
+
+    problems = []
+    extensions = cert.x509.extensions
+
+    def extension(kind: type[x509.ExtensionType]) -> x509.Extension[x509.ExtensionType] | None:
+        try:
+            return extensions.get_extension_for_class(kind)
+        except x509.ExtensionNotFound:
+            return None
+
+    basic = extension(x509.BasicConstraints)
+    if basic is None:
+        problems.append("no basicConstraints extension")
+    elif not basic.critical:
+        problems.append("basicConstraints is not marked critical")
+    if extension(x509.KeyUsage) is None:
+        problems.append("no keyUsage extension")
+    if extension(x509.SubjectKeyIdentifier) is None:
+        problems.append("no subjectKeyIdentifier")
+    if not cert.self_signed and extension(x509.AuthorityKeyIdentifier) is None:
+        problems.append("no authorityKeyIdentifier (required when not self-signed)")
+    return problems
+
+
+def lint_roots(certificates: Iterable[Certificate]) -> list[Finding]:
+    findings = []
+    for cert in certificates:
+        problems = strict_x509_problems(cert)
+        if problems:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    f"root {cert.label} (sha256 {cert.sha256[:16]}…)",
+                    "Python 3.13+ and urllib3 2 reject chains through this root even with the "
+                    "bundle (strict X.509 checks): " + "; ".join(problems),
+                    "ask the proxy's administrator to reissue the root with these fixed; "
+                    "until then, tools that verify through truststore (pip 24.2+) still work",
+                )
+            )
+    return findings
