@@ -10,7 +10,7 @@ import pytest
 
 from build_ca_bundle import doctor
 from build_ca_bundle.certificates import parse_der
-from build_ca_bundle.targets import Severity
+from build_ca_bundle.targets import Finding, Severity
 from tests.conftest import Home
 from tests.pki import make_root
 
@@ -31,7 +31,7 @@ def context(home: Home, tmp_path: Path, **overrides: object) -> doctor.DoctorCon
     return doctor.DoctorContext(**values)  # type: ignore[arg-type]
 
 
-def places(findings: list[doctor.Finding]) -> list[str]:
+def places(findings: list[Finding]) -> list[str]:
     return [finding.where for finding in findings]
 
 
