@@ -1,0 +1,252 @@
+"""Environment variables for the tools that do not read pip's config: print, persist, export.
+
+Most of these variables *replace* a tool's roots (reference/tools.md §0), which is why they
+name the whole bundle, certifi included. ``NODE_EXTRA_CA_CERTS`` *adds* to Node's roots, so it
+names ``extra-roots.pem``: only what the OS adds beyond certifi.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from build_ca_bundle.targets import Change
+
+# Variable -> which file it names, and the tools that read it.
+BUNDLE_VARIABLES = {
+    "SSL_CERT_FILE": "bundle",  # OpenSSL-based tools, Python's ssl, httpx, uv, Go on Linux, Ruby
+    "REQUESTS_CA_BUNDLE": "bundle",  # requests, pip, Poetry, Azure CLI, twine
+    "CURL_CA_BUNDLE": "bundle",  # curl (OpenSSL builds), requests' second choice, R
+    "AWS_CA_BUNDLE": "bundle",  # AWS CLI and botocore
+    "PIP_CERT": "bundle",  # pip, also where no pip.conf is read (e.g. --isolated is not used)
+    "GIT_SSL_CAINFO": "bundle",  # git (OpenSSL/GnuTLS builds)
+    "NODE_EXTRA_CA_CERTS": "extra",  # Node.js and npm: adds to Node's own roots
+}
+
+
+def variables(bundle: Path, extra_roots: Path) -> dict[str, str]:
+    """The variables and values, in a stable order."""
+    files = {"bundle": str(bundle), "extra": str(extra_roots)}
+    return {name: files[kind] for name, kind in BUNDLE_VARIABLES.items()}
+
+
+# --- shells -----------------------------------------------------------------------------
+
+
+def _sh_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _powershell_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+SHELLS: dict[str, Callable[[str, str], str]] = {
+    "sh": lambda name, value: f"export {name}={_sh_quote(value)}",  # sh, bash, zsh, dash
+    "fish": lambda name, value: f"set -gx {name} {_fish_quote(value)}",
+    "powershell": lambda name, value: f"$env:{name} = {_powershell_quote(value)}",
+    "cmd": lambda name, value: f'set "{name}={value}"',
+}
+
+
+def default_shell(environ: Mapping[str, str], platform: str = sys.platform) -> str:
+    shell = Path(environ.get("SHELL", "")).name
+    if shell == "fish":
+        return "fish"
+    if platform == "win32" and not shell:
+        return "powershell"
+    return "sh"
+
+
+def render(values: Mapping[str, str], shell: str) -> str:
+    line = SHELLS[shell]
+    return "".join(line(name, value) + "\n" for name, value in values.items())
+
+
+# --- CI systems -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CIExport:
+    """How one CI system passes variables to later steps."""
+
+    system: str
+    path: Path | None  # the file we append to, if any
+    text: str  # what we append to it, or print
+
+
+def ci_export(
+    values: Mapping[str, str], environ: Mapping[str, str], *, dotenv: Path | None = None
+) -> CIExport | None:
+    """The export for the CI system we run in, or None outside CI."""
+    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_ENV"):
+        # docs.github.com: "echo NAME=value >> $GITHUB_ENV"; values here have no newlines.
+        text = "".join(f"{name}={value}\n" for name, value in values.items())
+        return CIExport("GitHub Actions", Path(environ["GITHUB_ENV"]), text)
+    if environ.get("GITLAB_CI") == "true":
+        # A dotenv report file: the job declares `artifacts: reports: dotenv: <file>`.
+        text = "".join(f"{name}={value}\n" for name, value in values.items())
+        return CIExport("GitLab CI", dotenv or Path("build-ca-bundle.env"), text)
+    if environ.get("TF_BUILD", "").lower() == "true":
+        text = "".join(
+            f"##vso[task.setvariable variable={name}]{value}\n" for name, value in values.items()
+        )
+        return CIExport("Azure Pipelines", None, text)
+    if environ.get("CIRCLECI") == "true" and environ.get("BASH_ENV"):
+        return CIExport("CircleCI", Path(environ["BASH_ENV"]), render(values, "sh"))
+    return None
+
+
+def write_ci_export(export: CIExport) -> None:
+    if export.path is None:
+        sys.stdout.write(export.text)
+        return
+    with export.path.open("a", encoding="utf-8", newline="\n") as handle:
+        handle.write(export.text)
+
+
+# --- persisting: POSIX shell start-up file ------------------------------------------------
+
+BEGIN = "# >>> build-ca-bundle >>>"
+END = "# <<< build-ca-bundle <<<"
+_BLOCK = re.compile(rf"^{re.escape(BEGIN)}\n.*?^{re.escape(END)}\n?", re.MULTILINE | re.DOTALL)
+
+
+def startup_file(home: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """The login shell's start-up file, and the syntax it takes."""
+    shell = Path(environ.get("SHELL", "")).name
+    if shell == "zsh":
+        return home / ".zprofile", "sh"
+    if shell == "fish":
+        return home / ".config" / "fish" / "conf.d" / "build-ca-bundle.fish", "fish"
+    if shell == "bash" and (home / ".bash_profile").exists():
+        return home / ".bash_profile", "sh"  # bash reads it instead of ~/.profile
+    return home / ".profile", "sh"
+
+
+def block(values: Mapping[str, str], shell: str) -> str:
+    return (
+        f"{BEGIN}\n"
+        "# Written by build-ca-bundle; replaced on every run. Remove: build-ca-bundle undo\n"
+        f"{render(values, shell)}{END}\n"
+    )
+
+
+def with_block(text: str, new_block: str | None) -> str:
+    """``text`` with our block replaced in place (or appended, or removed when None)."""
+    if _BLOCK.search(text):
+        return _BLOCK.sub(lambda _: new_block or "", text, count=1)
+    if new_block is None:
+        return text
+    separator = "" if not text or text.endswith("\n") else "\n"
+    return text + separator + ("\n" if text else "") + new_block
+
+
+def plan_startup_file(
+    values: Mapping[str, str], home: Path, environ: Mapping[str, str]
+) -> tuple[Path, str, str] | None:
+    """(file, old text, new text) when the file needs our block; None when it is current."""
+    path, shell = startup_file(home, environ)
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = ""
+    new = with_block(old, block(values, shell))
+    return None if new == old else (path, old, new)
+
+
+def apply_startup_file(path: Path, new: str) -> None:
+    from build_ca_bundle.inifile import write_atomically
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, new.encode("utf-8"))
+
+
+# --- persisting: Windows per-user environment ---------------------------------------------
+
+
+class Registry(Protocol):
+    """The part of :mod:`winreg` we use, so tests can pass a fake with the same interface."""
+
+    HKEY_CURRENT_USER: int
+    KEY_READ: int
+    KEY_SET_VALUE: int
+    REG_SZ: int
+    REG_EXPAND_SZ: int
+
+    def OpenKey(self, key: int, sub_key: str, reserved: int = 0, access: int = ...) -> object: ...
+    def QueryValueEx(self, key: object, name: str) -> tuple[object, int]: ...
+    def SetValueEx(self, key: object, name: str, reserved: int, kind: int, value: str) -> None: ...
+    def DeleteValue(self, key: object, name: str) -> None: ...
+    def CloseKey(self, key: object) -> None: ...
+
+
+def plan_windows_environment(values: Mapping[str, str], registry: Registry) -> list[Change]:
+    """One change per HKCU\\Environment value that differs."""
+    key = registry.OpenKey(registry.HKEY_CURRENT_USER, "Environment", 0, registry.KEY_READ)
+    changes = []
+    try:
+        for name, value in values.items():
+            try:
+                current, _ = registry.QueryValueEx(key, name)
+                old: str | None = str(current)
+            except FileNotFoundError:
+                old = None
+            if old != value:
+                changes.append(Change("env", Path("HKCU\\Environment"), name, old, value))
+    finally:
+        registry.CloseKey(key)
+    return changes
+
+
+def apply_windows_environment(
+    changes: Sequence[Change], registry: Registry, broadcast: Callable[[], None]
+) -> None:
+    """Write the values (no ``setx``: it truncates at 1024 characters), then tell Explorer."""
+    key = registry.OpenKey(registry.HKEY_CURRENT_USER, "Environment", 0, registry.KEY_SET_VALUE)
+    try:
+        for change in changes:
+            if change.new is None:
+                with contextlib.suppress(FileNotFoundError):  # already gone: nothing to undo
+                    registry.DeleteValue(key, change.key)
+            else:
+                kind = registry.REG_EXPAND_SZ if "%" in change.new else registry.REG_SZ
+                registry.SetValueEx(key, change.key, 0, kind, change.new)
+    finally:
+        registry.CloseKey(key)
+    broadcast()
+
+
+def broadcast_environment_change() -> None:  # pragma: no cover - Windows only
+    """Send WM_SETTINGCHANGE("Environment") so new processes see the new values."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+
+        hwnd_broadcast = 0xFFFF
+        wm_settingchange = 0x001A
+        smto_abortifhung = 0x0002
+        result = wintypes.DWORD()
+        ctypes.windll.user32.SendMessageTimeoutW(
+            hwnd_broadcast,
+            wm_settingchange,
+            0,
+            "Environment",
+            smto_abortifhung,
+            5000,
+            ctypes.byref(result),
+        )
+
+
+def current_environment_shell() -> str:
+    return default_shell(os.environ)

@@ -1,0 +1,202 @@
+"""Environment variables: shell syntax read back by real shells, CI formats, persistence."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build_ca_bundle.targets import env
+
+TRICKY = Path("/home/o'brien/My Data/$HOME/ca-bundle.pem")
+
+
+def values(tmp_path: Path) -> dict[str, str]:
+    return env.variables(tmp_path / "ca bundle.pem", tmp_path / "extra-roots.pem")
+
+
+def test_variables_name_the_bundle_and_node_gets_only_the_extra_roots(tmp_path: Path) -> None:
+    found = values(tmp_path)
+    assert found["NODE_EXTRA_CA_CERTS"] == str(tmp_path / "extra-roots.pem")
+    assert {found[name] for name in found if name != "NODE_EXTRA_CA_CERTS"} == {
+        str(tmp_path / "ca bundle.pem")
+    }
+    assert set(found) == {
+        "SSL_CERT_FILE",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "AWS_CA_BUNDLE",
+        "PIP_CERT",
+        "GIT_SSL_CAINFO",
+        "NODE_EXTRA_CA_CERTS",
+    }
+
+
+def test_sh_output_is_read_back_exactly_by_a_real_shell() -> None:
+    script = env.render({"SSL_CERT_FILE": str(TRICKY), "PIP_CERT": "plain"}, "sh")
+    completed = subprocess.run(
+        ["sh", "-c", script + 'printf "%s\\n%s\\n" "$SSL_CERT_FILE" "$PIP_CERT"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.splitlines() == [str(TRICKY), "plain"]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed here")
+def test_fish_output_is_read_back_exactly_by_fish() -> None:
+    script = env.render({"SSL_CERT_FILE": str(TRICKY) + "\\x"}, "fish")
+    completed = subprocess.run(
+        ["fish", "-c", script + "echo $SSL_CERT_FILE"], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == str(TRICKY) + "\\x"
+
+
+def test_powershell_and_cmd_quoting() -> None:
+    assert env.render({"PIP_CERT": "C:\\Users\\O'Brien\\b.pem"}, "powershell") == (
+        "$env:PIP_CERT = 'C:\\Users\\O''Brien\\b.pem'\n"
+    )
+    assert env.render({"PIP_CERT": "C:\\a b\\b.pem"}, "cmd") == 'set "PIP_CERT=C:\\a b\\b.pem"\n'
+
+
+def test_default_shell() -> None:
+    assert env.default_shell({"SHELL": "/usr/bin/fish"}, "linux") == "fish"
+    assert env.default_shell({"SHELL": "/bin/bash"}, "linux") == "sh"
+    assert env.default_shell({}, "win32") == "powershell"
+
+
+def test_github_actions_appends_to_github_env(tmp_path: Path) -> None:
+    github_env = tmp_path / "github_env"
+    github_env.write_text("EARLIER=1\n")
+    export = env.ci_export(
+        {"PIP_CERT": "/b.pem", "SSL_CERT_FILE": "/b.pem"},
+        {"GITHUB_ACTIONS": "true", "GITHUB_ENV": str(github_env)},
+    )
+    assert export is not None
+    assert export.system == "GitHub Actions"
+    env.write_ci_export(export)
+    assert github_env.read_text() == "EARLIER=1\nPIP_CERT=/b.pem\nSSL_CERT_FILE=/b.pem\n"
+
+
+def test_gitlab_writes_a_dotenv_report(tmp_path: Path) -> None:
+    export = env.ci_export({"PIP_CERT": "/b.pem"}, {"GITLAB_CI": "true"}, dotenv=tmp_path / "x.env")
+    assert export is not None
+    env.write_ci_export(export)
+    assert (tmp_path / "x.env").read_text() == "PIP_CERT=/b.pem\n"
+
+
+def test_azure_pipelines_prints_logging_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    export = env.ci_export({"PIP_CERT": "/b.pem"}, {"TF_BUILD": "True"})
+    assert export is not None
+    env.write_ci_export(export)
+    assert capsys.readouterr().out == "##vso[task.setvariable variable=PIP_CERT]/b.pem\n"
+
+
+def test_circleci_appends_exports_to_bash_env(tmp_path: Path) -> None:
+    bash_env = tmp_path / "bash_env"
+    export = env.ci_export(
+        {"PIP_CERT": "/b c.pem"}, {"CIRCLECI": "true", "BASH_ENV": str(bash_env)}
+    )
+    assert export is not None
+    env.write_ci_export(export)
+    assert bash_env.read_text() == "export PIP_CERT='/b c.pem'\n"
+
+
+def test_no_ci_detected_outside_ci() -> None:
+    assert env.ci_export({"PIP_CERT": "/b"}, {"CI": "true"}) is None
+
+
+def test_startup_block_is_replaced_in_place_never_duplicated(tmp_path: Path) -> None:
+    home = tmp_path
+    profile = home / ".profile"
+    profile.write_text("# my profile\nexport EDITOR=vi\n")
+    environ = {"SHELL": "/bin/sh"}
+    for bundle in ("/a.pem", "/b.pem", "/b.pem"):
+        planned = env.plan_startup_file({"PIP_CERT": bundle}, home, environ)
+        if planned is not None:
+            env.apply_startup_file(planned[0], planned[2])
+    text = profile.read_text()
+    assert text.count(env.BEGIN) == 1
+    assert text.startswith("# my profile\nexport EDITOR=vi\n")
+    assert "export PIP_CERT='/b.pem'" in text and "/a.pem" not in text
+    # The third run found nothing to do.
+    assert env.plan_startup_file({"PIP_CERT": "/b.pem"}, home, environ) is None
+    # The block is read by a real shell.
+    completed = subprocess.run(
+        ["sh", "-c", f". {profile}; echo $PIP_CERT"], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "/b.pem"
+    # Removing it restores the user's own text.
+    assert env.with_block(text, None) == "# my profile\nexport EDITOR=vi\n\n"
+
+
+@pytest.mark.parametrize(
+    ("shell", "existing", "expected"),
+    [
+        ("/bin/zsh", [], ".zprofile"),
+        ("/bin/bash", [".bash_profile"], ".bash_profile"),
+        ("/bin/bash", [], ".profile"),
+        ("/usr/bin/fish", [], ".config/fish/conf.d/build-ca-bundle.fish"),
+    ],
+)
+def test_startup_file_per_shell(
+    tmp_path: Path, shell: str, existing: list[str], expected: str
+) -> None:
+    for name in existing:
+        (tmp_path / name).write_text("")
+    path, _ = env.startup_file(tmp_path, {"SHELL": shell})
+    assert path == tmp_path / expected
+
+
+class FakeWinreg:
+    """winreg's interface over a dict, holding HKCU\\Environment."""
+
+    HKEY_CURRENT_USER = 1
+    KEY_READ = 0x20019
+    KEY_SET_VALUE = 0x2
+    REG_SZ = 1
+    REG_EXPAND_SZ = 2
+
+    def __init__(self, initial: dict[str, tuple[str, int]]) -> None:
+        self.values = dict(initial)
+        self.open_keys = 0
+
+    def OpenKey(self, key: int, sub_key: str, reserved: int = 0, access: int = 0) -> object:
+        assert (key, sub_key) == (self.HKEY_CURRENT_USER, "Environment")
+        self.open_keys += 1
+        return object()
+
+    def QueryValueEx(self, key: object, name: str) -> tuple[object, int]:
+        if name not in self.values:
+            raise FileNotFoundError(name)
+        return self.values[name]
+
+    def SetValueEx(self, key: object, name: str, reserved: int, kind: int, value: str) -> None:
+        self.values[name] = (value, kind)
+
+    def DeleteValue(self, key: object, name: str) -> None:
+        del self.values[name]
+
+    def CloseKey(self, key: object) -> None:
+        self.open_keys -= 1
+
+
+def test_windows_user_environment_through_winregs_interface() -> None:
+    registry = FakeWinreg({"PIP_CERT": ("C:\\old.pem", 1), "PATH": ("C:\\bin", 2)})
+    long_value = "C:\\ProgramData\\" + "x" * 1100 + "\\ca.pem"  # setx would truncate at 1024
+    wanted = {"PIP_CERT": long_value, "SSL_CERT_FILE": "%LOCALAPPDATA%\\b.pem"}
+    changes = env.plan_windows_environment(wanted, registry)
+    assert [(c.key, c.old, c.new) for c in changes] == [
+        ("PIP_CERT", "C:\\old.pem", long_value),
+        ("SSL_CERT_FILE", None, "%LOCALAPPDATA%\\b.pem"),
+    ]
+    broadcasts: list[int] = []
+    env.apply_windows_environment(changes, registry, lambda: broadcasts.append(1))
+    assert registry.values["PIP_CERT"] == (long_value, registry.REG_SZ)
+    assert registry.values["SSL_CERT_FILE"] == ("%LOCALAPPDATA%\\b.pem", registry.REG_EXPAND_SZ)
+    assert registry.values["PATH"] == ("C:\\bin", 2)
+    assert broadcasts == [1]
+    assert registry.open_keys == 0
+    assert env.plan_windows_environment(wanted, registry) == []
