@@ -1,0 +1,376 @@
+"""Set one key in an INI file and keep every other byte.
+
+``configparser`` can read INI files but writing one back drops comments, blank lines and
+key spellings. This editor changes the one line that holds the key (or inserts one) and
+leaves the rest of the text alone. It reads lines exactly as ``RawConfigParser`` with its
+defaults does (``#``/``;`` full-line comments, no inline comments, ``=``/``:`` delimiters,
+indented continuation lines, blank lines inside values), so it finds the same key the
+parser finds. After every edit the result is parsed again; an edit that would change any
+other value, or not read back, is refused.
+
+It knows nothing about any tool: the caller passes how key names are normalised.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import enum
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+# configparser's own patterns, so both read a line the same way.
+_SECTION_RE = configparser.RawConfigParser.SECTCRE
+_OPTION_RE = configparser.RawConfigParser.OPTCRE
+_NONSPACE_RE = configparser.RawConfigParser.NONSPACECRE
+_COMMENT_PREFIXES = ("#", ";")
+
+# Text files are read with universal newlines: these three end a line, nothing else does.
+_LINE_RE = re.compile(r"[^\r\n]*(\r\n|\r|\n|$)")
+
+KeyNormalizer = Callable[[str], str]
+
+
+class IniError(ValueError):
+    """The text is not an INI file the parser accepts, or the edit cannot be made safely."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason if line is None else f"line {line}: {reason}")
+        self.reason = reason
+        self.line = line  # 1-based, as configparser counts
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the text: its content and the terminator it had ("" on a last line)."""
+
+    body: str
+    end: str
+
+
+class _Kind(enum.Enum):
+    BLANK = "blank"
+    COMMENT = "comment"
+    SECTION = "section"
+    OPTION = "option"
+    CONTINUATION = "continuation"  # an indented line that extends the value above
+    INVALID = "invalid"
+
+
+# What may sit between a key's line and its last continuation line.
+_INSIDE_VALUE = (_Kind.CONTINUATION, _Kind.BLANK, _Kind.COMMENT)
+
+
+@dataclass(frozen=True)
+class _Classified:
+    kind: _Kind
+    section: str | None  # the section the line is in (the header's own name for a header)
+    key: str | None  # normalised key name, for an option or its continuation lines
+    indent: int
+
+
+def split_lines(text: str) -> list[Line]:
+    """Split like a text file read with universal newlines, keeping each terminator."""
+    lines: list[Line] = []
+    position = 0
+    while position < len(text):
+        match = _LINE_RE.match(text, position)
+        if match is None:  # pragma: no cover - the pattern matches at every position
+            break
+        lines.append(Line(text[match.start() : match.start(1)], match.group(1)))
+        position = match.end()
+    return lines
+
+
+def join_lines(lines: list[Line]) -> str:
+    return "".join(line.body + line.end for line in lines)
+
+
+def parse(text: str, normalize_key: KeyNormalizer = str.lower) -> configparser.RawConfigParser:
+    """Parse as ``RawConfigParser`` (strict) does, or raise :class:`IniError` with the line."""
+    parser = _Parser(normalize_key)
+    try:
+        parser.read_file((line.body + "\n" for line in split_lines(text)), source="<text>")
+    except configparser.Error as error:
+        raise _as_ini_error(error) from error
+    return parser
+
+
+class _Parser(configparser.RawConfigParser):
+    def __init__(self, normalize_key: KeyNormalizer) -> None:
+        super().__init__()
+        self._normalize_key = normalize_key
+
+    def optionxform(self, optionstr: str) -> str:
+        return self._normalize_key(optionstr)
+
+
+def _as_ini_error(error: configparser.Error) -> IniError:
+    """Name the first bad line; configparser's own messages are long and name a fake file."""
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return IniError(
+            f"text before the first [section] header: {error.line.strip()!r}", error.lineno
+        )
+    if isinstance(error, configparser.ParsingError):
+        lineno, line = error.errors[0]
+        return IniError(f"not a 'key = value' line: {line.strip()!r}", lineno)
+    if isinstance(error, configparser.DuplicateSectionError):
+        return IniError(f"section [{error.section}] appears twice", error.lineno)
+    if isinstance(error, configparser.DuplicateOptionError):
+        return IniError(f"key {error.option!r} appears twice in [{error.section}]", error.lineno)
+    return IniError(str(error))
+
+
+def get_value(
+    text: str, section: str, key: str, normalize_key: KeyNormalizer = str.lower
+) -> str | None:
+    """The value the parser reads for ``[section] key``, or None if absent."""
+    parser = parse(text, normalize_key)
+    if not parser.has_option(section, normalize_key(key)):
+        return None
+    return parser.get(section, normalize_key(key))
+
+
+def set_value(
+    text: str,
+    section: str,
+    key: str,
+    value: str,
+    *,
+    normalize_key: KeyNormalizer = str.lower,
+    default_newline: str = "\n",
+) -> str:
+    """Return ``text`` with ``[section] key = value``, every other line unchanged.
+
+    An existing key keeps its spelling, indent and delimiter; only the value (all its
+    continuation lines) is replaced. A missing key goes after the section's last key; a
+    missing section is appended. New lines use the text's first line ending, or
+    ``default_newline`` if it has none.
+    """
+    _check_value(value)
+    before = parse(text, normalize_key)
+    lines = split_lines(text)
+    newline = next((line.end for line in lines if line.end), default_newline)
+    classified = _classify(lines, normalize_key)
+    wanted = normalize_key(key)
+    headers = [
+        i for i, c in enumerate(classified) if c.kind is _Kind.SECTION and c.section == section
+    ]
+    if len(headers) > 1:
+        raise IniError(f"section [{section}] appears twice", headers[1] + 1)
+    if not headers:
+        edited = _append_section(lines, section, key, value, newline)
+    else:
+        edited = _set_in_section(lines, classified, headers[0], wanted, key, value, newline)
+    result = join_lines(edited)
+    _check_result(before, result, section, wanted, value, normalize_key)
+    return result
+
+
+def _check_value(value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise IniError("a value cannot contain a line break")
+    if value != value.strip():
+        raise IniError("a value cannot start or end with white space; the parser strips it")
+
+
+def _classify(lines: list[Line], normalize_key: KeyNormalizer) -> list[_Classified]:
+    """Label each line the way ``RawConfigParser._read`` walks it (default settings)."""
+    result: list[_Classified] = []
+    section: str | None = None
+    key: str | None = None
+    indent_level = 0
+    for line in lines:
+        stripped = line.body.strip()
+        if stripped.startswith(_COMMENT_PREFIXES) or not stripped:
+            kind = _Kind.COMMENT if stripped else _Kind.BLANK
+            result.append(_Classified(kind, section, None, 0))
+            continue
+        found = _NONSPACE_RE.search(line.body)
+        indent = found.start() if found else 0
+        if section is not None and key and indent > indent_level:
+            result.append(_Classified(_Kind.CONTINUATION, section, key, indent))
+            continue
+        indent_level = indent
+        header = _SECTION_RE.match(stripped)
+        if header:
+            section, key = header.group("header"), None
+            result.append(_Classified(_Kind.SECTION, section, None, indent))
+            continue
+        option = _OPTION_RE.match(stripped) if section is not None else None
+        if option is None:
+            result.append(_Classified(_Kind.INVALID, section, None, indent))
+            continue
+        key = normalize_key(option.group("option").rstrip())
+        result.append(_Classified(_Kind.OPTION, section, key, indent))
+    return result
+
+
+def _set_in_section(
+    lines: list[Line],
+    classified: list[_Classified],
+    header: int,
+    wanted: str,
+    key: str,
+    value: str,
+    newline: str,
+) -> list[Line]:
+    end = next(
+        (i for i in range(header + 1, len(lines)) if classified[i].kind is _Kind.SECTION),
+        len(lines),
+    )
+    members = range(header + 1, end)
+    existing = [
+        i for i in members if classified[i].kind is _Kind.OPTION and classified[i].key == wanted
+    ]
+    if existing:
+        return _replace_value(lines, classified, existing[0], value)
+    content = [i for i in members if classified[i].kind in (_Kind.OPTION, _Kind.CONTINUATION)]
+    after = content[-1] if content else header
+    indent = _indent_for_new_key(lines, classified, after, end)
+    return _insert_after(lines, after, Line(f"{indent}{key} = {value}", newline), newline)
+
+
+def _indent_for_new_key(
+    lines: list[Line], classified: list[_Classified], after: int, end: int
+) -> str:
+    """Indent a new key so that the line after it keeps its meaning.
+
+    Copy the indent of the section's last key. In an empty section, match the next header:
+    a header indented deeper than the key before it would be read as that key's value.
+    """
+    if classified[after].kind is _Kind.SECTION:
+        depth = classified[end].indent if end < len(lines) else 0
+        return " " * depth
+    option = max(i for i in range(after + 1) if classified[i].kind is _Kind.OPTION)
+    return lines[option].body[: classified[option].indent]
+
+
+def _replace_value(
+    lines: list[Line], classified: list[_Classified], index: int, value: str
+) -> list[Line]:
+    """Swap the value on the key's line and drop its continuation lines (comments stay)."""
+    line = lines[index]
+    indent = classified[index].indent
+    match = _OPTION_RE.match(line.body[indent:].rstrip())
+    if match is None:  # pragma: no cover - the line was classified as an option
+        raise IniError("cannot find the value on its line", index + 1)
+    kept = [Line(line.body[: indent + match.start("value")] + value, line.end)]
+    following = index + 1
+    while following < len(lines) and classified[following].kind in _INSIDE_VALUE:
+        if classified[following].kind is not _Kind.CONTINUATION:
+            kept.append(lines[following])
+        following += 1
+    if following == len(lines) and lines[-1].end == "":
+        # We dropped the unterminated last line: the file still ends without a line break.
+        kept[-1] = Line(kept[-1].body, "")
+    return [*lines[:index], *kept, *lines[following:]]
+
+
+def _insert_after(lines: list[Line], index: int, new: Line, newline: str) -> list[Line]:
+    before = lines[: index + 1]
+    if before[-1].end == "":
+        before[-1] = Line(before[-1].body, newline)
+    return [*before, new, *lines[index + 1 :]]
+
+
+def _append_section(
+    lines: list[Line], section: str, key: str, value: str, newline: str
+) -> list[Line]:
+    edited = list(lines)
+    if edited and edited[-1].end == "":
+        edited[-1] = Line(edited[-1].body, newline)
+    if edited and edited[-1].body.strip():
+        edited.append(Line("", newline))  # a blank line between sections, for people
+    edited.append(Line(f"[{section}]", newline))
+    edited.append(Line(f"{key} = {value}", newline))
+    return edited
+
+
+def _check_result(
+    before: configparser.RawConfigParser,
+    result: str,
+    section: str,
+    key: str,
+    value: str,
+    normalize_key: KeyNormalizer,
+) -> None:
+    """Refuse an edit that does not read back, or that changed anything else."""
+    try:
+        after = parse(result, normalize_key)
+    except IniError as error:
+        raise IniError(f"the edited text would not parse ({error})") from error
+    if not after.has_option(section, key) or after.get(section, key) != value:
+        raise IniError(f"the edited text does not read back [{section}] {key} = {value}")
+    if _values(before, skip=(section, key)) != _values(after, skip=(section, key)):
+        raise IniError("the edit would change other values")
+
+
+def _values(
+    parser: configparser.RawConfigParser, skip: tuple[str, str]
+) -> dict[tuple[str, str], str]:
+    """Every value the parser reads, by (section, key), without ``skip``."""
+    found = {("DEFAULT", name): raw for name, raw in parser.defaults().items()}
+    for name in parser.sections():
+        for option in parser.options(name):
+            found[(name, option)] = parser.get(name, option)
+    found.pop(skip, None)
+    return found
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the new one.
+
+    Temp file in the same folder, fsync, ``os.replace``. Keeps the file's permission bits
+    (and owner, where we may set it); a new file gets ``mode`` (default 0o644).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = _stat_or_none(path)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        temp.chmod(existing.st_mode & 0o7777 if existing else (0o644 if mode is None else mode))
+        if existing is not None:
+            _copy_owner(temp, existing)
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _sync_folder(path.parent)
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _copy_owner(temp: Path, existing: os.stat_result) -> None:
+    """A root run that edits a user's file must leave it owned by that user."""
+    chown = getattr(os, "chown", None)
+    if chown is None:
+        return
+    with contextlib.suppress(OSError):
+        chown(temp, existing.st_uid, existing.st_gid)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); Windows cannot open a folder for this."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
