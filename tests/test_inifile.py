@@ -230,3 +230,29 @@ def _without_trailing_blanks(lines: list[str]) -> list[str]:
     while lines and lines[-1] == "":
         lines = lines[:-1]
     return lines
+
+
+def test_remove_value_drops_the_key_and_its_continuations_only() -> None:
+    text = (
+        "# my settings\r\n"
+        "[global]\r\n"
+        "timeout = 5\r\n"
+        "trusted-host = pypi.org\r\n"
+        "    files.pythonhosted.org\r\n"
+        "# a note between lines stays\r\n"
+        "    pypi.python.org\r\n"
+        "index-url = https://example.org/simple\r\n"
+        "[install]\r\n"
+        "trusted-host=z"
+    )
+    assert inifile.remove_value(text, "global", "trusted-host") == (
+        "# my settings\r\n"
+        "[global]\r\n"
+        "timeout = 5\r\n"
+        "# a note between lines stays\r\n"
+        "index-url = https://example.org/simple\r\n"
+        "[install]\r\n"
+        "trusted-host=z"
+    )
+    assert inifile.remove_value(text, "install", "trusted-host").endswith("[install]")
+    assert inifile.remove_value(text, "install", "absent") == text

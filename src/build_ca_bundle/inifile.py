@@ -171,6 +171,49 @@ def set_value(
     return result
 
 
+def remove_value(
+    text: str, section: str, key: str, *, normalize_key: KeyNormalizer = str.lower
+) -> str:
+    """Return ``text`` without ``[section] key`` (its line and continuation lines); every
+    other line unchanged. Text without the key comes back as it was."""
+    before = parse(text, normalize_key)
+    wanted = normalize_key(key)
+    lines = split_lines(text)
+    classified = _classify(lines, normalize_key)
+    found = [
+        i
+        for i, c in enumerate(classified)
+        if c.kind is _Kind.OPTION and c.section == section and c.key == wanted
+    ]
+    if not found:
+        return text
+    first = found[0]
+    last = first
+    following = first + 1
+    while following < len(lines) and classified[following].kind in _INSIDE_VALUE:
+        if classified[following].kind is _Kind.CONTINUATION:
+            last = following
+        following += 1
+    # Comments and blank lines between continuation lines belong to nobody: keep them.
+    dropped = {first} | {
+        index for index in range(first, last + 1) if classified[index].kind is _Kind.CONTINUATION
+    }
+    kept = [line for index, line in enumerate(lines) if index not in dropped]
+    if kept and last == len(lines) - 1 and lines[-1].end == "":
+        kept[-1] = Line(kept[-1].body, "")  # the file still ends without a line break
+    result = join_lines(kept)
+    try:
+        after = parse(result, normalize_key)
+    except IniError as error:
+        raise IniError(f"the edited text would not parse ({error})") from error
+    inherited = wanted in after.defaults()  # a [DEFAULT] value still shows through
+    if after.has_section(section) and after.has_option(section, wanted) and not inherited:
+        raise IniError(f"[{section}] {key} is still there after removing it")
+    if _values(before, skip=(section, wanted)) != _values(after, skip=(section, wanted)):
+        raise IniError("removing the key would change other values")
+    return result
+
+
 def _check_value(value: str) -> None:
     if "\n" in value or "\r" in value:
         raise IniError("a value cannot contain a line break")

@@ -22,26 +22,10 @@ from build_ca_bundle.certificates import (
     select,
 )
 from build_ca_bundle.errors import NoCertificatesError, RequiredRootMissingError
+from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
 from build_ca_bundle.targets import Change, Finding, Plan
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything a run needs to know, from flags (and later the IT policy)."""
-
-    scope: Scope = Scope.USER
-    output: Path | None = None
-    extra_ca: tuple[Path, ...] = ()
-    keep_expired: bool = False
-    include_intermediates: bool = False
-    exclude: tuple[str, ...] = ()  # SHA-256 fingerprints never to include
-    require: tuple[str, ...] = ()  # SHA-256 fingerprints that must be in the result
-    windows_host: bool = True  # WSL: read the Windows host's store too
-    dry_run: bool = False
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    now: dt.datetime | None = None  # tests pin the clock; None means now
 
 
 @dataclass

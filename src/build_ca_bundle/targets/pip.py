@@ -480,6 +480,68 @@ def apply(plan: Plan) -> list[Change]:
     return applied
 
 
+def undo(change: Change, env: PipEnvironment) -> str:
+    """Put back the value from before our first change, if the file still holds ours.
+
+    Returns a one-line outcome. A value a person changed since is left alone.
+    """
+    section, _, key = change.key.partition(".")
+    config = read_config(change.path, env)
+    current = config.get(section, key)
+    if change.new is not None and (current is None or not _same_path(current, change.new, env)):
+        return f"left alone: {change.path} [{section}] {key} is now {current!r}, not ours"
+    try:
+        if change.old is None:
+            text = inifile.remove_value(config.text, section, key, normalize_key=normalize_name)
+        else:
+            text = inifile.set_value(
+                config.text, section, key, change.old, normalize_key=normalize_name
+            )
+    except inifile.IniError as error:
+        raise ConfigError(f"cannot undo {change.key} in {change.path}: {error}") from error
+    _write(change.path, text.encode(env.encoding))
+    return "removed" if change.old is None else f"restored {change.old}"
+
+
+def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
+    """Delete every ``trusted-host`` key from one config file, keeping a backup and every
+    other byte. Returns one change per section it was removed from."""
+    config = read_config(path, env)
+    text = config.text
+    changes = []
+    for section, values in config.sections.items():
+        if "trusted-host" in values:
+            try:
+                text = inifile.remove_value(
+                    text, section, "trusted-host", normalize_key=normalize_name
+                )
+            except inifile.IniError as error:
+                raise ConfigError(f"cannot remove trusted-host from {path}: {error}") from error
+            changes.append(
+                Change(
+                    TARGET,
+                    path,
+                    f"{section}.trusted-host",
+                    values["trusted-host"],
+                    None,
+                    (f"backup at {backup_path(path)}",),
+                )
+            )
+    if changes and config.raw is not None:
+        _write(backup_path(path), config.raw)
+        _write(path, text.encode(env.encoding))
+    return changes
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        inifile.write_atomically(_real(path), data)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write {path} ({error.strerror}); it was left unchanged"
+        ) from error
+
+
 def backup_path(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 

@@ -1,0 +1,92 @@
+"""Our own record of every setting we changed, so ``undo`` can put each one back.
+
+Kept next to the bundle. For each (tool, file, key) it holds the value from before our *first*
+change and the value we last wrote: ``undo`` restores the first only while the setting still
+holds the second, so a value a person changed since is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from build_ca_bundle.targets import Change
+
+SUFFIX = ".changes.json"
+FORMAT = 1
+
+
+def path_for(bundle: Path) -> Path:
+    return bundle.with_name(bundle.name + SUFFIX)
+
+
+def load(bundle: Path) -> list[Change]:
+    try:
+        data = json.loads(path_for(bundle).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        from build_ca_bundle.errors import ConfigError
+
+        raise ConfigError(
+            f"cannot read our change record {path_for(bundle)}: {exc}",
+            hint="undo needs it; restore it from a backup or revert the settings by hand",
+        ) from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return []
+    return [
+        Change(
+            target=item["target"],
+            path=Path(item["path"]),
+            key=item["key"],
+            old=item["old"],
+            new=item["new"],
+        )
+        for item in data.get("changes", [])
+    ]
+
+
+def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]:
+    """The record after ``applied``: the first ``old`` of each setting, the latest ``new``."""
+    by_setting: dict[tuple[str, str, str], Change] = {}
+    for change in [*recorded, *applied]:
+        setting = (change.target, str(change.path), change.key)
+        earlier = by_setting.get(setting)
+        old = earlier.old if earlier is not None else change.old
+        by_setting[setting] = Change(change.target, change.path, change.key, old, change.new)
+    return list(by_setting.values())
+
+
+def add(bundle: Path, applied: Iterable[Change]) -> None:
+    applied = list(applied)
+    if not applied:
+        return
+    save(bundle, merge(load(bundle), applied))
+
+
+def save(bundle: Path, changes: Iterable[Change]) -> None:
+    from build_ca_bundle.inifile import write_atomically
+
+    payload = {
+        "format": FORMAT,
+        "changes": [
+            {
+                "target": change.target,
+                "path": str(change.path),
+                "key": change.key,
+                "old": change.old,
+                "new": change.new,
+            }
+            for change in changes
+        ],
+    }
+    path = path_for(bundle)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps(payload, indent=1).encode("utf-8"), mode=0o644)
+
+
+def remove(bundle: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path_for(bundle).unlink()

@@ -1,0 +1,82 @@
+"""What a run was asked to do. Light on purpose: the unchanged-run check reads it without
+importing the certificate machinery (cryptography)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from build_ca_bundle import __version__
+from build_ca_bundle.scope import Scope
+
+# Variables that change what a run reads or where it writes. A change in any of them means the
+# last run's result cannot be reused.
+RELEVANT_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "PIP_CONFIG_FILE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HOME",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "XDG_CONFIG_HOME",
+    "XDG_CONFIG_DIRS",
+    "XDG_DATA_HOME",
+    "XDG_DATA_DIRS",
+    "VIRTUAL_ENV",
+    "WSL_DISTRO_NAME",
+)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a run needs to know, from flags and the IT policy."""
+
+    scope: Scope = Scope.USER
+    output: Path | None = None
+    extra_ca: tuple[Path, ...] = ()
+    keep_expired: bool = False
+    include_intermediates: bool = False
+    exclude: tuple[str, ...] = ()  # SHA-256 fingerprints never to include
+    require: tuple[str, ...] = ()  # SHA-256 fingerprints that must be in the result
+    windows_host: bool = True  # WSL: read the Windows host's store too
+    pinned: tuple[bytes, ...] = ()  # DER roots whose fingerprint the user pinned
+    configure: tuple[str, ...] = ("pip",)  # tools to point at the bundle
+    policy_path: Path | None = None  # the policy file read, if any
+    dry_run: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    now: dt.datetime | None = None  # tests pin the clock; None means now
+
+    def key(self) -> str:
+        """A digest of everything that decides the result, except the files read (the
+        manifest records those separately)."""
+        described = {
+            "tool": __version__,
+            "python": sys.version,
+            "prefix": sys.prefix,
+            "platform": sys.platform,
+            "scope": self.scope.value,
+            "output": str(self.output),
+            "extra_ca": [str(path) for path in self.extra_ca],
+            "keep_expired": self.keep_expired,
+            "include_intermediates": self.include_intermediates,
+            "exclude": sorted(self.exclude),
+            "require": sorted(self.require),
+            "windows_host": self.windows_host,
+            "pinned": sorted(hashlib.sha256(der).hexdigest() for der in self.pinned),
+            "configure": list(self.configure),
+            "policy": str(self.policy_path),
+            "environ": {name: self.environ.get(name) for name in RELEVANT_VARIABLES},
+        }
+        text = json.dumps(described, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
