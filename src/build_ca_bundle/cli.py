@@ -1,38 +1,89 @@
-"""The command line: parse flags, call the library, print what happened. No logic of its own."""
+"""The command line: parse flags, call the library, print what happened. No logic of its own.
+
+``build-ca-bundle`` alone does the main job. The unchanged-run check runs before anything
+heavy is imported, so a logon script pays for the interpreter and little else.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
 from build_ca_bundle import __version__
 from build_ca_bundle.errors import BuildCABundleError, ExitCode
+from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
-
-if TYPE_CHECKING:  # the pipeline imports cryptography: keep --help and --version light
-    from collections.abc import Callable
-
-    from build_ca_bundle.certificates import Entry
-    from build_ca_bundle.pipeline import BuildReport
-
-JSON_FORMAT_VERSION = 1
 
 _DESCRIPTION = """\
 Build one CA bundle from the roots this machine's OS trusts for TLS (corporate, group-policy
 and MDM roots included; what the OS distrusts excluded) merged with certifi's, write it to a
 fixed path, and point pip's `cert` option at it. Verification stays on.
+
+commands (optional; without one, build the bundle and configure pip):
+  verify [URL ...]   live TLS check: bundle vs OS store vs certifi, through your proxy
+  doctor [--fix]     find what switches verification off or keeps the bundle from applying
+  undo               revert every change this tool made, and remove its bundle
+  env [--shell SH]   print the environment variables for other tools (eval "$(...)")
 """
 
 _EPILOG = """\
-exit codes: 0 done (also: nothing to do), 2 usage, 3 a config file could not be read or
-written, 4 no usable certificates, 5 the bundle could not be written, 8 a required root is
-missing (nothing changed), 11 another run held the lock too long.
+exit codes: 0 done or nothing to do; 2 usage; 3 a config or policy file could not be read or
+written (left unchanged); 4 no usable certificates; 5 the bundle could not be written;
+6 the live check failed on a certificate; 7 offline or the proxy refused; 8 a required root is
+missing (nothing changed); 9 --from-server: fingerprint mismatch; 10 --check: stale;
+11 another run held the lock too long; 12 doctor found problems.
 """
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options every command takes. Subcommands repeat them with SUPPRESS defaults, so
+    `build-ca-bundle --json verify` and `build-ca-bundle verify --json` both work."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--scope",
+        choices=[scope.value for scope in Scope],
+        default=default(None),
+        help="user (default): your pip config and data folder; site: this Python environment; "
+        "global: the whole machine (needs admin); none: the bundle only",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="PATH",
+        default=default(None),
+        help="the bundle's path (default: per scope)",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        default=default(None),
+        help="read this IT policy file (default: the machine-wide one, if present)",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--quiet", "-q", action="store_true", default=default(False), help="print errors only"
+    )
+    output.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print one JSON object (a stable interface)",
+    )
+    output.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=default(False),
+        help="say more: every certificate, every source note",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,45 +94,40 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--scope",
-        choices=[scope.value for scope in Scope],
-        default=Scope.USER.value,
-        help="whose pip config to set and where the bundle goes: user (default), site "
-        "(this Python environment), global (the whole machine; needs admin), none (bundle only)",
-    )
-    parser.add_argument(
-        "--output", "-o", type=Path, metavar="PATH", help="write the bundle here instead"
-    )
+    _common(parser, suppress=False)
     parser.add_argument(
         "--extra-ca",
         action="append",
         type=Path,
         default=[],
         metavar="PATH",
-        help="also trust the certificates in this PEM/DER file or folder (repeatable)",
+        help="also trust the certificates in this PEM/DER file or folder",
     )
     parser.add_argument(
         "--exclude",
         action="append",
         default=[],
         metavar="SHA256",
-        help="never include the certificate with this SHA-256 fingerprint (repeatable)",
+        help="never include the certificate with this SHA-256 fingerprint",
     )
     parser.add_argument(
         "--require",
         action="append",
         default=[],
         metavar="SHA256",
-        help="change nothing and exit 8 unless this root is in the result (repeatable)",
+        help="change nothing and exit 8 unless this root is in the result",
     )
     parser.add_argument(
-        "--keep-expired", action="store_true", help="keep expired roots (dropped by default)"
+        "--keep-expired",
+        action="store_true",
+        default=None,
+        help="keep expired roots (left out by default)",
     )
     parser.add_argument(
         "--include-intermediates",
         action="store_true",
-        help="also add OS intermediates that chain to a root in the bundle (Windows CA store)",
+        default=None,
+        help="also add OS intermediates that chain to a root in the bundle",
     )
     parser.add_argument(
         "--no-windows-host",
@@ -90,200 +136,173 @@ def build_parser() -> argparse.ArgumentParser:
         help="under WSL, do not read the Windows host's trust store",
     )
     parser.add_argument(
+        "--configure",
+        metavar="TOOLS",
+        help="comma-separated tools to point at the bundle: pip (default), "
+        "git, npm, conda, uv, env (persist variables), or all",
+    )
+    parser.add_argument(
+        "--persist-env",
+        action="store_true",
+        help="persist the variables `env` prints (same as --configure +env)",
+    )
+    parser.add_argument(
+        "--ci",
+        action="store_true",
+        help="export the variables to later CI steps (GitHub Actions, GitLab "
+        "CI, Azure Pipelines, CircleCI); elsewhere print them",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="say what would change; write nothing"
     )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    output.add_argument("--json", action="store_true", help="print one JSON object (stable)")
-    output.add_argument(
-        "--verbose", "-v", action="store_true", help="also list every certificate and source note"
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 0 if the bundle and pip's setting are "
+        "current, 10 (with the reason) if not",
+    )
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the live check of pip's index after a change",
+    )
+    parser.add_argument(
+        "--from-server",
+        metavar="HOST[:PORT]",
+        help="show the chain a server presents; with --pin, trust its top "
+        "certificate if the fingerprint matches",
+    )
+    parser.add_argument("--pin", metavar="SHA256", help="the fingerprint IT published")
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="proxy for live checks (default: pip's proxy, then https_proxy)",
+    )
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    verify = commands.add_parser("verify", help="live TLS check through your proxy")
+    _common(verify, suppress=True)
+    verify.add_argument("urls", nargs="*", metavar="URL")
+    verify.add_argument("--proxy", metavar="URL", default=argparse.SUPPRESS)
+    verify.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="PATH",
+        help="check this bundle (default: ours for the scope)",
+    )
+    verify.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+
+    doctor = commands.add_parser("doctor", help="find what switches verification off")
+    _common(doctor, suppress=True)
+    doctor.add_argument(
+        "--fix",
+        action="store_true",
+        help="fix what is safe to fix alone; print the commands for the rest",
+    )
+
+    undo = commands.add_parser("undo", help="revert every change this tool made")
+    _common(undo, suppress=True)
+
+    env = commands.add_parser("env", help="print the environment variables for other tools")
+    _common(env, suppress=True)
+    env.add_argument(
+        "--shell",
+        choices=["sh", "fish", "powershell", "cmd"],
+        help="the syntax (default: from $SHELL)",
     )
     return parser
+
+
+def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOptions:
+    """Merge flags with the IT policy: flags win; lists of roots and fingerprints add up."""
+    from build_ca_bundle import policy as policy_module
+
+    explicit = args.policy is not None
+    location = args.policy or policy_module.default_location(environ=environ)
+    policy = policy_module.load(location, explicit=explicit)
+    scope = Scope(args.scope or policy.string("scope") or Scope.USER.value)
+    output = args.output or (Path(policy.string("output") or "") if "output" in policy else None)
+    configure_names = (
+        args.configure.split(",")
+        if getattr(args, "configure", None)
+        else policy.strings("configure") or ["pip"]
+    )
+    if getattr(args, "persist_env", False):
+        configure_names.append("env")
+    from build_ca_bundle.targets.registry import check_names
+
+    def flag(name: str) -> bool:
+        value = getattr(args, name, None)
+        if value is not None:
+            return bool(value)
+        return bool(policy.flag(name))
+
+    return BuildOptions(
+        scope=scope,
+        output=output.expanduser().absolute() if output else None,
+        extra_ca=tuple(
+            Path(p).expanduser()
+            for p in [*policy.strings("extra_ca"), *getattr(args, "extra_ca", [])]
+        ),
+        keep_expired=flag("keep_expired"),
+        include_intermediates=flag("include_intermediates"),
+        exclude=(*policy.strings("exclude"), *getattr(args, "exclude", [])),
+        require=(*policy.strings("required"), *getattr(args, "require", [])),
+        windows_host=getattr(args, "windows_host", True),
+        configure=check_names(configure_names),
+        policy_path=policy.path,
+        dry_run=getattr(args, "dry_run", False),
+        environ=environ,
+        policy_values=tuple(sorted(policy.values)),
+        verify_targets=tuple(policy.strings("verify_targets")),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     args = build_parser().parse_args(argv)
-    from build_ca_bundle.pipeline import BuildOptions, build
+    environ = dict(os.environ)
+    from build_ca_bundle import output
 
-    options = BuildOptions(
-        scope=Scope(args.scope),
-        output=args.output.expanduser().absolute() if args.output else None,
-        extra_ca=tuple(path.expanduser() for path in args.extra_ca),
-        keep_expired=args.keep_expired,
-        include_intermediates=args.include_intermediates,
-        exclude=tuple(args.exclude),
-        require=tuple(args.require),
-        windows_host=args.windows_host,
-        dry_run=args.dry_run,
-        environ=dict(os.environ),
-    )
     try:
-        report = build(options)
+        options = options_from(args, environ)
+        if args.command is None:
+            return _build_command(args, options)
+        from build_ca_bundle import commands
+
+        return int(getattr(commands, args.command)(args, options))
     except BuildCABundleError as error:
-        _print_error(error, as_json=args.json)
+        output.error(error, as_json=args.json)
         return int(error.exit_code)
-    if args.json:
-        _print_json(report_to_json(report))
-    elif not args.quiet:
-        print_report(report, verbose=args.verbose)
-    return int(ExitCode.OK)
 
 
-# --- output -------------------------------------------------------------------------------
+def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
+    from build_ca_bundle import output
+
+    if args.check:
+        from build_ca_bundle import fastpath
+
+        reason = fastpath.stale_reason(options)
+        output.check_result(reason, options, as_json=args.json, quiet=args.quiet)
+        return int(ExitCode.OK if reason is None else ExitCode.STALE)
+    if args.from_server is not None:
+        from build_ca_bundle import commands
+
+        pinned = commands.from_server(args, options)
+        if pinned is None:
+            return int(ExitCode.OK)
+        options = pinned
+    elif not (args.dry_run or args.json or args.verbose or args.ci):
+        from build_ca_bundle import fastpath
+
+        if fastpath.stale_reason(options) is None:
+            fastpath.report_unchanged(options, quiet=args.quiet)
+            return int(ExitCode.OK)
+    from build_ca_bundle import commands
+
+    return int(commands.build(args, options))
 
 
-def _print_error(error: BuildCABundleError, *, as_json: bool) -> None:
-    if as_json:
-        payload = {
-            "format": JSON_FORMAT_VERSION,
-            "error": {"message": error.message, "hint": error.hint},
-            "exit_code": int(error.exit_code),
-        }
-        _print_json(payload)
-    print(f"error: {error.message}", file=sys.stderr)
-    if error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
-
-
-def _print_json(payload: dict[str, Any]) -> None:
-    json.dump(payload, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
-
-
-def report_to_json(report: BuildReport) -> dict[str, Any]:
-    """The stable JSON shape of a run, documented in the README."""
-    from build_ca_bundle.certificates import Verdict
-
-    return {
-        "format": JSON_FORMAT_VERSION,
-        "dry_run": report.dry_run,
-        "bundle": {
-            "path": str(report.bundle_path),
-            "changed": report.bundle_changed,
-            "certificates": len(report.selection.entries),
-        },
-        "sources": [
-            {
-                "name": source.name,
-                "kind": source.kind.value,
-                "trusted": report.count(source, Verdict.TRUST),
-                "distrusted": report.count(source, Verdict.DISTRUST),
-                "inputs": [str(path) for path in source.inputs],
-                "notes": list(source.notes),
-            }
-            for source in report.sources
-        ],
-        "beyond_certifi": [_entry_json(entry) for entry in report.selection.beyond_base()],
-        "excluded": [
-            {
-                "subject": item.certificate.subject,
-                "sha256": item.certificate.sha256,
-                "source": item.source,
-                "reason": item.reason,
-            }
-            for item in report.selection.excluded
-        ],
-        "problems": [{"where": p.where, "message": p.message} for p in report.problems],
-        "changes": [
-            {
-                "target": change.target,
-                "path": str(change.path),
-                "key": change.key,
-                "old": change.old,
-                "new": change.new,
-                "notes": list(change.notes),
-                "applied": not report.dry_run,
-            }
-            for change in report.changes
-        ],
-        "findings": [
-            {
-                "severity": finding.severity.value,
-                "where": finding.where,
-                "message": finding.message,
-                "fix": finding.fix,
-            }
-            for finding in report.findings
-        ],
-        "exit_code": int(ExitCode.OK),
-    }
-
-
-def _entry_json(entry: Entry) -> dict[str, Any]:
-    cert = entry.certificate
-    return {
-        "subject": cert.subject,
-        "label": cert.label,
-        "sha256": cert.sha256,
-        "not_after": cert.not_after.isoformat(),
-        "origins": list(entry.origins),
-    }
-
-
-def print_report(report: BuildReport, *, verbose: bool = False, out: TextIO | None = None) -> None:
-    """A few lines a person reads: what was found, what was written, what changed."""
-    from build_ca_bundle.certificates import Verdict
-
-    stream = out or sys.stdout
-
-    def say(line: str = "") -> None:
-        print(line, file=stream)
-
-    entries = report.selection.entries
-    if report.dry_run:
-        verb = "would write" if report.bundle_changed else "bundle unchanged:"
-    else:
-        verb = "wrote" if report.bundle_changed else "bundle unchanged:"
-    say(f"{verb} {report.bundle_path} ({len(entries)} certificates)")
-    for source in report.sources:
-        trusted = report.count(source, Verdict.TRUST)
-        distrusted = report.count(source, Verdict.DISTRUST)
-        line = f"  {source.name}: {trusted} trusted"
-        if distrusted:
-            line += f", {distrusted} distrusted"
-        say(line)
-        if verbose:
-            for note in source.notes:
-                say(f"    note: {note}")
-    beyond = report.selection.beyond_base()
-    if beyond:
-        say(f"roots the OS or your files add beyond certifi ({len(beyond)}):")
-        for entry in beyond:
-            cert = entry.certificate
-            say(f"  {_printable(cert.subject)}")
-            say(f"    sha256 {cert.sha256}  from {', '.join(entry.origins)}")
-    else:
-        say("the OS adds no roots beyond certifi")
-    if report.selection.excluded:
-        say(f"left out ({len(report.selection.excluded)}):")
-        for item in report.selection.excluded:
-            say(f"  {_printable(item.certificate.label)}: {item.reason}")
-    if report.problems:
-        say(f"problems, skipped ({len(report.problems)}):")
-        for problem in report.problems:
-            say(f"  {_printable(str(problem))}")
-    if verbose:
-        say("certificates in the bundle:")
-        for entry in entries:
-            say(f"  {entry.certificate.sha256[:16]}  {_printable(entry.certificate.label)}")
-    _print_changes(report, say)
-    for finding in report.findings:
-        say(f"{finding.severity.value}: {_printable(str(finding))}")
-        say(f"  fix: {finding.fix}")
-
-
-def _print_changes(report: BuildReport, say: Callable[[str], None]) -> None:
-    prefix = "would set" if report.dry_run else "set"
-    for change in report.changes:
-        say(f"{change.target}: {prefix} {change}")
-        for note in change.notes:
-            say(f"  {note}")
-    if not report.changed_anything:
-        say("nothing to do: the bundle is current and pip already points at it")
-
-
-def _printable(text: str) -> str:
-    """Keep a line on a terminal that cannot show every character."""
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    return text.encode(encoding, "backslashreplace").decode(encoding)
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

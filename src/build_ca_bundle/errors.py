@@ -83,3 +83,15 @@ class PolicyError(BuildCABundleError):
     """The IT policy file could not be read or holds something we do not understand."""
 
     exit_code = ExitCode.CONFIG
+
+
+class PinMismatchError(BuildCABundleError):
+    """--from-server: what the server presents is not what the user pinned."""
+
+    exit_code = ExitCode.PIN_MISMATCH
+
+
+class OfflineError(BuildCABundleError):
+    """A server or the proxy could not be reached: a network problem, not a trust one."""
+
+    exit_code = ExitCode.OFFLINE

@@ -53,6 +53,8 @@ class BuildOptions:
     pinned: tuple[bytes, ...] = ()  # DER roots whose fingerprint the user pinned
     configure: tuple[str, ...] = ("pip",)  # tools to point at the bundle
     policy_path: Path | None = None  # the policy file read, if any
+    policy_values: tuple[str, ...] = ()  # which settings came from the policy, for the report
+    verify_targets: tuple[str, ...] = ()  # URLs the live check tries first
     dry_run: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: dt.datetime | None = None  # tests pin the clock; None means now

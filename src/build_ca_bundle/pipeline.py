@@ -1,38 +1,47 @@
-"""The main job, end to end: read the sources, merge, write the bundle, point pip at it.
+"""The jobs, end to end: build (read, merge, write, configure), check, undo, pin from a server.
 
-The CLI parses flags into :class:`BuildOptions`, calls :func:`build` and prints the
-:class:`BuildReport`; this module holds the order of the steps and nothing platform-specific.
+The CLI parses flags into :class:`BuildOptions`, calls one function here and prints what it
+returns; this module holds the order of the steps and nothing platform-specific.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_ca_bundle import bundle
+from build_ca_bundle import bundle, fastpath, history, manifest
 from build_ca_bundle.certificates import (
+    Candidate,
     Problem,
     Selection,
     SourceKind,
     SourceResult,
     Verdict,
+    parse_der,
     select,
 )
-from build_ca_bundle.errors import NoCertificatesError, RequiredRootMissingError
+from build_ca_bundle.errors import (
+    NoCertificatesError,
+    PinMismatchError,
+    RequiredRootMissingError,
+)
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
-from build_ca_bundle.targets import Change, Finding, Plan
+from build_ca_bundle.targets import Change, Finding, Plan, Severity
+
+EXTRA_ROOTS_NAME = "extra-roots.pem"
 
 
 @dataclass
 class BuildReport:
     """What a run found and did: the CLI's human and JSON output are made from this."""
 
+    options: BuildOptions
     bundle_path: Path
+    extra_roots_path: Path
     bundle_changed: bool
     selection: Selection
     sources: list[SourceResult]
@@ -58,32 +67,54 @@ class BuildReport:
 
 
 def bundle_path(options: BuildOptions) -> Path:
-    return options.output or bundle.default_path(options.scope)
+    return fastpath.bundle_path(options)
+
+
+def extra_roots_path(bundle_file: Path) -> Path:
+    """``extra-roots.pem`` beside the bundle (``<name>.extra-roots.pem`` for a custom name)."""
+    if bundle_file.name == "ca-bundle.pem":
+        return bundle_file.with_name(EXTRA_ROOTS_NAME)
+    return bundle_file.with_name(f"{bundle_file.stem}.{EXTRA_ROOTS_NAME}")
 
 
 def read_sources(options: BuildOptions, output: Path) -> list[SourceResult]:
     """certifi, the OS store, and the files the user named, each as its own result."""
+    own = (output, extra_roots_path(output))
     store_options = StoreOptions(
         scope=options.scope.value,
-        own_outputs=(output,),
+        own_outputs=own,
         include_intermediates=options.include_intermediates,
         windows_host=options.windows_host,
         environ=options.environ,
     )
     results = [mozilla.load(), *load_os_store(store_options)]
     if options.extra_ca:
-        results.append(files.load(options.extra_ca, own_outputs=(output,)))
+        results.append(files.load(options.extra_ca, own_outputs=own))
+    if options.pinned:
+        results.append(_pinned_source(options.pinned))
     return results
 
 
+def _pinned_source(pinned: Sequence[bytes]) -> SourceResult:
+    result = SourceResult(name="pinned", kind=SourceKind.EXTRA)
+    for der in pinned:
+        result.candidates.append(
+            Candidate(parse_der(der), Verdict.TRUST, "pinned", "fingerprint pinned by the user")
+        )
+    return result
+
+
 def build(options: BuildOptions) -> BuildReport:
-    """Run the main job. Raises a :class:`BuildCABundleError` when it must refuse."""
+    """Run the main job. Raises a :class:`BuildCABundleError` when it must refuse; then
+    nothing was changed."""
     output = bundle_path(options)
+    extra_path = extra_roots_path(output)
     sources = read_sources(options, output)
     _refuse_without_os_roots(sources, options)
+    now = options.now or dt.datetime.now(dt.timezone.utc)
     selection = select(
         sources,
-        now=options.now or dt.datetime.now(dt.timezone.utc),
+        now=now,
         keep_expired=options.keep_expired,
         include_intermediates=options.include_intermediates,
         exclude=options.exclude,
@@ -94,16 +125,23 @@ def build(options: BuildOptions) -> BuildReport:
             hint="see the problems listed above",
         )
     _check_required(selection, options.require)
+    if options.scope is Scope.GLOBAL and not options.dry_run:
+        bundle.check_machine_path(output)
     content = bundle.render(selection.entries)
-    plans = _plan_targets(output, options)
+    extra_content = bundle.render(selection.beyond_base())
+    plans = _plan_targets(output, extra_path, options)
     if options.dry_run:
         changed = bundle.read_existing(output) != content
         changes = [change for plan in plans for change in plan.changes]
     else:
         changed = bundle.write(output, content).changed
+        bundle.write(extra_path, extra_content, allow_empty=True)
         changes = _apply(plans)
-    return BuildReport(
+        history.add(output, changes)
+    report = BuildReport(
+        options=options,
         bundle_path=output,
+        extra_roots_path=extra_path,
         bundle_changed=changed,
         selection=selection,
         sources=sources,
@@ -111,15 +149,20 @@ def build(options: BuildOptions) -> BuildReport:
         changes=changes,
         dry_run=options.dry_run,
     )
+    if not options.dry_run:
+        _record_manifest(report)
+    return report
 
 
 def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions) -> None:
     """A certifi-only bundle written as if all were well would hide the real failure."""
     os_sources = [source for source in sources if source.kind is SourceKind.OS]
     trusted = any(
-        candidate.verdict is Verdict.TRUST for source in os_sources for candidate in source.candidates
+        candidate.verdict is Verdict.TRUST
+        for source in os_sources
+        for candidate in source.candidates
     )
-    if trusted or options.extra_ca:
+    if trusted or options.extra_ca or options.pinned:
         return
     problems = "; ".join(str(p) for source in os_sources for p in source.problems)
     raise NoCertificatesError(
@@ -133,7 +176,7 @@ def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions)
 
 def _check_required(selection: Selection, required: tuple[str, ...]) -> None:
     present = {entry.certificate.sha256 for entry in selection.entries}
-    missing = [value for value in required if _fingerprint(value) not in present]
+    missing = [value for value in required if fingerprint(value) not in present]
     if missing:
         raise RequiredRootMissingError(
             "a required root is not in the result, so nothing was changed: " + ", ".join(missing),
@@ -144,23 +187,129 @@ def _check_required(selection: Selection, required: tuple[str, ...]) -> None:
         )
 
 
-def _fingerprint(value: str) -> str:
+def fingerprint(value: str) -> str:
+    """A SHA-256 fingerprint as we compare them: lower-case hex, no colons."""
     return value.strip().lower().replace(":", "")
 
 
-def _plan_targets(output: Path, options: BuildOptions) -> list[Plan]:
+# --- targets ------------------------------------------------------------------------------
+
+
+def _plan_targets(output: Path, extra_path: Path, options: BuildOptions) -> list[Plan]:
     if options.scope is Scope.NONE:
         return []
-    from build_ca_bundle.targets import pip
+    from build_ca_bundle.targets import registry
 
-    return [pip.plan(output, options.scope, pip.PipEnvironment.current(options.environ))]
+    return [registry.plan(name, output, extra_path, options) for name in options.configure]
 
 
 def _apply(plans: list[Plan]) -> list[Change]:
-    from build_ca_bundle.targets import pip
+    from build_ca_bundle.targets import registry
 
     applied: list[Change] = []
     for plan in plans:
         if plan.changes:
-            applied.extend(pip.apply(plan))
+            applied.extend(registry.apply(plan))
     return applied
+
+
+def _record_manifest(report: BuildReport) -> None:
+    from build_ca_bundle.targets import registry
+
+    options = report.options
+    inputs = [path for source in report.sources for path in source.inputs]
+    inputs += list(options.extra_ca)
+    if options.policy_path is not None:
+        inputs.append(options.policy_path)
+    inputs += registry.watched_files(options)
+    entries = report.selection.entries
+    warnings = [
+        f"{finding.severity.value}: {finding} (fix: {finding.fix})"
+        for finding in report.findings
+        if finding.severity is not Severity.INFO
+    ]
+    manifest.write(
+        report.bundle_path,
+        manifest.record(
+            report.bundle_path,
+            key=options.key(),
+            inputs=inputs,
+            outputs=[report.extra_roots_path],
+            expires=min(entry.certificate.not_after for entry in entries),
+            certificates=len(entries),
+            warnings=warnings,
+        ),
+    )
+
+
+# --- check, undo, pin ---------------------------------------------------------------------
+
+
+@dataclass
+class UndoReport:
+    outcomes: list[tuple[Change, str]] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
+
+
+def undo(options: BuildOptions) -> UndoReport:
+    """Revert every change recorded for this bundle, newest first, then remove our files."""
+    from build_ca_bundle.targets import registry
+
+    output = bundle_path(options)
+    report = UndoReport()
+    for change in reversed(history.load(output)):
+        report.outcomes.append((change, registry.undo(change, options)))
+    for path in (output, extra_roots_path(output)):
+        if bundle.remove(path):
+            report.removed.append(path)
+    manifest.remove(output)
+    history.remove(output)
+    return report
+
+
+@dataclass(frozen=True)
+class PresentedChain:
+    host: str
+    port: int
+    chain: list[tuple[str, str, str]]  # (subject, issuer, sha256), leaf first
+
+    @property
+    def top(self) -> tuple[str, str, str]:
+        return self.chain[-1]
+
+
+def presented_chain(
+    spec: str, *, proxy: str | None, options: BuildOptions
+) -> tuple[PresentedChain, list[bytes]]:
+    """Fetch what HOST[:PORT] presents (through the proxy). Nothing is trusted here."""
+    from build_ca_bundle import verify
+
+    host, _, port_text = spec.rpartition(":") if ":" in spec else (spec, "", "443")
+    port = int(port_text or 443)
+    url = f"https://{host}:{port}/"
+    chosen = verify.proxy_for(url, explicit=proxy, environ=options.environ)
+    try:
+        ders = verify.fetch_chain(host, port, proxy=chosen)
+    except verify.VerifyError as error:
+        from build_ca_bundle.errors import OfflineError
+
+        raise OfflineError(f"cannot fetch the chain of {host}:{port}: {error.detail}") from error
+    described = []
+    for der in ders:
+        item = verify.describe(der)
+        described.append((item.subject, item.issuer, item.sha256))
+    return PresentedChain(host, port, described), ders
+
+
+def pinned_root(chain: PresentedChain, ders: list[bytes], pin: str) -> bytes:
+    """The presented top certificate, only if its SHA-256 is exactly the pinned one."""
+    if not ders:
+        raise PinMismatchError(f"{chain.host}:{chain.port} presented no certificate")
+    if chain.top[2] != fingerprint(pin):
+        raise PinMismatchError(
+            f"the top certificate {chain.host}:{chain.port} presents has sha256 {chain.top[2]}, "
+            f"not the pinned {fingerprint(pin)}: nothing was changed",
+            hint="check the fingerprint with IT; a different root may mean another proxy, or "
+            "an attack",
+        )
+    return ders[-1]

@@ -314,16 +314,16 @@ def check_target(
             continue
         result.checks.append(Check(trust, Status.OK))
         if not result.chain:
-            result.chain = [_describe(der) for der in chain]
+            result.chain = [describe(der) for der in chain]
     if any(check.status is Status.CERTIFICATE for check in result.checks) and not result.chain:
         with contextlib.suppress(VerifyError):  # the verdicts already say what failed
             presented = fetch_chain(host, port, proxy=proxy, timeout=timeout)
-            result.chain = [_describe(der) for der in presented]
+            result.chain = [describe(der) for der in presented]
     result.advice = advise(result)
     return result
 
 
-def _describe(der: bytes) -> ChainCertificate:
+def describe(der: bytes) -> ChainCertificate:
     from build_ca_bundle.certificates import parse_der
 
     sha = hashlib.sha256(der).hexdigest()

@@ -431,6 +431,21 @@ def _last_in_section(files: list[ConfigFile], section: str) -> ConfigFile | None
     return holders[-1] if holders else None
 
 
+def option_value(env: PipEnvironment, key: str, command: str = "install") -> str | None:
+    """The value pip uses for any option (``index-url``, ``proxy``, …), by the same rules as
+    ``cert``: ``PIP_<KEY>`` first, then the command's section, then ``[global]``."""
+    name = normalize_name(key)
+    from_env = env.environ.get("PIP_" + name.upper().replace("-", "_"), "")
+    if from_env:
+        return from_env
+    files = [read_config(path, env) for path in loaded_files(env)]
+    for section in (command, SECTION):
+        holders = [file for file in files if file.get(section, name) is not None]
+        if holders and holders[-1].get(section, name):
+            return holders[-1].get(section, name)
+    return None
+
+
 # ---------------------------------------------------------------------------------------
 # Plan and apply
 

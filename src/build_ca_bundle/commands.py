@@ -1,0 +1,298 @@
+"""One function per command: call the library, print through :mod:`output`, return the exit
+code. The CLI parses; these glue; the library decides."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from build_ca_bundle import output
+from build_ca_bundle.errors import ExitCode
+from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.targets import Finding, Severity
+
+if TYPE_CHECKING:
+    from build_ca_bundle.targets.pip import PipEnvironment
+    from build_ca_bundle.verify import TargetResult
+
+POST_BUILD_TIMEOUT = 3.0
+
+
+def build(args: argparse.Namespace, options: BuildOptions) -> int:
+    from build_ca_bundle import pipeline
+
+    report = pipeline.build(options)
+    results: list[TargetResult] = []
+    code = ExitCode.OK
+    if (
+        args.verify
+        and report.changed_anything
+        and not options.dry_run
+        and "pip" in options.configure
+    ):
+        results = _check_pip_index(report.bundle_path, options, args.proxy)
+        code = _verify_code(results, offline_counts=False)
+    if getattr(args, "ci", False):
+        _export_to_ci(report.bundle_path, report.extra_roots_path, options)
+    if args.json:
+        output.emit_json(output.build_json(report, exit_code=int(code), verify=results))
+    elif not args.quiet:
+        output.build_human(report, verbose=args.verbose)
+        if results:
+            output.targets_human(results)
+    elif code is not ExitCode.OK:
+        output.targets_human(results)
+    return int(code)
+
+
+def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> list[TargetResult]:
+    """After a change: does pip's index verify with the new bundle? Offline is not a failure."""
+    from build_ca_bundle import verify
+    from build_ca_bundle.targets import pip
+
+    env = pip.PipEnvironment.current(options.environ)
+    index = pip.option_value(env, "index-url") or verify.DEFAULT_TARGETS[0]
+    configured_proxy = pip.option_value(env, "proxy")
+    chosen = verify.proxy_for(
+        index, explicit=proxy, configured=configured_proxy, environ=options.environ
+    )
+    result = verify.check_target(
+        index,
+        contexts=[("bundle", lambda: verify.bundle_context(bundle))],
+        proxy=chosen,
+        timeout=POST_BUILD_TIMEOUT,
+    )
+    return [result]
+
+
+def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCode:
+    """Certificate failures first; the network only counts where the user asked to check."""
+    from build_ca_bundle.verify import Status
+
+    statuses = {
+        check.status for result in results for check in result.checks if check.trust == "bundle"
+    }
+    if Status.CERTIFICATE in statuses or Status.TLS in statuses:
+        return ExitCode.VERIFY_FAILED
+    if offline_counts and statuses & {Status.OFFLINE, Status.PROXY}:
+        return ExitCode.OFFLINE
+    return ExitCode.OK
+
+
+def _export_to_ci(bundle: Path, extra_roots: Path, options: BuildOptions) -> None:
+    from build_ca_bundle.targets import env
+
+    values = env.variables(bundle, extra_roots)
+    export = env.ci_export(values, options.environ)
+    if export is None:
+        output.say(env.render(values, env.default_shell(options.environ)).rstrip("\n"))
+        return
+    env.write_ci_export(export)
+    where = f" ({export.path})" if export.path else ""
+    output.say(f"exported {len(values)} variables to later {export.system} steps{where}")
+
+
+def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions | None:
+    """Show the chain; with a matching --pin, return options that trust its top certificate."""
+    from build_ca_bundle import pipeline
+
+    chain, ders = pipeline.presented_chain(args.from_server, proxy=args.proxy, options=options)
+    if not args.json and not args.quiet:
+        output.say(f"{chain.host}:{chain.port} presents:")
+        for subject, issuer, sha256 in chain.chain:
+            output.say(f"  {subject}")
+            output.say(f"    issuer {issuer}; sha256 {sha256}")
+    if args.pin is None:
+        if not args.quiet:
+            output.say(
+                "nothing trusted. Check the top fingerprint with IT, then run:\n"
+                f"  build-ca-bundle --from-server {args.from_server} --pin {chain.top[2]}"
+            )
+        return None
+    root = pipeline.pinned_root(chain, ders, args.pin)
+    return dataclasses.replace(options, pinned=(*options.pinned, root))
+
+
+def verify(args: argparse.Namespace, options: BuildOptions) -> int:
+    from build_ca_bundle import fastpath
+    from build_ca_bundle import verify as live
+    from build_ca_bundle.targets import pip
+
+    env = pip.PipEnvironment.current(options.environ)
+    targets = list(args.urls) or [*options.verify_targets, *_pip_indexes(env)]
+    for default in live.DEFAULT_TARGETS:
+        if not any(_same_host(default, target) for target in targets):
+            targets.append(default)
+    bundle = args.bundle or fastpath.bundle_path(options)
+    contexts = [
+        ("bundle", lambda: live.bundle_context(bundle)),
+        ("os", live.os_context),
+        ("certifi", live.certifi_context),
+    ]
+    configured_proxy = pip.option_value(env, "proxy")
+    results = []
+    for url in targets:
+        proxy = live.proxy_for(
+            url,
+            explicit=getattr(args, "proxy", None),
+            configured=configured_proxy,
+            environ=options.environ,
+        )
+        results.append(live.check_target(url, contexts=contexts, proxy=proxy, timeout=args.timeout))
+    code = _verify_code(results, offline_counts=True)
+    if args.json:
+        output.emit_json(
+            {
+                "bundle": str(bundle),
+                "targets": [output.target_json(r) for r in results],
+                "exit_code": int(code),
+            }
+        )
+    elif not args.quiet or code is not ExitCode.OK:
+        output.targets_human(results, verbose=args.verbose)
+    return int(code)
+
+
+def _pip_indexes(env: PipEnvironment) -> list[str]:
+    from build_ca_bundle.targets import pip
+
+    found = []
+    index = pip.option_value(env, "index-url")
+    if index:
+        found.append(index)
+    extra = pip.option_value(env, "extra-index-url")
+    if extra:
+        found.extend(extra.split())
+    return found
+
+
+def _same_host(left: str, right: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(left).hostname == urlsplit(right).hostname
+
+
+def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
+    from build_ca_bundle import doctor as audits
+    from build_ca_bundle import fastpath
+    from build_ca_bundle.targets import pip
+
+    env = pip.PipEnvironment.current(options.environ)
+    pip_files = pip.loaded_files(env)
+    fixed: list[str] = []
+    if args.fix:
+        fixed = _fix(options, pip_files, env)
+    context = dataclasses.replace(audits.current_context(pip_files), environ=options.environ)
+    findings = audits.run_checks(context)
+    findings += _bundle_findings(options, env)
+    reason = fastpath.stale_reason(options)
+    if reason is not None:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                str(fastpath.bundle_path(options)),
+                f"the bundle is not current: {reason}",
+                "run build-ca-bundle",
+            )
+        )
+    serious = [f for f in findings if f.severity is not Severity.INFO]
+    code = ExitCode.FINDINGS if serious else ExitCode.OK
+    if args.json:
+        output.emit_json(
+            {"fixed": fixed, "findings": output.findings_json(findings), "exit_code": int(code)}
+        )
+    elif not args.quiet or serious:
+        for line in fixed:
+            output.say(f"fixed: {line}")
+        output.findings_human(findings)
+        if not findings:
+            output.say("no problems found: verification is on and the bundle applies")
+    return int(code)
+
+
+def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> list[str]:
+    """Build the bundle, point pip at it, and remove pip trusted-host entries."""
+    from build_ca_bundle import doctor as audits
+    from build_ca_bundle import pipeline
+    from build_ca_bundle.targets import pip
+
+    report = pipeline.build(options)
+    fixed = [f"{change}" for change in report.changes]
+    for path in pip_files:
+        if audits.pip_trusted_hosts(path):
+            for change in pip.remove_trusted_hosts(path, env):
+                fixed.append(f"removed {change.key} = {change.old} from {path}")
+    return fixed
+
+
+def _bundle_findings(options: BuildOptions, env: PipEnvironment) -> list[Finding]:
+    """What keeps pip from using our bundle, and roots Python 3.13 will reject."""
+    from build_ca_bundle import doctor as audits
+    from build_ca_bundle import fastpath
+    from build_ca_bundle.certificates import read_certificate_file
+    from build_ca_bundle.sources import mozilla
+    from build_ca_bundle.targets import pip
+
+    bundle = fastpath.bundle_path(options)
+    findings: list[Finding] = []
+    if options.scope.value != "none":
+        findings += pip.plan(bundle, options.scope, env).findings
+        current = pip.current_cert(env)
+        if current.value is None:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "pip",
+                    "pip has no cert setting: it trusts certifi (and, on pip 24.2+, the OS store)",
+                    "run build-ca-bundle",
+                )
+            )
+    parsed, _ = read_certificate_file(bundle, allow_der=False)
+    if not parsed:
+        findings.append(
+            Finding(Severity.WARNING, str(bundle), "no bundle yet", "run build-ca-bundle")
+        )
+        return findings
+    present = {item.certificate.sha256 for item in parsed}
+    for required in options.require:
+        if required.lower().replace(":", "") not in present:
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    str(bundle),
+                    f"required root {required} is not in the bundle",
+                    "ask IT whether this machine received the corporate root",
+                )
+            )
+    certifi = {c.certificate.sha256 for c in mozilla.load().candidates}
+    findings += audits.lint_roots(
+        item.certificate for item in parsed if item.certificate.sha256 not in certifi
+    )
+    return findings
+
+
+def undo(args: argparse.Namespace, options: BuildOptions) -> int:
+    from build_ca_bundle import pipeline
+
+    report = pipeline.undo(options)
+    if args.json:
+        output.emit_json(output.undo_json(report))
+    elif not args.quiet:
+        output.undo_human(report)
+    return int(ExitCode.OK)
+
+
+def env(args: argparse.Namespace, options: BuildOptions) -> int:
+    from build_ca_bundle import fastpath, pipeline
+    from build_ca_bundle.targets import env as variables
+
+    bundle = fastpath.bundle_path(options)
+    values = variables.variables(bundle, pipeline.extra_roots_path(bundle))
+    if args.json:
+        output.emit_json({"variables": values, "exit_code": 0})
+        return int(ExitCode.OK)
+    shell = args.shell or variables.default_shell(options.environ)
+    print(variables.render(values, shell), end="")
+    return int(ExitCode.OK)

@@ -1,0 +1,32 @@
+"""The unchanged run: decide from the manifest, without importing cryptography or parsing a
+certificate. Also ``--check``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from build_ca_bundle import manifest
+from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.paths import default_bundle_path
+
+
+def bundle_path(options: BuildOptions) -> Path:
+    return options.output or default_bundle_path(options.scope, environ=options.environ)
+
+
+def stale_reason(options: BuildOptions) -> str | None:
+    """None when the last full run's result still holds; otherwise why not."""
+    now = options.now or dt.datetime.now(dt.timezone.utc)
+    return manifest.stale_reason(bundle_path(options), options.key(), now)
+
+
+def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:
+    if quiet:
+        return
+    path = bundle_path(options)
+    recorded = manifest.load(path)
+    count = f" ({recorded.certificates} certificates)" if recorded else ""
+    print(f"bundle unchanged: {path}{count}; nothing to do")
+    for warning in recorded.warnings if recorded else []:
+        print(warning)

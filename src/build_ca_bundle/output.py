@@ -1,0 +1,286 @@
+"""What the CLI prints: a few lines for people, or one JSON object (a stable interface)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from build_ca_bundle.errors import BuildCABundleError, ExitCode
+
+if TYPE_CHECKING:
+    from build_ca_bundle.certificates import Entry
+    from build_ca_bundle.options import BuildOptions
+    from build_ca_bundle.pipeline import BuildReport, UndoReport
+    from build_ca_bundle.targets import Finding
+    from build_ca_bundle.verify import TargetResult
+
+JSON_FORMAT = 1
+
+
+def printable(text: str, stream: TextIO | None = None) -> str:
+    """Keep a line printable on a console that cannot show every character."""
+    encoding = getattr(stream or sys.stdout, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def say(line: str = "", stream: TextIO | None = None) -> None:
+    target = stream or sys.stdout
+    print(printable(line, target), file=target)
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    payload = {"format": JSON_FORMAT, **payload}
+    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def error(problem: BuildCABundleError, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "error": {"message": problem.message, "hint": problem.hint},
+                "exit_code": int(problem.exit_code),
+            }
+        )
+    say(f"error: {problem.message}", sys.stderr)
+    if problem.hint:
+        say(f"hint: {problem.hint}", sys.stderr)
+
+
+def check_result(reason: str | None, options: BuildOptions, *, as_json: bool, quiet: bool) -> None:
+    from build_ca_bundle.fastpath import bundle_path
+
+    code = ExitCode.OK if reason is None else ExitCode.STALE
+    if as_json:
+        emit_json(
+            {
+                "bundle": {"path": str(bundle_path(options))},
+                "current": reason is None,
+                "reason": reason,
+                "exit_code": int(code),
+            }
+        )
+    elif reason is not None:
+        say(f"stale: {reason}")
+    elif not quiet:
+        say(f"current: {bundle_path(options)}")
+
+
+# --- the main job ---------------------------------------------------------------------------
+
+
+def findings_json(findings: Sequence[Finding]) -> list[dict[str, str]]:
+    return [
+        {
+            "severity": finding.severity.value,
+            "where": finding.where,
+            "message": finding.message,
+            "fix": finding.fix,
+        }
+        for finding in findings
+    ]
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    cert = entry.certificate
+    return {
+        "subject": cert.subject,
+        "label": cert.label,
+        "sha256": cert.sha256,
+        "not_after": cert.not_after.isoformat(),
+        "origins": list(entry.origins),
+    }
+
+
+def build_json(
+    report: BuildReport, *, exit_code: int, verify: list[TargetResult]
+) -> dict[str, Any]:
+    """The stable JSON shape of a run, documented in the README."""
+    from build_ca_bundle.certificates import Verdict
+
+    return {
+        "dry_run": report.dry_run,
+        "bundle": {
+            "path": str(report.bundle_path),
+            "changed": report.bundle_changed,
+            "certificates": len(report.selection.entries),
+            "extra_roots": str(report.extra_roots_path),
+        },
+        "policy": {
+            "path": str(report.options.policy_path) if report.options.policy_path else None,
+            "values": list(report.options.policy_values),
+        },
+        "sources": [
+            {
+                "name": source.name,
+                "kind": source.kind.value,
+                "trusted": report.count(source, Verdict.TRUST),
+                "distrusted": report.count(source, Verdict.DISTRUST),
+                "inputs": [str(path) for path in source.inputs],
+                "notes": list(source.notes),
+            }
+            for source in report.sources
+        ],
+        "beyond_certifi": [_entry_json(entry) for entry in report.selection.beyond_base()],
+        "excluded": [
+            {
+                "subject": item.certificate.subject,
+                "sha256": item.certificate.sha256,
+                "source": item.source,
+                "reason": item.reason,
+            }
+            for item in report.selection.excluded
+        ],
+        "problems": [{"where": p.where, "message": p.message} for p in report.problems],
+        "changes": [
+            {
+                "target": change.target,
+                "path": str(change.path),
+                "key": change.key,
+                "old": change.old,
+                "new": change.new,
+                "notes": list(change.notes),
+                "applied": not report.dry_run,
+            }
+            for change in report.changes
+        ],
+        "findings": findings_json(report.findings),
+        "verify": [target_json(result) for result in verify],
+        "exit_code": exit_code,
+    }
+
+
+def build_human(report: BuildReport, *, verbose: bool = False) -> None:
+    """A few lines a person reads: what was found, what was written, what changed."""
+    entries = report.selection.entries
+    if report.bundle_changed:
+        verb = "would write" if report.dry_run else "wrote"
+    else:
+        verb = "bundle unchanged:"
+    say(f"{verb} {report.bundle_path} ({len(entries)} certificates)")
+    _sources_human(report, verbose=verbose)
+    _beyond_human(report)
+    if report.selection.excluded:
+        say(f"left out ({len(report.selection.excluded)}):")
+        for item in report.selection.excluded:
+            cert = item.certificate
+            say(f"  {cert.label} (sha256 {cert.sha256[:16]}): {item.reason}")
+    if report.problems:
+        say(f"problems, skipped ({len(report.problems)}):")
+        for problem in report.problems:
+            say(f"  {problem}")
+    if verbose:
+        say("certificates in the bundle:")
+        for entry in entries:
+            cert = entry.certificate
+            say(f"  {cert.sha256[:16]}  {cert.label}  [{', '.join(entry.origins)}]")
+    _changes_human(report)
+    findings_human(report.findings)
+
+
+def _sources_human(report: BuildReport, *, verbose: bool) -> None:
+    from build_ca_bundle.certificates import Verdict
+
+    for source in report.sources:
+        line = f"  {source.name}: {report.count(source, Verdict.TRUST)} trusted"
+        distrusted = report.count(source, Verdict.DISTRUST)
+        if distrusted:
+            line += f", {distrusted} distrusted"
+        say(line)
+        if verbose:
+            for note in source.notes:
+                say(f"    note: {note}")
+    options = report.options
+    if options.policy_path is not None and options.policy_values:
+        say(f"  policy {options.policy_path}: " + ", ".join(options.policy_values))
+
+
+def _beyond_human(report: BuildReport) -> None:
+    beyond = report.selection.beyond_base()
+    if not beyond:
+        say("the OS adds no roots beyond certifi")
+        return
+    say(f"roots the OS or your files add beyond certifi ({len(beyond)}):")
+    for entry in beyond:
+        say(f"  {entry.certificate.subject}")
+        say(f"    sha256 {entry.certificate.sha256}  from {', '.join(entry.origins)}")
+
+
+def _changes_human(report: BuildReport) -> None:
+    prefix = "would set" if report.dry_run else "set"
+    for change in report.changes:
+        say(f"{change.target}: {prefix} {change}")
+        for note in change.notes:
+            say(f"  {note}")
+    if not report.changed_anything:
+        say("nothing to do: the bundle is current and every setting already points at it")
+
+
+def findings_human(findings: Sequence[Finding]) -> None:
+    for finding in findings:
+        say(f"{finding.severity.value}: {finding}")
+        say(f"  fix: {finding.fix}")
+
+
+# --- verify ---------------------------------------------------------------------------------
+
+
+def target_json(result: TargetResult) -> dict[str, Any]:
+    return {
+        "url": result.url,
+        "proxy": result.proxy,
+        "checks": {
+            check.trust: {"status": check.status.value, "detail": check.detail}
+            for check in result.checks
+        },
+        "chain": [
+            {"subject": cert.subject, "issuer": cert.issuer, "sha256": cert.sha256}
+            for cert in result.chain
+        ],
+        "advice": list(result.advice),
+    }
+
+
+def targets_human(results: Sequence[TargetResult], *, verbose: bool = False) -> None:
+    for result in results:
+        via = f" via {result.proxy}" if result.proxy else ""
+        say(f"{result.url}{via}")
+        for check in result.checks:
+            detail = f" ({check.detail})" if check.detail and check.status.value != "ok" else ""
+            say(f"  {check.trust:8} {check.status.value}{detail}")
+        failed = any(check.status.value != "ok" for check in result.checks)
+        if result.chain and (failed or verbose):
+            say("  chain presented:")
+            for cert in result.chain:
+                say(f"    {cert.subject}")
+                say(f"      issuer {cert.issuer}; sha256 {cert.sha256}")
+        for line in result.advice:
+            say(f"  -> {line}")
+
+
+# --- undo -----------------------------------------------------------------------------------
+
+
+def undo_human(report: UndoReport) -> None:
+    for change, outcome in report.outcomes:
+        say(f"{change.target}: {change.path}: {change.key}: {outcome}")
+    for path in report.removed:
+        say(f"removed {path}")
+    if not report.outcomes and not report.removed:
+        say("nothing to undo: no record of changes and no bundle")
+
+
+def undo_json(report: UndoReport) -> dict[str, Any]:
+    return {
+        "undone": [
+            {"target": c.target, "path": str(c.path), "key": c.key, "outcome": outcome}
+            for c, outcome in report.outcomes
+        ],
+        "removed": [str(path) for path in report.removed],
+        "exit_code": 0,
+    }
+
+
+Printer = Callable[[str], None]

@@ -1,0 +1,40 @@
+"""Where the bundle goes by default, per scope and OS. Light: the unchanged-run check needs it
+before anything heavy is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path, PureWindowsPath
+
+from build_ca_bundle.scope import Scope
+
+BUNDLE_NAME = "ca-bundle.pem"
+APP = "build-ca-bundle"
+
+# Machine-wide folders, writable by administrators only, one per OS.
+_MACHINE_FOLDERS = {
+    # Linux and other Unix: beside the policy file IT manages.
+    "linux": "/etc/build-ca-bundle",
+    # macOS: machine-wide app data, where an MDM or an admin puts files.
+    "darwin": "/Library/Application Support/build-ca-bundle",
+}
+
+
+def default_bundle_path(
+    scope: Scope, platform: str = sys.platform, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The bundle's path for ``scope`` when ``--output`` does not say."""
+    environ = os.environ if environ is None else environ
+    if scope is Scope.GLOBAL:
+        if platform == "win32":
+            program_data = environ.get("PROGRAMDATA") or r"C:\ProgramData"
+            return Path(PureWindowsPath(program_data, APP, BUNDLE_NAME))
+        return Path(_MACHINE_FOLDERS.get(platform, _MACHINE_FOLDERS["linux"]), BUNDLE_NAME)
+    if scope is Scope.SITE:
+        # The environment's own share folder: removed with the venv, like pip's site config.
+        return Path(sys.prefix, "share", APP, BUNDLE_NAME)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False), BUNDLE_NAME)

@@ -1,0 +1,159 @@
+"""The tools we can configure, by name, behind one plan/apply/undo interface."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from build_ca_bundle.errors import BuildCABundleError
+from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.scope import Scope
+from build_ca_bundle.targets import Change, Plan
+
+if TYPE_CHECKING:
+    from build_ca_bundle.targets.pip import PipEnvironment
+
+# The names `--configure` takes. pip is the default; `env` persists environment variables.
+TOOLS = ("pip", "git", "npm", "conda", "uv", "env")
+
+
+def check_names(names: list[str]) -> tuple[str, ...]:
+    """Expand "all" and refuse unknown names."""
+    expanded: list[str] = []
+    for name in names:
+        if name == "all":
+            expanded.extend(TOOLS)
+        elif name in TOOLS:
+            expanded.append(name)
+        else:
+            raise BuildCABundleError(
+                f"unknown tool {name!r} for --configure",
+                hint="choose from: all, " + ", ".join(TOOLS),
+            )
+    return tuple(dict.fromkeys(expanded))
+
+
+def _pip_env(options: BuildOptions) -> PipEnvironment:
+    from build_ca_bundle.targets import pip
+
+    return pip.PipEnvironment.current(options.environ)
+
+
+def plan(name: str, bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
+    if name == "pip":
+        from build_ca_bundle.targets import pip
+
+        return pip.plan(bundle, options.scope, _pip_env(options))
+    if name == "env":
+        return _plan_env(bundle, extra_roots, options)
+    module = _tool_module(name)
+    tool_env = module.ToolEnvironment.current(options.environ)  # type: ignore[attr-defined]
+    result: Plan = module.plan(bundle, extra_roots, options.scope, tool_env)  # type: ignore[attr-defined]
+    return result
+
+
+def apply(plan: Plan) -> list[Change]:
+    if plan.target == "pip":
+        from build_ca_bundle.targets import pip
+
+        return pip.apply(plan)
+    if plan.target == "env":
+        return _apply_env(plan)
+    applied: list[Change] = _tool_module(plan.target).apply(plan)  # type: ignore[attr-defined]
+    return applied
+
+
+def undo(change: Change, options: BuildOptions) -> str:
+    """Revert one recorded change; a failure is an outcome to report, not a stop."""
+    try:
+        return _undo(change, options)
+    except BuildCABundleError as error:
+        return f"not undone: {error}"
+
+
+def _undo(change: Change, options: BuildOptions) -> str:
+    if change.target == "pip":
+        from build_ca_bundle.targets import pip
+
+        return pip.undo(change, _pip_env(options))
+    if change.target == "env":
+        return _undo_env(change)
+    module = _tool_module(change.target)
+    tool_env = module.ToolEnvironment.current(options.environ)  # type: ignore[attr-defined]
+    outcome: str = module.undo(change, tool_env)  # type: ignore[attr-defined]
+    return outcome
+
+
+def watched_files(options: BuildOptions) -> list[Path]:
+    """Config files whose change must trigger a full run (a person may have edited them)."""
+    if options.scope is Scope.NONE:
+        return []
+    from build_ca_bundle.targets import pip
+
+    files = pip.loaded_files(_pip_env(options))
+    files.append(pip.target_file(options.scope, _pip_env(options)))
+    return files
+
+
+def _tool_module(name: str) -> object:
+    import importlib
+
+    return importlib.import_module(f"build_ca_bundle.targets.{name}")
+
+
+# --- env: persist the variables ------------------------------------------------------------
+
+
+def _plan_env(bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
+    from build_ca_bundle.targets import env
+
+    values = env.variables(bundle, extra_roots)
+    result = Plan(target="env")
+    if sys.platform == "win32":
+        import winreg
+
+        result.changes = env.plan_windows_environment(values, winreg)
+        return result
+    home = Path(options.environ.get("HOME") or Path.home())
+    planned = env.plan_startup_file(values, home, options.environ)
+    if planned is not None:
+        path, old, new = planned
+        result.changes.append(
+            Change("env", path, "block", "present" if env.BEGIN in old else None, "present")
+        )
+        result.pending[path] = new.encode("utf-8")
+    return result
+
+
+def _apply_env(plan: Plan) -> list[Change]:
+    from build_ca_bundle.targets import env
+
+    if sys.platform == "win32":
+        import winreg
+
+        env.apply_windows_environment(plan.changes, winreg, env.broadcast_environment_change)
+        return list(plan.changes)
+    for change in plan.changes:
+        env.apply_startup_file(change.path, plan.pending[change.path].decode("utf-8"))
+    return list(plan.changes)
+
+
+def _undo_env(change: Change) -> str:
+    from build_ca_bundle.targets import env
+
+    if sys.platform == "win32":
+        import winreg
+
+        reverse = Change("env", change.path, change.key, change.new, change.old)
+        env.apply_windows_environment([reverse], winreg, env.broadcast_environment_change)
+        return "restored" if change.old is not None else "removed"
+    try:
+        text = change.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "left alone: the file is gone"
+    cleaned = env.with_block(text, None)
+    if cleaned == text:
+        return "left alone: our block is no longer there"
+    env.apply_startup_file(change.path, cleaned)
+    return "removed our block"
