@@ -1,0 +1,349 @@
+"""The command line, called as ``main([...])`` the way a user runs it.
+
+The OS store here is a test store named by SSL_CERT_FILE and SSL_CERT_DIR, which the Linux
+reader honours as OpenSSL does: the same code path a user with those variables takes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from build_ca_bundle import cli, manifest
+from build_ca_bundle.errors import ExitCode
+from tests.conftest import Home
+from tests.pki import Issued, make_expired_root, make_root
+
+
+@dataclass
+class Store:
+    file: Path
+    folder: Path
+    corporate: Issued
+
+    def add(self, issued: Issued, name: str) -> Path:
+        """Install a certificate the way c_rehash does: the file, and a hash-named link."""
+        path = issued.write(self.folder / name)
+        (self.folder / f"{issued.sha256[:8]}.0").symlink_to(name)
+        return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A Linux-style store holding one corporate root, named by SSL_CERT_FILE/SSL_CERT_DIR."""
+    corporate = make_root("Example Corp TLS Inspection Root", organization="Example Corp")
+    file = tmp_path / "store" / "ca-certificates.crt"
+    file.parent.mkdir()
+    file.write_bytes(corporate.pem)
+    folder = tmp_path / "store" / "certs"
+    folder.mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", str(file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    return Store(file, folder, corporate)
+
+
+def bundle_path(home: Home) -> Path:
+    return home.data / "build-ca-bundle" / "ca-bundle.pem"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(["--no-verify", *args] if args[:1] != ("--check",) else list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bare_run_writes_the_bundle_and_points_pip_at_it(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys)
+    assert (code, err) == (0, "")
+    bundle = bundle_path(isolated_home)
+    text = bundle.read_text(encoding="ascii")
+    assert store.corporate.pem.decode().strip() in text
+    assert text.count("-----BEGIN CERTIFICATE-----") > 100  # certifi's roots too
+    assert f"wrote {bundle}" in out
+    assert "Example Corp TLS Inspection Root" in out
+    assert store.corporate.sha256 in out
+    pip_conf = isolated_home.pip_user_config
+    assert pip_conf.read_text() == f"[global]\ncert = {bundle}\n"
+    assert f"pip: set {pip_conf}: global.cert: (unset) -> {bundle}" in out
+    extra = bundle.with_name("extra-roots.pem").read_text()
+    assert extra.count("-----BEGIN CERTIFICATE-----") == 1
+    assert store.corporate.pem.decode().strip() in extra
+
+
+def test_second_run_changes_nothing_and_says_so(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    before = {path: path.stat().st_mtime_ns for path in bundle.parent.iterdir()}
+    pip_before = isolated_home.pip_user_config.stat().st_mtime_ns
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert out.startswith(f"bundle unchanged: {bundle}")
+    assert "nothing to do" in out
+    assert {path: path.stat().st_mtime_ns for path in bundle.parent.iterdir()} == before
+    assert isolated_home.pip_user_config.stat().st_mtime_ns == pip_before
+
+
+def test_a_new_root_in_the_store_triggers_a_full_run(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys)[0] == 0
+    second = make_root("Second Corp Root")
+    store.add(second, "2nd.pem")
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert f"wrote {bundle_path(isolated_home)}" in out
+    assert second.pem.decode().strip() in bundle_path(isolated_home).read_text()
+
+
+def test_dry_run_writes_nothing(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--dry-run")
+    assert code == 0
+    assert "would write" in out
+    assert "pip: would set" in out
+    assert not bundle_path(isolated_home).exists()
+    assert not isolated_home.pip_user_config.exists()
+
+
+def test_json_output_is_one_object_with_the_documented_keys(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert set(payload) >= {
+        "format",
+        "dry_run",
+        "bundle",
+        "sources",
+        "beyond_certifi",
+        "excluded",
+        "problems",
+        "changes",
+        "findings",
+        "exit_code",
+    }
+    assert payload["bundle"]["path"] == str(bundle_path(isolated_home))
+    assert payload["bundle"]["changed"] is True
+    assert [item["sha256"] for item in payload["beyond_certifi"]] == [store.corporate.sha256]
+    (change,) = payload["changes"]
+    assert (change["target"], change["key"], change["old"]) == ("pip", "global.cert", None)
+    names = [source["name"] for source in payload["sources"]]
+    assert names[:2] == ["certifi", "linux"]
+
+
+def test_korean_subject_is_escaped_and_the_bundle_stays_ascii(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    korean = make_root("한국 사내 루트 CA", organization="예시 주식회사")
+    store.add(korean, "korean.pem")
+    assert run(capsys)[0] == 0
+    data = bundle_path(isolated_home).read_bytes()
+    data.decode("ascii")  # raises if anything is not ASCII
+    assert korean.pem.strip() in data
+
+
+def test_expired_and_leaf_certificates_are_left_out_and_reported(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expired = make_expired_root()
+    leaf = store.corporate.issue("server.example")
+    store.add(expired, "expired.pem")
+    store.add(leaf, "leaf.pem")
+    code, out, _ = run(capsys)
+    assert code == 0
+    text = bundle_path(isolated_home).read_text()
+    assert expired.pem.decode().strip() not in text
+    assert leaf.pem.decode().strip() not in text
+    assert "expired on" in out
+    assert "not a CA certificate" in out
+    assert run(capsys, "--keep-expired")[0] == 0
+    assert expired.pem.decode().strip() in bundle_path(isolated_home).read_text()
+
+
+def test_unparsable_pip_conf_is_reported_and_left_byte_identical(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    original = b"[global]\ntimeout = 60\nthis line is not valid\n"
+    pip_conf.write_bytes(original)
+    code, _, err = run(capsys)
+    assert code == ExitCode.CONFIG
+    assert str(pip_conf) in err
+    assert "line 3" in err
+    assert pip_conf.read_bytes() == original
+    assert not bundle_path(isolated_home).exists()  # refused before anything was written
+    assert "Traceback" not in err
+
+
+def test_no_os_roots_is_refused_instead_of_a_certifi_only_bundle(
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(empty))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-folder"))
+    code, _, err = run(capsys)
+    assert code == ExitCode.NO_CERTIFICATES
+    assert "the OS trust store yielded no certificates" in err
+    assert "hint:" in err
+    assert not bundle_path(isolated_home).exists()
+
+
+def test_required_root_missing_changes_nothing(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    absent = make_root("Not Installed Yet").sha256
+    code, _, err = run(capsys, "--require", absent)
+    assert code == ExitCode.REQUIRED_MISSING
+    assert absent in err
+    assert not bundle_path(isolated_home).exists()
+    assert not isolated_home.pip_user_config.exists()
+    fingerprint = ":".join(store.corporate.sha256[i : i + 2].upper() for i in range(0, 64, 2))
+    assert run(capsys, "--require", fingerprint)[0] == 0
+
+
+def test_extra_ca_folder_and_exclude(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handed_out = make_root("Root IT Handed Out")
+    handed_out.write(tmp_path / "it" / "root.crt")
+    code, out, _ = run(
+        capsys, "--extra-ca", str(tmp_path / "it"), "--exclude", store.corporate.sha256
+    )
+    assert code == 0
+    text = bundle_path(isolated_home).read_text()
+    assert handed_out.pem.decode().strip() in text
+    assert store.corporate.pem.decode().strip() not in text
+    assert "excluded by fingerprint" in out
+
+
+def test_check_reports_stale_then_current(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--check")
+    assert code == ExitCode.STALE
+    assert out.startswith("stale: ")
+    assert run(capsys)[0] == 0
+    assert run(capsys, "--check")[0] == 0
+    isolated_home.pip_user_config.write_text("[global]\ncert = /somewhere/else.pem\n")
+    code, out, _ = run(capsys, "--check")
+    assert code == ExitCode.STALE
+    assert str(isolated_home.pip_user_config) in out
+
+
+def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    original = b"# my pip settings\r\n[global]\r\ntimeout = 60\r\n\r\n[install]\r\nuser = no\r\n"
+    pip_conf.write_bytes(original)
+    assert run(capsys)[0] == 0
+    assert b"cert = " in pip_conf.read_bytes()
+    code, out, _ = cli.main(["undo"]), capsys.readouterr().out, None
+    assert code == 0
+    assert pip_conf.read_bytes() == original
+    assert not bundle_path(isolated_home).exists()
+    assert "removed" in out
+
+
+def test_undo_leaves_a_value_a_person_changed_since(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys)[0] == 0
+    isolated_home.pip_user_config.write_text("[global]\ncert = /my/own.pem\n")
+    assert cli.main(["undo"]) == 0
+    assert "left alone" in capsys.readouterr().out
+    assert isolated_home.pip_user_config.read_text() == "[global]\ncert = /my/own.pem\n"
+
+
+def test_env_command_prints_variables_a_real_shell_reads(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["env", "--shell", "sh"]) == 0
+    script = capsys.readouterr().out
+    completed = subprocess.run(
+        ["sh", "-c", script + 'echo "$PIP_CERT|$NODE_EXTRA_CA_CERTS"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    bundle = bundle_path(isolated_home)
+    assert completed.stdout.strip() == f"{bundle}|{bundle.with_name('extra-roots.pem')}"
+
+
+def test_shadowing_variable_is_reported_with_the_fix(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert "REQUESTS_CA_BUNDLE" in out
+    assert "fix:" in out
+
+
+def test_unchanged_run_imports_no_certificate_machinery(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys)[0] == 0
+    probe = (
+        "import sys; from build_ca_bundle import cli; code = cli.main(['--no-verify']); "
+        "heavy = sorted(m for m in ('cryptography', 'truststore', 'build_ca_bundle.certificates',"
+        " 'ssl') if m in sys.modules); print(code, heavy)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=True,
+    )
+    assert completed.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_manifest_records_what_the_run_read(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys)[0] == 0
+    recorded = manifest.load(bundle_path(isolated_home))
+    assert recorded is not None
+    assert str(store.file) in recorded.inputs
+    assert str(isolated_home.pip_user_config) in recorded.inputs
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--scope", "everyone"])
+    assert caught.value.code == 2
+
+
+def test_python_m_runs_the_tool(store: Store, isolated_home: Home) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--scope", "none"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert bundle_path(isolated_home).exists()
+    assert not isolated_home.pip_user_config.exists()
