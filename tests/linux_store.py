@@ -10,6 +10,7 @@ which would otherwise decide what pip trusts in the test.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -20,14 +21,11 @@ from pathlib import Path
 import pytest
 
 UPDATE = "/usr/sbin/update-ca-certificates"
-_probe_result: str | None = None
 
 
+@functools.cache
 def unavailable_reason() -> str | None:
-    """Why a private store cannot be made here, or None if it can."""
-    global _probe_result
-    if _probe_result is not None:
-        return _probe_result or None
+    """Why a private store cannot be made here, or None if it can (probed once)."""
     reason = ""
     if os.geteuid() != 0:
         reason = "needs root for a private mount namespace (unshare -m)"
@@ -44,7 +42,6 @@ def unavailable_reason() -> str | None:
         )
         if probe.returncode != 0:
             reason = f"mount namespaces are not allowed here ({probe.stderr.strip()})"
-    _probe_result = reason
     return reason or None
 
 

@@ -69,7 +69,7 @@ def test_pip_through_an_intercepting_proxy_works_after_build_ca_bundle(
         assert (target / f"{PROBE}.py").exists()
 
         text = pip_conf.read_text()
-        assert text.startswith(COMPANY_PIP_CONF.split("[install]")[0].rstrip("\n"))
+        assert text.startswith(COMPANY_PIP_CONF.split("[install]", maxsplit=1)[0].rstrip("\n"))
         assert "; keep this comment" in text
         assert "no-warn-script-location = true" in text
         assert "cert = " in text

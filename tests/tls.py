@@ -70,7 +70,7 @@ def make_wheel() -> bytes:
 class _IndexHandler(http.server.BaseHTTPRequestHandler):
     wheel: bytes = b""
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+    def do_GET(self) -> None:
         digest = hashlib.sha256(self.wheel).hexdigest()
         pages = {
             "/simple/": f'<a href="/simple/{PROBE.replace("_", "-")}/">{PROBE}</a>'.encode(),
@@ -93,7 +93,7 @@ class _IndexHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the test output is for the test."""
 
 
@@ -134,6 +134,10 @@ class PackageIndex(HTTPSServer):
         handler = type("Handler", (_IndexHandler,), {"wheel": make_wheel()})
         super().__init__(ca.issue("127.0.0.1"), folder, handler)
         self.ca = ca
+
+    def __enter__(self) -> PackageIndex:
+        super().__enter__()
+        return self
 
     @property
     def simple_url(self) -> str:
