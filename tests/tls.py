@@ -101,9 +101,19 @@ class HTTPSServer:
     """A threaded HTTPS server on 127.0.0.1 with the given leaf certificate."""
 
     def __init__(
-        self, leaf: Issued, folder: Path, handler: type[http.server.BaseHTTPRequestHandler]
-    ):
+        self,
+        leaf: Issued,
+        folder: Path,
+        handler: type[http.server.BaseHTTPRequestHandler] = http.server.BaseHTTPRequestHandler,
+        *,
+        send_root: bool = False,
+    ) -> None:
         chain, key = leaf.write_server_files(folder)
+        if send_root:  # some proxies and servers present their root too
+            root = leaf
+            while root.parent is not None:
+                root = root.parent
+            chain.write_bytes(chain.read_bytes() + root.pem)
         self.leaf = leaf
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(chain, key)

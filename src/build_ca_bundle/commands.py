@@ -68,15 +68,13 @@ def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> 
 
 
 def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCode:
-    """Certificate failures first; the network only counts where the user asked to check."""
+    """A certificate failure of the bundle first; then the network, where the user asked."""
     from build_ca_bundle.verify import Status
 
-    statuses = {
-        check.status for result in results for check in result.checks if check.trust == "bundle"
-    }
-    if Status.CERTIFICATE in statuses or Status.TLS in statuses:
+    checks = [check for result in results for check in result.checks]
+    if any(c.trust == "bundle" and c.status in (Status.CERTIFICATE, Status.TLS) for c in checks):
         return ExitCode.VERIFY_FAILED
-    if offline_counts and statuses & {Status.OFFLINE, Status.PROXY}:
+    if offline_counts and any(c.status in (Status.OFFLINE, Status.PROXY) for c in checks):
         return ExitCode.OFFLINE
     return ExitCode.OK
 
@@ -121,10 +119,12 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle.targets import pip
 
     env = pip.PipEnvironment.current(options.environ)
-    targets = list(args.urls) or [*options.verify_targets, *_pip_indexes(env)]
-    for default in live.DEFAULT_TARGETS:
-        if not any(_same_host(default, target) for target in targets):
-            targets.append(default)
+    targets = list(args.urls)
+    if not targets:  # pip's own indexes, then the public ones they do not cover
+        targets = [*options.verify_targets, *_pip_indexes(env)]
+        for default in live.DEFAULT_TARGETS:
+            if not any(_same_host(default, target) for target in targets):
+                targets.append(default)
     bundle = args.bundle or fastpath.bundle_path(options)
     contexts = [
         ("bundle", lambda: live.bundle_context(bundle)),

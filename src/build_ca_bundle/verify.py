@@ -271,6 +271,8 @@ def fetch_chain(
 
 
 def bundle_context(bundle: Path) -> ssl.SSLContext:
+    if not bundle.is_file():
+        raise FileNotFoundError(f"no bundle at {bundle}: run build-ca-bundle first")
     return ssl.create_default_context(cafile=str(bundle))
 
 

@@ -1,0 +1,167 @@
+"""verify: live handshakes with three trust sources, through a real intercepting proxy."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+import certifi
+import pytest
+
+from build_ca_bundle import cli, verify
+from build_ca_bundle.errors import ExitCode
+from tests.pki import make_root
+from tests.tls import HTTPSServer, corporate_network, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def bundle_with(tmp_path: Path, *pems: bytes) -> Path:
+    path = tmp_path / "bundle.pem"
+    path.write_bytes(Path(certifi.where()).read_bytes() + b"".join(pems))
+    return path
+
+
+def contexts(bundle: Path) -> list[tuple[str, Callable[[], ssl.SSLContext]]]:
+    return [
+        ("bundle", lambda: verify.bundle_context(bundle)),
+        ("os", verify.os_context),
+        ("certifi", verify.certifi_context),
+    ]
+
+
+def test_through_the_proxy_bundle_passes_and_certifi_alone_fails(tmp_path: Path) -> None:
+    with corporate_network(tmp_path) as (index, proxy):
+        bundle = bundle_with(tmp_path, proxy.root.pem)
+        result = verify.check_target(
+            index.simple_url,
+            contexts=contexts(bundle),
+            proxy=verify.Proxy.parse(proxy.url),
+            timeout=10,
+        )
+    assert result.status("bundle") is verify.Status.OK
+    assert result.status("certifi") is verify.Status.CERTIFICATE
+    assert result.status("os") is verify.Status.CERTIFICATE  # the test root is in no OS store
+    # The chain the proxy presented is its own: signed by the corporate root.
+    assert result.chain[0].issuer == proxy.root.cert.subject.rfc4514_string()
+    assert any("that is why pip failed before" in line for line in result.advice)
+
+
+def test_missing_root_is_named_with_the_next_step(tmp_path: Path) -> None:
+    with corporate_network(tmp_path) as (index, proxy):
+        bundle = bundle_with(tmp_path)  # certifi only: the proxy's root is missing
+        result = verify.check_target(
+            index.simple_url,
+            contexts=contexts(bundle),
+            proxy=verify.Proxy.parse(proxy.url),
+            timeout=10,
+        )
+    assert result.status("bundle") is verify.Status.CERTIFICATE
+    issuer = proxy.root.cert.subject.rfc4514_string()
+    assert any(f"the OS does not trust `{issuer}` either" in line for line in result.advice)
+    assert any("--extra-ca FILE" in line for line in result.advice)
+
+
+def test_a_server_of_an_unknown_ca_is_named(tmp_path: Path) -> None:
+    stranger = make_root("Nobody Trusts This CA")
+    with HTTPSServer(stranger.issue("127.0.0.1"), tmp_path / "srv") as server:
+        bundle = bundle_with(tmp_path)
+        result = verify.check_target(
+            server.url,
+            contexts=contexts(bundle),
+            proxy=None,
+            timeout=5,
+        )
+    assert {check.status for check in result.checks} == {verify.Status.CERTIFICATE}
+    assert "Nobody Trusts This CA" in result.chain[0].issuer
+    assert any("Nobody Trusts This CA" in line for line in result.advice)
+
+
+def test_offline_and_refusing_proxy_are_not_certificate_failures(tmp_path: Path) -> None:
+    bundle = bundle_with(tmp_path)
+    closed = free_port()
+    offline = verify.check_target(
+        f"https://127.0.0.1:{closed}/",
+        contexts=contexts(bundle),
+        proxy=None,
+        timeout=2,
+    )
+    assert [check.status for check in offline.checks] == [verify.Status.OFFLINE]
+    assert "network problem" in offline.advice[0]
+    refused = verify.check_target(
+        "https://pypi.org/simple/",
+        contexts=contexts(bundle),
+        proxy=verify.Proxy.parse(f"http://127.0.0.1:{closed}"),
+        timeout=2,
+    )
+    assert [check.status for check in refused.checks] == [verify.Status.PROXY]
+
+
+def test_cli_verify_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with corporate_network(tmp_path) as (index, proxy):
+        good = bundle_with(tmp_path, proxy.root.pem)
+        args = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(good), "--json"]
+        assert cli.main(args) == ExitCode.OK
+        payload = json.loads(capsys.readouterr().out)
+        checks = payload["targets"][0]["checks"]
+        assert checks["bundle"]["status"] == "ok"
+        assert checks["certifi"]["status"] == "certificate"
+        bad = tmp_path / "certifi-only.pem"
+        bad.write_bytes(Path(certifi.where()).read_bytes())
+        args = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(bad)]
+        assert cli.main(args) == ExitCode.VERIFY_FAILED
+        assert "the OS does not trust" in capsys.readouterr().out
+    closed = free_port()
+    assert (
+        cli.main(["verify", f"https://127.0.0.1:{closed}/", "--timeout", "2"]) == ExitCode.OFFLINE
+    )
+
+
+def test_proxy_selection_follows_pip_then_environment() -> None:
+    env = {"https_proxy": "http://user:p%40ss@proxy.corp:3128", "no_proxy": ".internal,localhost"}
+    chosen = verify.proxy_for("https://pypi.org/simple/", environ=env)
+    assert chosen is not None
+    assert (chosen.host, chosen.port) == ("proxy.corp", 3128)
+    assert chosen.authorization == "Basic dXNlcjpwQHNz"  # user:p@ss
+    assert verify.proxy_for("https://pkgs.internal/simple/", environ=env) is None
+    assert verify.proxy_for("https://localhost/", environ=env) is None
+    configured = verify.proxy_for(
+        "https://pypi.org/", configured="http://pip.proxy:8080", environ=env
+    )
+    assert configured is not None and configured.host == "pip.proxy"
+    explicit = verify.proxy_for(
+        "https://pypi.org/", explicit="cli.proxy:1", configured="x:2", environ=env
+    )
+    assert explicit is not None and explicit.host == "cli.proxy"
+    assert verify.proxy_for("https://pypi.org/", environ={}) is None
+
+
+def test_from_server_trusts_only_a_pinned_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_root("OS Root For The Test")
+    store_file = store.write(tmp_path / "store.pem")
+    monkeypatch.setenv("SSL_CERT_FILE", str(store_file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
+    presented = make_root("Root The Server Presents")
+    output = tmp_path / "out.pem"
+    common = ["--no-verify", "--scope", "none", "--output", str(output)]
+    with HTTPSServer(presented.issue("127.0.0.1"), tmp_path / "srv", send_root=True) as server:
+        spec = f"127.0.0.1:{server.port}"
+        # Without a pin: show the chain and the command; trust nothing.
+        assert cli.main([*common, "--from-server", spec]) == 0
+        shown = capsys.readouterr().out
+        assert f"--pin {presented.sha256}" in shown
+        assert not output.exists()
+        # A wrong pin changes nothing.
+        wrong = make_root("Other").sha256
+        assert cli.main([*common, "--from-server", spec, "--pin", wrong]) == ExitCode.PIN_MISMATCH
+        assert not output.exists()
+        assert presented.sha256 in capsys.readouterr().err
+        # The right pin adds exactly that root.
+        assert cli.main([*common, "--from-server", spec, "--pin", presented.sha256]) == 0
+    text = output.read_text()
+    assert presented.pem.decode().strip() in text
+    assert "# Source: pinned" in text
