@@ -347,3 +347,63 @@ def test_python_m_runs_the_tool(store: Store, isolated_home: Home) -> None:
     assert completed.returncode == 0, completed.stderr
     assert bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
+
+
+def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text(
+        "# from the wiki\n[global]\ntimeout = 60\ntrusted-host = pypi.org\n"
+        "    files.pythonhosted.org\n[install]\ntrusted-host = pypi.org\n"
+    )
+    bashrc = isolated_home.home / ".bashrc"
+    bashrc.write_text("alias pipi='pip install --trusted-host pypi.org'\n")
+    assert cli.main(["doctor"]) == ExitCode.FINDINGS
+    out = capsys.readouterr().out
+    assert f"{pip_conf}:4" in out
+    assert f"{pip_conf}:7" in out
+    assert f"{bashrc}:1" in out
+    assert "no bundle yet" in out
+
+    assert cli.main(["doctor", "--fix", "--json"]) == ExitCode.FINDINGS  # .bashrc remains
+    payload = json.loads(capsys.readouterr().out)
+    assert any("removed global.trusted-host" in line for line in payload["fixed"])
+    places = [finding["where"] for finding in payload["findings"]]
+    assert f"{bashrc}:1" in places
+    assert not any(place.startswith(str(pip_conf)) for place in places)
+    bundle = bundle_path(isolated_home)
+    assert pip_conf.read_text() == (
+        f"# from the wiki\n[global]\ntimeout = 60\ncert = {bundle}\n[install]\n"
+    )
+    assert "trusted-host" in pip_conf.with_name("pip.conf.bak").read_text()
+    assert bashrc.read_text() == "alias pipi='pip install --trusted-host pypi.org'\n"
+
+
+def test_policy_file_sets_defaults_and_flags_win(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    extra = make_root("Root From Policy")
+    extra.write(tmp_path / "policy-roots" / "corp.crt")
+    policy.write_text(
+        f'extra_ca = ["{tmp_path / "policy-roots"}"]\n'
+        f'required = ["{store.corporate.sha256}"]\n'
+        'scope = "none"\n'
+    )
+    code, out, _ = run(capsys, "--policy", str(policy))
+    assert code == 0
+    assert f"policy {policy}: extra_ca, required, scope" in out
+    assert extra.pem.decode().strip() in bundle_path(isolated_home).read_text()
+    assert not isolated_home.pip_user_config.exists()  # scope none from the policy
+    code, _, _ = run(capsys, "--policy", str(policy), "--scope", "user")
+    assert code == 0
+    assert isolated_home.pip_user_config.exists()  # the flag won
+    policy.write_text('required = ["' + make_root("Absent").sha256 + '"]\n')
+    code, _, err = run(capsys, "--policy", str(policy))
+    assert code == ExitCode.REQUIRED_MISSING
+    policy.write_text("scope = \n")
+    code, _, err = run(capsys, "--policy", str(policy))
+    assert code == ExitCode.CONFIG
+    assert str(policy) in err
