@@ -30,7 +30,7 @@ def name(common_name: str, organization: str | None = "build-ca-bundle tests") -
     return x509.Name(attributes)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: usable as a dict key
 class Issued:
     """A certificate and its private key."""
 

@@ -115,8 +115,11 @@ def check_machine_path(path: Path) -> None:
     writable by no one else, and not a symlink; otherwise a user could swap the file every
     account's pip trusts. (Windows: the ProgramData ACL is IT's to set; not checked here.)
     """
-    if sys.platform == "win32":
-        return
+    if sys.platform != "win32":
+        _check_posix_machine_path(path)
+
+
+def _check_posix_machine_path(path: Path) -> None:
     for item in [path, *path.parents]:
         try:
             info = item.lstat()
@@ -242,14 +245,14 @@ def _check_loads(content: bytes, path: Path) -> None:
 
 
 def _sync_folder(folder: Path) -> None:
-    if sys.platform == "win32":
-        return
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    """Make the rename itself durable (POSIX; Windows cannot open a folder this way)."""
+    if sys.platform != "win32":
+        with contextlib.suppress(OSError):
+            descriptor = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
 
 
 def _remove_stale_temp_files(path: Path) -> None:

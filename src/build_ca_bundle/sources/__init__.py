@@ -29,15 +29,19 @@ class StoreOptions:
 
 
 def load_os_store(options: StoreOptions) -> list[SourceResult]:
-    """Read what this machine's OS trusts for TLS servers, and what it distrusts."""
+    """Read what this machine's OS trusts for TLS, and what it distrusts."""
     if sys.platform == "win32":
         from build_ca_bundle.sources import windows
 
-        return [windows.load(options)]
-    if sys.platform == "darwin":
+        results = [windows.load(options)]
+    elif sys.platform == "darwin":
         from build_ca_bundle.sources import macos
 
-        return [macos.load(options)]
-    from build_ca_bundle.sources import linux
+        results = [macos.load(options)]
+    else:
+        from build_ca_bundle.sources import linux, wsl
 
-    return [linux.load(options)]
+        results = [linux.load(options)]
+        if options.windows_host and wsl.is_wsl(environ=options.environ):
+            results.append(wsl.load(options))
+    return results

@@ -114,15 +114,14 @@ def _plan_env(bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
         import winreg
 
         result.changes = env.plan_windows_environment(values, winreg)
-        return result
-    home = Path(options.environ.get("HOME") or Path.home())
-    planned = env.plan_startup_file(values, home, options.environ)
-    if planned is not None:
-        path, old, new = planned
-        result.changes.append(
-            Change("env", path, "block", "present" if env.BEGIN in old else None, "present")
-        )
-        result.pending[path] = new.encode("utf-8")
+    else:
+        home = Path(options.environ.get("HOME") or Path.home())
+        planned = env.plan_startup_file(values, home, options.environ)
+        if planned is not None:
+            path, old, new = planned
+            present = "present" if env.BEGIN in old else None
+            result.changes.append(Change("env", path, "block", present, "present"))
+            result.pending[path] = new.encode("utf-8")
     return result
 
 
@@ -133,9 +132,9 @@ def _apply_env(plan: Plan) -> list[Change]:
         import winreg
 
         env.apply_windows_environment(plan.changes, winreg, env.broadcast_environment_change)
-        return list(plan.changes)
-    for change in plan.changes:
-        env.apply_startup_file(change.path, plan.pending[change.path].decode("utf-8"))
+    else:
+        for change in plan.changes:
+            env.apply_startup_file(change.path, plan.pending[change.path].decode("utf-8"))
     return list(plan.changes)
 
 
@@ -147,13 +146,21 @@ def _undo_env(change: Change) -> str:
 
         reverse = Change("env", change.path, change.key, change.new, change.old)
         env.apply_windows_environment([reverse], winreg, env.broadcast_environment_change)
-        return "restored" if change.old is not None else "removed"
+        outcome = "restored" if change.old is not None else "removed"
+    else:
+        outcome = _remove_startup_block(change.path)
+    return outcome
+
+
+def _remove_startup_block(path: Path) -> str:
+    from build_ca_bundle.targets import env
+
     try:
-        text = change.path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return "left alone: the file is gone"
     cleaned = env.with_block(text, None)
     if cleaned == text:
         return "left alone: our block is no longer there"
-    env.apply_startup_file(change.path, cleaned)
+    env.apply_startup_file(path, cleaned)
     return "removed our block"
