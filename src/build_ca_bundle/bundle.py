@@ -60,9 +60,9 @@ def _certificate_header(entry: Entry) -> str:
         f"# Subject: {_certifi_name(x509.subject)}",
         f'# Label: "{_ascii(cert.label)}"',
         f"# Serial: {cert.serial_number}",
-        f"# MD5 Fingerprint: {_colons(hashlib.md5(cert.der, usedforsecurity=False).hexdigest())}",
-        f"# SHA1 Fingerprint: {_colons(hashlib.sha1(cert.der, usedforsecurity=False).hexdigest())}",
-        f"# SHA256 Fingerprint: {_colons(cert.sha256)}",
+        f"# MD5 Fingerprint: {hashlib.md5(cert.der, usedforsecurity=False).digest().hex(':')}",
+        f"# SHA1 Fingerprint: {hashlib.sha1(cert.der, usedforsecurity=False).digest().hex(':')}",
+        f"# SHA256 Fingerprint: {bytes.fromhex(cert.sha256).hex(':')}",
         f"# Source: {_ascii(', '.join(entry.origins))}",
     ]
     return "\n".join(lines) + "\n"
@@ -85,14 +85,12 @@ def _certifi_name(name: x509.Name) -> str:
 
 def _ascii(text: str) -> str:
     """Escape what is not printable ASCII, so the file stays ASCII and one line stays one."""
+    if text.isascii() and text.isprintable():
+        return text
     return "".join(
         char if " " <= char <= "~" else char.encode("unicode_escape").decode("ascii")
         for char in text
     )
-
-
-def _colons(hex_digest: str) -> str:
-    return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2))
 
 
 def _pem(der: bytes) -> str:
@@ -161,12 +159,12 @@ def lock_path(path: Path) -> Path:
 
 
 def write(
-    path: Path, content: bytes, *, lock_timeout: float = 60.0, allow_empty: bool = False
+    path: Path, content: bytes, *, lock_timeout: float = 60.0, validated: bool = False
 ) -> WriteResult:
     """Replace ``path`` with ``content`` atomically, unless it already holds exactly that.
 
-    ``allow_empty``: the content may hold no certificate (``extra-roots.pem`` when the OS
-    adds nothing); otherwise it must load in ``ssl``.
+    The content must load in ``ssl`` first, unless ``validated``: a subset of blocks that
+    were just loaded as part of the main bundle (``extra-roots.pem``, which may be empty).
     """
     import filelock
 
@@ -183,7 +181,7 @@ def write(
     lock = filelock.FileLock(str(lock_path(path)), timeout=lock_timeout)
     try:
         with lock:
-            return _write_locked(path, content, allow_empty=allow_empty)
+            return _write_locked(path, content, validated=validated)
     except filelock.Timeout as exc:
         raise LockTimeoutError(
             f"another build-ca-bundle run held {lock_path(path)} for over {lock_timeout:g} s",
@@ -196,11 +194,11 @@ def write(
         ) from exc
 
 
-def _write_locked(path: Path, content: bytes, *, allow_empty: bool) -> WriteResult:
+def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult:
     _remove_stale_temp_files(path)
     if read_existing(path) == content:
         return WriteResult(path, changed=False)
-    if not (allow_empty and b"-----BEGIN" not in content):
+    if not validated:
         _check_loads(content, path)
     temp = path.with_name(f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
     try:
@@ -233,15 +231,32 @@ def _write_all(descriptor: int, content: bytes) -> None:
         view = view[written:]
 
 
+# OpenSSL 3's certificate store slows down with its size (each insert re-sorts), so a store
+# of thousands of roots is loaded in chunks: every block still goes through ssl, in linear time.
+_LOAD_CHUNK = 200
+_END = "-----END CERTIFICATE-----\n"
+
+
 def _check_loads(content: bytes, path: Path) -> None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        context.load_verify_locations(cadata=content.decode("ascii"))
+        _load_in_chunks(content.decode("ascii"))
     except (ssl.SSLError, ValueError, UnicodeDecodeError) as exc:
         raise BundleError(
             f"the new bundle for {path} does not load in Python's ssl ({exc}); the previous "
             "bundle is unchanged"
         ) from exc
+
+
+def _load_in_chunks(text: str) -> None:
+    blocks = text.split(_END)
+    body, rest = blocks[:-1], blocks[-1]
+    if rest.strip() or not body:
+        raise ValueError("text after the last certificate" if body else "no certificate")
+    for start in range(0, len(body), _LOAD_CHUNK):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=_END.join(body[start : start + _LOAD_CHUNK]) + _END)
+        if not context.cert_store_stats()["x509_ca"] + context.cert_store_stats()["x509"]:
+            raise ValueError("no certificate loaded")
 
 
 def _sync_folder(folder: Path) -> None:

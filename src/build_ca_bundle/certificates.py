@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import functools
 import hashlib
 import re
 import warnings
@@ -56,21 +57,19 @@ class Problem:
 
 @dataclass(frozen=True, eq=False)
 class Certificate:
-    """One X.509 certificate, identified by the SHA-256 of its DER encoding."""
+    """One X.509 certificate, identified by the SHA-256 of its DER encoding.
+
+    What every run needs is computed when parsing; what only reports, distrust matching or a
+    few rules need (names as text, the self-signature check) is computed on first use: a
+    store of thousands of roots is read in linear time with a small constant.
+    """
 
     der: bytes
     sha256: str
-    subject: str
-    issuer: str
     serial_number: int
     not_before: dt.datetime
     not_after: dt.datetime
     is_ca: bool
-    self_signed: bool
-    spki_sha256: str
-    issuer_serial: tuple[bytes, int]
-    key: str
-    signature_algorithm: str
     version: int
     x509: x509.Certificate = field(repr=False)
 
@@ -80,7 +79,38 @@ class Certificate:
     def __hash__(self) -> int:
         return hash(self.sha256)
 
-    @property
+    @functools.cached_property
+    def subject(self) -> str:
+        return self.x509.subject.rfc4514_string()
+
+    @functools.cached_property
+    def issuer(self) -> str:
+        return self.x509.issuer.rfc4514_string()
+
+    @functools.cached_property
+    def self_signed(self) -> bool:
+        return _is_self_signed(self.x509)
+
+    @functools.cached_property
+    def spki_sha256(self) -> str:
+        spki = self.x509.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return hashlib.sha256(spki).hexdigest()
+
+    @functools.cached_property
+    def issuer_serial(self) -> tuple[bytes, int]:
+        return (self.x509.issuer.public_bytes(), self.serial_number)
+
+    @functools.cached_property
+    def key(self) -> str:
+        return _describe_key(self.x509.public_key())
+
+    @functools.cached_property
+    def signature_algorithm(self) -> str:
+        return _signature_name(self.x509)
+
+    @functools.cached_property
     def label(self) -> str:
         """A short human name: the subject's CN, else OU, else O, else the whole subject."""
         return name_label(self.x509.subject)
@@ -113,14 +143,14 @@ def parse_der(der: bytes) -> Certificate:
 def _parse_der(der: bytes) -> Certificate:
     try:
         cert = x509.load_der_x509_certificate(der)
-        # Touch everything we use now, so a malformed extension fails here, not later.
-        subject = cert.subject.rfc4514_string()
-        issuer = cert.issuer.rfc4514_string()
+        # Parse now what later steps read, so a malformed name, key or extension fails here,
+        # as a problem naming the file, not later in the middle of a report.
+        cert.subject  # noqa: B018
+        cert.issuer  # noqa: B018
+        cert.public_key()
         is_ca = _is_ca(cert)
-        public_key = cert.public_key()
-        spki = public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        serial = cert.serial_number
+        not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     except ValueError as exc:
         raise ValueError(f"not a valid X.509 certificate ({exc})") from exc
     except Exception as exc:  # cryptography raises assorted errors for unsupported keys
@@ -128,17 +158,10 @@ def _parse_der(der: bytes) -> Certificate:
     return Certificate(
         der=der,
         sha256=hashlib.sha256(der).hexdigest(),
-        subject=subject,
-        issuer=issuer,
-        serial_number=cert.serial_number,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
+        serial_number=serial,
+        not_before=not_before,
+        not_after=not_after,
         is_ca=is_ca,
-        self_signed=_is_self_signed(cert),
-        spki_sha256=hashlib.sha256(spki).hexdigest(),
-        issuer_serial=(cert.issuer.public_bytes(), cert.serial_number),
-        key=_describe_key(public_key),
-        signature_algorithm=_signature_name(cert),
         version=cert.version.value + 1,
         x509=cert,
     )

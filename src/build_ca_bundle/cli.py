@@ -230,7 +230,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     )
     if getattr(args, "persist_env", False):
         configure_names.append("env")
-    from build_ca_bundle.targets.registry import check_names
+    from build_ca_bundle.options import check_tool_names
 
     def flag(name: str) -> bool:
         value = getattr(args, name, None)
@@ -250,7 +250,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
         exclude=(*policy.strings("exclude"), *getattr(args, "exclude", [])),
         require=(*policy.strings("required"), *getattr(args, "require", [])),
         windows_host=getattr(args, "windows_host", True),
-        configure=check_names(configure_names),
+        configure=check_tool_names(configure_names),
         policy_path=policy.path,
         dry_run=getattr(args, "dry_run", False),
         environ=environ,
@@ -263,8 +263,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
-    from build_ca_bundle import output
-
     try:
         options = options_from(args, environ)
         if args.command is None:
@@ -273,15 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(getattr(commands, args.command)(args, options))
     except BuildCABundleError as error:
+        from build_ca_bundle import output
+
         output.error(error, as_json=args.json)
         return int(error.exit_code)
 
 
 def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
-    from build_ca_bundle import output
-
     if args.check:
-        from build_ca_bundle import fastpath
+        from build_ca_bundle import fastpath, output
 
         reason = fastpath.stale_reason(options)
         output.check_result(reason, options, as_json=args.json, quiet=args.quiet)

@@ -82,3 +82,25 @@ class BuildOptions:
         }
         text = json.dumps(described, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# The names `--configure` takes. pip is the default; `env` persists environment variables.
+TOOLS = ("pip", "git", "npm", "conda", "uv", "env")
+
+
+def check_tool_names(names: list[str]) -> tuple[str, ...]:
+    """Expand "all" and refuse unknown names."""
+    expanded: list[str] = []
+    for name in (item.strip() for item in names):
+        if name == "all":
+            expanded.extend(TOOLS)
+        elif name in TOOLS:
+            expanded.append(name)
+        else:
+            from build_ca_bundle.errors import BuildCABundleError
+
+            raise BuildCABundleError(
+                f"unknown tool {name!r} for --configure",
+                hint="choose from: all, " + ", ".join(TOOLS),
+            )
+    return tuple(dict.fromkeys(expanded))

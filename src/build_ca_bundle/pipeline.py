@@ -135,7 +135,7 @@ def build(options: BuildOptions) -> BuildReport:
         changes = [change for plan in plans for change in plan.changes]
     else:
         changed = bundle.write(output, content).changed
-        bundle.write(extra_path, extra_content, allow_empty=True)
+        bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
         changes = _apply(plans)
         history.add(output, changes)
     report = BuildReport(

@@ -17,11 +17,6 @@ from typing import Any
 
 from build_ca_bundle.errors import PolicyError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 # Where IT puts the policy, per OS. One admin-only place each.
 _POLICY_LOCATIONS = {
     # Linux and other Unix: next to the machine-wide bundle.
@@ -95,6 +90,10 @@ def load(path: Path | None, *, explicit: bool) -> Policy:
 
 def parse(data: bytes, path: Path) -> Policy:
     """Parse and check a policy file's bytes."""
+    if sys.version_info >= (3, 11):  # imported here: most runs have no policy file
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         text = data.decode("utf-8")
         document = tomllib.loads(text)

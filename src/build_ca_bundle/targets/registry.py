@@ -14,25 +14,6 @@ from build_ca_bundle.targets import Change, Plan
 if TYPE_CHECKING:
     from build_ca_bundle.targets.pip import PipEnvironment
 
-# The names `--configure` takes. pip is the default; `env` persists environment variables.
-TOOLS = ("pip", "git", "npm", "conda", "uv", "env")
-
-
-def check_names(names: list[str]) -> tuple[str, ...]:
-    """Expand "all" and refuse unknown names."""
-    expanded: list[str] = []
-    for name in names:
-        if name == "all":
-            expanded.extend(TOOLS)
-        elif name in TOOLS:
-            expanded.append(name)
-        else:
-            raise BuildCABundleError(
-                f"unknown tool {name!r} for --configure",
-                hint="choose from: all, " + ", ".join(TOOLS),
-            )
-    return tuple(dict.fromkeys(expanded))
-
 
 def _pip_env(options: BuildOptions) -> PipEnvironment:
     from build_ca_bundle.targets import pip

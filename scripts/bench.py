@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Benchmark build-ca-bundle against p11-kit's `trust extract`, side by side, as ratios.
+
+    python scripts/bench.py                  # all scenarios, 15 rounds each
+    python scripts/bench.py --rounds 5 --scale 1000
+
+Scenarios (each tool runs alternately with the reference, after a warm-up round):
+  unchanged  bundle current and pip set: ours decides from its manifest
+  full       no bundle yet: ours reads the store and certifi, writes bundle and pip.conf
+  scale      synthetic stores of N CA certificates: ours (full run) against a plain script
+             that parses the same store with `cryptography`, deduplicates and writes it
+
+The reference is p11-kit's `trust extract --format=pem-bundle --filter=ca-anchors
+--purpose=server-auth OUT` over this machine's store (Debian: apt-get install p11-kit
+p11-kit-modules). Without it the ratios that need it are skipped, and the script says so.
+Needs only the project's own dependencies. Prints medians, ratios and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+CLEARED_PREFIXES = ("PIP_", "SSL_CERT_", "REQUESTS_CA", "CURL_CA", "XDG_", "BUILD_CA_BUNDLE")
+
+BASELINE = r"""
+import hashlib, sys
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+data = open(sys.argv[1], "rb").read()
+seen, out = set(), []
+for block in data.split(b"-----END CERTIFICATE-----")[:-1]:
+    pem = block[block.index(b"-----BEGIN CERTIFICATE-----"):] + b"-----END CERTIFICATE-----\n"
+    cert = x509.load_pem_x509_certificate(pem)
+    der = cert.public_bytes(Encoding.DER)
+    digest = hashlib.sha256(der).hexdigest()
+    if digest not in seen:
+        seen.add(digest)
+        out.append(cert.public_bytes(Encoding.PEM))
+open(sys.argv[2], "wb").write(b"".join(out))
+"""
+
+
+def timed(command: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak resident memory (KiB) of one run."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {stderr}")
+    return elapsed, usage.ru_maxrss
+
+
+def alternate(
+    rounds: int,
+    ours: Callable[[], tuple[float, int]],
+    reference: Callable[[], tuple[float, int]] | None,
+) -> tuple[list[float], list[int], list[float]]:
+    ours(), reference() if reference else None  # warm-up: caches, page cache, .pyc files
+    mine, memory, theirs = [], [], []
+    for _ in range(rounds):
+        seconds, peak = ours()
+        mine.append(seconds)
+        memory.append(peak)
+        if reference is not None:
+            theirs.append(reference()[0])
+    return mine, memory, theirs
+
+
+def environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+    env.update(
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_CONFIG_DIRS=str(home / "etc-xdg"),
+    )
+    return env
+
+
+def report(name: str, mine: list[float], memory: list[int], theirs: list[float], what: str) -> None:
+    median = statistics.median(mine)
+    line = f"{name:10} ours {median * 1000:7.1f} ms  peak {max(memory) / 1024:5.1f} MiB"
+    if theirs:
+        reference = statistics.median(theirs)
+        line += f"  {what} {reference * 1000:7.1f} ms  ratio {median / reference:4.2f}x"
+    print(line, flush=True)
+
+
+def make_store(path: Path, count: int) -> None:
+    """A bundle of ``count`` distinct self-signed CA certificates (EC P-256: fast to make)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())  # one key: signing dominates, not keygen
+    now = dt.datetime.now(dt.timezone.utc)
+    with path.open("wb") as out:
+        for number in range(count):
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Synthetic Root {number}")])
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(number + 1)
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256())
+            )
+            out.write(cert.public_bytes(Encoding.PEM))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--scale", default="1000,10000", help="store sizes, comma-separated")
+    args = parser.parse_args()
+
+    trust = shutil.which("trust")
+    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
+    if trust is None:
+        print("p11-kit's `trust` is not installed: ratios against it are skipped "
+              "(Debian: apt-get install p11-kit p11-kit-modules)")
+    tool = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--quiet"]
+
+    with tempfile.TemporaryDirectory(prefix="bcb-bench-") as scratch:
+        work = Path(scratch)
+        home = work / "home"
+        home.mkdir()
+        env = environment(home)
+        out = work / "p11kit.pem"
+        reference_command = [
+            trust or "trust", "extract", "--format=pem-bundle", "--filter=ca-anchors",
+            "--purpose=server-auth", "--overwrite", str(out),
+        ]
+
+        def reference() -> tuple[float, int]:
+            return timed(reference_command, env)
+
+        ref = reference if trust else None
+
+        timed(tool, env)  # the first full run: bundle, pip.conf and manifest now exist
+        mine, memory, theirs = alternate(args.rounds, lambda: timed(tool, env), ref)
+        report("unchanged", mine, memory, theirs, "p11-kit")
+
+        bundle_dir = home / "data" / "build-ca-bundle"
+
+        def full() -> tuple[float, int]:
+            shutil.rmtree(bundle_dir, ignore_errors=True)
+            (home / "config" / "pip" / "pip.conf").unlink(missing_ok=True)
+            return timed(tool, env)
+
+        mine, memory, theirs = alternate(args.rounds, full, ref)
+        report("full", mine, memory, theirs, "p11-kit")
+
+        print("scale: ours (full run, --scope none) vs a plain parse-dedupe-write script")
+        sizes = [int(size) for size in args.scale.split(",") if size]
+        medians = {}
+        for size in sizes:
+            store = work / f"store-{size}.pem"
+            make_store(store, size)
+            empty = work / "empty-dir"
+            empty.mkdir(exist_ok=True)
+            scaled_env = dict(env, SSL_CERT_FILE=str(store), SSL_CERT_DIR=str(empty))
+            output = work / f"bundle-{size}.pem"
+            command = [*tool, "--scope", "none", "--output", str(output)]
+
+            def ours_scaled(output: Path = output, command: list[str] = command,
+                            scaled_env: dict[str, str] = scaled_env) -> tuple[float, int]:
+                for leftover in output.parent.glob(output.name + "*"):
+                    leftover.unlink()
+                return timed(command, scaled_env)
+
+            baseline = [sys.executable, "-c", BASELINE, str(store), str(work / "plain.pem")]
+            rounds = max(3, args.rounds // 3)
+            mine, memory, theirs = alternate(rounds, ours_scaled, lambda b=baseline: timed(b, env))
+            medians[size] = statistics.median(mine)
+            report(f"{size:>6}", mine, memory, theirs, "plain")
+        if len(sizes) >= 2:
+            low, high = sizes[0], sizes[-1]
+            per_cert = (medians[high] - medians[low]) / (high - low)
+            print(f"per certificate: {per_cert * 1e6:.0f} us (from {low} to {high})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
