@@ -36,7 +36,8 @@ def places(findings: list[Finding]) -> list[str]:
 
 
 def test_clean_machine_has_no_findings(isolated_home: Home, tmp_path: Path) -> None:
-    assert doctor.run_checks(context(isolated_home, tmp_path)) == []
+    findings = doctor.run_checks(context(isolated_home, tmp_path))
+    assert [f for f in findings if f.severity is not Severity.INFO] == []
 
 
 def test_pip_trusted_host_in_every_file_and_section(isolated_home: Home, tmp_path: Path) -> None:
@@ -183,3 +184,29 @@ def test_strict_x509_lint_names_what_python_313_rejects() -> None:
     (finding,) = doctor.lint_roots([good, lax])
     assert "Lax Root" in finding.where
     assert "administrator" in finding.fix
+
+
+def test_ca_variables_naming_missing_files_or_other_bundles(tmp_path: Path) -> None:
+    ours = tmp_path / "ours.pem"
+    ours.write_text("x")
+    other = tmp_path / "other.pem"
+    other.write_text("x")
+    env = {
+        "SSL_CERT_FILE": str(tmp_path / "gone.pem"),
+        "REQUESTS_CA_BUNDLE": str(other),
+        "PIP_CERT": str(ours),
+    }
+    ctx = doctor.DoctorContext(home=tmp_path, cwd=tmp_path, environ=env, bundle=ours)
+    findings = {f.where: f for f in doctor.check_ca_variables(ctx)}
+    assert set(findings) == {"environment: SSL_CERT_FILE", "environment: REQUESTS_CA_BUNDLE"}
+    assert findings["environment: SSL_CERT_FILE"].severity is Severity.ERROR
+    assert findings["environment: REQUESTS_CA_BUNDLE"].severity is Severity.WARNING
+
+
+def test_pip_version_is_reported(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    ctx = doctor.DoctorContext(home=tmp_path, cwd=tmp_path, environ={})
+    (finding,) = doctor.check_pip_version(ctx)
+    assert f"pip {metadata.version('pip')}" in finding.message
+    assert finding.severity is Severity.INFO

@@ -184,7 +184,11 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
     fixed: list[str] = []
     if args.fix:
         fixed = _fix(options, pip_files, env)
-    context = dataclasses.replace(audits.current_context(pip_files), environ=options.environ)
+    context = dataclasses.replace(
+        audits.current_context(pip_files),
+        environ=options.environ,
+        bundle=fastpath.bundle_path(options),
+    )
     findings = audits.run_checks(context)
     findings += _bundle_findings(options, env)
     reason = fastpath.stale_reason(options)

@@ -46,6 +46,7 @@ class DoctorContext:
     system_root: Path = Path("/")
     git: Sequence[str] | None = ("git",)  # None: do not ask git
     site_folders: Sequence[Path] = field(default_factory=_site_folders)
+    bundle: Path | None = None  # our bundle, when the checks should compare against it
 
     def under_root(self, absolute: str) -> Path:
         return self.system_root / absolute.lstrip("/")
@@ -382,6 +383,65 @@ def check_site_customization(context: DoctorContext) -> list[Finding]:
     return findings
 
 
+# Variables that name a CA bundle for some tool; most *replace* that tool's roots.
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT")
+
+
+def check_ca_variables(context: DoctorContext) -> list[Finding]:
+    """A CA variable naming a missing file breaks its tools; one naming another bundle
+    silently replaces ours (reference/tools.md §0, §7)."""
+    findings = []
+    for name in CA_VARIABLES:
+        value = context.environ.get(name)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            findings.append(
+                _error(
+                    f"environment: {name}",
+                    f"names {value}, which does not exist: tools "
+                    "that read it fail or trust nothing",
+                    f"unset {name}, or point it at the bundle",
+                )
+            )
+        elif context.bundle is not None and path.resolve() != context.bundle.resolve():
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    f"environment: {name}",
+                    f"names {value}, not our bundle: it replaces the roots of the tools "
+                    "that read it, and for pip it beats pip.conf",
+                    f"point {name} at {context.bundle}, or unset it",
+                )
+            )
+    return findings
+
+
+def check_pip_version(context: DoctorContext) -> list[Finding]:
+    """pip 24.2+ on Python 3.10+ already asks the OS store (truststore) unless told not to."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("pip")
+    except metadata.PackageNotFoundError:
+        return []
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    uses_os = parts >= (24, 2) and sys.version_info >= (3, 10)
+    legacy = "legacy-certs" in context.environ.get("PIP_USE_DEPRECATED", "")
+    if uses_os and not legacy:
+        message = (
+            f"pip {version} also trusts the OS store (truststore); the bundle still "
+            "serves pip's build environments, older pips and every other tool"
+        )
+    else:
+        message = (
+            f"pip {version} trusts only certifi or its `cert` setting: the bundle is what "
+            "lets it through the proxy"
+        )
+    return [Finding(Severity.INFO, "pip", message, "nothing to do")]
+
+
 ALL_CHECKS: tuple[Check, ...] = (
     check_pip_config,
     check_environment,
@@ -393,6 +453,8 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_uv,
     check_poetry,
     check_site_customization,
+    check_ca_variables,
+    check_pip_version,
 )
 
 

@@ -100,7 +100,7 @@ def build_json(
     """The stable JSON shape of a run, documented in the README."""
     from build_ca_bundle.certificates import Verdict
 
-    return {
+    payload: dict[str, Any] = {
         "dry_run": report.dry_run,
         "bundle": {
             "path": str(report.bundle_path),
@@ -150,6 +150,19 @@ def build_json(
         "verify": [target_json(result) for result in verify],
         "exit_code": exit_code,
     }
+    # Which rule decided each certificate, per source (certifi's all say the same).
+    for source, described in zip(report.sources, payload["sources"], strict=True):
+        described["decisions"] = [
+            {
+                "sha256": c.certificate.sha256,
+                "label": c.certificate.label,
+                "verdict": c.verdict.value,
+                "reason": c.reason,
+            }
+            for c in source.candidates
+            if source.kind.value != "base"
+        ]
+    return payload
 
 
 def build_human(report: BuildReport, *, verbose: bool = False) -> None:
@@ -192,6 +205,10 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
         if verbose:
             for note in source.notes:
                 say(f"    note: {note}")
+            if source.kind.value != "base":  # certifi's roots all have the same reason
+                for candidate in source.candidates:
+                    verdict = candidate.verdict.value
+                    say(f"    {verdict}: {candidate.certificate.label} ({candidate.reason})")
     options = report.options
     if options.policy_path is not None and options.policy_values:
         say(f"  policy {options.policy_path}: " + ", ".join(options.policy_values))
