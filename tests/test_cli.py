@@ -407,3 +407,22 @@ def test_policy_file_sets_defaults_and_flags_win(
     code, _, err = run(capsys, "--policy", str(policy))
     assert code == ExitCode.CONFIG
     assert str(policy) in err
+
+
+def test_global_scope_refuses_a_path_ordinary_users_could_swap(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # tmp_path lies under /tmp, which every user may write to: a machine-wide bundle there
+    # could be replaced by anyone. Nothing may be written, and no machine file touched.
+    target = tmp_path / "machine" / "ca-bundle.pem"
+    code, _, err = run(capsys, "--scope", "global", "--output", str(target))
+    assert code == ExitCode.BUNDLE
+    assert "can be changed by users other than root" in err
+    assert not target.exists()
+    real = tmp_path / "real"
+    real.mkdir(mode=0o755)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    code, _, err = run(capsys, "--scope", "global", "--output", str(link / "ca-bundle.pem"))
+    assert code == ExitCode.BUNDLE
+    assert "symlink" in err
