@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from build_ca_bundle.certificates import (
     ANY_EKU,
@@ -360,3 +362,22 @@ def test_same_certificate_from_two_sources_is_written_once() -> None:
     selection = select([a, b], now=NOW)
     assert len(selection.entries) == 1
     assert selection.entries[0].kinds == frozenset({SourceKind.OS, SourceKind.EXTRA})
+
+
+@given(
+    prefix=st.binary(max_size=200),
+    middle=st.text(max_size=200),
+    cut=st.integers(min_value=0, max_value=2000),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_bytes_give_certificates_or_problems_never_an_exception(
+    prefix: bytes, middle: str, cut: int
+) -> None:
+    pem = _SEED.pem
+    data = prefix + pem[:cut] + middle.encode("utf-8", "surrogatepass") + pem
+    parsed, problems = parse_bytes(data, "hostile")
+    assert all(p.where.startswith("hostile") for p in problems)
+    assert _SEED.sha256 in {item.certificate.sha256 for item in parsed}  # the whole one is read
+
+
+_SEED = make_root("Hypothesis Seed")

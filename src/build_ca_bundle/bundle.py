@@ -16,7 +16,7 @@ import secrets
 import ssl
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +139,29 @@ def _check_posix_machine_path(path: Path) -> None:
 
 
 # --- writing ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def run_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
+    """Serialise whole runs for one bundle: two logons at once must not both edit pip.conf.
+
+    Separate from the write lock, which also guards writes made outside a run.
+    """
+    import filelock
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from exc
+    lock = filelock.FileLock(str(path.with_name(path.name + ".run.lock")), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except filelock.Timeout as exc:
+        raise LockTimeoutError(
+            f"another build-ca-bundle run for {path} did not finish within {timeout:g} s",
+            hint="if no other run is going on, a stuck process holds it: end it and run again",
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -291,6 +314,7 @@ def remove(path: Path) -> bool:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
         removed = True
-    with contextlib.suppress(OSError):
-        lock_path(path).unlink()
+    for lock in (lock_path(path), path.with_name(path.name + ".run.lock")):
+        with contextlib.suppress(OSError):
+            lock.unlink()
     return removed

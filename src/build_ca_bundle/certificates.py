@@ -33,9 +33,10 @@ SERVER_AUTH_PURPOSES = frozenset({SERVER_AUTH, ANY_EKU})
 # OpenSSL spelling still found in hand-made bundles.
 _PLAIN_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
 _TRUSTED_LABEL = b"TRUSTED CERTIFICATE"
+# A block's body never holds another BEGIN line: after a truncated block, reading starts
+# again at the next BEGIN, as OpenSSL's PEM reader does (found by the property test).
 _PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----",
-    re.DOTALL,
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n((?:(?!-----BEGIN )[\s\S])*?)-----END \1-----"
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
 

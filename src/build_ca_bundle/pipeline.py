@@ -106,7 +106,17 @@ def _pinned_source(pinned: Sequence[bytes]) -> SourceResult:
 
 def build(options: BuildOptions) -> BuildReport:
     """Run the main job. Raises a :class:`BuildCABundleError` when it must refuse; then
-    nothing was changed."""
+    nothing was changed. Runs for one bundle take turns (two logons at once)."""
+    if options.dry_run:
+        return _build(options)
+    output = bundle_path(options)
+    if options.scope is Scope.GLOBAL:
+        bundle.check_machine_path(output)  # before the lock creates any folder
+    with bundle.run_lock(output):
+        return _build(options)
+
+
+def _build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     extra_path = extra_roots_path(output)
     sources = read_sources(options, output)
@@ -125,8 +135,6 @@ def build(options: BuildOptions) -> BuildReport:
             hint="see the problems listed above",
         )
     _check_required(selection, options.require)
-    if options.scope is Scope.GLOBAL and not options.dry_run:
-        bundle.check_machine_path(output)
     content = bundle.render(selection.entries)
     extra_content = bundle.render(selection.beyond_base())
     plans = _plan_targets(output, extra_path, options)
@@ -253,10 +261,18 @@ class UndoReport:
 
 def undo(options: BuildOptions) -> UndoReport:
     """Revert every change recorded for this bundle, newest first, then remove our files."""
-    from build_ca_bundle.targets import registry
-
     output = bundle_path(options)
     report = UndoReport()
+    if not output.parent.is_dir():
+        return report
+    with bundle.run_lock(output):
+        _undo(output, options, report)
+    return report
+
+
+def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
+    from build_ca_bundle.targets import registry
+
     for change in reversed(history.load(output)):
         report.outcomes.append((change, registry.undo(change, options)))
     for path in (output, extra_roots_path(output)):
@@ -264,7 +280,6 @@ def undo(options: BuildOptions) -> UndoReport:
             report.removed.append(path)
     manifest.remove(output)
     history.remove(output)
-    return report
 
 
 @dataclass(frozen=True)

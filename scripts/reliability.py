@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Reliability campaigns: crashes, races and hostile input, with fixed seeds.
+
+    python scripts/reliability.py            # the full campaigns
+    python scripts/reliability.py --quick    # the short ones CI runs (tests/test_reliability.py)
+
+One line per campaign: cases tried, failures, files damaged. Expected: 0 failures and 0
+damaged files everywhere (the crash campaign's kills are the cases, not failures).
+
+- crash: SIGKILL a real run at a random moment; the bundle must be the old one or the new
+  one, complete and loadable by ssl, pip.conf old or new and parseable; a later run cleans
+  any temp file the killed one left.
+- race: N runs started at once for one user; all exit 0, agree on one bundle, leave one
+  `cert` line in pip.conf.
+- fuzz: random and mutated bytes into the certificate parser: never an exception.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import os
+import random
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # tests.pki makes the certificates
+sys.path.insert(0, str(REPO / "src"))
+
+CLEARED_PREFIXES = ("PIP_", "SSL_CERT_", "REQUESTS_CA", "CURL_CA", "XDG_", "BUILD_CA_BUNDLE")
+
+
+@dataclass
+class Outcome:
+    name: str
+    cases: int = 0
+    failures: int = 0
+    damaged: int = 0
+    details: str = ""
+
+    def line(self) -> str:
+        return (f"{self.name:6} cases {self.cases:5}  failures {self.failures:3}  "
+                f"damaged files {self.damaged:3}{('  ' + self.details) if self.details else ''}")
+
+
+class Home:
+    """A private user with a private store (SSL_CERT_FILE), as the CLI tests use."""
+
+    def __init__(self, folder: Path) -> None:
+        from tests.pki import make_root
+
+        self.folder = folder
+        self.stores = []
+        for number in range(2):  # two stores, so consecutive runs write different bundles
+            path = folder / f"store-{number}.pem"
+            path.write_bytes(make_root(f"Reliability Root {number}").pem)
+            self.stores.append(path)
+        (folder / "certs").mkdir()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+        self.env.update(
+            HOME=str(folder / "home"),
+            XDG_DATA_HOME=str(folder / "data"),
+            XDG_CONFIG_HOME=str(folder / "config"),
+            XDG_CONFIG_DIRS=str(folder / "etc-xdg"),
+            SSL_CERT_DIR=str(folder / "certs"),
+        )
+        self.bundle = folder / "data" / "build-ca-bundle" / "ca-bundle.pem"
+        self.pip_conf = folder / "config" / "pip" / "pip.conf"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--quiet"]
+
+    def env_for(self, store: int) -> dict[str, str]:
+        return dict(self.env, SSL_CERT_FILE=str(self.stores[store]))
+
+
+def bundle_ok(path: Path) -> bool:
+    """Absent (never written) or complete and loadable."""
+    if not path.exists():
+        return True
+    try:
+        data = path.read_bytes()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=data.decode("ascii"))
+    except (OSError, ssl.SSLError, ValueError):
+        return False
+    return data.rstrip().endswith(b"-----END CERTIFICATE-----")
+
+
+def pip_conf_ok(path: Path) -> bool:
+    if not path.exists():
+        return True
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(path.read_text())
+    except (configparser.Error, UnicodeDecodeError):
+        return False
+    return True
+
+
+def crash(cases: int, seed: int, folder: Path) -> Outcome:
+    outcome = Outcome("crash")
+    rng = random.Random(seed)
+    home = Home(folder)
+    subprocess.run(home.command(), env=home.env_for(0), check=True)  # an old bundle exists
+    for case in range(cases):
+        process = subprocess.Popen(home.command(), env=home.env_for((case + 1) % 2))
+        time.sleep(rng.uniform(0.0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        outcome.cases += 1
+        if not bundle_ok(home.bundle):
+            outcome.damaged += 1
+        if not pip_conf_ok(home.pip_conf):
+            outcome.damaged += 1
+    final = subprocess.run(home.command(), env=home.env_for(0), check=False)
+    if final.returncode != 0:
+        outcome.failures += 1
+    leftovers = [p for p in home.bundle.parent.iterdir() if p.name.endswith(".tmp")]
+    if leftovers:
+        outcome.failures += 1
+        outcome.details = f"temp files left: {leftovers}"
+    return outcome
+
+
+def race(runs: int, folder: Path) -> Outcome:
+    outcome = Outcome("race")
+    home = Home(folder)
+    processes = [
+        subprocess.Popen(home.command(), env=home.env_for(0), stderr=subprocess.PIPE)
+        for _ in range(runs)
+    ]
+    for process in processes:
+        _, error = process.communicate(timeout=300)
+        outcome.cases += 1
+        if process.returncode != 0:
+            outcome.failures += 1
+            outcome.details = error.decode(errors="replace").strip()[:200]
+    if not bundle_ok(home.bundle):
+        outcome.damaged += 1
+    text = home.pip_conf.read_text() if home.pip_conf.exists() else ""
+    if text.count("cert = ") != 1 or not pip_conf_ok(home.pip_conf):
+        outcome.damaged += 1
+        outcome.details = f"pip.conf: {text!r}"
+    return outcome
+
+
+def fuzz(cases: int, seed: int) -> Outcome:
+    from build_ca_bundle.certificates import parse_bytes
+    from tests.pki import make_root
+
+    outcome = Outcome("fuzz")
+    rng = random.Random(seed)
+    seed_pem = make_root("Fuzz Seed").pem
+    mutations: list[Callable[[bytes], bytes]] = [
+        lambda data: bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))),
+        lambda data: data[: rng.randrange(len(data))],  # truncated
+        lambda data: _flip(data, rng),  # corrupted
+        lambda data: data.replace(b"\n", b"\r\n") * rng.randrange(1, 4),  # CRLF, repeated
+        lambda data: b"\xef\xbb\xbf" + data + b"\x00" * rng.randrange(5),  # BOM, NULs
+        lambda data: b"-----BEGIN CERTIFICATE-----\n" + b"A" * rng.randrange(10, 20000),
+        lambda data: "ключ 한국어 ".encode() + data,
+        lambda data: b"\x30" + bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64))),
+    ]
+    for _ in range(cases):
+        data = rng.choice(mutations)(seed_pem)
+        outcome.cases += 1
+        try:
+            parse_bytes(data, "fuzz")
+        except Exception as exc:  # any exception is a failure: bad input must be a problem
+            outcome.failures += 1
+            outcome.details = f"{type(exc).__name__}: {exc}"[:200]
+    return outcome
+
+
+def _flip(data: bytes, rng: random.Random) -> bytes:
+    buffer = bytearray(data)
+    for _ in range(rng.randrange(1, 8)):
+        buffer[rng.randrange(len(buffer))] = rng.randrange(256)
+    return bytes(buffer)
+
+
+def run_all(*, quick: bool, seed: int = 20261124) -> list[Outcome]:
+    with tempfile.TemporaryDirectory(prefix="bcb-reliability-") as scratch:
+        root = Path(scratch)
+        (root / "crash").mkdir()
+        (root / "race").mkdir()
+        return [
+            crash(20 if quick else 200, seed, root / "crash"),
+            race(8 if quick else 32, root / "race"),
+            fuzz(300 if quick else 5000, seed),
+        ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the short campaigns CI runs")
+    args = parser.parse_args()
+    outcomes = run_all(quick=args.quick)
+    for outcome in outcomes:
+        print(outcome.line())
+    return 1 if any(o.failures or o.damaged for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
