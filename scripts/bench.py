@@ -137,8 +137,10 @@ def main() -> int:
     trust = shutil.which("trust")
     print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
     if trust is None:
-        print("p11-kit's `trust` is not installed: ratios against it are skipped "
-              "(Debian: apt-get install p11-kit p11-kit-modules)")
+        print(
+            "p11-kit's `trust` is not installed: ratios against it are skipped "
+            "(Debian: apt-get install p11-kit p11-kit-modules)"
+        )
     tool = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--quiet"]
 
     with tempfile.TemporaryDirectory(prefix="bcb-bench-") as scratch:
@@ -148,8 +150,13 @@ def main() -> int:
         env = environment(home)
         out = work / "p11kit.pem"
         reference_command = [
-            trust or "trust", "extract", "--format=pem-bundle", "--filter=ca-anchors",
-            "--purpose=server-auth", "--overwrite", str(out),
+            trust or "trust",
+            "extract",
+            "--format=pem-bundle",
+            "--filter=ca-anchors",
+            "--purpose=server-auth",
+            "--overwrite",
+            str(out),
         ]
 
         def reference() -> tuple[float, int]:
@@ -183,15 +190,22 @@ def main() -> int:
             output = work / f"bundle-{size}.pem"
             command = [*tool, "--scope", "none", "--output", str(output)]
 
-            def ours_scaled(output: Path = output, command: list[str] = command,
-                            scaled_env: dict[str, str] = scaled_env) -> tuple[float, int]:
+            def ours_scaled(
+                output: Path = output,
+                command: list[str] = command,
+                scaled_env: dict[str, str] = scaled_env,
+            ) -> tuple[float, int]:
                 for leftover in output.parent.glob(output.name + "*"):
                     leftover.unlink()
                 return timed(command, scaled_env)
 
             baseline = [sys.executable, "-c", BASELINE, str(store), str(work / "plain.pem")]
             rounds = max(3, args.rounds // 3)
-            mine, memory, theirs = alternate(rounds, ours_scaled, lambda b=baseline: timed(b, env))
+
+            def plain(baseline: list[str] = baseline) -> tuple[float, int]:
+                return timed(baseline, env)
+
+            mine, memory, theirs = alternate(rounds, ours_scaled, plain)
             medians[size] = statistics.median(mine)
             report(f"{size:>6}", mine, memory, theirs, "plain")
         if len(sizes) >= 2:

@@ -47,8 +47,10 @@ class Outcome:
     details: str = ""
 
     def line(self) -> str:
-        return (f"{self.name:6} cases {self.cases:5}  failures {self.failures:3}  "
-                f"damaged files {self.damaged:3}{('  ' + self.details) if self.details else ''}")
+        return (
+            f"{self.name:6} cases {self.cases:5}  failures {self.failures:3}  "
+            f"damaged files {self.damaged:3}{('  ' + self.details) if self.details else ''}"
+        )
 
 
 class Home:
