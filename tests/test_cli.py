@@ -426,3 +426,54 @@ def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     code, _, err = run(capsys, "--scope", "global", "--output", str(link / "ca-bundle.pem"))
     assert code == ExitCode.BUNDLE
     assert "symlink" in err
+
+
+def test_unknown_or_unfinished_tool_names_are_clear_errors(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--configure", "pip,git")
+    assert code == ExitCode.FAILURE
+    assert "configuring git is not implemented yet" in err
+    code, _, err = run(capsys, "--configure", "pip,emacs")
+    assert "unknown tool 'emacs'" in err
+
+
+def test_persist_env_writes_one_block_to_the_login_shell_file(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    profile = isolated_home.home / ".profile"
+    profile.write_text("export EDITOR=vi\n")
+    for _ in range(3):
+        assert run(capsys, "--persist-env")[0] == 0
+    text = profile.read_text()
+    assert text.startswith("export EDITOR=vi\n")
+    assert text.count("# >>> build-ca-bundle >>>") == 1
+    assert f"export PIP_CERT='{bundle_path(isolated_home)}'" in text
+    profile.write_text("export EDITOR=vi\n")  # a person removed the block: the next run notices
+    assert run(capsys, "--persist-env")[0] == 0
+    assert profile.read_text().count("# >>> build-ca-bundle >>>") == 1
+    assert cli.main(["undo"]) == 0
+    assert "# >>> build-ca-bundle >>>" not in profile.read_text()
+
+
+def test_ci_exports_to_github_env(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    github_env = tmp_path / "github_env"
+    github_env.touch()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    code, out, _ = run(capsys, "--ci")
+    assert code == 0
+    assert "exported 7 variables to later GitHub Actions steps" in out
+    lines = github_env.read_text().splitlines()
+    assert f"SSL_CERT_FILE={bundle_path(isolated_home)}" in lines
+    assert len(lines) == 7

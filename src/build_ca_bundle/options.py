@@ -85,7 +85,9 @@ class BuildOptions:
 
 
 # The names `--configure` takes. pip is the default; `env` persists environment variables.
-TOOLS = ("pip", "git", "npm", "conda", "uv", "env")
+TOOLS = ("pip", "env")
+# Tools we will configure through their own CLI, not written yet (issue 5).
+PLANNED_TOOLS = ("git", "npm", "conda", "uv")
 
 
 def check_tool_names(names: list[str]) -> tuple[str, ...]:
@@ -96,6 +98,13 @@ def check_tool_names(names: list[str]) -> tuple[str, ...]:
             expanded.extend(TOOLS)
         elif name in TOOLS:
             expanded.append(name)
+        elif name in PLANNED_TOOLS:
+            from build_ca_bundle.errors import BuildCABundleError
+
+            raise BuildCABundleError(
+                f"configuring {name} is not implemented yet",
+                hint=f"meanwhile, `build-ca-bundle env` prints the variables {name} reads",
+            )
         else:
             from build_ca_bundle.errors import BuildCABundleError
 

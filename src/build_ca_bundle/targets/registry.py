@@ -72,8 +72,15 @@ def watched_files(options: BuildOptions) -> list[Path]:
         return []
     from build_ca_bundle.targets import pip
 
-    files = pip.loaded_files(_pip_env(options))
-    files.append(pip.target_file(options.scope, _pip_env(options)))
+    files: list[Path] = []
+    if "pip" in options.configure:
+        files += pip.loaded_files(_pip_env(options))
+        files.append(pip.target_file(options.scope, _pip_env(options)))
+    if "env" in options.configure and sys.platform != "win32":
+        from build_ca_bundle.targets import env
+
+        home = Path(options.environ.get("HOME") or Path.home())
+        files.append(env.startup_file(home, options.environ)[0])
     return files
 
 
