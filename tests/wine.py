@@ -1,0 +1,140 @@
+"""A real Windows CPython under Wine (prepared by scripts/setup-wine), for the `wine` tests.
+
+Each test session gets a fresh Wine prefix (so seeded certificate stores never leak) whose
+``C:\\python311`` links to the prepared interpreter. Windows Python under Wine needs pipes for
+its standard streams, never files; and it ignores PYTHONPATH (its ``._pth`` file fixes
+sys.path), so a ``.pth`` file points it at this checkout's ``src``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PREPARED = REPO / ".cache" / "wine" / "prefix"
+PYTHON = "C:\\python311\\python.exe"
+
+# Variables a Windows program must get from Wine, not from the Linux test environment.
+_UNIX_ONLY = ("APPDATA", "LOCALAPPDATA", "USERPROFILE", "PROGRAMDATA", "XDG_", "PIP_", "SSL_")
+
+
+def unix_to_windows(path: Path) -> str:
+    """Wine maps the Unix root to drive Z:."""
+    return "Z:\\" + "\\".join(path.resolve().parts[1:])
+
+
+@dataclass
+class Wine:
+    prefix: Path
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_UNIX_ONLY)}
+        env.update(
+            WINEPREFIX=str(self.prefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml="
+        )
+        env.update(extra or {})
+        return env
+
+    def python(
+        self,
+        args: Sequence[str],
+        *,
+        stdin: str = "",
+        timeout: float = 180,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run Windows python with piped streams (files make it fail to start)."""
+        return subprocess.run(
+            ["wine", PYTHON, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=self.env(extra_env),
+            timeout=timeout,
+            check=False,
+        )
+
+    def windows_path(self, windows: str) -> Path:
+        """The Unix path of a C:\\ path inside this prefix."""
+        relative = PureWindowsPath(windows).relative_to("C:\\")
+        return self.prefix / "drive_c" / Path(*relative.parts)
+
+    def seed(self, entries: list[dict[str, object]]) -> None:
+        """Add certificates to Wine's system stores through crypt32, as Windows tools do."""
+        result = self.python(["-c", SEED_SCRIPT], stdin=json.dumps(entries))
+        if result.returncode != 0 or "seeded" not in result.stdout:
+            raise RuntimeError(f"seeding failed: {result.stdout}\n{result.stderr}")
+
+
+def unavailable_reason() -> str | None:
+    if shutil.which("wine") is None:
+        return "wine is not installed (scripts/setup-wine installs it)"
+    if not (PREPARED.parent / "ready").exists():
+        return "the Windows CPython is not prepared (run scripts/setup-wine)"
+    return None
+
+
+def make_prefix(folder: Path) -> Wine:
+    """A fresh prefix with the prepared interpreter linked in."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"Windows under Wine unavailable: {reason}")
+    wine = Wine(folder)
+    subprocess.run(
+        ["wineboot", "--init"], env=wine.env(), capture_output=True, timeout=300, check=False
+    )
+    (folder / "drive_c" / "python311").symlink_to(PREPARED / "drive_c" / "python311")
+    site = PREPARED / "drive_c" / "python311" / "Lib" / "site-packages"
+    (site / "build_ca_bundle_src.pth").write_text(unix_to_windows(REPO / "src") + "\n")
+    return wine
+
+
+# Runs inside Windows python: reads JSON entries from stdin and adds each certificate to a
+# system store (CERT_STORE_PROV_SYSTEM_W), with an EKU property when one is given.
+SEED_SCRIPT = r"""
+import base64, ctypes, json, sys
+from ctypes import wintypes
+crypt32 = ctypes.WinDLL("crypt32", use_last_error=True)
+crypt32.CertOpenStore.restype = ctypes.c_void_p
+crypt32.CertOpenStore.argtypes = [ctypes.c_void_p, wintypes.DWORD, ctypes.c_void_p,
+                                  wintypes.DWORD, ctypes.c_wchar_p]
+crypt32.CertAddEncodedCertificateToStore.argtypes = [
+    ctypes.c_void_p, wintypes.DWORD, ctypes.c_char_p, wintypes.DWORD, wintypes.DWORD,
+    ctypes.POINTER(ctypes.c_void_p)]
+class BLOB(ctypes.Structure):
+    _fields_ = [("cbData", wintypes.DWORD), ("pbData", ctypes.c_char_p)]
+crypt32.CertSetCertificateContextProperty.argtypes = [
+    ctypes.c_void_p, wintypes.DWORD, wintypes.DWORD, ctypes.POINTER(BLOB)]
+crypt32.CertFreeCertificateContext.argtypes = [ctypes.c_void_p]
+crypt32.CertCloseStore.argtypes = [ctypes.c_void_p, wintypes.DWORD]
+LOCATIONS = {"CurrentUser": 0x10000, "LocalMachine": 0x20000}
+for entry in json.load(sys.stdin):
+    store = crypt32.CertOpenStore(ctypes.c_void_p(10), 0, None,
+                                  LOCATIONS[entry["location"]], entry["store"])
+    if not store:
+        raise SystemExit(f"CertOpenStore failed: {ctypes.get_last_error()}")
+    der = base64.b64decode(entry["der"])
+    context = ctypes.c_void_p()
+    ok = crypt32.CertAddEncodedCertificateToStore(store, 0x10001, der, len(der), 3,
+                                                  ctypes.byref(context))
+    if not ok:
+        raise SystemExit(f"CertAddEncodedCertificateToStore failed: {ctypes.get_last_error()}")
+    if entry.get("eku"):
+        value = base64.b64decode(entry["eku"])
+        blob = BLOB(len(value), value)
+        if not crypt32.CertSetCertificateContextProperty(context, 9, 0, ctypes.byref(blob)):
+            raise SystemExit(f"CertSetCertificateContextProperty failed: {ctypes.get_last_error()}")
+    crypt32.CertFreeCertificateContext(context)
+    crypt32.CertCloseStore(store, 0)
+print("seeded")
+"""
