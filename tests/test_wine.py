@@ -12,7 +12,7 @@ from cryptography import x509
 
 from tests.pki import CODE_SIGNING, make_root
 from tests.tls import PROBE, corporate_network
-from tests.wine import Wine, make_prefix
+from tests.wine import KOREAN_LANG, KOREAN_USER, Wine, make_prefix
 
 pytestmark = pytest.mark.wine
 
@@ -114,3 +114,46 @@ def test_certifi_only_windows_pip_works_through_the_proxy_after_the_tool(
     assert not data.startswith(b"\xef\xbb\xbf")
     assert data.startswith(b"[global]\r\ncert = C:\\users\\")
     assert data.endswith(b"\\build-ca-bundle\\ca-bundle.pem\r\n")
+
+
+@pytest.fixture(scope="module")
+def korean_wine(tmp_path_factory: pytest.TempPathFactory) -> Wine:
+    return make_prefix(
+        tmp_path_factory.mktemp("wine-ko") / "prefix", user=KOREAN_USER, lang=KOREAN_LANG
+    )
+
+
+def test_a_korean_profile_under_the_korean_code_page(korean_wine: Wine, tmp_path: Path) -> None:
+    """C:\\users\\김민준 and cp949: pip.ini holds the path in the code page pip reads."""
+    encoding = korean_wine.python(["-c", "import locale; print(locale.getencoding())"])
+    assert encoding.stdout.strip() == "cp949"
+    with corporate_network(tmp_path) as (index, proxy):
+        korean_wine.seed([entry("ROOT", proxy.root.der)])
+        tool = korean_wine.python(["-m", "build_ca_bundle", "--no-verify"])
+        assert tool.returncode == 0, tool.stdout + tool.stderr
+        pip = [
+            "-m",
+            "pip",
+            "install",
+            "--target",
+            "C:\\probe",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--use-deprecated=legacy-certs",
+            "--retries",
+            "0",
+            "--timeout",
+            "20",
+            "--proxy",
+            proxy.url,
+            "--index-url",
+            index.simple_url,
+            PROBE,
+        ]
+        after = korean_wine.python(pip)
+        assert after.returncode == 0, after.stdout + after.stderr
+    pip_ini = korean_wine.prefix / "drive_c" / "users" / KOREAN_USER / "AppData" / "Roaming"
+    data = (pip_ini / "pip" / "pip.ini").read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf")
+    bundle = f"C:\\users\\{KOREAN_USER}\\AppData\\Local\\build-ca-bundle\\ca-bundle.pem"
+    assert data == f"[global]\r\ncert = {bundle}\r\n".encode("cp949")

@@ -34,14 +34,32 @@ def unix_to_windows(path: Path) -> str:
 @dataclass
 class Wine:
     prefix: Path
+    user: str | None = None  # run as this Unix user (its Wine profile is C:\\users\\<name>)
+    lang: str | None = None  # e.g. ko_KR.UTF-8: Wine then uses the Korean ANSI code page
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_UNIX_ONLY)}
+        if self.user is None:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(_UNIX_ONLY)}
+        else:  # a clean environment for the other user, as a login would give
+            env = {"PATH": "/usr/bin:/bin", "HOME": f"/home/{self.user}"}
+        if self.lang:
+            env.update(LANG=self.lang, LC_ALL=self.lang)
         env.update(
             WINEPREFIX=str(self.prefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml="
         )
         env.update(extra or {})
         return env
+
+    def command(self, program: Sequence[str], env: Mapping[str, str]) -> list[str]:
+        if self.user is None:
+            return list(program)
+        variables = [f"{name}={value}" for name, value in env.items()]
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        return [runuser, "-u", self.user, "--", "/usr/bin/env", "-i", *variables, *program]
+
+    def outer_env(self, env: dict[str, str]) -> dict[str, str] | None:
+        """The environment of the process we start: runuser's own is the caller's."""
+        return env if self.user is None else None
 
     def python(
         self,
@@ -52,14 +70,15 @@ class Wine:
         extra_env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run Windows python with piped streams (files make it fail to start)."""
+        env = self.env(extra_env)
         return subprocess.run(
-            ["wine", PYTHON, *args],
+            self.command(["wine", PYTHON, *args], env),
             input=stdin,
             capture_output=True,
             text=True,
             encoding="utf-8",
             errors="replace",
-            env=self.env(extra_env),
+            env=self.outer_env(env),
             timeout=timeout,
             check=False,
         )
@@ -84,14 +103,45 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def make_prefix(folder: Path) -> Wine:
+KOREAN_USER = "김민준"  # created by scripts/setup-wine with useradd --badname
+KOREAN_LANG = "ko_KR.UTF-8"
+
+
+def korean_unavailable_reason() -> str | None:
+    import pwd
+
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        return "needs root and runuser to run Wine as another user"
+    try:
+        pwd.getpwnam(KOREAN_USER)
+    except KeyError:
+        return f"the user {KOREAN_USER} does not exist (scripts/setup-wine creates it)"
+    locales = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=False)
+    if "ko_KR.utf8" not in locales.stdout:
+        return "the ko_KR.UTF-8 locale is not generated (scripts/setup-wine generates it)"
+    return None
+
+
+def make_prefix(folder: Path, *, user: str | None = None, lang: str | None = None) -> Wine:
     """A fresh prefix with the prepared interpreter linked in."""
-    reason = unavailable_reason()
+    reason = unavailable_reason() or (korean_unavailable_reason() if user else None)
     if reason:
         pytest.skip(f"Windows under Wine unavailable: {reason}")
-    wine = Wine(folder)
+    wine = Wine(folder, user=user, lang=lang)
+    if user is not None:
+        # pytest's folders are private to root: let the other user reach and own its prefix.
+        shutil.chown(folder.parent, user)
+        for parent in [folder.parent, *folder.parent.parents]:
+            if parent in (Path("/tmp"), Path("/")):
+                break
+            parent.chmod(parent.stat().st_mode | 0o055)
+    env = wine.env()
     subprocess.run(
-        ["wineboot", "--init"], env=wine.env(), capture_output=True, timeout=300, check=False
+        wine.command(["wineboot", "--init"], env),
+        env=wine.outer_env(env),
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
     (folder / "drive_c" / "python311").symlink_to(PREPARED / "drive_c" / "python311")
     site = PREPARED / "drive_c" / "python311" / "Lib" / "site-packages"
