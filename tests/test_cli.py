@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -428,14 +429,39 @@ def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     assert "symlink" in err
 
 
-def test_unknown_or_unfinished_tool_names_are_clear_errors(
+def test_unknown_tool_names_are_clear_errors(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "--configure", "pip,git")
-    assert code == ExitCode.FAILURE
-    assert "configuring git is not implemented yet" in err
     code, _, err = run(capsys, "--configure", "pip,emacs")
+    assert code == ExitCode.FAILURE
     assert "unknown tool 'emacs'" in err
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_configure_git_and_undo_through_the_cli(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--configure", "pip,git")
+    assert code == 0
+    bundle = bundle_path(isolated_home)
+    assert (
+        f"git: set {isolated_home.home / '.gitconfig'}: http.sslCAInfo: (unset) -> {bundle}" in out
+    )
+    read = subprocess.run(
+        ["git", "config", "--global", "--get", "http.sslCAInfo"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert read.stdout.strip() == str(bundle)
+    assert cli.main(["undo"]) == 0
+    read = subprocess.run(
+        ["git", "config", "--global", "--get", "http.sslCAInfo"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert read.returncode == 1  # unset again
 
 
 def test_persist_env_writes_one_block_to_the_login_shell_file(

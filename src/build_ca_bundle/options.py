@@ -85,9 +85,8 @@ class BuildOptions:
 
 
 # The names `--configure` takes. pip is the default; `env` persists environment variables.
-TOOLS = ("pip", "env")
-# Tools we will configure through their own CLI, not written yet (issue 5).
-PLANNED_TOOLS = ("git", "npm", "conda", "uv")
+TOOLS = ("pip", "git", "npm", "conda", "uv", "env")
+PLANNED_TOOLS: tuple[str, ...] = ()  # tools we will configure, not written yet
 
 
 def check_tool_names(names: list[str]) -> tuple[str, ...]:
