@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,10 +120,12 @@ def test_certifi_only_windows_pip_works_through_the_proxy_after_the_tool(
 
 
 @pytest.fixture(scope="module")
-def korean_wine(tmp_path_factory: pytest.TempPathFactory) -> Wine:
-    return make_prefix(
-        tmp_path_factory.mktemp("wine-ko") / "prefix", user=KOREAN_USER, lang=KOREAN_LANG
-    )
+def korean_wine() -> Iterator[Wine]:
+    folder = Path(tempfile.mkdtemp(prefix="bcb-wine-ko-", dir="/tmp"))
+    try:
+        yield make_prefix(folder / "prefix", user=KOREAN_USER, lang=KOREAN_LANG)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_korean_profile_under_the_korean_code_page(korean_wine: Wine, tmp_path: Path) -> None:

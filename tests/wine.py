@@ -129,12 +129,10 @@ def make_prefix(folder: Path, *, user: str | None = None, lang: str | None = Non
         pytest.skip(f"Windows under Wine unavailable: {reason}")
     wine = Wine(folder, user=user, lang=lang)
     if user is not None:
-        # pytest's folders are private to root: let the other user reach and own its prefix.
+        # The other user must own its prefix and reach it: callers put it in a folder of
+        # its own under /tmp, not under pytest's folders, which are private to root.
         shutil.chown(folder.parent, user)
-        for parent in [folder.parent, *folder.parent.parents]:
-            if parent in (Path("/tmp"), Path("/")):
-                break
-            parent.chmod(parent.stat().st_mode | 0o055)
+        folder.parent.chmod(0o755)
     env = wine.env()
     subprocess.run(
         wine.command(["wineboot", "--init"], env),
