@@ -42,6 +42,29 @@ def entry(
     return value
 
 
+def windows_pip_install(proxy: str, index: str) -> list[str]:
+    """Windows pip trusting only certifi or its `cert` setting, as pip < 24.2 did."""
+    return [
+        "-m",
+        "pip",
+        "install",
+        "--target",
+        "C:\\probe",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--use-deprecated=legacy-certs",
+        "--retries",
+        "0",
+        "--timeout",
+        "20",
+        "--proxy",
+        proxy,
+        "--index-url",
+        index,
+        PROBE,
+    ]
+
+
 READ_STORES = """
 import json
 from build_ca_bundle.sources import StoreOptions, windows
@@ -83,25 +106,7 @@ def test_certifi_only_windows_pip_works_through_the_proxy_after_the_tool(
 ) -> None:
     with corporate_network(tmp_path) as (index, proxy):
         wine.seed([entry("ROOT", proxy.root.der)])
-        pip = [
-            "-m",
-            "pip",
-            "install",
-            "--target",
-            "C:\\probe",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--use-deprecated=legacy-certs",
-            "--retries",
-            "0",
-            "--timeout",
-            "20",
-            "--proxy",
-            proxy.url,
-            "--index-url",
-            index.simple_url,
-            PROBE,
-        ]
+        pip = windows_pip_install(proxy.url, index.simple_url)
         before = wine.python(pip)
         assert before.returncode != 0
         assert "CERTIFICATE_VERIFY_FAILED" in before.stdout + before.stderr
@@ -136,25 +141,7 @@ def test_a_korean_profile_under_the_korean_code_page(korean_wine: Wine, tmp_path
         korean_wine.seed([entry("ROOT", proxy.root.der)])
         tool = korean_wine.python(["-m", "build_ca_bundle", "--no-verify"])
         assert tool.returncode == 0, tool.stdout + tool.stderr
-        pip = [
-            "-m",
-            "pip",
-            "install",
-            "--target",
-            "C:\\probe",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--use-deprecated=legacy-certs",
-            "--retries",
-            "0",
-            "--timeout",
-            "20",
-            "--proxy",
-            proxy.url,
-            "--index-url",
-            index.simple_url,
-            PROBE,
-        ]
+        pip = windows_pip_install(proxy.url, index.simple_url)
         after = korean_wine.python(pip)
         assert after.returncode == 0, after.stdout + after.stderr
     pip_ini = korean_wine.prefix / "drive_c" / "users" / KOREAN_USER / "AppData" / "Roaming"

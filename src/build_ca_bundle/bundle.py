@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from build_ca_bundle.certificates import BUNDLE_MARKER, Entry
 from build_ca_bundle.errors import BundleError, LockTimeoutError, UnsafePathError
+from build_ca_bundle.inifile import sync_folder
 from build_ca_bundle.paths import default_bundle_path
 from build_ca_bundle.scope import Scope
 
@@ -240,7 +241,7 @@ def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult
             f"cannot write {path}: {exc.strerror or exc}; the previous bundle is unchanged",
             hint="free some disk space or choose another path with --output",
         ) from exc
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return WriteResult(path, changed=True)
 
 
@@ -280,17 +281,6 @@ def _load_in_chunks(text: str) -> None:
         context.load_verify_locations(cadata=_END.join(body[start : start + _LOAD_CHUNK]) + _END)
         if not context.cert_store_stats()["x509_ca"] + context.cert_store_stats()["x509"]:
             raise ValueError("no certificate loaded")
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; Windows cannot open a folder this way)."""
-    if sys.platform != "win32":
-        with contextlib.suppress(OSError):
-            descriptor = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
 
 
 def _remove_stale_temp_files(path: Path) -> None:

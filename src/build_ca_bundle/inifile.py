@@ -388,7 +388,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
@@ -407,7 +407,7 @@ def _copy_owner(temp: Path, existing: os.stat_result) -> None:
         chown(temp, existing.st_uid, existing.st_gid)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the rename itself durable (POSIX); Windows cannot open a folder for this."""
     if os.name != "posix":
         return
