@@ -307,9 +307,10 @@ def test_unchanged_run_imports_no_certificate_machinery(
 ) -> None:
     assert run(capsys)[0] == 0
     probe = (
-        "import sys; from build_ca_bundle import cli; code = cli.main(['--no-verify']); "
-        "heavy = sorted(m for m in ('cryptography', 'truststore', 'build_ca_bundle.certificates',"
-        " 'ssl') if m in sys.modules); print(code, heavy)"
+        "import sys; sys.argv[1:] = ['--no-verify']; from build_ca_bundle import entry; "
+        "code = entry.main(); heavy = sorted(m for m in ('cryptography', 'truststore', "
+        "'build_ca_bundle.certificates', 'ssl', 'argparse', 'platformdirs', 'build_ca_bundle.cli')"
+        " if m in sys.modules); print(code, heavy)"
     )
     completed = subprocess.run(
         [sys.executable, "-c", probe],
@@ -327,8 +328,8 @@ def test_manifest_records_what_the_run_read(
     assert run(capsys)[0] == 0
     recorded = manifest.load(bundle_path(isolated_home))
     assert recorded is not None
-    assert str(store.file) in recorded.inputs
-    assert str(isolated_home.pip_user_config) in recorded.inputs
+    assert str(store.file) in recorded["inputs"]
+    assert str(isolated_home.pip_user_config) in recorded["inputs"]
 
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

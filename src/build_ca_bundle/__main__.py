@@ -1,3 +1,3 @@
-from build_ca_bundle.cli import main
+from build_ca_bundle.entry import main
 
 raise SystemExit(main())

@@ -132,8 +132,13 @@ def name_label(name: x509.Name) -> str:
     return name.rfc4514_string()
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_der(der: bytes) -> Certificate:
-    """Parse one DER certificate. Raises ``ValueError`` with a readable reason."""
+    """Parse one DER certificate. Raises ``ValueError`` with a readable reason.
+
+    Cached: the same roots arrive from certifi, the distro bundle and the hashed folders, and
+    a parsed certificate is immutable.
+    """
     # Some roots in real stores have a negative serial number; cryptography warns about them
     # but parses them, and OpenSSL accepts them, so they are not our user's problem.
     with warnings.catch_warnings():

@@ -7,6 +7,7 @@ heavy is imported, so a logon script pays for the interpreter and little else.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -259,12 +260,20 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> int:
     """Run the CLI; return the exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     environ = dict(os.environ)
+    from build_ca_bundle import quick
+
+    if not quick_checked:  # the logon-script path, when not already tried by the entry point
+        unchanged = quick.try_unchanged(arguments, environ)
+        if unchanged is not None:
+            return unchanged
+    args = build_parser().parse_args(arguments)
     try:
         options = options_from(args, environ)
+        options = dataclasses.replace(options, run_key=quick.run_key(arguments, environ))
         if args.command is None:
             return _build_command(args, options)
         from build_ca_bundle import commands

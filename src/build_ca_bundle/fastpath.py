@@ -18,7 +18,7 @@ def bundle_path(options: BuildOptions) -> Path:
 def stale_reason(options: BuildOptions) -> str | None:
     """None when the last full run's result still holds; otherwise why not."""
     now = options.now or dt.datetime.now(dt.timezone.utc)
-    return manifest.stale_reason(bundle_path(options), options.key(), now)
+    return manifest.stale_reason(bundle_path(options), options.key(), now.timestamp())
 
 
 def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:
@@ -26,7 +26,7 @@ def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:
         return
     path = bundle_path(options)
     recorded = manifest.load(path)
-    count = f" ({recorded.certificates} certificates)" if recorded else ""
+    count = f" ({recorded['certificates']} certificates)" if recorded else ""
     print(f"bundle unchanged: {path}{count}; nothing to do")
-    for warning in recorded.warnings if recorded else []:
+    for warning in recorded["warnings"] if recorded else []:
         print(warning)

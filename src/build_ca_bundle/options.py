@@ -13,29 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_ca_bundle import __version__
+from build_ca_bundle.quick import RELEVANT_VARIABLES
 from build_ca_bundle.scope import Scope
-
-# Variables that change what a run reads or where it writes. A change in any of them means the
-# last run's result cannot be reused.
-RELEVANT_VARIABLES = (
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "PIP_CONFIG_FILE",
-    "PIP_CERT",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "HOME",
-    "USERPROFILE",
-    "APPDATA",
-    "LOCALAPPDATA",
-    "PROGRAMDATA",
-    "XDG_CONFIG_HOME",
-    "XDG_CONFIG_DIRS",
-    "XDG_DATA_HOME",
-    "XDG_DATA_DIRS",
-    "VIRTUAL_ENV",
-    "WSL_DISTRO_NAME",
-)
 
 
 @dataclass(frozen=True)
@@ -58,10 +37,13 @@ class BuildOptions:
     dry_run: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: dt.datetime | None = None  # tests pin the clock; None means now
+    run_key: str | None = None  # the CLI's key (quick.run_key), shared with the quick path
 
     def key(self) -> str:
-        """A digest of everything that decides the result, except the files read (the
-        manifest records those separately)."""
+        """Everything that decides the result, except the files read (the manifest records
+        those). The CLI's runs use the key the quick path computes from argv."""
+        if self.run_key is not None:
+            return self.run_key
         described = {
             "tool": __version__,
             "python": sys.version,

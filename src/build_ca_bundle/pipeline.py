@@ -243,7 +243,7 @@ def _record_manifest(report: BuildReport) -> None:
             key=options.key(),
             inputs=inputs,
             outputs=[report.extra_roots_path],
-            expires=min(entry.certificate.not_after for entry in entries),
+            expires=min(entry.certificate.not_after for entry in entries).timestamp(),
             certificates=len(entries),
             warnings=warnings,
         ),

@@ -1,0 +1,119 @@
+"""The logon-script path: a bare ``build-ca-bundle`` that finds nothing changed.
+
+It runs before argparse, before the policy is read, before anything else is imported: only
+``os``, ``sys`` and the manifest (``json``). It answers only when the answer is certain —
+a bare run (or one with output-only flags) whose record matches exactly; anything else falls
+through to the full CLI, which decides again with everything loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from build_ca_bundle import __version__
+
+# Flags that change what is printed or whether the live check runs, not the result.
+NEUTRAL_FLAGS = frozenset(
+    {"-q", "--quiet", "--no-verify", "--check", "--json", "--verbose", "-v", "--dry-run"}
+)
+
+# Variables that change what a run reads or where it writes. A change in any of them means
+# the last run's result cannot be reused.
+RELEVANT_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "PIP_CONFIG_FILE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HOME",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "XDG_CONFIG_HOME",
+    "XDG_CONFIG_DIRS",
+    "XDG_DATA_HOME",
+    "XDG_DATA_DIRS",
+    "VIRTUAL_ENV",
+    "WSL_DISTRO_NAME",
+    "SHELL",
+)
+
+# The machine-wide policy file per OS (the policy module's table says why each).
+POLICY_LOCATIONS = {
+    "linux": "/etc/build-ca-bundle/policy.toml",
+    "darwin": "/Library/Application Support/build-ca-bundle/policy.toml",
+}
+
+
+def default_policy(environ: Mapping[str, str], platform: str = sys.platform) -> str:
+    if platform == "win32":
+        program_data = environ.get("PROGRAMDATA") or environ.get("ProgramData") or "C:\\ProgramData"
+        return program_data.rstrip("\\") + "\\build-ca-bundle\\policy.toml"
+    return POLICY_LOCATIONS.get(platform, POLICY_LOCATIONS["linux"])
+
+
+def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
+    """Everything that decides a run's result except the files it reads (the manifest
+    records those): the tool, the Python, the meaningful flags, the environment, whether a
+    machine policy exists."""
+    policy = default_policy(environ)
+    parts = [
+        __version__,
+        sys.version,
+        sys.prefix,
+        sys.platform,
+        *(arg for arg in argv if arg not in NEUTRAL_FLAGS),
+        "--",
+        *(f"{name}={environ.get(name)}" for name in RELEVANT_VARIABLES),
+        f"policy={policy}:{os.path.exists(policy)}",
+    ]
+    return "\x1f".join(parts)
+
+
+def user_bundle_path(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """platformdirs' user data folder, for the two OSes where it is plain arithmetic;
+    None elsewhere (Windows asks the shell API: the full CLI handles it)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    if platform == "darwin":
+        folder = os.path.join(home, "Library", "Application Support")
+    elif platform.startswith("linux"):
+        data_home = environ.get("XDG_DATA_HOME", "").strip()
+        folder = data_home if os.path.isabs(data_home) else os.path.join(home, ".local", "share")
+    else:
+        return None
+    return os.path.join(folder, "build-ca-bundle", "ca-bundle.pem")
+
+
+def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None:
+    """0 when a bare run would change nothing (after saying so); None to run the full CLI."""
+    if any(arg not in NEUTRAL_FLAGS for arg in argv) or set(argv) & {
+        "--json",
+        "-v",
+        "--verbose",
+        "--dry-run",
+    }:
+        return None
+    bundle = user_bundle_path(environ)
+    if bundle is None:
+        return None
+    import time
+
+    from build_ca_bundle import manifest
+
+    if manifest.stale_reason(bundle, run_key(argv, environ), time.time()) is not None:
+        return None
+    if "--check" in argv:
+        if not ({"-q", "--quiet"} & set(argv)):
+            print(f"current: {bundle}")
+        return 0
+    if not ({"-q", "--quiet"} & set(argv)):
+        recorded = manifest.load(bundle)
+        count = f" ({recorded['certificates']} certificates)" if recorded else ""
+        print(f"bundle unchanged: {bundle}{count}; nothing to do")
+        for warning in recorded["warnings"] if recorded else []:
+            print(warning)
+    return 0
