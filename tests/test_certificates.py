@@ -381,3 +381,15 @@ def test_any_bytes_give_certificates_or_problems_never_an_exception(
 
 
 _SEED = make_root("Hypothesis Seed")
+
+
+def test_a_truncated_block_does_not_hide_the_blocks_after_it() -> None:
+    first, second = make_root("After A Cut"), make_root("After A Stray Key Header")
+    data = (
+        first.pem[:100]  # cut in the middle, no END
+        + first.pem
+        + b"-----BEGIN PRIVATE KEY-----\nAAAA\n"  # a key block that never ends
+        + second.pem
+    )
+    parsed, _ = parse_pem(data, "cut.pem")
+    assert [p.certificate.label for p in parsed] == ["After A Cut", "After A Stray Key Header"]

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,11 +33,7 @@ SERVER_AUTH_PURPOSES = frozenset({SERVER_AUTH, ANY_EKU})
 # OpenSSL spelling still found in hand-made bundles.
 _PLAIN_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
 _TRUSTED_LABEL = b"TRUSTED CERTIFICATE"
-# A block's body never holds another BEGIN line: after a truncated block, reading starts
-# again at the next BEGIN, as OpenSSL's PEM reader does (found by the property test).
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n((?:(?!-----BEGIN )[\s\S])*?)-----END \1-----"
-)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 # The first line of every bundle we write. A file that carries it is our own output and is
@@ -341,14 +337,32 @@ class Parsed:
     aux: AuxTrust | None = None
 
 
+def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(label, body) of each complete PEM block. A block's body never holds another BEGIN
+    line: after a truncated block, reading starts again at the next BEGIN, as OpenSSL's PEM
+    reader does (a property test found this)."""
+    position = 0
+    while (begin := _PEM_BEGIN.search(data, position)) is not None:
+        label = begin.group(1)
+        end_marker = b"-----END " + label + b"-----"
+        end = data.find(end_marker, begin.end())
+        following = data.find(b"-----BEGIN ", begin.end())
+        if following != -1 and (end == -1 or following < end):
+            position = following  # a truncated block: start again at the next BEGIN
+            continue
+        if end == -1:
+            return
+        yield label, data[begin.end() : end]
+        position = end + len(end_marker)
+
+
 def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
     """Read every certificate block of PEM text; other blocks (keys, CRLs) are ignored."""
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     parsed: list[Parsed] = []
     problems: list[Problem] = []
-    for number, match in enumerate(_PEM_BLOCK.finditer(data), start=1):
-        label, body = match.group(1), match.group(2)
+    for number, (label, body) in enumerate(_pem_blocks(data), start=1):
         if label not in _PLAIN_LABELS and label != _TRUSTED_LABEL:
             continue
         block = f"{where} (block {number})"
