@@ -157,3 +157,12 @@ def test_this_windows_machines_store_overlaps_certifi() -> None:
     found = {c.certificate.sha256 for c in result.candidates if c.verdict is Verdict.TRUST}
     # ROOT fills lazily from Windows Update: expect a fair share, not all of certifi.
     assert len(certifi & found) >= 0.1 * len(certifi)
+
+
+def test_windows_stores_cannot_be_watched_so_no_run_is_skipped() -> None:
+    stores: dict[str, list[Item]] = {
+        "ROOT": [(make_root("R").der, "x509_asn", True)],
+        "Disallowed": [],
+    }
+    result = windows.load(StoreOptions(environ={}), enum=enumerator(stores))
+    assert result.complete_inputs is False

@@ -446,6 +446,9 @@ class SourceResult:
     problems: list[Problem] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)  # files and folders read
     notes: list[str] = field(default_factory=list)  # facts worth a line in the summary
+    # False when ``inputs`` cannot show every change (Windows registry stores, keychains
+    # read through a tool): then no run may be skipped as unchanged.
+    complete_inputs: bool = True
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,10 @@ def _build(options: BuildOptions) -> BuildReport:
         dry_run=options.dry_run,
     )
     if not options.dry_run:
-        _record_manifest(report)
+        if all(source.complete_inputs for source in sources):
+            _record_manifest(report)
+        else:  # what we read cannot all be watched: every run is a full run
+            manifest.remove(output)
     return report
 
 

@@ -88,7 +88,8 @@ class _Reader:
         self.timeout = timeout
         self.system_root = system_root
         self.home = home
-        self.result = SourceResult(name=NAME, kind=SourceKind.OS)
+        # User trust settings live where we cannot stat them: never skip a run as unchanged.
+        self.result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
         self.calls_ok = 0
 
     def read(self) -> SourceResult:

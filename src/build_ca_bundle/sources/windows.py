@@ -61,7 +61,7 @@ _USAGE_NAMES = {
 
 def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResult:
     """Read ROOT (anchors), Disallowed (distrust) and, if asked, CA (intermediates)."""
-    result = SourceResult(name=NAME, kind=SourceKind.OS)
+    result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
     enumerate_store = enum or getattr(ssl, "enum_certificates", None)
     if enumerate_store is None:
         result.problems.append(

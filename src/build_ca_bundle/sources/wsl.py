@@ -59,7 +59,7 @@ def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[byte
 def load(
     options: StoreOptions, *, runner: Runner | None = None, timeout: float = 30.0
 ) -> SourceResult:
-    result = SourceResult(name=NAME, kind=SourceKind.OS)
+    result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
     command = [POWERSHELL, "-NoProfile", "-NonInteractive", "-Command", SCRIPT]
     hint = "run with --no-windows-host to stop trying"
     try:
