@@ -504,3 +504,49 @@ def test_ci_exports_to_github_env(
     lines = github_env.read_text().splitlines()
     assert f"SSL_CERT_FILE={bundle_path(isolated_home)}" in lines
     assert len(lines) == 7
+
+
+def test_every_kind_of_input_change_triggers_a_full_run(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import certifi
+
+    certifi_copy = tmp_path / "certifi" / "cacert.pem"
+    certifi_copy.parent.mkdir()
+    certifi_copy.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setattr(certifi, "where", lambda: str(certifi_copy))
+    extra = make_root("Extra File Root").write(tmp_path / "extra" / "root.pem")
+    policy = tmp_path / "policy.toml"
+    policy.write_text("keep_expired = false\n")
+    args = ("--extra-ca", str(extra), "--policy", str(policy))
+
+    def unchanged() -> bool:
+        """True when the run decided from the manifest alone (a full run lists its sources,
+        even when it too finds nothing to change)."""
+        code, out, _ = run(capsys, *args)
+        assert code == 0
+        return out.startswith("bundle unchanged:") and "certifi:" not in out
+
+    assert not unchanged()  # the first run builds
+    assert unchanged()
+    edits = {
+        "certifi upgrade": lambda: certifi_copy.write_bytes(
+            certifi_copy.read_bytes() + make_root("New In Certifi").pem
+        ),
+        "extra file edited": lambda: extra.write_bytes(make_root("Replaced Extra").pem),
+        "policy edited": lambda: policy.write_text("keep_expired = false\n# reviewed\n"),
+        "bundle edited by hand": lambda: bundle_path(isolated_home).write_text("oops"),
+        "bundle deleted": lambda: bundle_path(isolated_home).unlink(),
+        "pip.conf edited by hand": lambda: isolated_home.pip_user_config.write_text("[global]\n"),
+        "root added to the store": lambda: store.add(make_root("Added Root"), "added.pem"),
+    }
+    for name, edit in edits.items():
+        edit()
+        assert not unchanged(), f"{name} did not trigger a full run"
+        assert unchanged(), f"{name}: the run after the full one should be unchanged"
+    text = bundle_path(isolated_home).read_text()
+    assert "New In Certifi" in text and "Replaced Extra" in text and "Added Root" in text
