@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -533,7 +534,7 @@ def test_every_kind_of_input_change_triggers_a_full_run(
 
     assert not unchanged()  # the first run builds
     assert unchanged()
-    edits = {
+    edits: dict[str, Callable[[], object]] = {
         "certifi upgrade": lambda: certifi_copy.write_bytes(
             certifi_copy.read_bytes() + make_root("New In Certifi").pem
         ),
