@@ -1,64 +1,234 @@
-"""WSL: the Windows host's store through interop (a runner that answers as powershell.exe)."""
+"""WSL: the Windows host's store through interop, with a runner that answers as
+``powershell.exe`` running our script would: ``store<TAB>base64 DER<TAB>usage OIDs`` lines,
+CRLF line ends, ``!`` for a store that could not be opened."""
 
 from __future__ import annotations
 
 import base64
+import errno
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
-from build_ca_bundle.certificates import Verdict
+import pytest
+
+from build_ca_bundle.certificates import (
+    Candidate,
+    SourceKind,
+    SourceResult,
+    Verdict,
+    parse_der,
+    select,
+)
 from build_ca_bundle.sources import StoreOptions, wsl
-from tests.pki import make_root
+from tests.pki import NOW, Issued, make_root
+
+SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+CODE_SIGNING = "1.3.6.1.5.5.7.3.3"
+NOT_A_CERTIFICATE = base64.b64encode(b"\x30\x03\x02\x01\x00").decode()  # valid DER, no cert
 
 
-def answer(stdout: bytes, code: int = 0) -> wsl.Runner:
-    def runner(command: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
-        assert command[:4] == ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command"]
-        return subprocess.CompletedProcess(command, code, stdout, b"boom")
+def line(store: str, cert: Issued, usages: str = "") -> str:
+    return f"{store}\t{base64.b64encode(cert.der).decode()}\t{usages}"
+
+
+class FakePowerShell:
+    """A runner that records the command and answers with fixed output."""
+
+    def __init__(self, lines: Sequence[str] = (), code: int = 0, stderr: bytes = b"") -> None:
+        self.stdout = "".join(f"{text}\r\n" for text in lines).encode("ascii")
+        self.code = code
+        self.stderr = stderr
+        self.calls: list[tuple[list[str], dict[str, object]]] = []
+
+    def __call__(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        self.calls.append((command, kwargs))
+        return subprocess.CompletedProcess(command, self.code, self.stdout, self.stderr)
+
+
+def raising(exc: BaseException) -> wsl.Runner:
+    def runner(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        raise exc
 
     return runner
 
 
-def test_host_roots_and_disallowed_are_merged() -> None:
-    gpo, bad = make_root("Host GPO Root"), make_root("Host Disallowed")
-    lines = [
-        f"LocalMachine\\Root\t{base64.b64encode(gpo.der).decode()}",
-        f"CurrentUser\\Root\t{base64.b64encode(bad.der).decode()}",
-        f"LocalMachine\\Disallowed\t{base64.b64encode(bad.der).decode()}",
-        "CurrentUser\\Root\tnot-base64!",
-    ]
-    result = wsl.load(StoreOptions(environ={}), runner=answer("\r\n".join(lines).encode()))
-    verdicts = {(c.certificate.label, c.verdict) for c in result.candidates}
-    assert ("Host GPO Root", Verdict.TRUST) in verdicts
-    assert ("Host Disallowed", Verdict.DISTRUST) in verdicts
-    assert result.candidates[0].source == "windows-host:LocalMachine\\Root"
-    assert [p.where for p in result.problems] == ["windows-host:CurrentUser\\Root (line 4)"]
+def load(runner: wsl.Runner, timeout: float = 30.0) -> SourceResult:
+    return wsl.load(StoreOptions(environ={}), runner=runner, timeout=timeout)
 
 
-def test_missing_interop_timeout_and_failure_are_problems() -> None:
-    def missing(command: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
-        raise FileNotFoundError(command[0])
-
-    def slow(command: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
-        raise subprocess.TimeoutExpired(command, timeout)
-
-    for runner, text in (
-        (missing, "interop is off"),
-        (slow, "no answer within"),
-        (answer(b"", code=1), "exited with 1"),
-    ):
-        result = wsl.load(StoreOptions(environ={}), runner=runner, timeout=2)
-        assert result.candidates == []
-        assert text in result.problems[0].message
-        assert "--no-windows-host" in result.problems[0].message
+def certifi_with(*certs: Issued) -> SourceResult:
+    result = SourceResult(name="certifi", kind=SourceKind.BASE)
+    result.candidates = [Candidate(parse_der(c.der), Verdict.TRUST, "certifi") for c in certs]
+    return result
 
 
-def test_is_wsl(tmp_path: Path) -> None:
-    (tmp_path / "proc").mkdir()
-    (tmp_path / "proc" / "version").write_text(
-        "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f)"
+def test_host_roots_join_the_bundle_as_their_own_source() -> None:
+    gpo, public = make_root("Host GPO Root"), make_root("Public Root")
+    runner = FakePowerShell(
+        [
+            line("LocalMachine\\Root", gpo),
+            line("CurrentUser\\Root", gpo),  # CurrentUser shows the machine's roots again
+            line("LocalMachine\\Root", public, f"{SERVER_AUTH},{CLIENT_AUTH}"),
+        ]
     )
-    assert wsl.is_wsl(tmp_path, environ={})
-    (tmp_path / "proc" / "version").write_text("Linux version 6.1.0-18-amd64 (debian)")
+    result = load(runner)
+    assert (result.name, result.kind) == ("windows-host", SourceKind.OS)
+    assert result.problems == []
+    assert result.complete_inputs is False
+    (gpo_candidate,) = [c for c in result.candidates if c.certificate.label == "Host GPO Root"]
+    assert gpo_candidate.verdict is Verdict.TRUST
+    assert gpo_candidate.source == "windows-host:LocalMachine\\Root"
+    assert gpo_candidate.reason == "Windows host Root, all usages"
+
+    selection = select([certifi_with(public), result], now=NOW)
+    assert [e.certificate.label for e in selection.beyond_base()] == ["Host GPO Root"]
+    assert selection.beyond_base()[0].origins == ("windows-host:LocalMachine\\Root",)
+    assert "read 2 root(s) and 0 Disallowed certificate(s)" in result.notes[0]
+
+
+def test_a_host_disallowed_certificate_is_removed_from_certifi_too() -> None:
+    bad, corp = make_root("Host Disallowed"), make_root("Corp Root")
+    runner = FakePowerShell(
+        [
+            line("LocalMachine\\Root", corp),
+            line("CurrentUser\\Root", bad),
+            line("CurrentUser\\Disallowed", bad, "1.3.6.1.5.5.7.3.4"),
+        ]
+    )
+    result = load(runner)
+    (distrust,) = [c for c in result.candidates if c.verdict is Verdict.DISTRUST]
+    assert (distrust.source, distrust.reason) == (
+        "windows-host:CurrentUser\\Disallowed",
+        "Windows host Disallowed store",
+    )
+    selection = select([certifi_with(bad), result], now=NOW)
+    assert [e.certificate.label for e in selection.entries] == ["Corp Root"]
+
+
+def test_a_host_root_restricted_to_code_signing_is_left_out() -> None:
+    signing, unknown = make_root("Signing Root"), make_root("Unknown Usages")
+    runner = FakePowerShell(
+        [
+            line("LocalMachine\\Root", signing, CODE_SIGNING),
+            line("LocalMachine\\Root", unknown, "?"),  # usages unreadable: kept, and said so
+        ]
+    )
+    result = load(runner)
+    assert [(c.certificate.label, c.reason) for c in result.candidates] == [
+        ("Unknown Usages", "Windows host Root, usages unknown")
+    ]
+    assert any("1 Windows host root(s) are restricted" in note for note in result.notes)
+
+
+def test_bad_lines_and_unopened_stores_are_problems_and_the_rest_is_read() -> None:
+    corp = make_root("Corp Root")
+    runner = FakePowerShell(
+        [
+            "CurrentUser\\Root\tnot-base64!\t",
+            f"LocalMachine\\Root\t{NOT_A_CERTIFICATE}\t",
+            "LocalMachine\\Disallowed\t!",
+            "WARNING: something PowerShell printed",
+            line("LocalMachine\\Root", corp),
+        ]
+    )
+    result = load(runner)
+    assert [c.certificate.label for c in result.candidates] == ["Corp Root"]
+    assert [p.where for p in result.problems] == [
+        "windows-host:CurrentUser\\Root (line 1)",
+        "windows-host:LocalMachine\\Root (line 2)",
+        "windows-host:LocalMachine\\Disallowed",
+        "Windows host store (powershell.exe) (line 4)",
+    ]
+    assert "could not open this store" in result.problems[2].message
+
+
+def test_powershell_is_run_without_profile_input_or_prompts() -> None:
+    runner = FakePowerShell()
+    load(runner, timeout=7)
+    ((command, kwargs),) = runner.calls
+    assert command[0].endswith("powershell.exe")
+    assert command[1:] == ["-NoProfile", "-NonInteractive", "-Command", wsl.SCRIPT]
+    assert kwargs["timeout"] == 7
+    assert kwargs["stdin"] == subprocess.DEVNULL
+    assert kwargs["capture_output"] is True
+
+
+def test_the_script_reads_each_store_and_survives_windows_argument_quoting() -> None:
+    script = wsl.SCRIPT
+    assert script.isascii()
+    assert '"' not in script  # WSL's command-line translation mangles double quotes
+    assert "\n" not in script
+    for store in wsl.HOST_STORES:
+        assert f"'{store}'" in script
+    assert "[Convert]::ToBase64String($c.RawData)" in script
+    assert "EnhancedKeyUsageList" in script
+
+
+@pytest.mark.parametrize(
+    ("runner", "expected"),
+    [
+        pytest.param(
+            raising(FileNotFoundError(2, "No such file", "powershell.exe")),
+            "powershell.exe was not found",
+            id="no-powershell",
+        ),
+        pytest.param(
+            raising(subprocess.TimeoutExpired(["powershell.exe"], 2)),
+            "no answer within 2 s",
+            id="timeout",
+        ),
+        pytest.param(
+            raising(OSError(errno.ENOEXEC, "Exec format error")),
+            "WSL interop is disabled",
+            id="interop-off",
+        ),
+        pytest.param(
+            raising(PermissionError(errno.EACCES, "Permission denied")),
+            "cannot run powershell.exe",
+            id="not-executable",
+        ),
+        pytest.param(
+            FakePowerShell(code=1, stderr=b"Get-ChildItem : Access\r\n denied"),
+            "exited with 1: Get-ChildItem : Access denied",
+            id="non-zero-exit",
+        ),
+    ],
+)
+def test_when_powershell_cannot_answer_the_problem_says_why_and_how_to_stop(
+    runner: wsl.Runner, expected: str
+) -> None:
+    result = load(runner, timeout=2)
+    assert result.candidates == []
+    (problem,) = result.problems
+    assert problem.where == "Windows host store (powershell.exe)"
+    assert expected in problem.message
+    assert "--no-windows-host" in problem.message
+
+
+def test_the_real_runner_without_powershell_gives_a_problem() -> None:
+    if wsl.POWERSHELL_FALLBACK.exists():
+        pytest.skip("a real Windows host is reachable here")
+    result = wsl.load(StoreOptions(environ={"PATH": ""}))  # subprocess.run, nothing to find
+    (problem,) = result.problems
+    assert "powershell.exe was not found" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc)", True),
+        ("Linux version 4.4.0-19041-Microsoft (Microsoft@Microsoft.com) (gcc)", True),  # WSL 1
+        ("Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org)", False),
+    ],
+)
+def test_is_wsl_reads_proc_version(tmp_path: Path, version: str, expected: bool) -> None:
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "version").write_text(version + "\n")
+    assert wsl.is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"}) is expected
+
+
+def test_is_wsl_without_proc_falls_back_to_wsls_variable(tmp_path: Path) -> None:
+    assert wsl.is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"})
     assert not wsl.is_wsl(tmp_path, environ={})
-    assert wsl.is_wsl(tmp_path / "nothing", environ={"WSL_DISTRO_NAME": "Ubuntu"})

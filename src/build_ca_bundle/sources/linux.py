@@ -1,21 +1,31 @@
 """The Linux (and other Unix) trust store: bundle files, hashed folders, and distrust.
 
-What the OS trusts: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set (as OpenSSL reads them), else
-p11-kit's extracted server-auth anchors or the first distro bundle, plus every hashed
-certificate folder — the union, as Go reads it. What it distrusts: p11-kit's reject flags
-and blocklists, and Debian's ``!`` deselections. Those are returned as DISTRUST, so the merge
-removes them from certifi's part too. Details: reference/os_stores.md §3.
+What the OS trusts: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set (each replaces its own
+default, as in OpenSSL), else p11-kit's extracted server-auth anchors or the first distro
+bundle, plus every hashed certificate folder: the union, as Go reads it. What it distrusts:
+p11-kit's reject flags and blocklists, and Debian's ``!`` deselections. Those come back as
+DISTRUST, so the merge removes them from certifi's part too. Details: reference/os_stores.md §3.
+
+Nothing here raises for a bad file: every unreadable, dangling or malformed entry becomes a
+:class:`Problem` naming the path, and the rest of the store is still read.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import ssl
-from pathlib import Path
+import stat
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
 
 from build_ca_bundle.certificates import (
+    ANY_EKU,
     BUNDLE_MARKER,
+    SERVER_AUTH,
+    SERVER_AUTH_PURPOSES,
+    AuxTrust,
     Candidate,
     Parsed,
     Problem,
@@ -23,69 +33,80 @@ from build_ca_bundle.certificates import (
     SourceResult,
     Verdict,
     aux_verdict,
-    read_certificate_file,
+    parse_bytes,
 )
 from build_ca_bundle.sources import StoreOptions
 
 NAME = "linux"
 
-# p11-kit's extracted server-auth anchors, blocklist already applied. Preferred when present.
+# --- Where each distro keeps what it trusts -----------------------------------------------
+# Every path is absolute as on a live system; ``load(root=...)`` joins them under a fake root.
+
+# p11-kit's `extract --filter=ca-anchors --purpose server-auth`: the blocklist is already
+# applied. Preferred over any other bundle when present.
 P11KIT_ANCHOR_BUNDLES = (
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # Fedora, RHEL, CentOS
-    "/etc/ca-certificates/extracted/tls-ca-bundle.pem",  # Arch
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # Fedora, RHEL, CentOS, Amazon Linux
+    "/etc/ca-certificates/extracted/tls-ca-bundle.pem",  # Arch, Manjaro
     "/var/lib/ca-certificates/ca-bundle.pem",  # openSUSE, SLES
 )
 
-# Distro bundle files, the first that exists is read (union of Go, openssl-probe, truststore).
+# Otherwise the first of these that exists (union of Go, openssl-probe and truststore).
 DISTRO_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Gentoo, Alpine
-    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL 6+
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL 6+ (a link to the p11-kit bundle)
     "/etc/ssl/ca-bundle.pem",  # openSUSE, SLES
     "/etc/pki/tls/cacert.pem",  # OpenELEC
-    "/etc/ssl/cert.pem",  # Alpine, Arch, Fedora 34-42, RHEL 9-10, macOS-like layouts
+    "/etc/ssl/cert.pem",  # Alpine, Arch, OpenWRT, Fedora 34-42, RHEL 9-10
     "/etc/pki/tls/cert.pem",  # Fedora <= 34, RHEL <= 9
     "/opt/etc/ssl/certs/ca-certificates.crt",  # Entware
-    "/etc/ssl/certs/cacert.pem",  # older layouts
+    "/etc/ssl/certs/cacert.pem",  # older hand-made layouts
 )
 
-# Hashed certificate folders (OpenSSL's CApath), every one that exists is read.
+# Hashed certificate folders (OpenSSL's CApath): every one that exists is read.
 HASHED_FOLDERS = (
-    "/etc/ssl/certs",  # Debian, Ubuntu, Alpine, SUSE
-    "/etc/pki/tls/certs",  # Fedora, RHEL
-    "/var/lib/ca-certificates/openssl",  # openSUSE, SLES (TRUSTED CERTIFICATE files)
-    "/etc/ca-certificates/extracted/cadir",  # Arch (hard links)
-    "/etc/pki/ca-trust/extracted/pem/directory-hash",  # Fedora, RHEL 9+
+    "/etc/ssl/certs",  # Debian, Ubuntu, Alpine, Gentoo, SUSE (links into the others)
+    "/etc/pki/tls/certs",  # Fedora, RHEL (also holds mod_ssl's localhost.crt: not a hash name)
+    "/var/lib/ca-certificates/openssl",  # openSUSE, SLES: TRUSTED CERTIFICATE files
+    "/etc/ca-certificates/extracted/cadir",  # Arch: hard links
+    "/etc/pki/ca-trust/extracted/pem/directory-hash",  # Fedora 37+, RHEL 9+
 )
 
-# p11-kit's trust decisions in OpenSSL's format: blocklisted certificates carry reject flags
-# or an empty trust list. Never read as anchors: they include non-anchors too.
-P11KIT_TRUST_BUNDLES = (
-    "/etc/pki/ca-trust/extracted/openssl/ca-bundle.trust.crt",  # Fedora, RHEL
-    "/etc/ca-certificates/extracted/ca-bundle.trust.crt",  # Arch
+# p11-kit's `extract --format=openssl-bundle --filter=certificates`: every certificate with
+# its trust decision, non-anchors and blocklisted ones included. Read for distrust only.
+P11KIT_TRUST_DECISIONS = (
+    "/etc/pki/ca-trust/extracted/openssl/ca-bundle.trust.crt",  # Fedora, RHEL, CentOS
+    "/etc/ca-certificates/extracted/ca-bundle.trust.crt",  # Arch, Manjaro
 )
 
-# Raw blocklists (PEM or DER files). p11-kit < 0.24 called them "blacklist".
+# p11-kit's raw blocklists (PEM or DER files); p11-kit < 0.24 named them "blacklist".
 BLOCKLIST_FOLDERS = (
-    "/etc/pki/ca-trust/source/blocklist",  # Fedora, RHEL
-    "/etc/pki/ca-trust/source/blacklist",
-    "/usr/share/pki/ca-trust-source/blocklist",
-    "/usr/share/pki/ca-trust-source/blacklist",
-    "/etc/ca-certificates/trust-source/blocklist",  # Arch
-    "/etc/ca-certificates/trust-source/blacklist",
-    "/etc/pki/trust/blocklist",  # SUSE
-    "/etc/pki/trust/blacklist",
+    "/etc/pki/ca-trust/source/blocklist",  # Fedora, RHEL: the admin's
+    "/etc/pki/ca-trust/source/blacklist",  # Fedora, RHEL before p11-kit 0.24
+    "/usr/share/pki/ca-trust-source/blocklist",  # Fedora, RHEL: the package's
+    "/usr/share/pki/ca-trust-source/blacklist",  # the same before p11-kit 0.24
+    "/etc/ca-certificates/trust-source/blocklist",  # Arch, Manjaro
+    "/etc/ca-certificates/trust-source/blacklist",  # Arch before p11-kit 0.24
+    "/etc/pki/trust/blocklist",  # openSUSE, SLES
+    "/etc/pki/trust/blacklist",  # openSUSE, SLES (older)
 )
 
-# Debian's selection of Mozilla roots; a line "!path" deselects /usr/share/ca-certificates/path.
-DEBIAN_CONF = "/etc/ca-certificates.conf"
-DEBIAN_SHARE = "/usr/share/ca-certificates"
+# Debian's selection of the roots in /usr/share/ca-certificates: "!path" deselects one.
+DEBIAN_CONF = "/etc/ca-certificates.conf"  # Debian, Ubuntu
+DEBIAN_SHARE = "/usr/share/ca-certificates"  # Debian, Ubuntu
 
-# The names OpenSSL's hash lookup opens: eight hex digits, a dot, a number.
-_HASH_NAME = re.compile(r"^[0-9a-f]{8}\.\d+$")
+# The only names OpenSSL's hash lookup opens: eight lowercase hex digits, a dot, a number.
+# Skips bundles, CRLs (.r0), localhost.crt and the links update-ca-certificates makes.
+_HASH_NAME = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
+
+_LIVE_ROOT = Path("/")
 
 
-def load(options: StoreOptions, *, root: Path = Path("/")) -> SourceResult:
-    """Read what this system trusts and distrusts for TLS servers."""
+def load(options: StoreOptions, *, root: Path = _LIVE_ROOT) -> SourceResult:
+    """Read what this system trusts and distrusts for TLS servers.
+
+    ``root`` is where the store's paths are looked up (a chroot, a container image, a test's
+    fake tree). Paths named by ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are taken as they are.
+    """
     reader = _Reader(options, root)
     reader.read_trusted()
     reader.read_distrusted()
@@ -93,64 +114,79 @@ def load(options: StoreOptions, *, root: Path = Path("/")) -> SourceResult:
 
 
 class _Reader:
+    """One pass over the store, collecting candidates, problems and inputs."""
+
     def __init__(self, options: StoreOptions, root: Path) -> None:
         self.options = options
         self.root = root
         self.result = SourceResult(name=NAME, kind=SourceKind.OS)
-        self.own = {_resolved(path) for path in options.own_outputs}
-        self.seen_files: set[tuple[int, int]] = set()
+        self.own_paths = {_resolved(path) for path in options.own_outputs}
+        self.own_files = {key for key in map(_file_key, options.own_outputs) if key}
+        self.files_read: set[tuple[int, int]] = set()  # one read per file, however linked
+        self.folders_read: set[tuple[int, int]] = set()
+        self.trusted: set[tuple[str, Verdict]] = set()  # one candidate per DER and verdict
+        self.watched: set[Path] = set()
+        self.store_found = False
 
-    def path(self, absolute: str) -> Path:
+    def live(self, absolute: str) -> Path:
+        """A store path from the tables, under ``root``."""
         return self.root / absolute.lstrip("/")
 
-    # --- trust ------------------------------------------------------------------------
+    def problem(self, where: Path | str, message: str) -> None:
+        self.result.problems.append(Problem(str(where), message))
+
+    def watch(self, path: Path) -> None:
+        """Record a path whose change (or appearance) changes what this reader returns."""
+        if path not in self.watched:
+            self.watched.add(path)
+            self.result.inputs.append(path)
+
+    # --- trust ----------------------------------------------------------------------------
 
     def read_trusted(self) -> None:
-        env_file, env_dirs = self._from_environment()
-        if env_file is not None or env_dirs is not None:
-            if env_file is not None:
-                self._read_bundle(env_file, "SSL_CERT_FILE")
-            if env_dirs is not None:
-                for folder in env_dirs:
-                    self._read_hashed_folder(folder, "SSL_CERT_DIR")
-            # OpenSSL replaces each default independently: the other one still applies.
-            if env_file is None:
-                self._read_default_bundle()
-            if env_dirs is None:
-                self._read_default_folders()
+        env_file, env_dirs = self._environment()
+        if env_file is not None:
+            self._read_anchor_file(env_file, "SSL_CERT_FILE", required=True)
         else:
-            self._read_default_bundle()
-            self._read_default_folders()
-        if not any(c.verdict is Verdict.TRUST for c in self.result.candidates):
-            self.result.problems.append(
-                Problem("linux trust store", "no trusted certificate found in any known place")
-            )
+            self._read_first_bundle()
+        if env_dirs is not None:
+            for folder in env_dirs:
+                self._read_hashed_folder(folder, "SSL_CERT_DIR", required=True)
+        else:
+            for folder in self._default_folders():
+                self._read_hashed_folder(folder, "hashed folder", required=False)
+        self._report_empty_store(env_file, env_dirs)
 
-    def _from_environment(self) -> tuple[Path | None, list[Path] | None]:
+    def _environment(self) -> tuple[Path | None, list[Path] | None]:
+        """SSL_CERT_FILE and SSL_CERT_DIR as OpenSSL reads them, minus our own output.
+
+        None means "not set": the default for that one still applies, as in OpenSSL.
+        """
         environ = self.options.environ
-        file_value = environ.get("SSL_CERT_FILE") or None
-        dir_value = environ.get("SSL_CERT_DIR") or None
+        file_value = environ.get("SSL_CERT_FILE", "")
+        dir_value = environ.get("SSL_CERT_DIR", "")
         env_file = Path(file_value) if file_value else None
+        # OpenSSL and Go split SSL_CERT_DIR on ":"; an empty part names no folder.
+        env_dirs = [Path(part) for part in dir_value.split(":") if part] if dir_value else None
         if env_file is not None and self._is_own_output(env_file):
-            self.result.notes.append(
-                f"SSL_CERT_FILE={env_file} is our own bundle: ignored, or each run would feed "
-                "on the last"
-            )
+            self._note_own_output("SSL_CERT_FILE", file_value)
             env_file = None
-        env_dirs = (
-            [Path(part) for part in dir_value.split(os.pathsep) if part] if dir_value else None
-        )
-        honoured = [
-            name
-            for name, value in (("SSL_CERT_FILE", env_file), ("SSL_CERT_DIR", env_dirs))
-            if value is not None
-        ]
-        if honoured:
-            self.result.notes.append("honoured " + " and ".join(honoured) + " as OpenSSL does")
+        if env_dirs is not None and any(map(self._is_own_output, env_dirs)):
+            self._note_own_output("SSL_CERT_DIR", dir_value)
+            env_dirs = None
+        if file_value or dir_value:
+            self.result.notes.append(_honoured_note(env_file, env_dirs))
         return env_file, env_dirs
 
+    def _note_own_output(self, variable: str, value: str) -> None:
+        self.result.notes.append(
+            f"{variable}={value} is a bundle this tool wrote: ignored, or each run would "
+            "feed on the last (the default store is read instead)"
+        )
+
     def _is_own_output(self, path: Path) -> bool:
-        if _resolved(path) in self.own:
+        """Our bundle, by path or identity, or any file that starts with our marker."""
+        if _resolved(path) in self.own_paths or _file_key(path) in self.own_files:
             return True
         try:
             with path.open("rb") as handle:
@@ -158,201 +194,310 @@ class _Reader:
         except OSError:
             return False
 
-    def _read_default_bundle(self) -> None:
-        candidates = [self.path(p) for p in (*P11KIT_ANCHOR_BUNDLES, *DISTRO_BUNDLES)]
-        if self.root == Path("/"):
-            default = ssl.get_default_verify_paths().openssl_cafile
-            if default:
-                candidates.append(Path(default))
-        for candidate in candidates:
-            if candidate.is_file() and not self._is_own_output(candidate):
-                self._read_bundle(candidate, "distro bundle")
+    def _read_first_bundle(self) -> None:
+        for path, reason in self._bundle_candidates():
+            self.watch(path)  # one appearing before the one read would replace it
+            if self._read_anchor_file(path, reason, required=False):
                 return
 
-    def _read_default_folders(self) -> None:
-        folders = [self.path(p) for p in HASHED_FOLDERS]
-        if self.root == Path("/"):
+    def _bundle_candidates(self) -> list[tuple[Path, str]]:
+        candidates = [(self.live(p), "p11-kit server-auth anchors") for p in P11KIT_ANCHOR_BUNDLES]
+        candidates += [(self.live(p), "distro bundle") for p in DISTRO_BUNDLES]
+        if self.root == _LIVE_ROOT:
+            default = ssl.get_default_verify_paths().openssl_cafile
+            if default:
+                candidates.append((Path(default), "OpenSSL's default file"))
+        return candidates
+
+    def _default_folders(self) -> list[Path]:
+        folders = [self.live(p) for p in HASHED_FOLDERS]
+        if self.root == _LIVE_ROOT:
             default = ssl.get_default_verify_paths().openssl_capath
             if default:
                 folders.append(Path(default))
-        seen: set[Path] = set()
-        for folder in folders:
-            resolved = _resolved(folder)
-            if folder.is_dir() and resolved not in seen:
-                seen.add(resolved)
-                self._read_hashed_folder(folder, "hashed folder")
+        return folders
 
-    def _read_bundle(self, path: Path, why: str) -> None:
-        if self._is_own_output(path):
-            self.result.notes.append(f"{path} is our own bundle: not read")
-            return
-        self.result.inputs.append(path)
-        if not self._first_visit(path):
-            return
-        parsed, problems = read_certificate_file(path, allow_der=False)
-        self.result.problems.extend(problems)
-        self._add_trusted(parsed, str(path), why)
-
-    def _read_hashed_folder(self, folder: Path, why: str) -> None:
-        self.result.inputs.append(folder)
-        try:
-            names = sorted(entry.name for entry in os.scandir(folder))
-        except OSError as exc:
-            self.result.problems.append(
-                Problem(str(folder), f"cannot list the folder ({exc.strerror or exc})")
-            )
-            return
-        for name in names:
-            if not _HASH_NAME.match(name):
-                continue  # bundles, CRLs (.rN), localhost.crt: not what OpenSSL looks up
-            path = folder / name
-            problem = _entry_problem(path)
-            if problem:
-                self.result.problems.append(Problem(str(path), problem))
-                continue
-            if not self._first_visit(path):
-                continue
-            self.result.inputs.append(path)
-            parsed, problems = read_certificate_file(path)
-            self.result.problems.extend(problems)
-            self._add_trusted(parsed, str(folder), why)
-
-    def _first_visit(self, path: Path) -> bool:
-        """Each file once, however many links lead to it."""
-        try:
-            info = path.stat()
-        except OSError:
-            return True
-        key = (info.st_dev, info.st_ino)
-        if key in self.seen_files:
+    def _read_anchor_file(self, path: Path, reason: str, *, required: bool) -> bool:
+        """Read one bundle; False if there was nothing usable, so the next may be tried."""
+        info = self._stat_file(path, required=required)
+        if info is None:
             return False
-        self.seen_files.add(key)
+        self.watch(path)
+        self.store_found = True
+        parsed = self._read_once(path, info)
+        if parsed is None:
+            return False
+        self._add_anchors(parsed, str(path), reason)
         return True
 
-    def _add_trusted(self, parsed: list[Parsed], source: str, why: str) -> None:
-        for item in parsed:
-            if item.aux is None:
-                verdict: Verdict | None = Verdict.TRUST
-                reason = why
-            else:
-                verdict = aux_verdict(item.certificate, item.aux)
-                reason = f"{why}, OpenSSL trust flags"
-            if verdict is not None:
-                self.result.candidates.append(
-                    Candidate(
-                        item.certificate,
-                        verdict,
-                        source,
-                        reason,
-                        match_key=verdict is Verdict.DISTRUST,
-                    )
-                )
+    def _read_hashed_folder(self, folder: Path, reason: str, *, required: bool) -> None:
+        names = self._list_folder(folder, required=required)
+        if names is None:
+            return
+        self.store_found = True
+        for name in names:
+            if not _HASH_NAME.match(name):
+                continue
+            path = folder / name
+            self.watch(path)
+            info = self._stat_file(path, required=True)
+            if info is None:
+                continue
+            parsed = self._read_once(path, info)
+            if parsed is not None:
+                self._add_anchors(parsed, str(path), reason)
 
-    # --- distrust ---------------------------------------------------------------------
+    def _list_folder(self, folder: Path, *, required: bool) -> list[str] | None:
+        """The sorted names in a folder not read yet; None if it is missing or unusable."""
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            if required or folder.is_symlink():
+                self.problem(folder, _missing_message(folder, "folder"))
+            return None
+        except OSError as exc:
+            self.problem(folder, f"skipped: {_os_reason(exc)}")
+            return None
+        self.watch(folder)
+        if not stat.S_ISDIR(info.st_mode):
+            self.problem(folder, "skipped: a file where a certificate folder was expected")
+            return None
+        key = (info.st_dev, info.st_ino)
+        if key in self.folders_read:
+            return None  # e.g. /usr/lib/ssl/certs -> /etc/ssl/certs
+        self.folders_read.add(key)
+        try:
+            return sorted(entry.name for entry in folder.iterdir())
+        except OSError as exc:
+            self.problem(folder, f"skipped: cannot list the folder ({_os_reason(exc)})")
+            return None
+
+    def _stat_file(self, path: Path, *, required: bool) -> os.stat_result | None:
+        """The file's status if it can be read as a certificate file, else None.
+
+        A missing file is a problem only when ``required``; a dangling link always is.
+        """
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            if required or path.is_symlink():
+                self.problem(path, _missing_message(path, "file"))
+            return None
+        except OSError as exc:
+            self.problem(path, f"skipped: {_os_reason(exc)}")
+            return None
+        if stat.S_ISDIR(info.st_mode):
+            self.problem(path, "skipped: a folder where a certificate file was expected")
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or a device would block or never end; OpenSSL has no use for them.
+            self.problem(path, "skipped: not a regular file")
+            return None
+        return info
+
+    def _read_once(self, path: Path, info: os.stat_result) -> list[Parsed] | None:
+        """Parse an anchor file not read before (links and bundles share files).
+
+        PEM only: OpenSSL reads bundles and hashed folders as PEM, so raw DER there is
+        not a certificate to it either.
+        """
+        key = (info.st_dev, info.st_ino)
+        if key in self.files_read:
+            return []
+        self.files_read.add(key)
+        if key in self.own_files:
+            self.result.notes.append(f"{path} is a bundle this tool wrote: not read")
+            return None
+        return self._parse_file(path, allow_der=False, refuse_own=True)
+
+    def _parse_file(self, path: Path, *, allow_der: bool, refuse_own: bool) -> list[Parsed] | None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.problem(path, f"skipped: cannot read ({_os_reason(exc)})")
+            return None
+        if refuse_own and data.startswith(BUNDLE_MARKER):
+            self.result.notes.append(f"{path} is a bundle this tool wrote: not read")
+            return None
+        if not data.strip():
+            self.problem(path, "skipped: empty file")
+            return None
+        parsed, problems = parse_bytes(data, str(path), allow_der=allow_der)
+        self.result.problems.extend(problems)
+        return parsed
+
+    def _add_anchors(self, parsed: Iterable[Parsed], source: str, reason: str) -> None:
+        for item in parsed:
+            candidate = _anchor_candidate(item, source, reason)
+            if candidate is None:
+                continue
+            key = (candidate.certificate.sha256, candidate.verdict)
+            if key not in self.trusted:  # the bundle and the folders repeat each other
+                self.trusted.add(key)
+                self.result.candidates.append(candidate)
+
+    def _report_empty_store(self, env_file: Path | None, env_dirs: list[Path] | None) -> None:
+        if not self.store_found:
+            files = "SSL_CERT_FILE" if env_file is not None else "the known bundle files"
+            folders = "SSL_CERT_DIR" if env_dirs is not None else "the known certificate folders"
+            self.problem(
+                "linux trust store",
+                f"no trust store found: nothing readable in {files} or {folders} "
+                "(is the ca-certificates package installed?)",
+            )
+        elif not any(c.verdict is Verdict.TRUST for c in self.result.candidates):
+            self.problem("linux trust store", "the trust store holds no trusted certificate")
+
+    # --- distrust -------------------------------------------------------------------------
 
     def read_distrusted(self) -> None:
-        for name in P11KIT_TRUST_BUNDLES:
-            path = self.path(name)
-            if path.is_file():
-                self._read_trust_decisions(path)
+        for name in P11KIT_TRUST_DECISIONS:
+            self._read_trust_decisions(self.live(name))
         for name in BLOCKLIST_FOLDERS:
-            folder = self.path(name)
-            if folder.is_dir():
-                self._read_blocklist(folder)
+            self._read_blocklist(self.live(name))
         self._read_debian_deselections()
 
     def _read_trust_decisions(self, path: Path) -> None:
-        self.result.inputs.append(path)
-        parsed, problems = read_certificate_file(path, allow_der=False)
-        self.result.problems.extend(problems)
-        for item in parsed:
-            if item.aux is None:
-                continue
-            if aux_verdict(item.certificate, item.aux) is Verdict.DISTRUST:
-                self.result.candidates.append(
-                    Candidate(
-                        item.certificate,
-                        Verdict.DISTRUST,
-                        str(path),
-                        "p11-kit: rejected for server authentication",
-                        match_key=True,
-                    )
-                )
+        """Distrust what p11-kit rejected for serverAuth; nothing here is read as an anchor.
+
+        p11-kit writes a blocklisted certificate with no trust list and every known purpose
+        rejected, and a non-anchor with an empty trust list and no rejects (trust/
+        extract-openssl.c, write_trust_and_rejects). So only the rejects mean distrust here.
+        """
+        self.watch(path)
+        if self._stat_file(path, required=False) is None:
+            return
+        for item in self._parse_file(path, allow_der=False, refuse_own=False) or []:
+            rejected = _rejected_purposes(item.aux)
+            if rejected:
+                self._distrust(item, str(path), f"p11-kit: rejected for {rejected}")
 
     def _read_blocklist(self, folder: Path) -> None:
-        self.result.inputs.append(folder)
-        try:
-            entries = sorted(folder.iterdir())
-        except OSError as exc:
-            self.result.problems.append(Problem(str(folder), f"cannot list ({exc.strerror})"))
-            return
-        for path in entries:
-            problem = _entry_problem(path)
-            if problem:
-                self.result.problems.append(Problem(str(path), problem))
+        """Every file in a blocklist folder, PEM or DER, as p11-kit loads it."""
+        self.watch(folder)  # one created later (blocklist entries, too) must trigger a run
+        for name in self._list_folder(folder, required=False) or []:
+            path = folder / name
+            if path.is_dir():
+                continue  # p11-kit skips subfolders of a blocklist too (trust/token.c)
+            self.watch(path)
+            if self._stat_file(path, required=True) is None:
                 continue
-            self.result.inputs.append(path)
-            parsed, problems = read_certificate_file(path)
-            self.result.problems.extend(problems)
-            for item in parsed:
-                self.result.candidates.append(
-                    Candidate(
-                        item.certificate,
-                        Verdict.DISTRUST,
-                        str(path),
-                        "p11-kit blocklist",
-                        match_key=True,
-                    )
-                )
+            for item in self._parse_file(path, allow_der=True, refuse_own=False) or []:
+                self._distrust(item, str(path), "p11-kit blocklist")
 
     def _read_debian_deselections(self) -> None:
-        conf = self.path(DEBIAN_CONF)
+        """Distrust each ``!name`` of /etc/ca-certificates.conf, so certifi cannot re-add it."""
+        conf = self.live(DEBIAN_CONF)
+        self.watch(conf)
+        if self._stat_file(conf, required=False) is None:
+            return
         try:
-            lines = conf.read_text(encoding="utf-8", errors="replace").splitlines()
-        except FileNotFoundError:
-            return
+            text = conf.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            self.result.problems.append(Problem(str(conf), f"cannot read ({exc.strerror})"))
+            self.problem(conf, f"skipped: cannot read ({_os_reason(exc)})")
             return
-        self.result.inputs.append(conf)
-        share = self.path(DEBIAN_SHARE)
-        for line in lines:
-            if not line.startswith("!"):
+        share = self.live(DEBIAN_SHARE)
+        for name in _deselected_names(text.splitlines()):
+            relative = PurePosixPath(name)
+            if relative.is_absolute() or ".." in relative.parts:
+                self.problem(conf, f"skipped !{name}: not a path under {DEBIAN_SHARE}")
                 continue
-            path = share / line[1:].strip()
-            if not path.is_file():
-                continue  # deselected and also removed: nothing can re-add it but certifi
-            parsed, problems = read_certificate_file(path)
-            self.result.problems.extend(problems)
-            for item in parsed:
-                self.result.candidates.append(
-                    Candidate(
-                        item.certificate,
-                        Verdict.DISTRUST,
-                        str(conf),
-                        f"deselected in {DEBIAN_CONF} (!{line[1:].strip()})",
-                    )
-                )
+            path = share / relative
+            self.watch(path)
+            if self._stat_file(path, required=False) is None:
+                continue  # deselected and removed: certifi may still have it, nothing to match
+            reason = f"deselected in {DEBIAN_CONF} (!{name})"
+            for item in self._parse_file(path, allow_der=False, refuse_own=False) or []:
+                self._distrust(item, str(path), reason)
+
+    def _distrust(self, item: Parsed, source: str, reason: str) -> None:
+        # p11-kit semantics: a distrust also covers the same key and the same issuer+serial.
+        self.result.candidates.append(
+            Candidate(item.certificate, Verdict.DISTRUST, source, reason, match_key=True)
+        )
 
 
-def _entry_problem(path: Path) -> str | None:
-    """Why a folder entry cannot be read as a certificate file, or None if it can."""
-    if path.is_symlink() and not path.exists():
+# --- Pure helpers -------------------------------------------------------------------------
+
+
+def _anchor_candidate(item: Parsed, source: str, reason: str) -> Candidate | None:
+    """A certificate found where anchors live, decided by its OpenSSL trust flags if any."""
+    if item.aux is None:
+        return Candidate(item.certificate, Verdict.TRUST, source, reason)
+    verdict = aux_verdict(item.certificate, item.aux)
+    if verdict is None:
+        return None  # trusted for other purposes only (e-mail, code signing)
+    rejected = _rejected_purposes(item.aux)
+    if rejected:
+        why, match_key = f"OpenSSL trust flags reject {rejected}", True
+    elif verdict is Verdict.DISTRUST:
+        # An empty trust list: OpenSSL refuses this certificate as an anchor, and p11-kit
+        # reads it as distrust. It is also how p11-kit writes a mere non-anchor, so it must
+        # not spread to other certificates with the same key: match the exact DER only.
+        why, match_key = "OpenSSL trust flags trust it for nothing", False
+    elif item.aux.trust is None:
+        why, match_key = "self-signed, no OpenSSL trust flags", False
+    else:
+        why, match_key = "OpenSSL trust flags allow serverAuth", False
+    return Candidate(item.certificate, verdict, source, f"{reason}, {why}", match_key=match_key)
+
+
+_PURPOSE_NAMES = {SERVER_AUTH: "serverAuth", ANY_EKU: "anyExtendedKeyUsage"}
+
+
+def _rejected_purposes(aux: AuxTrust | None) -> str:
+    """The server-auth purposes an entry rejects, by name ("" if none)."""
+    if aux is None or aux.reject is None:
+        return ""
+    return " and ".join(
+        _PURPOSE_NAMES.get(oid, oid) for oid in sorted(aux.reject & SERVER_AUTH_PURPOSES)
+    )
+
+
+def _deselected_names(lines: Sequence[str]) -> list[str]:
+    """The names after ``!`` in ca-certificates.conf, as update-ca-certificates reads them."""
+    return [line[1:].strip() for line in lines if line.startswith("!") and line[1:].strip()]
+
+
+def _honoured_note(env_file: Path | None, env_dirs: list[Path] | None) -> str:
+    if env_file is not None and env_dirs is not None:
+        return "honoured SSL_CERT_FILE and SSL_CERT_DIR, as OpenSSL reads them"
+    if env_file is not None:
+        return "honoured SSL_CERT_FILE, as OpenSSL reads it (the default folders still count)"
+    if env_dirs is not None:
+        return "honoured SSL_CERT_DIR, as OpenSSL reads it (the default bundle still counts)"
+    return "honoured neither SSL_CERT_FILE nor SSL_CERT_DIR: the default store was read"
+
+
+def _missing_message(path: Path, kind: str) -> str:
+    if path.is_symlink():
         try:
-            path.stat()
-        except OSError as exc:
-            if exc.errno == 40:  # ELOOP
-                return "skipped: symlink loop"
-        return "skipped: dangling symlink"
-    if path.is_dir():
-        return "skipped: a folder where a certificate file was expected"
-    if not path.is_file():
-        return "skipped: not a regular file"
-    return None
+            target = str(path.readlink())
+        except OSError:
+            target = "?"
+        return f"skipped: dangling symlink (to {target})"
+    return f"skipped: no such {kind}"
+
+
+def _os_reason(exc: OSError) -> str:
+    """A short reason for an OSError, in the words a user searches for."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
 
 
 def _resolved(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError):  # a symlink loop on older Pythons
         return path.absolute()

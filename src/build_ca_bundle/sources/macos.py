@@ -7,15 +7,19 @@ rules follow Go 1.16's ``root_darwin.go`` (reference/os_stores.md §2.4): user s
 admin settings, which beat "it is a system root"; only SSL (or unconstrained) settings grant
 trust; "unspecified" is not trust; a Deny removes the certificate everywhere, certifi's part
 included.
+
+Everything here is plain Python over the tool's output, so it imports and runs on any OS;
+tests point ``security`` at a fake executable that answers as Apple's tool does.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import plistlib
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,33 +36,94 @@ from build_ca_bundle.certificates import (
 from build_ca_bundle.sources import StoreOptions
 
 NAME = "macos"
+STORE = "macOS trust store"
 
-# Keychains, in the order we read them.
-SYSTEM_ROOTS = "/System/Library/Keychains/SystemRootCertificates.keychain"  # Apple's roots
-SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"  # MDM- and admin-installed roots
-# Files whose change means the store changed (for the unchanged-run check).
-ADMIN_TRUST_SETTINGS = "/Library/Security/Trust Settings/Admin.plist"
+# --- Where macOS keeps its trust (Security's TrustSettingsSchema.h) --------------------------
+
+# Apple's shipped roots: trusted as roots for everything unless a user or admin setting says
+# otherwise (the "system domain").
+SYSTEM_ROOTS = "/System/Library/Keychains/SystemRootCertificates.keychain"
+# Where MDM profiles and `security add-trusted-cert -d` put corporate roots; they are trusted
+# only through admin trust settings.
+SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
+# The user's default keychain, relative to the home folder; `list-keychains -d user` names the
+# real search list, this is what it usually holds.
+LOGIN_KEYCHAIN = "Library/Keychains/login.keychain-db"
+
+# Holds DisableUserTrustSettings (true: the user domain is ignored).
 SECURITY_PREFERENCES = "/Library/Preferences/com.apple.security.plist"
+DISABLE_USER_TRUST_SETTINGS = "DisableUserTrustSettings"
 
-# Trust settings results (SecTrustSettingsResult).
-TRUST_ROOT, TRUST_AS_ROOT, DENY, UNSPECIFIED = 1, 2, 3, 4
-_DECISIVE = (TRUST_ROOT, TRUST_AS_ROOT, DENY)
-_RESULT_NAMES = {0: "Invalid", 1: "TrustRoot", 2: "TrustAsRoot", 3: "Deny", 4: "Unspecified"}
+# Files whose change means the store changed; the unchanged-run check stats them.
+WATCHED = (
+    SYSTEM_ROOTS,
+    SYSTEM_KEYCHAIN,
+    # The system domain's trust settings: change with OS updates, with the roots.
+    "/System/Library/Keychains/SystemTrustSettings.plist",
+    # The folder of Admin.plist and of the root-only per-user files (<uuid>.plist, or
+    # <uuid>/TrustSettings.plist on newer systems): replacing any of them touches the folder.
+    "/Library/Security/Trust Settings",
+    # The admin domain's trust settings (MDM, `security add-trusted-cert -d`).
+    "/Library/Security/Trust Settings/Admin.plist",
+    SECURITY_PREFERENCES,
+)
 
-# The Apple SSL policy, 1.2.840.113635.100.1.3, as plists hold it: the OID's content bytes.
+
+class TrustResult(enum.IntEnum):
+    """SecTrustSettingsResult (SecTrustSettings.h)."""
+
+    INVALID = 0  # never decides: the walk goes on
+    TRUST_ROOT = 1  # an anchor, but only if the certificate is self-signed
+    TRUST_AS_ROOT = 2  # a non-root certificate treated as an anchor
+    DENY = 3  # never trusted: removed everywhere
+    UNSPECIFIED = 4  # no decision: the walk goes on; at the end, not trusted
+
+
+_DECISIVE = frozenset({TrustResult.TRUST_ROOT, TrustResult.TRUST_AS_ROOT, TrustResult.DENY})
+# The names Apple uses, for reasons a user can search for.
+_APPLE_NAMES = {
+    TrustResult.INVALID: "Invalid",
+    TrustResult.TRUST_ROOT: "TrustRoot",
+    TrustResult.TRUST_AS_ROOT: "TrustAsRoot",
+    TrustResult.DENY: "Deny",
+    TrustResult.UNSPECIFIED: "Unspecified",
+}
+
+# Keys of one usage-constraint dictionary in a trustSettings array (TrustSettingsSchema.h).
+POLICY = "kSecTrustSettingsPolicy"  # the OID's content bytes; absent: every policy
+POLICY_STRING = "kSecTrustSettingsPolicyString"  # a host name or e-mail: trust for that only
+APPLICATION = "kSecTrustSettingsApplication"  # one app's code requirement: trust for it only
+KEY_USAGE = "kSecTrustSettingsKeyUsage"  # which uses of the key the setting covers
+RESULT = "kSecTrustSettingsResult"  # a TrustResult; absent: TrustRoot
+# The Apple SSL policy, 1.2.840.113635.100.1.3, as exported plists hold it (base64
+# KoZIhvdjZAED): the OID's content bytes, without tag and length.
 SSL_POLICY = bytes.fromhex("2a864886f763640103")
 SSL_POLICY_OID = "1.2.840.113635.100.1.3"
-# kSecTrustSettingsKeyUsage: -1 (all) or a mask that must include signing certificates.
-KEY_USAGE_ANY = (-1, 0xFFFFFFFF)
-KEY_USAGE_SIGN_CERT = 0x8
+KEY_USAGE_ANY = frozenset({-1, 0xFFFFFFFF})  # kSecTrustSettingsKeyUseAny, signed or not
+KEY_USAGE_SIGN_CERT = 0x8  # kSecTrustSettingsKeyUseSignCert: what an anchor must allow
+# A trustList entry that is not a certificate hash (settings for "the default root").
 DEFAULT_ROOT_RECORD = "kSecTrustRecordDefaultRootCert"
-NO_SETTINGS = "No Trust Settings were found"
+
+# `security trust-settings-export` with no settings in the domain: exit 1 and, on stderr,
+# "SecTrustSettingsCreateExternalRepresentation: No Trust Settings were found." (cssmPerror).
+# Apple may localise the second half; then the domain is reported as a problem, and empty.
+NO_SETTINGS_EXIT = 1
+NO_SETTINGS_MESSAGE = "No Trust Settings were found"
 
 
-@dataclass
-class _Found:
-    certificate: Certificate
-    keychains: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class Domain:
+    """A trust-settings domain that `security trust-settings-export` can write."""
+
+    name: str
+    flags: tuple[str, ...]
+
+
+ADMIN = Domain("admin", ("-d",))
+USER = Domain("user", ())
+
+# SHA-1 of the DER (upper-case hex) -> that certificate's trustSettings array.
+TrustSettings = dict[str, list[Any]]
 
 
 def load(
@@ -69,92 +134,115 @@ def load(
     system_root: Path = Path("/"),
     home: Path | None = None,
 ) -> SourceResult:
-    """Read the keychains and trust settings, and decide each certificate for TLS."""
-    reader = _Reader(options, list(security), timeout, system_root, home or Path.home())
+    """Read the keychains and trust settings, and decide each certificate for TLS.
+
+    ``security`` is the argv prefix that runs the tool; ``system_root`` and ``home`` say where
+    the files named in ``inputs`` live (tests point them at a folder).
+    """
+    reader = _Reader(
+        user_scope=options.scope == "user",
+        security=list(security),
+        timeout=timeout,
+        system_root=system_root,
+        home=home if home is not None else Path.home(),
+    )
     return reader.read()
 
 
+@dataclass
+class _Found:
+    """A certificate and every keychain it was found in."""
+
+    certificate: Certificate
+    keychains: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Reader:
-    def __init__(
-        self,
-        options: StoreOptions,
-        security: list[str],
-        timeout: float,
-        system_root: Path,
-        home: Path,
-    ) -> None:
-        self.user_scope = options.scope == "user"
-        self.security = security
-        self.timeout = timeout
-        self.system_root = system_root
-        self.home = home
-        # User trust settings live where we cannot stat them: never skip a run as unchanged.
-        self.result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
-        self.calls_ok = 0
+    user_scope: bool
+    security: list[str]
+    timeout: float
+    system_root: Path
+    home: Path
+    # User trust settings live in a root-only file we cannot stat: never skip a run as
+    # unchanged on the strength of our inputs.
+    result: SourceResult = field(
+        default_factory=lambda: SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
+    )
+    keychains_read: int = 0
+    tool_missing: bool = False
 
     def read(self) -> SourceResult:
-        keychains = [SYSTEM_ROOTS, SYSTEM_KEYCHAIN]
-        if self.user_scope:
-            keychains += self._user_keychains()
-        found = self._certificates(keychains)
-        admin = self._trust_settings(admin=True)
-        user = self._trust_settings(admin=False) if self._user_settings_allowed() else {}
+        user_keychains = self._user_keychains() if self.user_scope else []
+        found = self._certificates([SYSTEM_ROOTS, SYSTEM_KEYCHAIN, *user_keychains])
+        admin = self._trust_settings(ADMIN)
+        user = self._trust_settings(USER) if self._user_settings_apply() else {}
         self._decide(found, admin, user)
-        self.result.inputs += [
-            self.system_root / p.lstrip("/")
-            for p in (SYSTEM_ROOTS, SYSTEM_KEYCHAIN, ADMIN_TRUST_SETTINGS, SECURITY_PREFERENCES)
-        ]
-        if self.calls_ok == 0:
+        self._record_inputs(user_keychains)
+        if self.keychains_read == 0:
             self.result.problems.append(
-                Problem("macOS trust store", "could not be read: every security call failed")
+                Problem(STORE, "could not be read: no keychain answered (see the problems above)")
             )
         return self.result
 
-    # --- running security -----------------------------------------------------------
+    # --- running security --------------------------------------------------------------
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[bytes] | None:
-        command = [*self.security, *args]
-        where = "security " + " ".join(args)
+    def _run(self, where: str, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+        """Run ``security args``; None (and a problem under ``where``) if it did not answer."""
+        if self.tool_missing:
+            return None  # said once already
         try:
-            completed = subprocess.run(
-                command, capture_output=True, timeout=self.timeout, check=False
+            return subprocess.run(
+                [*self.security, *args],
+                stdin=subprocess.DEVNULL,  # never wait for a password typed on a terminal
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
             )
         except FileNotFoundError:
-            self.result.problems.append(Problem(where, f"{self.security[0]} not found"))
-            return None
+            self.tool_missing = True
+            message = f"{self.security[0]} not found: cannot read the {STORE}"
         except subprocess.TimeoutExpired:
-            self.result.problems.append(Problem(where, f"no answer within {self.timeout:g} s"))
-            return None
+            message = f"no answer within {self.timeout:g} s"
         except OSError as exc:
-            self.result.problems.append(Problem(where, f"cannot run it: {exc}"))
-            return None
-        return completed
+            message = f"cannot run it: {exc.strerror or exc}"
+        self.result.problems.append(Problem(where, message))
+        return None
+
+    def _failed(self, where: str, completed: subprocess.CompletedProcess[bytes]) -> None:
+        error = completed.stderr.decode("utf-8", "replace").strip()
+        first_line = error.splitlines()[0][:200] if error else "no message"
+        self.result.problems.append(Problem(where, f"exit {completed.returncode}: {first_line}"))
+
+    # --- certificates --------------------------------------------------------------------
 
     def _user_keychains(self) -> list[str]:
-        completed = self._run("list-keychains", "-d", "user")
-        if completed is None or completed.returncode != 0:
-            if completed is not None:
-                self._failed("security list-keychains -d user", completed)
-            return []
-        self.calls_ok += 1
-        names = []
-        for line in completed.stdout.decode("utf-8", "replace").splitlines():
-            name = line.strip().strip('"')
-            if name:
-                names.append(name)
-                self.result.inputs.append(Path(name))
-        return names
+        keychains: list[str] = []
+        where = "security list-keychains -d user"
+        completed = self._run(where, "list-keychains", "-d", "user")
+        if completed is not None and completed.returncode != 0:
+            self._failed(where, completed)
+        elif completed is not None:
+            # Old releases printed the list on stderr; current ones on stdout.
+            keychains = parse_keychain_list(completed.stdout) or parse_keychain_list(
+                completed.stderr
+            )
+        login = self.home / LOGIN_KEYCHAIN
+        if not keychains and login.exists():
+            keychains = [str(login)]  # what the search list usually holds
+        return keychains
 
     def _certificates(self, keychains: list[str]) -> dict[str, _Found]:
         found: dict[str, _Found] = {}
         for keychain in keychains:
-            completed = self._run("find-certificate", "-a", "-p", keychain)
+            where = f"security find-certificate -a -p {keychain}"
+            completed = self._run(where, "find-certificate", "-a", "-p", keychain)
             if completed is None:
                 continue
             if completed.returncode != 0:
-                self._failed(f"security find-certificate -a -p {keychain}", completed)
+                self._failed(where, completed)
                 continue
-            self.calls_ok += 1
+            self.keychains_read += 1
             parsed, problems = parse_pem(completed.stdout, keychain)
             self.result.problems.extend(problems)
             for item in parsed:
@@ -163,138 +251,189 @@ class _Reader:
                     entry.keychains.append(keychain)
         return found
 
-    def _trust_settings(self, *, admin: bool) -> dict[str, list[dict[str, Any]] | None]:
-        """SHA-1 (upper-case hex) -> the trustSettings array (None when absent)."""
+    # --- trust settings ------------------------------------------------------------------
+
+    def _trust_settings(self, domain: Domain) -> TrustSettings:
+        where = " ".join(("security trust-settings-export", *domain.flags))  # OUT varies
+        # A private folder: the export is written to a path we name, and read straight back.
         with tempfile.TemporaryDirectory(prefix="build-ca-bundle-") as folder:
-            out = Path(folder) / "trust.plist"
-            args = (
-                ("trust-settings-export", "-d", str(out))
-                if admin
-                else ("trust-settings-export", str(out))
-            )
-            domain = "admin" if admin else "user"
-            completed = self._run(*args)
+            out = Path(folder) / f"{domain.name}.plist"
+            completed = self._run(where, "trust-settings-export", *domain.flags, str(out))
             if completed is None:
                 return {}
             if completed.returncode != 0:
-                if NO_SETTINGS in completed.stderr.decode("utf-8", "replace"):
-                    self.calls_ok += 1
-                    return {}  # an empty domain, which is normal
-                self._failed(f"security trust-settings-export ({domain})", completed)
+                if not _no_trust_settings(completed):
+                    self._failed(where, completed)
                 return {}
-            self.calls_ok += 1
             try:
-                document = plistlib.loads(out.read_bytes())
-            except (OSError, ValueError, plistlib.InvalidFileException) as exc:
+                data = out.read_bytes()
+            except OSError as exc:
                 self.result.problems.append(
-                    Problem(f"{domain} trust settings", f"cannot read the export: {exc}")
+                    Problem(where, f"exit 0 but no file written ({exc.strerror or exc})")
                 )
                 return {}
-        trust_list = document.get("trustList", {}) if isinstance(document, dict) else {}
-        settings: dict[str, list[dict[str, Any]] | None] = {}
-        for key, record in trust_list.items():
-            if key == DEFAULT_ROOT_RECORD or not isinstance(record, dict):
-                continue
-            value = record.get("trustSettings")
-            settings[key.upper()] = list(value) if isinstance(value, list) else None
+        settings, problems = parse_trust_settings(data, f"{domain.name} trust settings")
+        self.result.problems.extend(problems)
         return settings
 
-    def _user_settings_allowed(self) -> bool:
+    def _user_settings_apply(self) -> bool:
         if not self.user_scope:
             return False
         preferences = self.system_root / SECURITY_PREFERENCES.lstrip("/")
         try:
             document = plistlib.loads(preferences.read_bytes())
-        except (OSError, ValueError, plistlib.InvalidFileException):
+        except Exception:  # absent (the usual case) or unreadable: the default, enabled
             return True
-        disabled = isinstance(document, dict) and document.get("DisableUserTrustSettings")
-        if disabled:
-            self.result.notes.append("user trust settings are disabled by DisableUserTrustSettings")
-        return not disabled
-
-    def _failed(self, where: str, completed: subprocess.CompletedProcess[bytes]) -> None:
-        error = completed.stderr.decode("utf-8", "replace").strip()[:200]
-        self.result.problems.append(Problem(where, f"exit {completed.returncode}: {error}"))
-
-    # --- deciding --------------------------------------------------------------------
-
-    def _decide(
-        self,
-        found: dict[str, _Found],
-        admin: dict[str, list[dict[str, Any]] | None],
-        user: dict[str, list[dict[str, Any]] | None],
-    ) -> None:
-        unspecified = 0
-        for entry in found.values():
-            cert = entry.certificate
-            sha1 = hashlib.sha1(cert.der, usedforsecurity=False).hexdigest().upper()
-            where = ", ".join(Path(name).name for name in entry.keychains)
-            verdict, rule = _combined(sha1, entry.keychains, admin, user)
-            if verdict is TRUST_ROOT and not cert.self_signed:
-                verdict, rule = None, rule + " (TrustRoot needs a self-signed certificate)"
-            if verdict is None:
-                unspecified += 1
-                continue
-            mapped = Verdict.DISTRUST if verdict == DENY else Verdict.TRUST
-            self.result.candidates.append(
-                Candidate(cert, mapped, f"macos:{where}", f"{where}: {rule}")
-            )
-        if unspecified:
+        if isinstance(document, dict) and document.get(DISABLE_USER_TRUST_SETTINGS) is True:
             self.result.notes.append(
-                f"{unspecified} keychain certificates have no trust for SSL: left out"
+                f"user trust settings ignored: {DISABLE_USER_TRUST_SETTINGS} is set in "
+                f"{SECURITY_PREFERENCES}"
+            )
+            return False
+        return True
+
+    # --- deciding ------------------------------------------------------------------------
+
+    def _decide(self, found: dict[str, _Found], admin: TrustSettings, user: TrustSettings) -> None:
+        untrusted = 0
+        for entry in found.values():
+            candidate = _candidate(entry, admin, user)
+            if candidate is None:
+                untrusted += 1
+            else:
+                self.result.candidates.append(candidate)
+        if untrusted:
+            self.result.notes.append(
+                f"{untrusted} keychain certificates are not trusted for SSL: left out"
             )
 
+    def _record_inputs(self, user_keychains: list[str]) -> None:
+        watched = [self.system_root / path.lstrip("/") for path in WATCHED]
+        if self.user_scope:
+            watched += [Path(keychain) for keychain in user_keychains]
+            watched.append(self.home / LOGIN_KEYCHAIN)
+        for path in watched:
+            if path not in self.result.inputs:
+                self.result.inputs.append(path)
 
-def _combined(
-    sha1: str,
-    keychains: list[str],
-    admin: dict[str, list[dict[str, Any]] | None],
-    user: dict[str, list[dict[str, Any]] | None],
-) -> tuple[int | None, str]:
-    """User settings, else admin settings, else "a system root is trusted"."""
-    for domain, settings in (("user", user), ("admin", admin)):
+
+def _no_trust_settings(completed: subprocess.CompletedProcess[bytes]) -> bool:
+    stderr = completed.stderr.decode("utf-8", "replace")
+    return completed.returncode == NO_SETTINGS_EXIT and NO_SETTINGS_MESSAGE in stderr
+
+
+# --- parsing the tool's output -------------------------------------------------------------
+
+
+def parse_keychain_list(output: bytes) -> list[str]:
+    """The paths in `security list-keychains` output: one ``    "<path>"`` line each."""
+    paths = []
+    for line in output.decode("utf-8", "replace").splitlines():
+        text = line.strip()
+        if len(text) > 2 and text.startswith('"') and text.endswith('"'):
+            paths.append(text[1:-1])
+    return paths
+
+
+def parse_trust_settings(data: bytes, where: str) -> tuple[TrustSettings, list[Problem]]:
+    """Read an exported trust-settings plist: SHA-1 -> trustSettings array.
+
+    An absent array is returned as ``[]``: both mean "trusted for everything". Entries that
+    are not a certificate hash, or whose settings are malformed, are left out (a malformed
+    one with a problem), so the next domain decides for that certificate.
+    """
+    try:
+        document = plistlib.loads(data)
+    except Exception as exc:  # plistlib raises many types on corrupt data, not only ValueError
+        return {}, [Problem(where, f"cannot parse the export: {exc}")]
+    trust_list = document.get("trustList") if isinstance(document, dict) else None
+    if not isinstance(trust_list, dict):
+        return {}, [Problem(where, "the export has no trustList dictionary")]
+    settings: TrustSettings = {}
+    problems: list[Problem] = []
+    for key, record in trust_list.items():
+        if key == DEFAULT_ROOT_RECORD:
+            continue
+        value = record.get("trustSettings", []) if isinstance(record, dict) else None
+        if not isinstance(value, list):
+            problems.append(Problem(f"{where} ({key})", "malformed record: ignored"))
+            continue
+        settings[str(key).upper()] = value
+    return settings, problems
+
+
+# --- the decision --------------------------------------------------------------------------
+
+
+def _candidate(entry: _Found, admin: TrustSettings, user: TrustSettings) -> Candidate | None:
+    cert = entry.certificate
+    sha1 = hashlib.sha1(cert.der, usedforsecurity=False).hexdigest().upper()
+    decided = combine(sha1, in_system_roots=SYSTEM_ROOTS in entry.keychains, admin=admin, user=user)
+    if decided is None:
+        return None
+    result, rule = decided
+    if result is TrustResult.TRUST_ROOT and not cert.self_signed:
+        return None  # Apple: TrustRoot "can only be applied to root (self-signed) certificates"
+    verdict = Verdict.DISTRUST if result is TrustResult.DENY else Verdict.TRUST
+    where = ", ".join(Path(keychain).name for keychain in entry.keychains)
+    return Candidate(cert, verdict, f"{NAME}:{where}", f"{where}: {rule}")
+
+
+def combine(
+    sha1: str, *, in_system_roots: bool, admin: TrustSettings, user: TrustSettings
+) -> tuple[TrustResult, str] | None:
+    """User settings, else admin settings, else "a system root is a root"; None: not trusted."""
+    for domain, settings in ((USER, user), (ADMIN, admin)):
         if sha1 in settings:
             result = decide(settings[sha1])
             if result in _DECISIVE:
-                return result, f"{domain} trust settings: {_RESULT_NAMES[result]} for SSL"
-    if SYSTEM_ROOTS in keychains:
-        return TRUST_ROOT, "system root"
-    return None, "no trust settings for SSL"
+                return result, f"{domain.name} trust settings: {_APPLE_NAMES[result]} for SSL"
+    if in_system_roots:
+        return TrustResult.TRUST_ROOT, "system root"
+    return None
 
 
-def decide(settings: list[dict[str, Any]] | None) -> int:
-    """One domain's verdict for one certificate (Go 1.16 ``sslTrustSettingsResult``)."""
+def decide(settings: Sequence[object]) -> TrustResult:
+    """One domain's result for SSL from one certificate's trustSettings array.
+
+    Go 1.16's ``sslTrustSettingsResult``, plus the KeyUsage check and a scoped Deny.
+    """
     if not settings:
-        return TRUST_ROOT  # no constraints at all: trusted as a root for everything
+        return TrustResult.TRUST_ROOT  # "an empty array means always trust this certificate"
     for constraint in settings:
-        if not isinstance(constraint, dict) or not _is_ssl_policy(constraint):
+        if not isinstance(constraint, Mapping):
+            continue  # malformed: cannot apply
+        if not _is_ssl_policy(constraint.get(POLICY)):
             continue
-        result = constraint.get("kSecTrustSettingsResult", TRUST_ROOT)
-        scoped = (
-            "kSecTrustSettingsPolicyString" in constraint
-            or "kSecTrustSettingsApplication" in constraint
-        )
-        if scoped and result != DENY:
-            continue  # trust for one host name or one app is not trust for every connection
-        if not _key_usage_allows_roots(constraint.get("kSecTrustSettingsKeyUsage")):
+        if not _allows_signing_certificates(constraint.get(KEY_USAGE)):
+            continue
+        result = _as_int(constraint.get(RESULT, TrustResult.TRUST_ROOT))
+        # Trust for one host name or one app is not trust for every connection; a Deny is.
+        scoped = POLICY_STRING in constraint or APPLICATION in constraint
+        if scoped and result != TrustResult.DENY:
             continue
         if result in _DECISIVE:
-            return int(result)
-    return UNSPECIFIED
+            return TrustResult(result)
+    return TrustResult.UNSPECIFIED  # "none of them match the policy": no decision
 
 
-def _is_ssl_policy(constraint: dict[str, Any]) -> bool:
-    policy = constraint.get("kSecTrustSettingsPolicy")
+def _is_ssl_policy(policy: object) -> bool:
     if policy is None:
         return True  # no policy: applies to every policy, SSL included
     if isinstance(policy, bytes):
         return policy == SSL_POLICY
-    return str(policy) == SSL_POLICY_OID
+    return policy == SSL_POLICY_OID
 
 
-def _key_usage_allows_roots(usage: object) -> bool:
+def _allows_signing_certificates(usage: object) -> bool:
     if usage is None:
-        return True
-    if not isinstance(usage, int):
-        return False
-    return usage in KEY_USAGE_ANY or bool(usage & KEY_USAGE_SIGN_CERT)
+        return True  # no constraint on the key's use
+    value = _as_int(usage)
+    if value is None:
+        return False  # something we cannot read grants nothing
+    return value in KEY_USAGE_ANY or bool(value & KEY_USAGE_SIGN_CERT)
+
+
+def _as_int(value: object) -> int | None:
+    # A plist <true/> is a bool, which Python would take for 1 (TrustRoot).
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,26 +1,30 @@
 """The Windows trust store, read through the standard library's ``ssl.enum_certificates``.
 
-``enum_certificates(store)`` already spans the current-user, local-machine, enterprise and
-group-policy locations (CPython ``_ssl.c``), so a root pushed by group policy or Intune is
-there. Each item is ``(der, encoding, trust)``: ``trust`` is ``True`` (all purposes) or a
-set of usage OIDs, taken from the certificate's EKU *property* if it has one, else from its
-extension. Windows intersects the two; the standard library does not, so we do.
+``enum_certificates(store)`` opens the store in the local-machine, enterprise, group-policy,
+current-user, user-group-policy, services and users locations and enumerates them as one
+collection (CPython ``_ssl.c``), so a root pushed by group policy or Intune is there. Each
+item is ``(der, encoding, trust)``: ``trust`` is ``True`` (no usage restriction at all) or a
+frozenset of usage OIDs, taken from the certificate's EKU *property* if it has one, else
+from its EKU extension. Windows uses the intersection of the two (CertGetEnhancedKeyUsage,
+as Chromium's and Node's ``IsCertTrustedForServerAuth`` read it); the standard library does
+not, so we do.
 
-ROOT gives anchors; Disallowed is distrusted whatever its usages — certifi's part included;
+ROOT gives anchors; Disallowed is distrusted whatever its usages, certifi's part included;
 CA gives intermediates only when asked. Windows fills ROOT lazily from Windows Update, so a
 public root may be missing there: certifi covers those.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Union
 
 from cryptography import x509
 
 from build_ca_bundle.certificates import (
-    ANY_EKU,
     SERVER_AUTH,
     SERVER_AUTH_PURPOSES,
     Candidate,
@@ -35,133 +39,238 @@ from build_ca_bundle.sources import StoreOptions
 
 NAME = "windows"
 
-Trust = Union[bool, frozenset[str], set[str]]  # noqa: UP007 - also read as data on 3.10
-Enumerator = Callable[[str], Iterable[tuple[bytes, Union[str, int], Trust]]]  # noqa: UP007
+# The shapes ``ssl.enum_certificates`` returns (Union: these aliases are evaluated on 3.10).
+Trust = Union[bool, frozenset[str], set[str]]  # noqa: UP007
+Item = tuple[bytes, Union[str, int], Trust]  # noqa: UP007
+Enumerator = Callable[[str], Iterable[Item]]
 
-# The system stores we read, and what each means for a bundle.
+# The system stores we read, by the name ``enum_certificates`` passes to CertOpenStore.
 ROOT = "ROOT"  # trusted root authorities: the anchors
 DISALLOWED = "Disallowed"  # untrusted certificates: removed everywhere, whatever their usages
 CA = "CA"  # intermediate authorities: only with --include-intermediates
 
-# Encodings: CPython names X509_ASN_ENCODING (0x1) "x509_asn" and PKCS_7_ASN_ENCODING
-# (0x10000) "pkcs_7_asn"; any other value (e.g. 0x10001 for both) comes back as an int.
+# Encodings: CPython returns "x509_asn" for exactly X509_ASN_ENCODING (0x1), "pkcs_7_asn" for
+# exactly PKCS_7_ASN_ENCODING (0x10000), and any other value as an int: 0x10001 (both flags,
+# as some tools add certificates) arrives as 65537 and still holds an X.509 certificate.
 X509_ASN = "x509_asn"
 X509_ASN_BIT = 0x1
 
-# Names of usages for the report.
-_USAGE_NAMES = {
-    SERVER_AUTH: "serverAuth",
-    "1.3.6.1.5.5.7.3.2": "clientAuth",
-    "1.3.6.1.5.5.7.3.3": "codeSigning",
-    "1.3.6.1.5.5.7.3.4": "emailProtection",
-    "1.3.6.1.5.5.7.3.8": "timeStamping",
-    ANY_EKU: "anyExtendedKeyUsage",
+# Short names of the usages a root is commonly restricted to, for the report. Listed in
+# this order; any other OID is shown as it is, after these.
+USAGE_NAMES = {
+    SERVER_AUTH: "serverAuth",  # TLS server authentication: what a bundle is for
+    "2.5.29.37.0": "anyExtendedKeyUsage",  # any purpose
+    "1.3.6.1.5.5.7.3.2": "clientAuth",  # TLS client authentication
+    "1.3.6.1.5.5.7.3.3": "codeSigning",  # Authenticode and other code signing
+    "1.3.6.1.5.5.7.3.4": "emailProtection",  # S/MIME
+    "1.3.6.1.5.5.7.3.8": "timeStamping",  # RFC 3161 time stamps
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",  # OCSP responders
+    "1.3.6.1.4.1.311.10.3.4": "encryptingFileSystem",  # Microsoft EFS
 }
+
+
+def describe_usages(usages: frozenset[str] | None) -> str:
+    """``all usages`` for no restriction, else the usages by name: ``usages: serverAuth``."""
+    if usages is None:
+        return "all usages"
+    if not usages:
+        return "disabled for all purposes"
+    known = [name for oid, name in USAGE_NAMES.items() if oid in usages]
+    return "usages: " + ", ".join(known + sorted(usages - USAGE_NAMES.keys()))
+
+
+def allows_server_auth(usages: frozenset[str] | None) -> bool:
+    return usages is None or bool(usages & SERVER_AUTH_PURPOSES)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One X.509 item of a store, parsed."""
+
+    certificate: Certificate
+    usages: frozenset[str] | None  # effective usages as Windows computes them; None = all
 
 
 def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResult:
     """Read ROOT (anchors), Disallowed (distrust) and, if asked, CA (intermediates)."""
     result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
-    enumerate_store = enum or getattr(ssl, "enum_certificates", None)
+    enumerate_store: Enumerator | None = enum or getattr(ssl, "enum_certificates", None)
     if enumerate_store is None:
         result.problems.append(
             Problem(
                 "Windows certificate stores",
-                "ssl.enum_certificates is not available in this Python (not a Windows build)",
+                "ssl.enum_certificates is not available in this Python (it exists only in "
+                "Windows builds made with MSVC): the Windows roots were not read",
             )
         )
         return result
-    skipped = 0
-    for der, usages in _items(enumerate_store, ROOT, result):
-        cert = _parse(der, ROOT, result)
-        if cert is None:
-            continue
-        allowed, reason = _server_auth(cert, usages)
-        if allowed:
-            result.candidates.append(Candidate(cert, Verdict.TRUST, f"windows:{ROOT}", reason))
-        else:
-            skipped += 1
-    if skipped:
-        result.notes.append(
-            f"{skipped} ROOT certificates are not trusted for server "
-            "authentication (usages or disabled): left out"
-        )
-    distrusted = 0
-    for der, _ in _items(enumerate_store, DISALLOWED, result):
-        cert = _parse(der, DISALLOWED, result)
-        if cert is not None:
-            distrusted += 1
-            result.candidates.append(
-                Candidate(
-                    cert, Verdict.DISTRUST, f"windows:{DISALLOWED}", "Windows Disallowed store"
-                )
-            )
-    if distrusted:
-        result.notes.append(
-            f"applied {distrusted} certificates from the Disallowed store, also to certifi's roots"
-        )
+    _read_roots(enumerate_store, result)
+    _read_disallowed(enumerate_store, result)
     if options.include_intermediates:
-        for der, usages in _items(enumerate_store, CA, result):
-            cert = _parse(der, CA, result)
-            if cert is not None and _server_auth(cert, usages)[0]:
-                result.candidates.append(
-                    Candidate(cert, Verdict.INTERMEDIATE, f"windows:{CA}", "intermediate")
-                )
+        _read_intermediates(enumerate_store, result)
     return result
 
 
-def _items(
-    enumerate_store: Enumerator, store: str, result: SourceResult
-) -> list[tuple[bytes, Trust]]:
-    """The X.509 items of one store; a store that cannot be opened is a problem."""
+def _read_roots(enumerate_store: Enumerator, result: SourceResult) -> None:
+    """Each root trusted for server authentication in at least one location is an anchor."""
+    entries = _read_store(
+        enumerate_store,
+        ROOT,
+        result,
+        if_unreadable="no Windows roots are in the bundle, so a corporate root pushed by "
+        "group policy is missing; certifi's roots and any extra files are still used",
+    )
+    if entries is None:
+        return
+    trusted: dict[str, Candidate] = {}
+    refused: set[str] = set()
+    for entry in entries:
+        cert = entry.certificate
+        if allows_server_auth(entry.usages):
+            # Chromium's rule: trusted if any instance of the certificate is.
+            reason = f"{ROOT}, {describe_usages(entry.usages)}"
+            trusted.setdefault(cert.sha256, Candidate(cert, Verdict.TRUST, _source(ROOT), reason))
+        else:
+            refused.add(cert.sha256)
+    result.candidates.extend(trusted.values())
+    left_out = len(refused - trusted.keys())
+    if left_out:
+        result.notes.append(
+            f"{left_out} {ROOT} certificate(s) are not trusted by Windows for server "
+            "authentication (restricted to other usages, or disabled): left out"
+        )
+
+
+def _read_disallowed(enumerate_store: Enumerator, result: SourceResult) -> None:
+    """Every certificate in Disallowed is distrusted, for all purposes: Windows does not
+    look at its usages there (Chromium's trust_store_win.cc), and neither do we."""
+    entries = _read_store(
+        enumerate_store,
+        DISALLOWED,
+        result,
+        if_unreadable="certificates Windows distrusts could not be removed from the bundle",
+    )
+    if entries is None:
+        return
+    distrusted: dict[str, Candidate] = {}
+    for entry in entries:
+        cert = entry.certificate
+        distrusted.setdefault(
+            cert.sha256,
+            Candidate(cert, Verdict.DISTRUST, _source(DISALLOWED), "Windows Disallowed store"),
+        )
+    result.candidates.extend(distrusted.values())
+    if distrusted:
+        result.notes.append(
+            f"applied {len(distrusted)} certificate(s) from the Windows {DISALLOWED} store: "
+            "removed from the bundle, certifi's roots included"
+        )
+
+
+def _read_intermediates(enumerate_store: Enumerator, result: SourceResult) -> None:
+    """Offer the CA store's certificates as intermediates; select() keeps those that chain
+    to a chosen root. One restricted away from server authentication is not offered."""
+    entries = _read_store(enumerate_store, CA, result, if_unreadable="no intermediates were added")
+    if entries is None:
+        return
+    offered: dict[str, Candidate] = {}
+    for entry in entries:
+        cert = entry.certificate
+        if allows_server_auth(entry.usages):
+            reason = f"{CA}, {describe_usages(entry.usages)}"
+            offered.setdefault(
+                cert.sha256, Candidate(cert, Verdict.INTERMEDIATE, _source(CA), reason)
+            )
+    result.candidates.extend(offered.values())
+    result.notes.append(
+        f"offered {len(offered)} intermediate(s) from the Windows {CA} store "
+        "(kept only if they chain to a root in the bundle)"
+    )
+
+
+def _source(store: str) -> str:
+    return f"{NAME}:{store}"
+
+
+# --- reading one store ------------------------------------------------------------------
+
+
+def _read_store(
+    enumerate_store: Enumerator, store: str, result: SourceResult, *, if_unreadable: str
+) -> list[_Entry] | None:
+    """The parsed X.509 entries of one store, or None if it cannot be read at all.
+
+    A malformed entry is a problem naming the store and the entry; the others are still read.
+    """
+    where = f"Windows {store} store"
     try:
-        raw = list(enumerate_store(store))
+        items: list[object] = list(enumerate_store(store))
     except (OSError, ValueError) as exc:
-        result.problems.append(Problem(f"Windows {store} store", f"cannot read it ({exc})"))
-        return []
-    items = []
-    for der, encoding, trust in raw:
-        if encoding == X509_ASN or (isinstance(encoding, int) and encoding & X509_ASN_BIT):
-            items.append((der, trust))
-    return items
-
-
-def _parse(der: bytes, store: str, result: SourceResult) -> Certificate | None:
-    try:
-        return parse_der(der)
-    except ValueError as exc:
-        result.problems.append(Problem(f"Windows {store} store", f"skipped an entry: {exc}"))
+        # CPython raises OSError when no location of the store opens, and also when reading
+        # one certificate's usages fails: then the whole store is lost, not one entry.
+        result.problems.append(Problem(where, f"cannot read it ({exc}): {if_unreadable}"))
         return None
+    entries = []
+    not_x509 = 0
+    for number, item in enumerate(items, start=1):
+        fields = _fields(item)
+        if fields is None:
+            result.problems.append(Problem(f"{where} (entry {number})", "skipped: malformed"))
+            continue
+        der, encoding, trust = fields
+        if not _is_x509(encoding):
+            not_x509 += 1  # the standard library skips these too
+            continue
+        entry = _parse(der, trust, f"{where} (entry {number})", result)
+        if entry is not None:
+            entries.append(entry)
+    if not_x509:
+        result.notes.append(f"skipped {not_x509} {store} entries not encoded as X.509")
+    return entries
 
 
-def _server_auth(cert: Certificate, usages: Trust) -> tuple[bool, str]:
-    """Whether Windows would use this root for TLS servers, and the usages, for the report.
+def _fields(item: object) -> tuple[bytes, str | int, Trust] | None:
+    """The (der, encoding, trust) of one item, checked: bad input is a problem, not a crash."""
+    if not isinstance(item, tuple) or len(item) != 3:
+        return None
+    der, encoding, trust = item
+    if not isinstance(der, bytes) or not isinstance(encoding, (str, int)):
+        return None
+    if not isinstance(trust, (bool, frozenset, set)):
+        return None
+    return der, encoding, trust
 
-    The effective usages are the property's (what ``enum_certificates`` returns) intersected
-    with the certificate's own EKU extension; an empty set means disabled for all purposes.
+
+def _is_x509(encoding: str | int) -> bool:
+    if isinstance(encoding, str):
+        return encoding == X509_ASN
+    return not isinstance(encoding, bool) and bool(encoding & X509_ASN_BIT)
+
+
+def _parse(der: bytes, trust: Trust, where: str, result: SourceResult) -> _Entry | None:
+    try:
+        cert = parse_der(der)
+    except ValueError as exc:
+        # The fingerprint of the raw bytes finds the entry again with certutil -store.
+        digest = hashlib.sha256(der).hexdigest()[:16]
+        result.problems.append(Problem(where, f"skipped (SHA-256 {digest}...): {exc}"))
+        return None
+    return _Entry(cert, effective_usages(cert, trust))
+
+
+def effective_usages(cert: Certificate, trust: Trust) -> frozenset[str] | None:
+    """The usages Windows allows, from what ``enum_certificates`` said; None means all.
+
+    ``True`` means neither an EKU property nor an EKU extension: no restriction. A set came
+    from the property if there is one (an empty set is "disabled for all purposes") and is
+    intersected with the certificate's own EKU extension, as CertGetEnhancedKeyUsage does:
+    a plain set intersection, in which anyExtendedKeyUsage matches only itself.
     """
     extension = _eku_extension(cert)
-    if usages is True:
-        effective = extension
-    elif usages is False:
-        return False, "ROOT, disabled"
-    else:
-        assigned = frozenset(usages)
-        if not assigned:
-            return False, "ROOT, disabled for all purposes"
-        effective = assigned if extension is None else _intersect(assigned, extension)
-    if effective is None:
-        return True, "ROOT, all usages"
-    names = ", ".join(sorted(_USAGE_NAMES.get(oid, oid) for oid in effective)) or "none"
-    return bool(effective & SERVER_AUTH_PURPOSES), f"ROOT, usages: {names}"
-
-
-def _intersect(assigned: frozenset[str], extension: frozenset[str]) -> frozenset[str]:
-    if ANY_EKU in extension:
-        return assigned
-    if ANY_EKU in assigned:
-        return extension
-    return assigned & extension
+    if isinstance(trust, bool):
+        return extension if trust else frozenset()
+    assigned = frozenset(trust)
+    return assigned if extension is None else assigned & extension
 
 
 def _eku_extension(cert: Certificate) -> frozenset[str] | None:

@@ -1,17 +1,22 @@
 """WSL: the Windows host's trust store, read through the Windows interop.
 
-In WSL the Linux store lacks the roots group policy installed on Windows, which is exactly
-why pip fails there. When interop is on, ``powershell.exe`` can list the host's ROOT and
-Disallowed stores; their certificates join as their own source. Usages are not carried over
-(PowerShell's view differs from the API's), so ROOT counts as trusted and Disallowed still
-wins. No interop, a timeout or an error is a problem in the summary, never a crash.
+In WSL the Linux store lacks the roots group policy installed on Windows ("It isn't"
+propagated: microsoft/WSL#3161), which is exactly why pip fails there. When interop is on,
+``powershell.exe`` lists the host's Root and Disallowed stores; their certificates join as
+their own source. Windows PowerShell 5.1 reports each certificate's usages as Windows
+computes them (CertGetEnhancedKeyUsage), so a root restricted away from server
+authentication is left out; an empty list means all usages (or, rarely, disabled: the two
+look alike there). Disallowed still wins. No interop, a timeout or an error is a problem in
+the summary, never a crash.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,81 +30,189 @@ from build_ca_bundle.certificates import (
     parse_der,
 )
 from build_ca_bundle.sources import StoreOptions
+from build_ca_bundle.sources.windows import allows_server_auth, describe_usages
 
 NAME = "windows-host"
-POWERSHELL = "powershell.exe"
+POWERSHELL = "powershell.exe"  # Windows PowerShell 5.1, on every Windows 10 and 11
+# Where it is when WSL does not append Windows' folders to PATH (appendWindowsPath=false)
+# and C: is mounted at the default place.
+POWERSHELL_FALLBACK = Path("/mnt/c/Windows/System32/WindowsPowerShell/v1.0/powershell.exe")
+WHERE = f"Windows host store ({POWERSHELL})"
+HINT = "--no-windows-host turns the host store off"
 
-# One line per certificate: "<store path>\t<base64 DER>". ASCII only, so no code page can
-# garble it. ROOT stores give anchors; Disallowed stores give distrust.
-SCRIPT = (
-    "$ErrorActionPreference = 'SilentlyContinue'; "
-    "foreach ($store in 'LocalMachine\\Root','CurrentUser\\Root',"
-    "'LocalMachine\\Disallowed','CurrentUser\\Disallowed') { "
-    "Get-ChildItem -Path ('Cert:\\' + $store) | ForEach-Object { "
-    '$store + "`t" + [Convert]::ToBase64String($_.RawData) } }'
+# The host stores we read, and what a certificate in each means for the bundle.
+HOST_STORES = {
+    "LocalMachine\\Root": Verdict.TRUST,  # machine roots, group policy and enterprise included
+    "CurrentUser\\Root": Verdict.TRUST,  # the user's roots (Windows shows the machine's too)
+    "LocalMachine\\Disallowed": Verdict.DISTRUST,  # distrusted machine-wide
+    "CurrentUser\\Disallowed": Verdict.DISTRUST,  # distrusted by the user
+}
+
+# Markers in the script's output besides base64 and OIDs.
+UNREADABLE = "!"  # in place of the certificate: the store could not be opened
+USAGES_UNKNOWN = "?"  # in place of the usages: they could not be read; treated as all
+
+# One line per certificate: store, tab, base64 DER, tab, comma-separated usage OIDs. ASCII
+# only, so no console code page can garble it. The script holds no double quote: WSL's
+# translation of arguments to a Windows command line does not keep them intact.
+_STORE_LIST = ",".join(f"'{store}'" for store in HOST_STORES)
+SCRIPT = " ".join(
+    (
+        # A store that cannot be opened then lands in catch instead of on stderr.
+        "$ErrorActionPreference = 'Stop';",
+        "$t = [char]9;",
+        f"foreach ($s in @({_STORE_LIST})) {{",
+        "try { $certs = @(Get-ChildItem -Path ('Cert:\\' + $s)) }",
+        f"catch {{ $s + $t + '{UNREADABLE}'; continue }};",
+        "foreach ($c in $certs) {",
+        # EnhancedKeyUsageList: property and extension intersected, as Windows decides.
+        "try { $u = @($c.EnhancedKeyUsageList | ForEach-Object { $_.ObjectId }) -join ',' }",
+        f"catch {{ $u = '{USAGES_UNKNOWN}' }};",
+        "$s + $t + [Convert]::ToBase64String($c.RawData) + $t + $u",
+        "} }",
+    )
 )
 
-Runner = Callable[[list[str], float], "subprocess.CompletedProcess[bytes]"]
+Runner = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
-def is_wsl(root: Path = Path("/"), environ: Mapping[str, str] | None = None) -> bool:
-    """Microsoft's kernel says so in /proc/version (WSL 1 and 2)."""
-    environ = os.environ if environ is None else environ
+def is_wsl(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> bool:
+    """Microsoft's kernel says so in /proc/version, in WSL 1 and 2 (microsoft/WSL#6088)."""
     try:
         version = (root / "proc" / "version").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return bool(environ.get("WSL_DISTRO_NAME"))  # no /proc: trust WSL's own variable
+        return bool(environ.get("WSL_DISTRO_NAME"))  # no /proc: WSL's own variable, if set
     return "microsoft" in version.lower()
-
-
-def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(command, capture_output=True, timeout=timeout, check=False)
 
 
 def load(
     options: StoreOptions, *, runner: Runner | None = None, timeout: float = 30.0
 ) -> SourceResult:
+    """Read the Windows host's Root and Disallowed stores through ``powershell.exe``."""
+    # The host store can change without any file here changing: never skip a run for it.
     result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
-    command = [POWERSHELL, "-NoProfile", "-NonInteractive", "-Command", SCRIPT]
-    hint = "run with --no-windows-host to stop trying"
-    try:
-        completed = (runner or _run)(command, timeout)
-    except FileNotFoundError:
-        result.problems.append(
-            Problem(POWERSHELL, f"not found: Windows interop is off or not set up ({hint})")
-        )
-        return result
-    except subprocess.TimeoutExpired:
-        result.problems.append(Problem(POWERSHELL, f"no answer within {timeout:g} s ({hint})"))
-        return result
-    except OSError as exc:
-        result.problems.append(Problem(POWERSHELL, f"cannot run it: {exc} ({hint})"))
-        return result
-    if completed.returncode != 0:
-        error = completed.stderr.decode("utf-8", "replace").strip()[:200]
-        result.problems.append(
-            Problem(POWERSHELL, f"exited with {completed.returncode}: {error} ({hint})")
-        )
-        return result
-    _parse(completed.stdout.decode("ascii", "replace"), result)
-    result.notes.append("read the Windows host's ROOT and Disallowed stores through interop")
+    stdout = _run_script(_powershell(options.environ), runner or subprocess.run, timeout, result)
+    if stdout is not None:
+        _parse(stdout.decode("ascii", "replace"), result)
     return result
 
 
+def _powershell(environ: Mapping[str, str]) -> str:
+    found = shutil.which(POWERSHELL, path=environ.get("PATH", ""))
+    if found:
+        return found
+    return str(POWERSHELL_FALLBACK) if POWERSHELL_FALLBACK.is_file() else POWERSHELL
+
+
+def _run_script(
+    powershell: str, runner: Runner, timeout: float, result: SourceResult
+) -> bytes | None:
+    """The script's output, or None with a problem saying what went wrong."""
+    command = [powershell, "-NoProfile", "-NonInteractive", "-Command", SCRIPT]
+    try:
+        completed = runner(
+            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _report(result, _why_not_run(exc, timeout))
+        return None
+    if completed.returncode != 0:
+        error = " ".join(completed.stderr.decode("ascii", "replace").split())[:200]
+        _report(result, f"{POWERSHELL} exited with {completed.returncode}: {error}")
+        return None
+    return completed.stdout
+
+
+def _why_not_run(exc: OSError | subprocess.TimeoutExpired, timeout: float) -> str:
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"{POWERSHELL} gave no answer within {timeout:g} s"
+    if isinstance(exc, FileNotFoundError):
+        return f"{POWERSHELL} was not found: Windows folders are not on PATH, or interop is off"
+    if exc.errno == errno.ENOEXEC:  # what running a Windows program gives without interop
+        return (
+            "Windows programs cannot run here: WSL interop is disabled "
+            "([interop] enabled=false in /etc/wsl.conf)"
+        )
+    return f"cannot run {POWERSHELL} ({exc})"
+
+
+def _report(result: SourceResult, message: str) -> None:
+    result.problems.append(
+        Problem(WHERE, f"{message}. The Windows roots are not in the bundle ({HINT}).")
+    )
+
+
 def _parse(text: str, result: SourceResult) -> None:
+    """Turn the script's lines into candidates, one per certificate and verdict."""
+    chosen: dict[tuple[str, Verdict], Candidate] = {}
+    restricted: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
-        store, _, encoded = line.strip().partition("\t")
-        if not encoded:
+        if not line.strip():
             continue
+        store, _, rest = line.strip().partition("\t")
+        encoded, _, usages_text = rest.partition("\t")
+        verdict = HOST_STORES.get(store)
         where = f"{NAME}:{store}"
-        try:
-            cert = parse_der(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError) as exc:
-            result.problems.append(Problem(f"{where} (line {number})", f"skipped: {exc}"))
-            continue
-        if store.lower().endswith("\\disallowed"):
-            result.candidates.append(
-                Candidate(cert, Verdict.DISTRUST, where, "Windows host Disallowed store")
-            )
+        if verdict is None:
+            result.problems.append(Problem(f"{WHERE} (line {number})", "unexpected output"))
+        elif encoded == UNREADABLE:
+            result.problems.append(Problem(where, "the Windows host could not open this store"))
         else:
-            result.candidates.append(Candidate(cert, Verdict.TRUST, where, "Windows host ROOT"))
+            candidate = _candidate(encoded, usages_text, verdict, where, number, result)
+            if candidate is None:
+                continue
+            if candidate.verdict is Verdict.TRUST and not allows_server_auth(_usages(usages_text)):
+                restricted.add(candidate.certificate.sha256)
+                continue
+            # Each LocalMachine root shows again under CurrentUser: keep the first.
+            chosen.setdefault((candidate.certificate.sha256, verdict), candidate)
+    result.candidates.extend(chosen.values())
+    _summarise(chosen, restricted, result)
+
+
+def _candidate(
+    encoded: str,
+    usages_text: str,
+    verdict: Verdict,
+    where: str,
+    number: int,
+    result: SourceResult,
+) -> Candidate | None:
+    try:
+        cert = parse_der(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        result.problems.append(Problem(f"{where} (line {number})", f"skipped: {exc}"))
+        return None
+    if verdict is Verdict.DISTRUST:
+        return Candidate(cert, verdict, where, "Windows host Disallowed store")
+    return Candidate(cert, verdict, where, f"Windows host Root, {_describe(usages_text)}")
+
+
+def _usages(text: str) -> frozenset[str] | None:
+    """None (all usages) for an empty or unknown list, else the OIDs."""
+    if text in ("", USAGES_UNKNOWN):
+        return None
+    return frozenset(oid for oid in text.split(",") if oid)
+
+
+def _describe(text: str) -> str:
+    if text == USAGES_UNKNOWN:
+        return "usages unknown"
+    return describe_usages(_usages(text))
+
+
+def _summarise(
+    chosen: dict[tuple[str, Verdict], Candidate], restricted: set[str], result: SourceResult
+) -> None:
+    roots = sum(1 for _, verdict in chosen if verdict is Verdict.TRUST)
+    distrusted = len(chosen) - roots
+    result.notes.append(
+        f"read {roots} root(s) and {distrusted} Disallowed certificate(s) from the Windows "
+        f"host through WSL interop ({HINT})"
+    )
+    left_out = len(restricted - {sha for sha, verdict in chosen if verdict is Verdict.TRUST})
+    if left_out:
+        result.notes.append(
+            f"{left_out} Windows host root(s) are restricted to other usages than server "
+            "authentication: left out"
+        )
