@@ -1,68 +1,180 @@
-"""conda: ``ssl_verify`` through ``conda config`` (user: ``~/.condarc``; machine: ``--system``).
+"""conda: ``ssl_verify`` through ``conda config`` (user: ``~/.condarc``; machine: ``--system``,
+the base installation's .condarc; site: ``--env``, the active environment's .condarc).
 
-A path in ``ssl_verify`` *replaces* conda's roots and must exist, which is why the bundle is
-written before any setting points at it. (conda 23.9+ also takes ``truststore``; a path works
-for every version.)
+A path in ``ssl_verify`` *replaces* conda's roots and must exist, which is why it names the
+whole bundle and why the bundle is written before any setting points at it.
+
+``conda config --get ssl_verify --json`` prints the value in the chosen file and that file's
+path (``{"get": {...}, "rc_path": ...}``, conda/cli/main_config.py), which gives both the old
+value and the file in one start. ``--show-sources --json`` lists every source in the order
+conda reads them, which tells what would beat ours. conda's ruamel round trip keeps comments.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, tools
-from build_ca_bundle.targets.tools import ToolEnvironment
+from build_ca_bundle.targets import Change, Finding, Severity, tools
+from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "plan", "undo"]
 
+TARGET = "conda"
+KEY = "ssl_verify"
+_ENV_SOURCE = "envvars"  # how --show-sources names CONDA_* variables
 
-def _file(scope: Scope, env: ToolEnvironment) -> Path:
-    if scope is Scope.GLOBAL:
-        return Path("conda --system .condarc")
-    return Path(env.environ.get("CONDARC") or env.home / ".condarc")
-
-
-def _findings(bundle: Path, env: ToolEnvironment) -> list[Finding]:
-    other = env.environ.get("REQUESTS_CA_BUNDLE")
-    if other and other != str(bundle):
-        return [
-            Finding(
-                Severity.WARNING,
-                "environment: REQUESTS_CA_BUNDLE",
-                f"names {other}: conda's requests session prefers it over ssl_verify",
-                f"point REQUESTS_CA_BUNDLE at {bundle}, or unset it",
-            )
-        ]
-    return []
-
-
-def _parse_show(output: str) -> str | None:
-    """`conda config --show ssl_verify` prints `ssl_verify: <value>`."""
-    _, _, value = output.strip().partition(":")
-    value = value.strip()
-    return None if value in ("", "true", "True") else value
-
-
-SETTING = tools.ToolSetting(
-    tool="conda",
-    key="ssl_verify",
-    locations={Scope.USER: [], Scope.GLOBAL: ["--system"]},
-    get=lambda key, where: ["config", *where, "--show", key],
-    set=lambda key, value, where: ["config", *where, "--set", key, value],
-    unset=lambda key, where: ["config", *where, "--remove-key", key],
-    file=_file,
-    parse=_parse_show,
-    findings=_findings,
+REPLACES_NOTE = (
+    "ssl_verify with a path replaces conda's roots; the bundle holds certifi and the OS roots"
 )
 
 
-def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) -> Plan:
-    return tools.plan(SETTING, bundle, scope, env)
+def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) -> ToolPlan:
+    """Set ``ssl_verify`` to ``bundle`` in the scope's .condarc; report what beats it or turns
+    verification off. Touches nothing; runs conda twice."""
+    result = ToolPlan(TARGET, env=env)
+    if scope is Scope.NONE:
+        return result
+    if env.which(TARGET) is None:
+        result.findings.append(tools.not_found(TARGET))
+        return result
+    where = _scope_options(scope, env)
+    if where is None:
+        result.findings.append(
+            tools.not_applicable(TARGET, scope, "no conda environment is active")
+        )
+        return result
+    path, old = _get(env, where)
+    value = str(bundle)
+    if not tools.same_path(old, value, env.platform):
+        notes = [REPLACES_NOTE]
+        if old == "false":
+            notes.append("ssl_verify was false here: conda did not verify TLS at all")
+        change = Change(TARGET, path, KEY, old, value, tuple(notes))
+        result.changes.append(change)
+        result.commands[change] = ["config", *where, "--set", KEY, value]
+    result.findings.extend(_findings(value, path, env))
+    return result
 
 
-def apply(plan: Plan, env: ToolEnvironment | None = None) -> list[Change]:
-    return tools.apply(SETTING, plan, env or ToolEnvironment.current())
+def apply(plan: ToolPlan) -> list[Change]:
+    """Run ``conda config --set`` for each planned change, in the environment of the plan."""
+    return tools.apply_commands(plan, TARGET)
 
 
 def undo(change: Change, env: ToolEnvironment) -> str:
-    return tools.undo(SETTING, change, env)
+    """Put back the value from before our change, in the very file we changed, unless a
+    person has changed it since."""
+    where = ["--file", str(change.path)]
+    _, now = _get(env, where)
+    if not tools.same_path(now, change.new, env.platform):
+        return tools.left_alone(now)
+    if change.old is None:
+        run(env, TARGET, ["config", *where, "--remove-key", change.key])
+    else:
+        run(env, TARGET, ["config", *where, "--set", change.key, change.old])
+    return tools.undone(change)
+
+
+def _scope_options(scope: Scope, env: ToolEnvironment) -> list[str] | None:
+    if scope is Scope.GLOBAL:
+        return ["--system"]
+    if scope is Scope.SITE:
+        # Without an active environment `--env` silently means the user file; say so instead.
+        return ["--env"] if env.variable("CONDA_PREFIX") else None
+    return []
+
+
+def _get(env: ToolEnvironment, where: list[str]) -> tuple[Path, str | None]:
+    """The file ``where`` names and the ``ssl_verify`` written in it (None: absent).
+
+    conda quirk: when that file does not exist yet, conda reads the system .condarc in its
+    place, so the "old" value may be the system's; undo then writes it to the user's file,
+    which changes nothing conda decides.
+    """
+    document = _json(run(env, TARGET, ["config", *where, "--get", KEY, "--json"]).stdout)
+    got = document.get("get")
+    rc_path = document.get("rc_path")
+    if not isinstance(got, dict) or not isinstance(rc_path, str):
+        raise ConfigError("conda config --get --json printed no 'get' or 'rc_path'")
+    return Path(rc_path), _text(got[KEY]) if KEY in got else None
+
+
+def _text(value: object) -> str:
+    """A .condarc value as we record it: YAML booleans as ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json(output: str) -> dict[str, Any]:
+    try:
+        document = json.loads(output)
+    except ValueError as error:
+        raise ConfigError(f"conda printed something that is not JSON: {output[:200]!r}") from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"conda printed unexpected JSON: {output[:200]!r}")
+    return document
+
+
+def _findings(value: str, path: Path, env: ToolEnvironment) -> list[Finding]:
+    sources = _json(run(env, TARGET, ["config", "--show-sources", "--json"]).stdout)
+    names = list(sources)
+    ours = next((n for n in names if tools.same_path(n, str(path), env.platform)), None)
+    findings = []
+    for index, source in enumerate(names):
+        settings = sources[source]
+        if source == ours or not isinstance(settings, dict) or KEY not in settings:
+            continue
+        theirs = _text(settings[KEY])
+        if tools.same_path(theirs, value, env.platform):
+            continue
+        later = ours is None or index > names.index(ours)
+        findings.append(_source_finding(source, theirs, value, later))
+    findings.extend(_requests_finding(value, env))
+    return findings
+
+
+def _source_finding(source: str, theirs: str, value: str, later: bool) -> Finding:
+    if source == _ENV_SOURCE:
+        where, fix = "environment variable CONDA_SSL_VERIFY", "unset CONDA_SSL_VERIFY"
+        beats = "beats every .condarc"
+    else:
+        where, fix = source, f"conda config --file {source} --remove-key {KEY}"
+        beats = "is read after ours and wins" if later else "is read before ours"
+    if theirs.lower() in ("false", "no", "0"):
+        return Finding(
+            Severity.ERROR,
+            where,
+            f"ssl_verify: {theirs} turns TLS verification off; it {beats}",
+            fix,
+        )
+    return Finding(
+        Severity.WARNING if later or source == _ENV_SOURCE else Severity.INFO,
+        where,
+        f"ssl_verify: {theirs} {beats}",
+        f"{fix} (or set it to {value})",
+    )
+
+
+def _requests_finding(value: str, env: ToolEnvironment) -> list[Finding]:
+    # conda downloads through a requests session; requests prefers REQUESTS_CA_BUNDLE (then
+    # CURL_CA_BUNDLE) over the session's verify (reference/tools.md §0.3, inferred for conda).
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        theirs = env.variable(name)
+        if not theirs:
+            continue
+        if tools.same_path(theirs, value, env.platform):
+            return []
+        return [
+            Finding(
+                Severity.WARNING,
+                f"environment variable {name}",
+                f"{name}={theirs}: conda's requests session prefers it over ssl_verify",
+                f"unset {name} where it is set, or set it to {value}",
+            )
+        ]
+    return []

@@ -1,73 +1,219 @@
 """git: ``http.sslCAInfo`` through ``git config`` (user: ``--global``; machine: ``--system``).
 
-The setting *replaces* git's roots, which is why it names the whole bundle. On Windows with
-``http.sslBackend=schannel`` git ignores it unless ``http.schannelUseSSLCAInfo`` is true; we
-say so rather than switch the backend behind the user's back.
+``http.sslCAInfo`` *replaces* git's roots, so it names the whole bundle (certifi plus the OS
+roots), never the extra roots alone. ``GIT_SSL_CAINFO`` beats every config file, and a
+per-URL ``http.<url>.sslCAInfo`` beats ours for that URL: both are findings.
+
+Git for Windows with ``http.sslBackend=schannel`` ignores ``http.sslCAInfo`` unless
+``http.schannelUseSSLCAInfo`` is true, and then the file *replaces* the Windows store
+(git/git Documentation/config/http.adoc). Our bundle holds the Windows roots, so we set both.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, tools
-from build_ca_bundle.targets.tools import ToolEnvironment
+from build_ca_bundle.targets import Change, Finding, Severity, tools
+from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
-__all__ = ["ToolEnvironment", "apply", "plan", "undo"]
+__all__ = ["ToolEnvironment", "apply", "config_file", "plan", "undo"]
+
+TARGET = "git"
+KEY = "http.sslCAInfo"
+SCHANNEL_KEY = "http.schannelUseSSLCAInfo"
+# `git config --get` exits 1 when the key is unset; other codes are real failures.
+_UNSET = 1
+_SCOPE_OPTIONS = {Scope.USER: "--global", Scope.GLOBAL: "--system"}
+
+REPLACES_NOTE = (
+    "http.sslCAInfo replaces git's own roots; the bundle holds certifi and the OS roots, "
+    "so nothing git trusted before is lost"
+)
+SCHANNEL_NOTE = (
+    "git uses schannel (the Windows store) here and ignores http.sslCAInfo unless "
+    "http.schannelUseSSLCAInfo is true; then the bundle replaces the Windows store, which is "
+    "safe because the bundle holds the Windows roots"
+)
 
 
-def _file(scope: Scope, env: ToolEnvironment) -> Path:
+def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) -> ToolPlan:
+    """Set ``http.sslCAInfo`` to ``bundle`` in the scope's file; report what beats it.
+
+    Touches nothing. ``extra_roots`` is unused: the setting replaces git's roots.
+    """
+    result = ToolPlan(TARGET, env=env)
+    if scope is Scope.NONE:
+        return result
+    if env.which(TARGET) is None:
+        result.findings.append(tools.not_found(TARGET))
+        return result
+    if scope not in _SCOPE_OPTIONS:
+        result.findings.append(
+            tools.not_applicable(TARGET, scope, "git config is per user, machine or repository")
+        )
+        return result
+    option = _SCOPE_OPTIONS[scope]
+    path = config_file(scope, env)
+    listing = _http_settings(env)
+    value = str(bundle)
+    duplicates = [v for s, k, v in listing if s == _scope_name(scope) and k == KEY.lower()]
+    if len(duplicates) > 1:
+        result.findings.append(_duplicate_finding(option, duplicates))
+        return result
+    old = _get(env, [option], KEY)
+    if not tools.same_path(old, value, env.platform):
+        change = Change(TARGET, path, KEY, old, value, (REPLACES_NOTE,))
+        result.changes.append(change)
+        result.commands[change] = ["config", option, KEY, value]
+    if env.platform == "win32" and _effective(listing, "http.sslbackend") == "schannel":
+        _plan_schannel(result, option, path, env)
+    result.findings.extend(_findings(value, scope, listing, env))
+    return result
+
+
+def apply(plan: ToolPlan) -> list[Change]:
+    """Run ``git config`` for each planned change, in the environment it was planned in."""
+    return tools.apply_commands(plan, TARGET)
+
+
+def undo(change: Change, env: ToolEnvironment) -> str:
+    """Put back the value from before our change, in the very file we changed, unless a
+    person has changed it since."""
+    where = ["--file", str(change.path)]
+    now = _get(env, where, change.key)
+    if not tools.same_path(now, change.new, env.platform):
+        return tools.left_alone(now)
+    if change.old is None:
+        run(env, TARGET, ["config", *where, "--unset", change.key])
+    else:
+        run(env, TARGET, ["config", *where, change.key, change.old])
+    return tools.undone(change)
+
+
+def config_file(scope: Scope, env: ToolEnvironment) -> Path:
+    """The file ``git config --global``/``--system`` writes (git's builtin/config.c)."""
     if scope is Scope.GLOBAL:
-        return Path("/etc/gitconfig") if env.platform != "win32" else Path("git --system config")
-    return env.home / ".gitconfig"
+        return _system_file(env)
+    named = env.variable("GIT_CONFIG_GLOBAL")  # git >= 2.32: replaces both user files
+    if named:
+        return Path(named)
+    home = Path(env.variable("HOME") or env.home)  # Git for Windows also honours HOME
+    user_file = home / ".gitconfig"
+    config_home = env.variable("XDG_CONFIG_HOME")
+    xdg_file = (Path(config_home) if config_home else home / ".config") / "git" / "config"
+    # git writes the XDG file only when it exists and ~/.gitconfig does not.
+    if not user_file.exists() and xdg_file.exists():
+        return xdg_file
+    return user_file
 
 
-def _findings(bundle: Path, env: ToolEnvironment) -> list[Finding]:
+def _system_file(env: ToolEnvironment) -> Path:
+    """Ask git: its system file depends on how it was built (/etc/gitconfig, Homebrew's
+    prefix, C:\\Program Files\\Git\\etc\\gitconfig). ``--edit`` with an editor that only
+    prints its argument shows the path and, unlike ``--global --edit``, creates nothing."""
+    named = env.variable("GIT_CONFIG_SYSTEM")
+    if named:
+        return Path(named)
+    quiet = tools.ToolEnvironment(
+        {**env.environ, "GIT_EDITOR": "echo"}, env.home, env.platform, env.timeout
+    )
+    shown = run(quiet, TARGET, ["config", "--system", "--edit"]).stdout.strip()
+    if not shown:
+        raise ConfigError("git did not name its system config file")
+    return Path(shown)
+
+
+def _get(env: ToolEnvironment, where: list[str], key: str) -> str | None:
+    completed = run(env, TARGET, ["config", *where, "--get", key], check=False)
+    if completed.returncode == _UNSET:
+        return None
+    if completed.returncode != 0:
+        raise ConfigError(
+            f"git cannot read its config: {completed.stderr.strip()[:300]}",
+            hint="fix the file git names; nothing was changed",
+        )
+    return completed.stdout.rstrip("\r\n")
+
+
+def _http_settings(env: ToolEnvironment) -> list[tuple[str, str, str]]:
+    """Every ``http.*`` setting git reads here, as (scope, lower-case key, value), in the
+    order git reads them (later wins)."""
+    completed = run(
+        env, TARGET, ["config", "--show-scope", "--get-regexp", r"^http\."], check=False
+    )
+    if completed.returncode not in (0, _UNSET):
+        raise ConfigError(
+            f"git cannot read its config: {completed.stderr.strip()[:300]}",
+            hint="fix the file git names; nothing was changed",
+        )
+    settings = []
+    for line in completed.stdout.splitlines():
+        scope, _, rest = line.partition("\t")
+        key, _, value = rest.partition(" ")
+        # Section and variable names are case-blind; a URL subsection keeps its case.
+        first, _, last = key.rpartition(".")
+        settings.append((scope, f"{first}.{last.lower()}", value))
+    return settings
+
+
+def _effective(listing: list[tuple[str, str, str]], key: str) -> str | None:
+    values = [value for _, name, value in listing if name.lower() == key]
+    return values[-1].strip().lower() if values else None
+
+
+def _scope_name(scope: Scope) -> str:
+    return "system" if scope is Scope.GLOBAL else "global"
+
+
+def _plan_schannel(result: ToolPlan, option: str, path: Path, env: ToolEnvironment) -> None:
+    old = _get(env, [option], SCHANNEL_KEY)
+    if old is not None and old.strip().lower() in ("true", "yes", "on", "1"):
+        return
+    change = Change(TARGET, path, SCHANNEL_KEY, old, "true", (SCHANNEL_NOTE,))
+    result.changes.append(change)
+    result.commands[change] = ["config", option, SCHANNEL_KEY, "true"]
+
+
+def _findings(
+    value: str, scope: Scope, listing: list[tuple[str, str, str]], env: ToolEnvironment
+) -> list[Finding]:
     findings = []
-    other = env.environ.get("GIT_SSL_CAINFO")
-    if other and other != str(bundle):
+    variable = env.variable("GIT_SSL_CAINFO")
+    if variable and not tools.same_path(variable, value, env.platform):
         findings.append(
             Finding(
-                Severity.WARNING,
-                "environment: GIT_SSL_CAINFO",
-                f"names {other}: it beats git's http.sslCAInfo",
-                f"point GIT_SSL_CAINFO at {bundle}, or unset it",
+                Severity.ERROR,
+                "environment variable GIT_SSL_CAINFO",
+                f"GIT_SSL_CAINFO={variable} beats http.sslCAInfo in every git config file",
+                f"unset GIT_SSL_CAINFO where it is set (shell profile, CI settings), or set it "
+                f"to {value}",
             )
         )
-    if env.platform == "win32":
-        backend = tools.run(SETTING, env, ["config", "--get", "http.sslBackend"]).stdout.strip()
-        if backend == "schannel":
+    for setting_scope, key, theirs in listing:
+        beats_ours = key.endswith(".sslcainfo") and key != KEY.lower()
+        if scope is Scope.GLOBAL and setting_scope in ("global", "local") and key == KEY.lower():
+            beats_ours = True  # the user's (or repository's) own file beats the system file
+        if beats_ours and not tools.same_path(theirs, value, env.platform):
+            option = "--global" if setting_scope == "global" else f"--{setting_scope}"
             findings.append(
                 Finding(
                     Severity.WARNING,
-                    "git http.sslBackend",
-                    "git uses schannel (the Windows store), which ignores http.sslCAInfo",
-                    "nothing needed if the root is in the Windows store; otherwise "
-                    "git config --global http.schannelUseSSLCAInfo true",
+                    f"git {setting_scope} config: {key}",
+                    f"{key} = {theirs} beats ours"
+                    + (" for that URL" if key != KEY.lower() else ""),
+                    f"git config {option} --unset {key}  (or set it to {value})",
                 )
             )
     return findings
 
 
-SETTING = tools.ToolSetting(
-    tool="git",
-    key="http.sslCAInfo",
-    locations={Scope.USER: ["--global"], Scope.GLOBAL: ["--system"]},
-    get=lambda key, where: ["config", *where, "--get", key],
-    set=lambda key, value, where: ["config", *where, key, value],
-    unset=lambda key, where: ["config", *where, "--unset", key],
-    file=_file,
-    findings=_findings,
-)
-
-
-def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) -> Plan:
-    return tools.plan(SETTING, bundle, scope, env)
-
-
-def apply(plan: Plan, env: ToolEnvironment | None = None) -> list[Change]:
-    return tools.apply(SETTING, plan, env or ToolEnvironment.current())
-
-
-def undo(change: Change, env: ToolEnvironment) -> str:
-    return tools.undo(SETTING, change, env)
+def _duplicate_finding(option: str, values: list[str]) -> Finding:
+    return Finding(
+        Severity.ERROR,
+        f"git config {option}: {KEY}",
+        f"{KEY} is set {len(values)} times ({', '.join(values)}); git uses the last one and "
+        "'git config' refuses to overwrite them, so it was not configured",
+        f"git config {option} --unset-all {KEY}, then run build-ca-bundle again",
+    )

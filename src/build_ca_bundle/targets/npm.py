@@ -1,85 +1,218 @@
 """npm: ``cafile`` through ``npm config`` (user: ``--location=user``; machine: ``global``).
 
-``cafile`` *replaces* Node's roots (and makes ``NODE_EXTRA_CA_CERTS`` ignored), which is why it
-names the whole bundle. ``npm config get`` prints the effective value, not one file's, so the
-old value is read from the file itself.
+``cafile`` is passed to Node as the ``ca`` option, which *replaces* Node's roots and makes npm
+ignore ``NODE_EXTRA_CA_CERTS``; so it names the whole bundle (certifi plus the OS roots).
+
+Two npm behaviours shape this module (checked with npm 11.19):
+
+* ``npm config get cafile --location=user`` prints the *effective* value (from any file or
+  the environment), not the user file's, so the value before our change is read from the file
+  itself, parsed the way npm's ``ini`` package does.
+* ``npm config set`` rewrites the whole file and drops its comments, so a backup of the file
+  is kept before our first change and the change says so.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, tools
-from build_ca_bundle.targets.tools import ToolEnvironment
+from build_ca_bundle.targets import Change, Finding, Severity, tools
+from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "plan", "undo"]
 
+TARGET = "npm"
+KEY = "cafile"
+_LOCATIONS = {Scope.USER: "user", Scope.GLOBAL: "global"}
+_FILE_SETTING = {"user": "userconfig", "global": "globalconfig"}  # npm's name for each file
 
-def _file(scope: Scope, env: ToolEnvironment) -> Path:
-    if scope is Scope.GLOBAL:
-        completed = tools.run(SETTING, env, ["config", "get", "globalconfig"])
-        return Path(completed.stdout.strip())
-    return Path(env.environ.get("npm_config_userconfig") or env.home / ".npmrc")
-
-
-def _findings(bundle: Path, env: ToolEnvironment) -> list[Finding]:
-    strict = tools.run(SETTING, env, ["config", "get", "strict-ssl"]).stdout.strip()
-    if strict == "false":
-        return [
-            Finding(
-                Severity.ERROR,
-                "npm strict-ssl",
-                "npm skips TLS verification",
-                "npm config delete strict-ssl (the bundle makes it unneeded)",
-            )
-        ]
-    return []
-
-
-SETTING = tools.ToolSetting(
-    tool="npm",
-    key="cafile",
-    locations={Scope.USER: ["--location=user"], Scope.GLOBAL: ["--location=global"]},
-    get=lambda key, where: ["config", "get", key, *where],
-    set=lambda key, value, where: ["config", "set", key, value, *where],
-    unset=lambda key, where: ["config", "delete", key, *where],
-    file=_file,
-    findings=_findings,
+REPLACES_NOTE = (
+    "cafile replaces Node's built-in roots for npm and makes npm ignore NODE_EXTRA_CA_CERTS; "
+    "the bundle holds certifi and the OS roots, so nothing npm trusted before is lost"
 )
 
 
-def _value_in_file(path: Path, key: str) -> str | None:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        name, separator, value = line.partition("=")
-        if separator and name.strip() == key:
-            return value.strip()
-    return None
-
-
-def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) -> Plan:
-    result = Plan(target="npm")
-    if env.which("npm") is None or scope not in SETTING.locations:
-        return tools.plan(SETTING, bundle, scope, env)  # the notice for an absent tool or scope
-    path = _file(scope, env)
-    old = _value_in_file(path, SETTING.key)  # `npm config get` prints the effective value
-    if old != str(bundle):
-        result.changes.append(Change("npm", path, SETTING.key, old, str(bundle)))
-    result.findings.extend(_findings(bundle, env))
+def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) -> ToolPlan:
+    """Set ``cafile`` to ``bundle`` in the scope's npmrc; report what beats it or turns
+    verification off. Touches nothing; runs npm once."""
+    result = ToolPlan(TARGET, env=env)
+    if scope is Scope.NONE:
+        return result
+    if env.which(TARGET) is None:
+        result.findings.append(tools.not_found(TARGET))
+        return result
+    if scope not in _LOCATIONS:
+        result.findings.append(
+            tools.not_applicable(TARGET, scope, "npm config is per user, machine or project")
+        )
+        return result
+    location = _LOCATIONS[scope]
+    effective = _get(env, ["userconfig", "globalconfig", "strict-ssl"], location)
+    path = Path(effective[_FILE_SETTING[location]])
+    value = str(bundle)
+    old = read_value(path, KEY)
+    if not tools.same_path(old, value, env.platform):
+        notes = [REPLACES_NOTE]
+        backup = tools.keep_backup(result, path)
+        if backup is not None:
+            notes.append(f"npm rewrites the file without its comments; {backup}")
+        change = Change(TARGET, path, KEY, old, value, tuple(notes))
+        result.changes.append(change)
+        result.commands[change] = ["config", "set", KEY, value, f"--location={location}"]
+    result.findings.extend(_findings(value, scope, effective, env))
     return result
 
 
-def apply(plan: Plan, env: ToolEnvironment | None = None) -> list[Change]:
-    return tools.apply(SETTING, plan, env or ToolEnvironment.current())
+def apply(plan: ToolPlan) -> list[Change]:
+    """Back up each npmrc, then run ``npm config set`` in the environment of the plan."""
+    return tools.apply_commands(plan, TARGET)
 
 
 def undo(change: Change, env: ToolEnvironment) -> str:
-    now = _value_in_file(change.path, change.key)
-    if now != change.new:
-        return f"left alone: npm {change.key} is now {now!r}, not ours"
-    tools.write(SETTING, tools.scope_of(SETTING, change, env), env, change.old)
-    return "removed" if change.old is None else f"restored {change.old}"
+    """Put back the value from before our change, in the very file we changed (named to npm
+    with ``--userconfig``/``--globalconfig``), unless a person has changed it since."""
+    now = read_value(change.path, change.key)
+    if not tools.same_path(now, change.new, env.platform):
+        return tools.left_alone(now)
+    where = _file_options(change.path, env)
+    if change.old is None:
+        run(env, TARGET, ["config", "delete", change.key, *where])
+    else:
+        run(env, TARGET, ["config", "set", change.key, change.old, *where])
+    return tools.undone(change)
+
+
+def _file_options(path: Path, env: ToolEnvironment) -> list[str]:
+    """Options that make npm edit exactly ``path``. npm refuses to load one file both as the
+    user and the global file ("double-loading config"), so a path that is the global file now
+    is named as the global one."""
+    globalconfig = _get(env, ["globalconfig"], "user")["globalconfig"]
+    if tools.same_path(str(path), globalconfig, env.platform):
+        return [f"--globalconfig={path}", "--location=global"]
+    return [f"--userconfig={path}", "--location=user"]
+
+
+def _get(env: ToolEnvironment, keys: list[str], location: str) -> dict[str, str]:
+    """Effective values of keys in one npm start (for several keys npm prints ``key=value``
+    lines, for one key just the value)."""
+    completed = run(env, TARGET, ["config", "get", *keys, f"--location={location}"])
+    if len(keys) == 1:
+        return {keys[0]: completed.stdout.strip()}
+    values = {}
+    for line in completed.stdout.splitlines():
+        key, separator, value = line.partition("=")
+        if separator:
+            values[key.strip()] = value.strip()
+    missing = [key for key in keys if key not in values]
+    if missing:
+        raise ConfigError(f"npm config get printed no value for {', '.join(missing)}")
+    return values
+
+
+def read_value(path: Path, key: str) -> str | None:
+    """The value of a top-level ``key`` in one npmrc file, as npm reads it; None if absent."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+    found = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            break  # a section: npm's own keys live at the top
+        name, separator, raw = stripped.partition("=")
+        if separator and not stripped.startswith((";", "#")) and _unquote(name) == key:
+            found = _unquote(raw)  # the last one wins, as in an object built line by line
+    return found
+
+
+def _unquote(raw: str) -> str:
+    """npm's ``ini.unsafe``: a JSON string, or text up to an unescaped ``;`` or ``#``."""
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        if raw[0] == '"':
+            try:
+                decoded = json.loads(raw)
+            except ValueError:
+                decoded = raw[1:-1]
+            return decoded if isinstance(decoded, str) else raw
+        return raw[1:-1]
+    out, escaped = [], False
+    for char in raw:
+        if escaped:
+            out.append(char if char in "\\;#" else "\\" + char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in ";#":
+            break
+        else:
+            out.append(char)
+    if escaped:
+        out.append("\\")
+    return "".join(out).strip()
+
+
+def _findings(
+    value: str, scope: Scope, effective: dict[str, str], env: ToolEnvironment
+) -> list[Finding]:
+    findings = []
+    if effective.get("strict-ssl") == "false":
+        findings.append(_strict_ssl_finding(effective, env))
+    variable = _npm_variable(env, "cafile")
+    if variable and not tools.same_path(variable, value, env.platform):
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "environment variable npm_config_cafile",
+                f"npm_config_cafile={variable} beats every npmrc",
+                f"unset npm_config_cafile where it is set, or set it to {value}",
+            )
+        )
+    if scope is Scope.GLOBAL:
+        user_file = Path(effective["userconfig"])
+        theirs = read_value(user_file, KEY)
+        if theirs is not None and not tools.same_path(theirs, value, env.platform):
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    str(user_file),
+                    f"the user's npmrc sets cafile = {theirs}, which beats the global one",
+                    f"npm config delete cafile --location=user (or set it to {value})",
+                )
+            )
+    return findings
+
+
+def _strict_ssl_finding(effective: dict[str, str], env: ToolEnvironment) -> Finding:
+    places = [
+        name
+        for name, file in (("user", "userconfig"), ("global", "globalconfig"))
+        if read_value(Path(effective[file]), "strict-ssl") == "false"
+    ]
+    if (_npm_variable(env, "strict_ssl") or "").lower() == "false":
+        fix = "unset npm_config_strict_ssl where it is set (shell profile, CI settings)"
+    elif places:
+        fix = "; ".join(f"npm config delete strict-ssl --location={p}" for p in places)
+    else:
+        fix = "remove strict-ssl=false from the project's .npmrc"
+    return Finding(
+        Severity.ERROR,
+        "npm strict-ssl",
+        "strict-ssl=false: npm does not verify TLS certificates at all",
+        fix + " (with cafile set to the bundle it is not needed)",
+    )
+
+
+def _npm_variable(env: ToolEnvironment, name: str) -> str | None:
+    """npm reads ``npm_config_*`` case-blind, with ``_`` or ``-`` in the name."""
+    wanted = f"npm_config_{name}".replace("-", "_").lower()
+    for key, value in env.environ.items():
+        if key.lower().replace("-", "_") == wanted and value:
+            return value
+    return None

@@ -1,153 +1,174 @@
-"""What the git, npm and conda targets share: a setting read and written through the tool's
-own command line, so the tool's own rules for its files apply.
+"""What the git, npm, conda and uv targets share.
 
-Each tool is a :class:`ToolSetting` (how to get, set and unset the value per scope); plan,
-apply and undo are the same for all. A tool that is not installed is a notice, not an error.
+Each of those targets reads and writes its setting through the tool's own command line where
+the tool has one, so the tool's own rules for which file a scope means still apply. This
+module finds the tool on ``PATH``, runs it with a timeout and an explicit environment, and
+carries that environment from ``plan`` to ``apply`` (``apply(plan)`` takes nothing else).
 """
 
 from __future__ import annotations
 
+import ntpath
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import Change, Finding, Plan, Severity
 
+# Long enough for conda (a Python start plus its plugins: seconds on a cold disk), short enough
+# that a hung tool does not hang a logon script.
 TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
 class ToolEnvironment:
+    """Everything a tool target depends on, so tests can fake any OS and any PATH."""
+
     environ: Mapping[str, str]
-    platform: str = sys.platform
+    home: Path  # the user's home: HOME on Unix, USERPROFILE on Windows
+    platform: str = "linux"  # "linux", "darwin" or "win32"
+    timeout: float = TIMEOUT
 
     @classmethod
     def current(cls, environ: Mapping[str, str] | None = None) -> ToolEnvironment:
-        return cls(dict(os.environ) if environ is None else dict(environ))
+        """This process's environment (or ``environ``), as the tools will see it."""
+        env = dict(os.environ if environ is None else environ)
+        platform = sys.platform if sys.platform in ("win32", "darwin") else "linux"
+        name = "USERPROFILE" if platform == "win32" else "HOME"
+        home = Path(env[name]) if env.get(name) else Path.home()
+        return cls(environ=env, home=home, platform=platform)
 
-    @property
-    def home(self) -> Path:
-        return Path(self.environ.get("HOME") or self.environ.get("USERPROFILE") or Path.home())
+    def which(self, tool: str) -> str | None:
+        """The tool's executable on this environment's PATH, as the user's shell finds it."""
+        return shutil.which(tool, path=self.environ.get("PATH", ""))
 
-    def which(self, name: str) -> str | None:
-        return shutil.which(name, path=self.environ.get("PATH"))
+    def variable(self, name: str) -> str | None:
+        """An environment variable; case-blind on Windows, like the OS."""
+        if self.platform != "win32":
+            return self.environ.get(name)
+        wanted = name.upper()
+        return next((v for k, v in self.environ.items() if k.upper() == wanted), None)
 
 
-def _plain(output: str) -> str | None:
-    return None if output in ("", "null", "undefined", "None") else output
+@dataclass
+class ToolPlan(Plan):
+    """A plan that also knows how to apply each change: the tool's arguments, and the
+    environment to run it in (the one the plan was made in, not whatever apply runs in)."""
 
-
-@dataclass(frozen=True)
-class ToolSetting:
-    """One key in one tool's config, read and written through the tool's CLI."""
-
-    tool: str  # the executable and the target's name
-    key: str
-    # scope -> the arguments that choose the file (e.g. ["--global"]); absent: not supported
-    locations: Mapping[Scope, Sequence[str]]
-    get: Callable[[str, Sequence[str]], list[str]]  # (key, location) -> argv after the tool
-    set: Callable[[str, str, Sequence[str]], list[str]]
-    unset: Callable[[str, Sequence[str]], list[str]]
-    file: Callable[[Scope, ToolEnvironment], Path]  # where the value lives, for the report
-    # The value in what `get` printed; None when unset (git exits 1, npm prints "undefined").
-    parse: Callable[[str], str | None] = _plain
-    findings: Callable[[Path, ToolEnvironment], list[Finding]] = field(
-        default=lambda bundle, env: []
-    )
+    env: ToolEnvironment | None = field(default=None, repr=False)
+    commands: dict[Change, list[str]] = field(default_factory=dict, repr=False)
 
 
 def run(
-    setting: ToolSetting, env: ToolEnvironment, args: list[str]
+    env: ToolEnvironment, tool: str, args: Sequence[str], *, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    executable = env.which(setting.tool)
+    """Run ``tool args`` in ``env``; a failure to start, a timeout or (with ``check``) a
+    non-zero exit is a ConfigError that names the command."""
+    executable = env.which(tool)
     if executable is None:
-        raise ConfigError(f"{setting.tool} is not installed")
+        raise ConfigError(f"{tool} is not on PATH", hint=f"install {tool} or fix PATH")
+    command = [executable, *args]
     try:
-        return subprocess.run(
-            [executable, *args],
+        completed = subprocess.run(
+            command,
             capture_output=True,
             text=True,
-            timeout=TIMEOUT,
+            encoding="utf-8",
+            errors="replace",
+            timeout=env.timeout,
             env=dict(env.environ),
+            # Not the caller's folder: a repository's or project's own config must not decide
+            # what we read as the user's value.
+            cwd=env.home if env.home.is_dir() else None,
+            stdin=subprocess.DEVNULL,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(f"cannot run {setting.tool}: {exc}") from exc
-
-
-def current(setting: ToolSetting, scope: Scope, env: ToolEnvironment) -> str | None:
-    completed = run(setting, env, setting.get(setting.key, setting.locations[scope]))
-    return setting.parse(completed.stdout.strip()) if completed.returncode == 0 else None
-
-
-def plan(setting: ToolSetting, bundle: Path, scope: Scope, env: ToolEnvironment) -> Plan:
-    result = Plan(target=setting.tool)
-    if env.which(setting.tool) is None:
-        result.findings.append(
-            Finding(
-                Severity.INFO,
-                setting.tool,
-                f"{setting.tool} is not installed: not configured",
-                "nothing to do",
-            )
+    except subprocess.TimeoutExpired as error:
+        raise ConfigError(f"{tool} {' '.join(args)} did not finish in {env.timeout:g} s") from error
+    except OSError as error:
+        raise ConfigError(f"cannot run {executable}: {error.strerror or error}") from error
+    if check and completed.returncode != 0:
+        raise ConfigError(
+            f"{tool} {' '.join(args)} failed (exit {completed.returncode}): "
+            f"{completed.stderr.strip()[:300]}"
         )
-        return result
-    if scope not in setting.locations:
-        result.findings.append(
-            Finding(
-                Severity.INFO,
-                setting.tool,
-                f"{setting.tool} has no {scope.value}-scope setting: not configured",
-                "use --scope user or --scope global",
-            )
-        )
-        return result
-    old = current(setting, scope, env)
-    if old != str(bundle):
-        result.changes.append(
-            Change(setting.tool, setting.file(scope, env), setting.key, old, str(bundle))
-        )
-    result.findings.extend(setting.findings(bundle, env))
-    return result
+    return completed
 
 
-def apply(setting: ToolSetting, plan: Plan, env: ToolEnvironment) -> list[Change]:
+def not_found(tool: str) -> Finding:
+    return Finding(Severity.INFO, tool, f"{tool} not found; not configured", "nothing to do")
+
+
+def not_applicable(tool: str, scope: Scope, why: str) -> Finding:
+    return Finding(
+        Severity.INFO,
+        tool,
+        f"{tool} has no {scope.value}-scope setting ({why}); not configured",
+        "use --scope user or --scope global",
+    )
+
+
+def same_path(a: str | None, b: str | None, platform: str) -> bool:
+    """Compare two paths as the OS does: case-blind, either slash on Windows."""
+    if a is None or b is None:
+        return a is b
+    if platform == "win32":
+        return ntpath.normcase(ntpath.normpath(a)) == ntpath.normcase(ntpath.normpath(b))
+    return posixpath.normpath(a) == posixpath.normpath(b)
+
+
+def backup_path(path: Path) -> Path:
+    """Where the file's bytes from before our first change are kept (as the pip target)."""
+    return path.with_name(path.name + ".bak")
+
+
+def keep_backup(plan: Plan, path: Path) -> str | None:
+    """Queue a backup of ``path`` for apply; the note to add to the change, if any."""
+    try:
+        plan.pending[backup_path(path)] = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path} ({error.strerror})") from error
+    return f"backup at {backup_path(path)}"
+
+
+def write_backups(plan: Plan) -> None:
+    """Write the queued backups, never over an older one: the oldest is the person's file."""
+    for path, data in plan.pending.items():
+        if path.name.endswith(".bak") and not path.exists():
+            try:
+                inifile.write_atomically(path, data)
+            except OSError as error:
+                raise ConfigError(f"cannot write the backup {path} ({error.strerror})") from error
+
+
+def apply_commands(plan: Plan, tool: str) -> list[Change]:
+    """Run each planned change's command; stop at the first that fails (ConfigError)."""
+    if not plan.changes:
+        return []
+    if not isinstance(plan, ToolPlan) or plan.env is None:
+        raise ConfigError(f"internal: a {tool} plan without its environment")
+    write_backups(plan)
     applied = []
     for change in plan.changes:
-        write(setting, scope_of(setting, change, env), env, change.new)
+        run(plan.env, tool, plan.commands[change])
         applied.append(change)
     return applied
 
 
-def scope_of(setting: ToolSetting, change: Change, env: ToolEnvironment) -> Scope:
-    """The scope whose file the change names."""
-    return next((s for s in setting.locations if setting.file(s, env) == change.path), Scope.USER)
+def left_alone(now: str | None) -> str:
+    shown = "unset" if now is None else now
+    return f"left alone: changed by someone since (now {shown})"
 
 
-def undo(setting: ToolSetting, change: Change, env: ToolEnvironment) -> str:
-    scope = scope_of(setting, change, env)
-    now = current(setting, scope, env)
-    if now != change.new:
-        return f"left alone: {setting.tool} {change.key} is now {now!r}, not ours"
-    write(setting, scope, env, change.old)
-    return "removed" if change.old is None else f"restored {change.old}"
-
-
-def write(setting: ToolSetting, scope: Scope, env: ToolEnvironment, value: str | None) -> None:
-    location = setting.locations[scope]
-    args = (
-        setting.unset(setting.key, location)
-        if value is None
-        else setting.set(setting.key, value, location)
-    )
-    completed = run(setting, env, args)
-    if completed.returncode != 0:
-        raise ConfigError(
-            f"{setting.tool} {' '.join(args)} failed: {completed.stderr.strip()[:200]}"
-        )
+def undone(change: Change) -> str:
+    return "removed" if change.old is None else "restored"

@@ -1,0 +1,199 @@
+"""The git target against the real git, with the test's private HOME (and no system file)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.scope import Scope
+from build_ca_bundle.targets import Severity, git
+from build_ca_bundle.targets.tools import ToolEnvironment
+from tests.conftest import Home
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def tool_env(home: Home, platform: str = "linux", **extra: str) -> ToolEnvironment:
+    return ToolEnvironment({**os.environ, **extra}, home.home, platform)
+
+
+def git_get(env: ToolEnvironment, *args: str) -> str | None:
+    """What git itself reads, or None when the key is unset."""
+    completed = subprocess.run(
+        ["git", "config", *args],
+        capture_output=True,
+        text=True,
+        env=dict(env.environ),
+        check=False,
+    )
+    assert completed.returncode in (0, 1), completed.stderr
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def test_set_read_back_by_git_unchanged_run_then_undo_restores(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    gitconfig = isolated_home.home / ".gitconfig"
+    gitconfig.write_text("# my settings\n[http]\n\tsslCAInfo = /old.pem\n[user]\n\tname = Ann\n")
+    env = tool_env(isolated_home)
+    bundle = tmp_path / "ca-bundle.pem"
+
+    planned = git.plan(bundle, tmp_path / "extra.pem", Scope.USER, env)
+    (change,) = planned.changes
+    assert (change.path, change.key, change.old, change.new) == (
+        gitconfig,
+        "http.sslCAInfo",
+        "/old.pem",
+        str(bundle),
+    )
+    assert gitconfig.read_text().count("/old.pem") == 1  # plan touched nothing
+    assert git.apply(planned) == [change]
+    assert git_get(env, "--global", "--get", "http.sslCAInfo") == str(bundle)
+    assert "# my settings" in gitconfig.read_text()
+    assert git.plan(bundle, tmp_path / "extra.pem", Scope.USER, env).changes == []
+
+    assert git.undo(change, env) == "restored"
+    assert git_get(env, "--global", "--get", "http.sslCAInfo") == "/old.pem"
+    assert git_get(env, "--global", "--get", "user.name") == "Ann"
+
+
+def test_undo_removes_ours_but_leaves_a_value_changed_since(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    env = tool_env(isolated_home)
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = git.apply(git.plan(bundle, tmp_path / "e.pem", Scope.USER, env))
+    assert change.old is None
+    subprocess.run(["git", "config", "--global", "http.sslCAInfo", "/mine.pem"], check=True)
+    assert git.undo(change, env) == "left alone: changed by someone since (now /mine.pem)"
+    assert git_get(env, "--global", "--get", "http.sslCAInfo") == "/mine.pem"
+
+    subprocess.run(["git", "config", "--global", "http.sslCAInfo", str(bundle)], check=True)
+    assert git.undo(change, env) == "removed"
+    assert git_get(env, "--global", "--get", "http.sslCAInfo") is None
+
+
+def test_apply_runs_git_in_the_environment_of_the_plan(
+    isolated_home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tool_env(isolated_home)
+    planned = git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(elsewhere))  # e.g. a caller that changed HOME since
+    git.apply(planned)
+    assert not (elsewhere / ".gitconfig").exists()
+    assert (isolated_home.home / ".gitconfig").exists()
+
+
+def test_global_scope_writes_the_system_file(isolated_home: Home, tmp_path: Path) -> None:
+    system_file = tmp_path / "etc-gitconfig"
+    env = tool_env(isolated_home, GIT_CONFIG_SYSTEM=str(system_file))
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = git.apply(git.plan(bundle, tmp_path / "e.pem", Scope.GLOBAL, env))
+    assert change.path == system_file
+    assert git_get(env, "--system", "--get", "http.sslCAInfo") == str(bundle)
+    assert not (isolated_home.home / ".gitconfig").exists()
+
+
+def test_system_file_is_asked_of_git_without_creating_it(isolated_home: Home) -> None:
+    path = git.config_file(Scope.GLOBAL, tool_env(isolated_home))
+    assert path.is_absolute()
+    assert path.name == "gitconfig"
+    assert not (isolated_home.home / ".gitconfig").exists()
+
+
+def test_xdg_file_is_used_when_it_is_the_only_one(isolated_home: Home) -> None:
+    xdg = isolated_home.config / "git" / "config"
+    xdg.parent.mkdir(parents=True)
+    xdg.write_text("[user]\n\tname = Ann\n")
+    env = tool_env(isolated_home)
+    assert git.config_file(Scope.USER, env) == xdg
+    (change,) = git.plan(Path("/b.pem"), Path("/e.pem"), Scope.USER, env).changes
+    assert change.path == xdg
+
+
+def test_site_scope_and_absent_git_are_notices_without_changes(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    site = git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.SITE, tool_env(isolated_home))
+    assert site.changes == []
+    assert [f.severity for f in site.findings] == [Severity.INFO]
+
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    absent = git.plan(
+        tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, tool_env(isolated_home, PATH=str(empty))
+    )
+    assert absent.changes == []
+    assert [(f.severity, f.message) for f in absent.findings] == [
+        (Severity.INFO, "git not found; not configured")
+    ]
+    assert git.apply(absent) == []
+
+
+def test_windows_schannel_plans_both_settings(isolated_home: Home, tmp_path: Path) -> None:
+    (isolated_home.home / ".gitconfig").write_text("[http]\n\tsslBackend = schannel\n")
+    env = tool_env(isolated_home, platform="win32")
+    bundle = tmp_path / "ca-bundle.pem"
+    planned = git.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    assert [(c.key, c.new) for c in planned.changes] == [
+        ("http.sslCAInfo", str(bundle)),
+        ("http.schannelUseSSLCAInfo", "true"),
+    ]
+    assert "replaces the Windows store" in planned.changes[1].notes[0]
+    git.apply(planned)
+    assert git_get(env, "--global", "--get", "http.schannelUseSSLCAInfo") == "true"
+    assert git.plan(bundle, tmp_path / "e.pem", Scope.USER, env).changes == []
+
+
+@pytest.mark.parametrize(
+    ("platform", "backend"), [("win32", "openssl"), ("win32", None), ("linux", "schannel")]
+)
+def test_schannel_setting_only_where_git_uses_schannel(
+    isolated_home: Home, tmp_path: Path, platform: str, backend: str | None
+) -> None:
+    if backend is not None:
+        (isolated_home.home / ".gitconfig").write_text(f"[http]\n\tsslBackend = {backend}\n")
+    env = tool_env(isolated_home, platform=platform)
+    planned = git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    assert [c.key for c in planned.changes] == ["http.sslCAInfo"]
+
+
+def test_findings_for_what_beats_our_setting(isolated_home: Home, tmp_path: Path) -> None:
+    (isolated_home.home / ".gitconfig").write_text(
+        '[http "https://git.example.com/"]\n\tsslCAInfo = /their.pem\n'
+    )
+    env = tool_env(isolated_home, GIT_SSL_CAINFO="/elsewhere.pem")
+    findings = git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).findings
+    assert [(f.severity, f.where) for f in findings] == [
+        (Severity.ERROR, "environment variable GIT_SSL_CAINFO"),
+        (Severity.WARNING, "git global config: http.https://git.example.com/.sslcainfo"),
+    ]
+    same = tool_env(isolated_home, GIT_SSL_CAINFO=str(tmp_path / "b.pem"))
+    assert len(git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, same).findings) == 1
+
+
+def test_a_duplicated_key_is_reported_not_overwritten(isolated_home: Home, tmp_path: Path) -> None:
+    gitconfig = isolated_home.home / ".gitconfig"
+    gitconfig.write_text("[http]\n\tsslCAInfo = /a.pem\n\tsslCAInfo = /b.pem\n")
+    planned = git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, tool_env(isolated_home))
+    assert planned.changes == []
+    (finding,) = planned.findings
+    assert finding.severity is Severity.ERROR
+    assert finding.fix.startswith("git config --global --unset-all http.sslCAInfo")
+
+
+def test_a_broken_config_file_is_an_error_and_left_alone(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    gitconfig = isolated_home.home / ".gitconfig"
+    gitconfig.write_text("[broken\n")
+    with pytest.raises(ConfigError, match="bad config line 1"):
+        git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, tool_env(isolated_home))
+    assert gitconfig.read_text() == "[broken\n"

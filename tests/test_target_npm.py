@@ -1,0 +1,166 @@
+"""The npm target against the real npm, with npmrc files in the test's folders only.
+
+npm takes about 0.2-0.3 s to start, so each test keeps its npm calls few: a plan is one call.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build_ca_bundle.scope import Scope
+from build_ca_bundle.targets import Severity, npm
+from build_ca_bundle.targets.tools import ToolEnvironment, backup_path
+from tests.conftest import Home
+
+needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+
+
+def npm_env(home: Home, tmp_path: Path, **extra: str) -> ToolEnvironment:
+    """npm pointed at the test's user and global npmrc, never the machine's."""
+    return ToolEnvironment(
+        {
+            **os.environ,
+            "npm_config_userconfig": str(home.home / ".npmrc"),
+            "npm_config_globalconfig": str(tmp_path / "global-npmrc"),
+            "npm_config_update_notifier": "false",
+            **extra,
+        },
+        home.home,
+    )
+
+
+def npm_get(env: ToolEnvironment, *args: str) -> str:
+    completed = subprocess.run(
+        ["npm", "config", "get", *args],
+        capture_output=True,
+        text=True,
+        env=dict(env.environ),
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+@needs_npm
+def test_set_read_back_by_npm_unchanged_run_then_undo_restores(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    npmrc = isolated_home.home / ".npmrc"
+    original = "; proxy settings\nregistry=https://registry.npmjs.org/\ncafile=/old.pem\n"
+    npmrc.write_text(original)
+    env = npm_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+
+    planned = npm.plan(bundle, tmp_path / "extra.pem", Scope.USER, env)
+    (change,) = planned.changes
+    assert (change.path, change.key, change.old, change.new) == (
+        npmrc,
+        "cafile",
+        "/old.pem",
+        str(bundle),
+    )
+    assert any("without its comments" in note for note in change.notes)
+    assert npmrc.read_text() == original  # plan touched nothing
+    assert npm.apply(planned) == [change]
+    assert npm_get(env, "cafile") == str(bundle)
+    assert backup_path(npmrc).read_text() == original
+    assert "registry=https://registry.npmjs.org/" in npmrc.read_text()
+    assert npm.plan(bundle, tmp_path / "extra.pem", Scope.USER, env).changes == []
+
+    assert npm.undo(change, env) == "restored"
+    assert npm.read_value(npmrc, "cafile") == "/old.pem"
+
+
+@needs_npm
+def test_undo_removes_ours_but_leaves_a_value_changed_since(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    npmrc = isolated_home.home / ".npmrc"
+    env = npm_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = npm.apply(npm.plan(bundle, tmp_path / "e.pem", Scope.USER, env))
+    assert change.old is None
+    assert not backup_path(npmrc).exists()  # there was no file to keep
+
+    npmrc.write_text("cafile=/mine.pem\n")  # a person's edit
+    assert npm.undo(change, env) == "left alone: changed by someone since (now /mine.pem)"
+    assert npmrc.read_text() == "cafile=/mine.pem\n"
+
+    npmrc.write_text(f"cafile={bundle}\nregistry=https://registry.npmjs.org/\n")
+    assert npm.undo(change, env) == "removed"
+    assert npm.read_value(npmrc, "cafile") is None
+    assert npm.read_value(npmrc, "registry") == "https://registry.npmjs.org/"
+
+
+@needs_npm
+def test_global_scope_writes_the_global_npmrc(isolated_home: Home, tmp_path: Path) -> None:
+    (isolated_home.home / ".npmrc").write_text("cafile=/user.pem\n")
+    env = npm_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+    planned = npm.plan(bundle, tmp_path / "e.pem", Scope.GLOBAL, env)
+    (change,) = planned.changes
+    assert change.path == tmp_path / "global-npmrc"
+    # The user's own cafile beats the global one: say so.
+    assert [(f.severity, f.where) for f in planned.findings] == [
+        (Severity.WARNING, str(isolated_home.home / ".npmrc"))
+    ]
+    npm.apply(planned)
+    assert npm.read_value(tmp_path / "global-npmrc", "cafile") == str(bundle)
+    assert npm.read_value(isolated_home.home / ".npmrc", "cafile") == "/user.pem"
+    # Undo edits the recorded (global) file, not the user's.
+    assert npm.undo(change, env) == "removed"
+    assert npm.read_value(tmp_path / "global-npmrc", "cafile") is None
+    assert npm.read_value(isolated_home.home / ".npmrc", "cafile") == "/user.pem"
+
+
+@needs_npm
+def test_strict_ssl_false_and_a_cafile_variable_are_findings(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    (isolated_home.home / ".npmrc").write_text("strict-ssl=false\n")
+    env = npm_env(isolated_home, tmp_path, npm_config_cafile="/elsewhere.pem")
+    findings = npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).findings
+    assert [(f.severity, f.where) for f in findings] == [
+        (Severity.ERROR, "npm strict-ssl"),
+        (Severity.ERROR, "environment variable npm_config_cafile"),
+    ]
+    assert findings[0].fix.startswith("npm config delete strict-ssl --location=user")
+
+
+def test_absent_npm_and_site_scope_are_notices(isolated_home: Home, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = npm_env(isolated_home, tmp_path, PATH=str(empty))
+    planned = npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    assert planned.changes == []
+    assert [(f.severity, f.message) for f in planned.findings] == [
+        (Severity.INFO, "npm not found; not configured")
+    ]
+    if shutil.which("npm"):
+        site = npm.plan(
+            tmp_path / "b.pem", tmp_path / "e.pem", Scope.SITE, npm_env(isolated_home, tmp_path)
+        )
+        assert (site.changes, [f.severity for f in site.findings]) == ([], [Severity.INFO])
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("cafile=/a.pem", "/a.pem"),
+        ("cafile = /a b.pem ", "/a b.pem"),
+        ('cafile="C:\\\\Users\\\\x.pem"', "C:\\Users\\x.pem"),  # ini writes JSON strings
+        ("cafile=C:\\Users\\x.pem", "C:\\Users\\x.pem"),  # a lone backslash stays
+        ("cafile=/a.pem ; a comment", "/a.pem"),
+        ("cafile=/a\\;b.pem", "/a;b.pem"),
+        ("; cafile=/commented.pem", None),
+        ("[section]\ncafile=/in-a-section.pem", None),
+    ],
+)
+def test_read_value_parses_like_npm(tmp_path: Path, line: str, value: str | None) -> None:
+    npmrc = tmp_path / ".npmrc"
+    npmrc.write_text(f"registry=https://r.example/\n{line}\n")
+    assert npm.read_value(npmrc, "cafile") == value

@@ -1,0 +1,189 @@
+"""The uv target: ``system-certs = true`` edited into uv.toml as text; uv's version comes
+from a fake ``uv`` (tests/fake_tool.py), since uv is not installed here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.scope import Scope
+from build_ca_bundle.targets import Severity, uv
+from build_ca_bundle.targets.tools import ToolEnvironment, backup_path
+from tests import fake_tool
+from tests.conftest import Home
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+USER_TOML = """\
+# uv settings for the office
+index-url = "https://pypi.example.com/simple"  # the mirror
+
+# our internal index
+[[index]]
+name = "internal"
+url = "https://pypi.example.com/simple"
+"""
+
+
+def uv_env(home: Home, tmp_path: Path, platform: str = "linux", **extra: str) -> ToolEnvironment:
+    bin_dir = tmp_path / "bin"
+    fake_tool.install(bin_dir, "uv")
+    environ = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **extra}
+    return ToolEnvironment(environ, home.home, platform)
+
+
+def user_toml(home: Home) -> Path:
+    return home.config / "uv" / "uv.toml"
+
+
+def test_adds_one_line_keeps_comments_unchanged_run_and_undo(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text(USER_TOML)
+    env = uv_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+
+    planned = uv.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    (change,) = planned.changes
+    assert (change.path, change.key, change.old, change.new) == (path, "system-certs", None, "true")
+    assert path.read_text() == USER_TOML  # plan touched nothing
+    uv.apply(planned)
+    assert path.read_text() == USER_TOML.replace("mirror\n", "mirror\nsystem-certs = true\n")
+    assert tomllib.loads(path.read_text())["system-certs"] is True
+    assert backup_path(path).read_text() == USER_TOML
+    assert uv.plan(bundle, tmp_path / "e.pem", Scope.USER, env).changes == []
+
+    assert uv.undo(change, env) == "removed"
+    assert path.read_text() == USER_TOML
+
+
+def test_replaces_a_false_value_keeping_its_comment_and_restores_it(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    original = "system-certs = false  # IT said so\r\n[pip]\r\nindex-url = 'x'\r\n"
+    path.write_bytes(original.encode())
+    env = uv_env(isolated_home, tmp_path)
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert change.old == "false"
+    assert path.read_bytes() == original.replace("false", "true", 1).encode()
+    assert uv.undo(change, env) == "restored"
+    assert path.read_bytes() == original.encode()
+
+
+def test_new_file_and_a_value_changed_since(isolated_home: Home, tmp_path: Path) -> None:
+    path = user_toml(isolated_home)
+    env = uv_env(isolated_home, tmp_path)
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert path.read_text() == "system-certs = true\n"
+    assert not backup_path(path).exists()
+    path.write_text("system-certs = false\n")
+    assert uv.undo(change, env) == "left alone: changed by someone since (now false)"
+    assert path.read_text() == "system-certs = false\n"
+
+
+def test_uv_before_0_11_gets_the_old_name(isolated_home: Home, tmp_path: Path) -> None:
+    env = uv_env(isolated_home, tmp_path, FAKE_UV_VERSION="0.10.4")
+    (change,) = uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).changes
+    assert change.key == "native-tls"
+    # The old name already on counts as on for a newer uv too.
+    user_toml(isolated_home).parent.mkdir(parents=True)
+    user_toml(isolated_home).write_text("native-tls = true\n")
+    newer = uv_env(isolated_home, tmp_path)
+    assert uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, newer).changes == []
+
+
+def test_findings_insecure_hosts_and_variables(isolated_home: Home, tmp_path: Path) -> None:
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text('allow-insecure-host = ["pypi.org"]\n')
+    env = uv_env(
+        isolated_home,
+        tmp_path,
+        UV_INSECURE_HOST="files.pythonhosted.org",
+        SSL_CERT_FILE="/elsewhere.pem",
+        UV_SYSTEM_CERTS="false",
+    )
+    findings = uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).findings
+    assert [(f.severity, f.where) for f in findings] == [
+        (Severity.ERROR, str(path)),
+        (Severity.ERROR, "environment variable UV_INSECURE_HOST"),
+        (Severity.WARNING, "environment variable UV_SYSTEM_CERTS"),
+        (Severity.WARNING, "environment variable SSL_CERT_FILE"),
+    ]
+    ours = uv_env(isolated_home, tmp_path, SSL_CERT_FILE=str(tmp_path / "b.pem"))
+    assert len(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, ours).findings) == 1
+
+
+def test_invalid_toml_is_an_error_and_left_untouched(isolated_home: Home, tmp_path: Path) -> None:
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text("index-url = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, uv_env(isolated_home, tmp_path))
+    assert path.read_text() == "index-url = \n"
+
+
+def test_an_edit_that_would_change_more_is_refused() -> None:
+    # A multi-line string whose line looks like a table header: a naive insert would land
+    # inside the string. The parser check refuses instead.
+    text = 'note = """\n[not a table]\n"""\n[pip]\n'
+    with pytest.raises(ConfigError, match="safely"):
+        uv.set_top_level(text, "system-certs", "true")
+
+
+def test_apply_refuses_a_file_changed_since_the_plan(isolated_home: Home, tmp_path: Path) -> None:
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text("offline = false\n")
+    planned = uv.plan(
+        tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, uv_env(isolated_home, tmp_path)
+    )
+    path.write_text("offline = true\n")
+    with pytest.raises(ConfigError, match="changed since"):
+        uv.apply(planned)
+    assert path.read_text() == "offline = true\n"
+
+
+def test_where_the_files_are(isolated_home: Home, tmp_path: Path) -> None:
+    windows = ToolEnvironment(
+        {"APPDATA": r"C:\Users\ann\AppData\Roaming", "PROGRAMDATA": r"D:\ProgramData"},
+        Path(r"C:\Users\ann"),
+        "win32",
+    )
+    roaming = Path(r"C:\Users\ann\AppData\Roaming")
+    assert uv.config_file(Scope.USER, windows) == roaming / "uv" / "uv.toml"
+    assert uv.config_file(Scope.GLOBAL, windows) == Path(r"D:\ProgramData") / "uv" / "uv.toml"
+    linux = uv_env(isolated_home, tmp_path)
+    assert uv.config_file(Scope.USER, linux) == user_toml(isolated_home)
+    assert uv.config_file(Scope.GLOBAL, linux) == Path("/etc/uv/uv.toml")
+    xdg_system = isolated_home.config_dirs / "uv" / "uv.toml"
+    xdg_system.parent.mkdir(parents=True)
+    xdg_system.write_text("")
+    assert uv.config_file(Scope.GLOBAL, linux) == xdg_system
+
+
+def test_absent_uv_and_site_scope_are_notices(isolated_home: Home, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = ToolEnvironment({**os.environ, "PATH": str(empty)}, isolated_home.home)
+    planned = uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    assert planned.changes == []
+    assert [(f.severity, f.message) for f in planned.findings] == [
+        (Severity.INFO, "uv not found; not configured")
+    ]
+    site = uv.plan(
+        tmp_path / "b.pem", tmp_path / "e.pem", Scope.SITE, uv_env(isolated_home, tmp_path)
+    )
+    assert (site.changes, [f.severity for f in site.findings]) == ([], [Severity.INFO])
+    assert not user_toml(isolated_home).exists()
