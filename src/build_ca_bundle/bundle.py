@@ -12,11 +12,13 @@ import base64
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import ssl
 import stat
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +31,6 @@ from build_ca_bundle.inifile import sync_folder
 from build_ca_bundle.paths import default_bundle_path
 from build_ca_bundle.scope import Scope
 
-_TEMP_PREFIX = "."
-_TEMP_SUFFIX = ".tmp"
 _HEADER = """\
 # One PEM file with every root this machine trusts for TLS: certifi's (Mozilla's) roots,
 # the roots the operating system trusts for server authentication, and files named with
@@ -39,53 +39,72 @@ _HEADER = """\
 # Certificates: {count}
 """
 
+# The attributes certifi names in its "# Issuer:" and "# Subject:" lines, in its order.
+_CERTIFI_NAME_ATTRIBUTES = (
+    ("CN", NameOID.COMMON_NAME),
+    ("O", NameOID.ORGANIZATION_NAME),
+    ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
+)
+
+# Readable by every account (pip may run as another user than the one who wrote the bundle),
+# writable only by the owner: a bundle others can change lets them add a root.
+_FILE_MODE = 0o644
+_FOLDER_MODE = 0o755
+
 
 # --- rendering --------------------------------------------------------------------------
 
 
 def render(entries: Sequence[Entry]) -> bytes:
-    """The bundle's bytes: ASCII, LF, a certifi-style header before each certificate."""
-    parts = [BUNDLE_MARKER.decode("ascii") + "\n", _HEADER.format(count=len(entries))]
+    """The bundle's bytes: ASCII, LF, a certifi-style header before each certificate.
+
+    The same entries always give the same bytes: no time, host or user goes in.
+    """
+    parts = [BUNDLE_MARKER.decode("ascii"), "\n", _HEADER.format(count=len(entries)), "\n"]
     for entry in entries:
-        parts.append("\n")
         parts.append(_certificate_header(entry))
         parts.append(_pem(entry.certificate.der))
+        parts.append("\n")
     return "".join(parts).encode("ascii")
 
 
 def _certificate_header(entry: Entry) -> str:
     cert = entry.certificate
-    x509 = cert.x509
     lines = [
-        f"# Issuer: {_certifi_name(x509.issuer)}",
-        f"# Subject: {_certifi_name(x509.subject)}",
+        f"# Issuer: {_certifi_name(cert.x509.issuer)}",
+        f"# Subject: {_certifi_name(cert.x509.subject)}",
         f'# Label: "{_ascii(cert.label)}"',
         f"# Serial: {cert.serial_number}",
-        f"# MD5 Fingerprint: {hashlib.md5(cert.der, usedforsecurity=False).digest().hex(':')}",
-        f"# SHA1 Fingerprint: {hashlib.sha1(cert.der, usedforsecurity=False).digest().hex(':')}",
-        f"# SHA256 Fingerprint: {bytes.fromhex(cert.sha256).hex(':')}",
+        f"# MD5 Fingerprint: {_colons(hashlib.md5(cert.der, usedforsecurity=False).digest())}",
+        f"# SHA1 Fingerprint: {_colons(hashlib.sha1(cert.der, usedforsecurity=False).digest())}",
+        f"# SHA256 Fingerprint: {_colons(bytes.fromhex(cert.sha256))}",
         f"# Source: {_ascii(', '.join(entry.origins))}",
     ]
     return "\n".join(lines) + "\n"
 
 
+def _colons(digest: bytes) -> str:
+    return digest.hex(":")  # certifi's style: lower-case hex pairs joined by ':'
+
+
 def _certifi_name(name: x509.Name) -> str:
-    """certifi's style: ``CN=… O=… OU=…``, those three attributes, in that order."""
+    """certifi's style: ``CN=… O=… OU=…``, those three attributes, in that order.
+
+    A corporate root may have none of them (only DC= parts, say); it gets the RFC 4514
+    form rather than an empty line.
+    """
     parts = []
-    for label, oid in (
-        ("CN", NameOID.COMMON_NAME),
-        ("O", NameOID.ORGANIZATION_NAME),
-        ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
-    ):
+    for label, oid in _CERTIFI_NAME_ATTRIBUTES:
         for attribute in name.get_attributes_for_oid(oid):
             value = attribute.value
             text = value if isinstance(value, str) else value.decode("utf-8", "replace")
             parts.append(f"{label}={_ascii(text)}")
-    return " ".join(parts)
+    return " ".join(parts) if parts else _ascii(name.rfc4514_string())
 
 
 def _ascii(text: str) -> str:
-    """Escape what is not printable ASCII, so the file stays ASCII and one line stays one."""
+    """Escape what is not printable ASCII as certifi does (``\\xfa``, ``\\u0151``), so the
+    file stays ASCII and a newline in a name cannot start a line of its own."""
     if text.isascii() and text.isprintable():
         return text
     return "".join(
@@ -103,8 +122,15 @@ def _pem(der: bytes) -> str:
 # --- where --------------------------------------------------------------------------------
 
 
-def default_path(scope: Scope, platform: str = sys.platform) -> Path:
-    return default_bundle_path(scope, platform)
+def default_path(
+    scope: Scope, platform: str = sys.platform, environ: Mapping[str, str] = os.environ
+) -> Path:
+    """The bundle's path for ``scope`` when the user names none.
+
+    The per-OS table lives in :mod:`build_ca_bundle.paths`, which the quick unchanged-run
+    check imports before anything heavy.
+    """
+    return default_bundle_path(scope, platform, environ)
 
 
 def check_machine_path(path: Path) -> None:
@@ -139,7 +165,49 @@ def _check_posix_machine_path(path: Path) -> None:
             )
 
 
-# --- writing ------------------------------------------------------------------------------
+# --- folders and locks ----------------------------------------------------------------------
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _run_lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".run.lock")
+
+
+def _ensure_folder(folder: Path) -> None:
+    """Create the missing folders, each ``rwxr-xr-x`` whatever the umask: with umask 0 a
+    world-writable folder would let anyone swap the bundle; with umask 077 other accounts'
+    pip could not read it."""
+    try:
+        _make_folders(folder)
+    except FileExistsError as exc:
+        raise BundleError(
+            f"cannot create the folder {folder}: {exc.filename} is a file, not a folder",
+            hint="move that file away, or choose another path with --output",
+        ) from exc
+    except OSError as exc:
+        raise BundleError(
+            f"cannot create the folder {folder}: {exc.strerror or exc}",
+            hint="check the path and its permissions, or choose another with --output",
+        ) from exc
+
+
+def _make_folders(folder: Path) -> None:
+    if folder.is_dir():
+        return
+    if folder.parent != folder:
+        _make_folders(folder.parent)
+    try:
+        folder.mkdir(mode=_FOLDER_MODE)
+    except FileExistsError:
+        if folder.is_dir():
+            return  # another run made it a moment ago
+        raise
+    # mkdir's mode was cut by the umask. Best effort: some mounts (FAT, SMB) refuse chmod.
+    with contextlib.suppress(OSError):
+        folder.chmod(_FOLDER_MODE)
 
 
 @contextlib.contextmanager
@@ -150,19 +218,20 @@ def run_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
     """
     import filelock
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BundleError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from exc
-    lock = filelock.FileLock(str(path.with_name(path.name + ".run.lock")), timeout=timeout)
+    _ensure_folder(path.parent)
+    lock = filelock.FileLock(str(_run_lock_path(path)), timeout=timeout)
     try:
         with lock:
             yield
     except filelock.Timeout as exc:
         raise LockTimeoutError(
-            f"another build-ca-bundle run for {path} did not finish within {timeout:g} s",
+            f"another build-ca-bundle run for {path} did not finish within {timeout:g} s "
+            f"(lock file {_run_lock_path(path)})",
             hint="if no other run is going on, a stuck process holds it: end it and run again",
         ) from exc
+
+
+# --- writing ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -172,14 +241,11 @@ class WriteResult:
 
 
 def read_existing(path: Path) -> bytes | None:
+    """The bundle's current bytes, or None if there is no readable file."""
     try:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
 
 
 def write(
@@ -189,31 +255,25 @@ def write(
 
     The content must load in ``ssl`` first, unless ``validated``: a subset of blocks that
     were just loaded as part of the main bundle (``extra-roots.pem``, which may be empty).
+    Raises :class:`BundleError` (the previous bundle is then unchanged) or
+    :class:`LockTimeoutError`.
     """
     import filelock
 
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BundleError(
-            f"cannot create the folder {folder}: {exc.strerror or exc}",
-            hint="check the path, or choose another with --output",
-        ) from exc
-    if not folder.is_dir():
-        raise BundleError(f"{folder} is not a folder", hint="choose another path with --output")
+    _ensure_folder(path.parent)
     lock = filelock.FileLock(str(lock_path(path)), timeout=lock_timeout)
     try:
         with lock:
             return _write_locked(path, content, validated=validated)
     except filelock.Timeout as exc:
         raise LockTimeoutError(
-            f"another build-ca-bundle run held {lock_path(path)} for over {lock_timeout:g} s",
+            f"another build-ca-bundle run held the lock {lock_path(path)} for over "
+            f"{lock_timeout:g} s",
             hint="if no other run is going on, a stuck process holds it: end it and run again",
         ) from exc
-    except PermissionError as exc:
+    except OSError as exc:  # only the lock file's own errors reach here
         raise BundleError(
-            f"cannot write in {folder}: {exc.strerror}",
+            f"cannot take the lock {lock_path(path)}: {exc.strerror or exc}",
             hint="run as an administrator for --scope global, or use --scope user",
         ) from exc
 
@@ -221,25 +281,21 @@ def write(
 def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult:
     _remove_stale_temp_files(path)
     if read_existing(path) == content:
+        _forbid_group_and_world_writes(path)
         return WriteResult(path, changed=False)
     if not validated:
         _check_loads(content, path)
-    temp = path.with_name(f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
-        try:
-            _write_all(descriptor, content)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        temp.chmod(0o644)  # whatever the umask: readable by all, writable by the owner
-        temp.replace(path)
+        _write_new_file(temp, content)
+        _replace(temp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise BundleError(
             f"cannot write {path}: {exc.strerror or exc}; the previous bundle is unchanged",
-            hint="free some disk space or choose another path with --output",
+            hint="free some disk space, check the folder's permissions, or choose another "
+            "path with --output",
         ) from exc
     sync_folder(path.parent)
     return WriteResult(path, changed=True)
@@ -248,11 +304,60 @@ def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
+def _write_new_file(temp: Path, content: bytes) -> None:
+    """Write and sync a file that must not exist yet (O_EXCL: never follow a planted link)."""
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, _FILE_MODE)
+    try:
+        _restore_mode(descriptor)
+        _write_all(descriptor, content)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _restore_mode(descriptor: int) -> None:
+    """Set exactly rw-r--r--: the umask may have taken away the read bits other accounts'
+    pip needs. Best effort, as for folders."""
+    fchmod = getattr(os, "fchmod", None)  # absent on Windows before 3.13
+    if fchmod is not None:
+        with contextlib.suppress(OSError):
+            fchmod(descriptor, _FILE_MODE)
+
+
 def _write_all(descriptor: int, content: bytes) -> None:
     view = memoryview(content)
     while view:
         written = os.write(descriptor, view)
         view = view[written:]
+
+
+# Windows refuses to replace a file that another process has open without delete sharing
+# (pip reading the old bundle, a virus scanner): that passes within moments, so wait a
+# little. Elsewhere a refused rename is a real permission problem: fail at once.
+_REPLACE_ATTEMPTS = 10 if os.name == "nt" else 1
+_REPLACE_PAUSE = 0.05  # seconds, times the attempt number
+
+
+def _replace(temp: Path, path: Path) -> None:
+    for attempt in range(1, _REPLACE_ATTEMPTS + 1):
+        try:
+            temp.replace(path)
+        except PermissionError:
+            if attempt == _REPLACE_ATTEMPTS:
+                raise
+            time.sleep(_REPLACE_PAUSE * attempt)
+        else:
+            return
+
+
+def _forbid_group_and_world_writes(path: Path) -> None:
+    """An unchanged bundle stays untouched, except that a world-writable one is fixed."""
+    if os.name != "posix":
+        return  # Windows permission bits say nothing about who may write (ACLs do)
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            path.chmod(mode & ~(stat.S_IWGRP | stat.S_IWOTH))
 
 
 # OpenSSL 3's certificate store slows down with its size (each insert re-sorts), so a store
@@ -279,32 +384,42 @@ def _load_in_chunks(text: str) -> None:
     for start in range(0, len(body), _LOAD_CHUNK):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(cadata=_END.join(body[start : start + _LOAD_CHUNK]) + _END)
-        if not context.cert_store_stats()["x509_ca"] + context.cert_store_stats()["x509"]:
+        stats = context.cert_store_stats()
+        if not stats["x509_ca"] + stats["x509"]:
             raise ValueError("no certificate loaded")
+
+
+# Exactly the names _write_locked gives its temp files, and no other file's.
+_TEMP_NAME = r"\.{name}\.[0-9a-f]{{16}}\.tmp"
 
 
 def _remove_stale_temp_files(path: Path) -> None:
     """Temp files a killed run left behind. Inside the lock, every one of ours is stale."""
-    pattern = f"{_TEMP_PREFIX}{path.name}.*{_TEMP_SUFFIX}"
-    for leftover in _glob(path.parent, pattern):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
-
-
-def _glob(folder: Path, pattern: str) -> Iterable[Path]:
+    pattern = re.compile(_TEMP_NAME.format(name=re.escape(path.name)))
     try:
-        return list(folder.glob(pattern))
+        items = list(path.parent.iterdir())
     except OSError:
-        return []
+        return
+    for item in items:
+        if pattern.fullmatch(item.name):
+            with contextlib.suppress(OSError):
+                item.unlink()
 
 
 def remove(path: Path) -> bool:
-    """Remove a bundle and its lock file; True if the bundle was there."""
-    removed = False
-    with contextlib.suppress(FileNotFoundError):
+    """Remove a bundle and its lock files (undo); True if the bundle was there."""
+    try:
         path.unlink()
+    except FileNotFoundError:
+        removed = False
+    except OSError as exc:
+        raise BundleError(
+            f"cannot remove {path}: {exc.strerror or exc}",
+            hint="run with the rights that wrote it (an administrator for --scope global)",
+        ) from exc
+    else:
         removed = True
-    for lock in (lock_path(path), path.with_name(path.name + ".run.lock")):
+    for lock in (lock_path(path), _run_lock_path(path)):
         with contextlib.suppress(OSError):
             lock.unlink()
     return removed
