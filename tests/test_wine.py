@@ -1,9 +1,10 @@
 """Windows for real: Windows CPython under Wine, its certificate stores seeded through crypt32,
-our tool run through its Windows code paths, and a certifi-only Windows pip through the proxy."""
+our tool run through its Windows code paths, and a certifi-only Windows pip through the proxy.
+
+Needs scripts/setup-wine; every test here skips, saying why, when Wine is not prepared."""
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import tempfile
@@ -11,35 +12,143 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 
 from tests.pki import CODE_SIGNING, make_root
 from tests.tls import PROBE, corporate_network
-from tests.wine import KOREAN_LANG, KOREAN_USER, Wine, make_prefix
+from tests.wine import (
+    KOREAN_LANG,
+    KOREAN_USER,
+    LOCAL_MACHINE,
+    REPO,
+    StoreEntry,
+    Wine,
+    windows_path,
+    wine_prefix,
+)
 
 pytestmark = pytest.mark.wine
 
-
-@pytest.fixture(scope="module")
-def wine(tmp_path_factory: pytest.TempPathFactory) -> Wine:
-    return make_prefix(tmp_path_factory.mktemp("wine") / "prefix")
+WINDOWS_READER = REPO / "src" / "build_ca_bundle" / "sources" / "windows.py"
 
 
-def entry(
-    store: str,
-    der: bytes,
-    *,
-    location: str = "CurrentUser",
-    eku: list[x509.ObjectIdentifier] | None = None,
-) -> dict[str, object]:
-    value: dict[str, object] = {
-        "store": store,
-        "location": location,
-        "der": base64.b64encode(der).decode(),
+@pytest.fixture(scope="session")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
+    """One copy of the prepared prefix for the session: every test seeds its own new roots."""
+    with wine_prefix(tmp_path_factory.mktemp("wine") / "prefix") as prefix:
+        yield prefix
+
+
+def test_the_harness_environment_wins_over_the_one_wine_sets(wine: Wine) -> None:
+    """Wine resets APPDATA and USERPROFILE from its registry; the harness must override it."""
+    result = wine.python(
+        [
+            "-c",
+            "import os, sys; print(os.environ['APPDATA'], os.path.expanduser('~'), sys.path[0])",
+        ],
+        env={"APPDATA": "C:\\elsewhere\\Roaming", "USERPROFILE": "C:\\elsewhere"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "C:\\elsewhere\\Roaming",
+        "C:\\elsewhere",
+        windows_path(REPO / "src"),
+    ]
+
+
+def profile_env(profile: Path) -> dict[str, str]:
+    """A Windows user profile in a Linux folder. pip and platformdirs ask the shell API for
+    AppData, not %APPDATA%; platformdirs >= 4.3 (ours, and pip's copy) takes WIN_PD_OVERRIDE_*."""
+    roaming = windows_path(profile / "AppData" / "Roaming")
+    local = windows_path(profile / "AppData" / "Local")
+    return {
+        "USERPROFILE": windows_path(profile),
+        "APPDATA": roaming,
+        "LOCALAPPDATA": local,
+        "WIN_PD_OVERRIDE_APPDATA": roaming,
+        "WIN_PD_OVERRIDE_LOCAL_APPDATA": local,
     }
-    if eku is not None:
-        value["eku"] = base64.b64encode(x509.ExtendedKeyUsage(eku).public_bytes()).decode()
-    return value
+
+
+def test_the_tool_writes_into_the_profile_the_test_names(wine: Wine, tmp_path: Path) -> None:
+    root = make_root("Profile Test Root")
+    wine.seed([StoreEntry("ROOT", root.der)])
+    profile = tmp_path / "profile"
+    result = wine.python(["-m", "build_ca_bundle", "--no-verify"], env=profile_env(profile))
+    assert result.returncode == 0, result.stdout + result.stderr
+    bundle = profile / "AppData" / "Local" / "build-ca-bundle" / "ca-bundle.pem"
+    assert root.pem.decode().strip() in bundle.read_text()
+    pip_ini = (profile / "AppData" / "Roaming" / "pip" / "pip.ini").read_bytes()
+    assert pip_ini == f"[global]\r\ncert = {windows_path(bundle)}\r\n".encode()
+
+
+def test_seeded_roots_enumerate_with_their_trust(wine: Wine) -> None:
+    unrestricted = make_root("Seeded Unrestricted Root")
+    machine = make_root("Seeded Machine Root")
+    signing_only = make_root("Seeded Code Signing Root")
+    wine.seed(
+        [
+            StoreEntry("ROOT", unrestricted.der),
+            StoreEntry("ROOT", machine.der, location=LOCAL_MACHINE),
+            StoreEntry("ROOT", signing_only.der, eku=[CODE_SIGNING]),
+        ]
+    )
+    found = {item.sha256: item for item in wine.enum_certificates("ROOT")}
+    for root in (unrestricted, machine):
+        assert found[root.sha256].encoding == "x509_asn"
+        assert found[root.sha256].trust is True
+    # The EKU property is what the stdlib reports, as a frozenset of OIDs.
+    assert found[signing_only.sha256].trust == frozenset({CODE_SIGNING.dotted_string})
+    assert found[signing_only.sha256].trust_type == "frozenset"
+
+
+def test_seeded_disallowed_enumerates(wine: Wine) -> None:
+    user_distrusted = make_root("Seeded Disallowed Root (user)")
+    machine_distrusted = make_root("Seeded Disallowed Root (machine)")
+    wine.seed(
+        [
+            StoreEntry("Disallowed", user_distrusted.der),
+            StoreEntry("Disallowed", machine_distrusted.der, location=LOCAL_MACHINE),
+        ]
+    )
+    disallowed = {item.sha256 for item in wine.enum_certificates("Disallowed")}
+    assert {user_distrusted.sha256, machine_distrusted.sha256} <= disallowed
+    roots = {item.sha256 for item in wine.enum_certificates("ROOT")}
+    assert user_distrusted.sha256 not in roots
+
+
+# Runs inside Windows python: our reader on the real (Wine) stores, as JSON.
+READ_STORES = """
+import json
+from build_ca_bundle.sources import StoreOptions, windows
+result = windows.load(StoreOptions())
+print(json.dumps({
+    "candidates": {c.certificate.sha256: c.verdict.value for c in result.candidates},
+    "problems": [str(p) for p in result.problems],
+}))
+"""
+
+
+def test_our_windows_reader_inside_wine(wine: Wine) -> None:
+    if not WINDOWS_READER.exists():
+        pytest.skip("sources/windows.py not present")
+    corporate = make_root("Reader Corporate Root")
+    signing_only = make_root("Reader Code Signing Only Root")
+    disallowed = make_root("Reader Disallowed Root")
+    wine.seed(
+        [
+            StoreEntry("ROOT", corporate.der, location=LOCAL_MACHINE),
+            StoreEntry("ROOT", signing_only.der, eku=[CODE_SIGNING]),
+            StoreEntry("ROOT", disallowed.der),  # trusted as a root, and distrusted: distrust wins
+            StoreEntry("Disallowed", disallowed.der, location=LOCAL_MACHINE),
+        ]
+    )
+    result = wine.python(["-c", READ_STORES])
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    verdicts = summary["candidates"]
+    assert verdicts[corporate.sha256] == "trust", summary
+    assert signing_only.sha256 not in verdicts, summary
+    assert verdicts[disallowed.sha256] == "distrust", summary
 
 
 def windows_pip_install(proxy: str, index: str) -> list[str]:
@@ -65,47 +174,11 @@ def windows_pip_install(proxy: str, index: str) -> list[str]:
     ]
 
 
-READ_STORES = """
-import json
-from build_ca_bundle.sources import StoreOptions, windows
-result = windows.load(StoreOptions())
-print(json.dumps({c.certificate.sha256: c.verdict.value for c in result.candidates}))
-"""
-
-
-def test_group_policy_root_kept_usage_restricted_dropped_disallowed_wins(wine: Wine) -> None:
-    corporate = make_root("GPO Corporate Root")
-    signing_only = make_root("Code Signing Only Root")
-    disallowed = make_root("Disallowed Root")
-    wine.seed(
-        [
-            entry("ROOT", corporate.der, location="LocalMachine"),
-            entry("ROOT", signing_only.der, eku=[CODE_SIGNING]),
-            entry("ROOT", disallowed.der),
-            entry("Disallowed", disallowed.der, location="LocalMachine"),
-        ]
-    )
-    raw = wine.python(
-        [
-            "-c",
-            "import ssl; print([t for d, e, t in ssl.enum_certificates('ROOT')"
-            " if b'Code Signing Only' in d])",
-        ]
-    )
-    assert "1.3.6.1.5.5.7.3.3" in raw.stdout, raw.stderr  # the stdlib returns the property
-    result = wine.python(["-c", READ_STORES])
-    assert result.returncode == 0, result.stderr
-    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert verdicts[corporate.sha256] == "trust"
-    assert signing_only.sha256 not in verdicts
-    assert verdicts[disallowed.sha256] == "distrust"
-
-
 def test_certifi_only_windows_pip_works_through_the_proxy_after_the_tool(
     wine: Wine, tmp_path: Path
 ) -> None:
     with corporate_network(tmp_path) as (index, proxy):
-        wine.seed([entry("ROOT", proxy.root.der)])
+        wine.seed([StoreEntry("ROOT", proxy.root.der)])
         pip = windows_pip_install(proxy.url, index.simple_url)
         before = wine.python(pip)
         assert before.returncode != 0
@@ -115,7 +188,7 @@ def test_certifi_only_windows_pip_works_through_the_proxy_after_the_tool(
         assert proxy.root.sha256 in tool.stdout
         after = wine.python(pip)
         assert after.returncode == 0, after.stdout + after.stderr
-    assert wine.windows_path(f"C:\\probe\\{PROBE}.py").exists()
+    assert wine.drive_c(f"C:\\probe\\{PROBE}.py").exists()
     users = wine.prefix / "drive_c" / "users"
     (pip_ini,) = users.glob("*/AppData/Roaming/pip/pip.ini")
     data = pip_ini.read_bytes()
@@ -126,9 +199,11 @@ def test_certifi_only_windows_pip_works_through_the_proxy_after_the_tool(
 
 @pytest.fixture(scope="module")
 def korean_wine() -> Iterator[Wine]:
+    # Its own folder under /tmp: the other user cannot enter pytest's root-only folders.
     folder = Path(tempfile.mkdtemp(prefix="bcb-wine-ko-", dir="/tmp"))
     try:
-        yield make_prefix(folder / "prefix", user=KOREAN_USER, lang=KOREAN_LANG)
+        with wine_prefix(folder / "prefix", user=KOREAN_USER, lang=KOREAN_LANG) as prefix:
+            yield prefix
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -138,7 +213,7 @@ def test_a_korean_profile_under_the_korean_code_page(korean_wine: Wine, tmp_path
     encoding = korean_wine.python(["-c", "import locale; print(locale.getencoding())"])
     assert encoding.stdout.strip() == "cp949"
     with corporate_network(tmp_path) as (index, proxy):
-        korean_wine.seed([entry("ROOT", proxy.root.der)])
+        korean_wine.seed([StoreEntry("ROOT", proxy.root.der)])
         tool = korean_wine.python(["-m", "build_ca_bundle", "--no-verify"])
         assert tool.returncode == 0, tool.stdout + tool.stderr
         pip = windows_pip_install(proxy.url, index.simple_url)
