@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 import certifi
-import filelock
 import platformdirs
 import pytest
 from cryptography import x509
@@ -488,31 +487,52 @@ def test_stale_temp_files_of_a_killed_run_are_removed_and_nothing_else(tmp_path:
     assert all(item.exists() for item in kept)
 
 
+_HOLDER = """
+import sys, time
+from build_ca_bundle import lock
+with lock.hold(sys.argv[1], 5):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _start_holder(lock_file: Path) -> subprocess.Popen[str]:
+    """Another process that takes the lock and then hangs, as a stuck logon would."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(lock_file)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _end(holder: subprocess.Popen[str]) -> None:
+    holder.kill()
+    holder.communicate()
+
+
 def test_a_stuck_lock_holder_gives_a_clear_error(tmp_path: Path) -> None:
     target = tmp_path / "ca-bundle.pem"
-    holder = filelock.FileLock(str(bundle.lock_path(target)))
-    acquired, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with holder:
-            acquired.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert acquired.wait(5)
+    holder = _start_holder(bundle.lock_path(target))
     try:
         started = time.monotonic()
         with pytest.raises(LockTimeoutError) as caught:
-            bundle.write(target, bundle.render(entries("X")), lock_timeout=0.2)
-        assert time.monotonic() - started < 5
+            bundle.write(target, bundle.render(entries("X")), lock_timeout=0.3)
+        assert 0.25 < time.monotonic() - started < 5
     finally:
-        release.set()
-        thread.join()
+        _end(holder)
     assert str(tmp_path / "ca-bundle.pem.lock") in str(caught.value)
     assert caught.value.hint and "end it" in caught.value.hint
     assert caught.value.exit_code is ExitCode.LOCKED
     assert not target.exists()
+
+
+def test_a_killed_lock_holder_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """A logon killed while it held the lock (SIGKILL, power off) does not block the next."""
+    target = tmp_path / "ca-bundle.pem"
+    _end(_start_holder(bundle.lock_path(target)))
+    assert bundle.lock_path(target).exists()  # the file stays; the kernel dropped the lock
+    assert bundle.write(target, bundle.render(entries("X")), lock_timeout=1).changed
 
 
 _WRITER = """

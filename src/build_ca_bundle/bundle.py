@@ -22,9 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
+from build_ca_bundle import lock, x509der
 from build_ca_bundle.certificates import BUNDLE_MARKER, Entry
 from build_ca_bundle.errors import BundleError, LockTimeoutError, UnsafePathError
 from build_ca_bundle.inifile import sync_folder
@@ -40,11 +38,7 @@ _HEADER = """\
 """
 
 # The attributes certifi names in its "# Issuer:" and "# Subject:" lines, in its order.
-_CERTIFI_NAME_ATTRIBUTES = (
-    ("CN", NameOID.COMMON_NAME),
-    ("O", NameOID.ORGANIZATION_NAME),
-    ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
-)
+_CERTIFI_NAME_ATTRIBUTES = (("CN", "2.5.4.3"), ("O", "2.5.4.10"), ("OU", "2.5.4.11"))
 
 # Readable by every account (pip may run as another user than the one who wrote the bundle),
 # writable only by the owner: a bundle others can change lets them add a root.
@@ -71,8 +65,8 @@ def render(entries: Sequence[Entry]) -> bytes:
 def _certificate_header(entry: Entry) -> str:
     cert = entry.certificate
     lines = [
-        f"# Issuer: {_certifi_name(cert.x509.issuer)}",
-        f"# Subject: {_certifi_name(cert.x509.subject)}",
+        f"# Issuer: {_certifi_name(cert.issuer_name)}",
+        f"# Subject: {_certifi_name(cert.subject_name)}",
         f'# Label: "{_ascii(cert.label)}"',
         f"# Serial: {cert.serial_number}",
         f"# MD5 Fingerprint: {_colons(hashlib.md5(cert.der, usedforsecurity=False).digest())}",
@@ -87,7 +81,7 @@ def _colons(digest: bytes) -> str:
     return digest.hex(":")  # certifi's style: lower-case hex pairs joined by ':'
 
 
-def _certifi_name(name: x509.Name) -> str:
+def _certifi_name(name: x509der.Name) -> str:
     """certifi's style: ``CN=… O=… OU=…``, those three attributes, in that order.
 
     A corporate root may have none of them (only DC= parts, say); it gets the RFC 4514
@@ -95,11 +89,10 @@ def _certifi_name(name: x509.Name) -> str:
     """
     parts = []
     for label, oid in _CERTIFI_NAME_ATTRIBUTES:
-        for attribute in name.get_attributes_for_oid(oid):
-            value = attribute.value
+        for value in x509der.attribute_values(name, oid):
             text = value if isinstance(value, str) else value.decode("utf-8", "replace")
             parts.append(f"{label}={_ascii(text)}")
-    return " ".join(parts) if parts else _ascii(name.rfc4514_string())
+    return " ".join(parts) if parts else _ascii(x509der.rfc4514(name))
 
 
 def _ascii(text: str) -> str:
@@ -216,19 +209,26 @@ def run_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
 
     Separate from the write lock, which also guards writes made outside a run.
     """
-    import filelock
-
     _ensure_folder(path.parent)
-    lock = filelock.FileLock(str(_run_lock_path(path)), timeout=timeout)
     try:
-        with lock:
+        with lock.hold(str(_run_lock_path(path)), timeout):
             yield
-    except filelock.Timeout as exc:
+    except lock.Timeout as exc:
         raise LockTimeoutError(
             f"another build-ca-bundle run for {path} did not finish within {timeout:g} s "
             f"(lock file {_run_lock_path(path)})",
             hint="if no other run is going on, a stuck process holds it: end it and run again",
         ) from exc
+    except lock.Unavailable as exc:
+        raise _lock_unavailable(exc) from exc
+
+
+def _lock_unavailable(exc: lock.Unavailable) -> BundleError:
+    return BundleError(
+        f"{exc}; nothing was changed",
+        hint="check that the folder is writable (an administrator for --scope global), or "
+        "choose another path with --output",
+    )
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -258,24 +258,18 @@ def write(
     Raises :class:`BundleError` (the previous bundle is then unchanged) or
     :class:`LockTimeoutError`.
     """
-    import filelock
-
     _ensure_folder(path.parent)
-    lock = filelock.FileLock(str(lock_path(path)), timeout=lock_timeout)
     try:
-        with lock:
+        with lock.hold(str(lock_path(path)), lock_timeout):
             return _write_locked(path, content, validated=validated)
-    except filelock.Timeout as exc:
+    except lock.Timeout as exc:
         raise LockTimeoutError(
             f"another build-ca-bundle run held the lock {lock_path(path)} for over "
             f"{lock_timeout:g} s",
             hint="if no other run is going on, a stuck process holds it: end it and run again",
         ) from exc
-    except OSError as exc:  # only the lock file's own errors reach here
-        raise BundleError(
-            f"cannot take the lock {lock_path(path)}: {exc.strerror or exc}",
-            hint="run as an administrator for --scope global, or use --scope user",
-        ) from exc
+    except lock.Unavailable as exc:
+        raise _lock_unavailable(exc) from exc
 
 
 def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult:
@@ -419,7 +413,7 @@ def remove(path: Path) -> bool:
         ) from exc
     else:
         removed = True
-    for lock in (lock_path(path), _run_lock_path(path)):
+    for lock_file in (lock_path(path), _run_lock_path(path)):
         with contextlib.suppress(OSError):
-            lock.unlink()
+            lock_file.unlink()
     return removed

@@ -14,16 +14,15 @@ import enum
 import functools
 import hashlib
 import re
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import NameOID
+from build_ca_bundle import x509der
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 ANY_EKU = "2.5.29.37.0"
@@ -56,9 +55,10 @@ class Problem:
 class Certificate:
     """One X.509 certificate, identified by the SHA-256 of its DER encoding.
 
-    What every run needs is computed when parsing; what only reports, distrust matching or a
-    few rules need (names as text, the self-signature check) is computed on first use: a
-    store of thousands of roots is read in linear time with a small constant.
+    The fields every run needs are read from the DER when parsing, with the standard library
+    (:mod:`build_ca_bundle.x509der`); names as text are decoded on first use, and what needs
+    real cryptography (the self-signature, key details) loads ``cryptography`` on first use.
+    A store of thousands of roots is read in linear time with a small constant.
     """
 
     der: bytes
@@ -68,7 +68,9 @@ class Certificate:
     not_after: dt.datetime
     is_ca: bool
     version: int
-    x509: x509.Certificate = field(repr=False)
+    # The extendedKeyUsage purposes, or None without the extension (any purpose).
+    extended_key_usage: frozenset[str] | None
+    fields: x509der.Fields = field(repr=False)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.sha256 == self.sha256
@@ -77,27 +79,46 @@ class Certificate:
         return hash(self.sha256)
 
     @functools.cached_property
+    def x509(self) -> x509.Certificate:
+        """cryptography's view, for what needs signatures or key details (imported lazily)."""
+        import warnings
+
+        from cryptography import x509
+        from cryptography.utils import CryptographyDeprecationWarning
+
+        # Some roots in real stores have a negative serial number; cryptography warns about
+        # them but parses them, and OpenSSL accepts them, so they are not our user's problem.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return x509.load_der_x509_certificate(self.der)
+
+    @functools.cached_property
+    def subject_name(self) -> x509der.Name:
+        return x509der.read_name(self.fields.subject_der)
+
+    @functools.cached_property
+    def issuer_name(self) -> x509der.Name:
+        return x509der.read_name(self.fields.issuer_der)
+
+    @functools.cached_property
     def subject(self) -> str:
-        return self.x509.subject.rfc4514_string()
+        return x509der.rfc4514(self.subject_name)
 
     @functools.cached_property
     def issuer(self) -> str:
-        return self.x509.issuer.rfc4514_string()
+        return x509der.rfc4514(self.issuer_name)
 
     @functools.cached_property
     def self_signed(self) -> bool:
-        return _is_self_signed(self.x509)
+        return self.fields.subject_der == self.fields.issuer_der and _signed_by(self, self)
 
     @functools.cached_property
     def spki_sha256(self) -> str:
-        spki = self.x509.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return hashlib.sha256(spki).hexdigest()
+        return hashlib.sha256(self.fields.spki_der).hexdigest()
 
-    @functools.cached_property
+    @property
     def issuer_serial(self) -> tuple[bytes, int]:
-        return (self.x509.issuer.public_bytes(), self.serial_number)
+        return (self.fields.issuer_der, self.serial_number)
 
     @functools.cached_property
     def key(self) -> str:
@@ -110,7 +131,7 @@ class Certificate:
     @functools.cached_property
     def label(self) -> str:
         """A short human name: the subject's CN, else OU, else O, else the whole subject."""
-        return name_label(self.x509.subject)
+        return name_label(self.subject_name)
 
     def expired(self, now: dt.datetime) -> bool:
         return self.not_after < now
@@ -119,13 +140,16 @@ class Certificate:
         return self.not_before > now
 
 
-def name_label(name: x509.Name) -> str:
-    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATION_NAME):
-        attributes = name.get_attributes_for_oid(oid)
-        if attributes:
-            value = attributes[0].value
+_LABEL_ATTRIBUTES = ("2.5.4.3", "2.5.4.11", "2.5.4.10")  # CN, OU, O
+
+
+def name_label(name: x509der.Name) -> str:
+    for oid in _LABEL_ATTRIBUTES:
+        values = x509der.attribute_values(name, oid)
+        if values:
+            value = values[0]
             return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return name.rfc4514_string()
+    return x509der.rfc4514(name)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -135,70 +159,51 @@ def parse_der(der: bytes) -> Certificate:
     Cached: the same roots arrive from certifi, the distro bundle and the hashed folders, and
     a parsed certificate is immutable.
     """
-    # Some roots in real stores have a negative serial number; cryptography warns about them
-    # but parses them, and OpenSSL accepts them, so they are not our user's problem.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return _parse_der(der)
-
-
-def _parse_der(der: bytes) -> Certificate:
     try:
-        cert = x509.load_der_x509_certificate(der)
-        # Parse now what later steps read, so a malformed name, key or extension fails here,
-        # as a problem naming the file, not later in the middle of a report.
-        cert.subject  # noqa: B018
-        cert.issuer  # noqa: B018
-        cert.public_key()
-        is_ca = _is_ca(cert)
-        serial = cert.serial_number
-        not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    except ValueError as exc:
+        fields = x509der.read(der)
+        is_ca = _is_ca(fields)
+        eku = fields.extensions.get(x509der.EXTENDED_KEY_USAGE)
+        purposes = None if eku is None else x509der.extended_key_usage(eku.value)
+    except x509der.DERError as exc:
         raise ValueError(f"not a valid X.509 certificate ({exc})") from exc
-    except Exception as exc:  # cryptography raises assorted errors for unsupported keys
-        raise ValueError(f"unsupported certificate ({type(exc).__name__}: {exc})") from exc
     return Certificate(
         der=der,
         sha256=hashlib.sha256(der).hexdigest(),
-        serial_number=serial,
-        not_before=not_before,
-        not_after=not_after,
+        serial_number=fields.serial_number,
+        not_before=fields.not_before,
+        not_after=fields.not_after,
         is_ca=is_ca,
-        version=cert.version.value + 1,
-        x509=cert,
+        version=fields.version,
+        extended_key_usage=purposes,
+        fields=fields,
     )
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def _is_ca(fields: x509der.Fields) -> bool:
     """Mirror OpenSSL's X509_check_ca: basicConstraints cA, or an old self-issued root."""
-    try:
-        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        basic = None
+    basic = fields.extensions.get(x509der.BASIC_CONSTRAINTS)
     if basic is not None:
-        return basic.ca
-    if cert.subject != cert.issuer:
+        return x509der.basic_constraints_ca(basic.value)
+    if fields.subject_der != fields.issuer_der:
         return False
     # No basicConstraints: v1 roots count, and so do v3 roots whose keyUsage allows signing
     # certificates (OpenSSL treats both as CAs).
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return True
-    return usage.key_cert_sign
+    usage = fields.extensions.get(x509der.KEY_USAGE)
+    return usage is None or x509der.key_cert_sign(usage.value)
 
 
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject.public_bytes() != cert.issuer.public_bytes():
-        return False
+def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
+    """Whether ``issuer``'s key made ``cert``'s signature (cryptography, loaded on demand)."""
     try:
-        cert.verify_directly_issued_by(cert)
-    except Exception:  # InvalidSignature, ValueError, TypeError for odd keys: not self-signed
+        cert.x509.verify_directly_issued_by(issuer.x509)
+    except Exception:  # InvalidSignature, ValueError, TypeError for odd keys: not issued by
         return False
     return True
 
 
 def _describe_key(key: object) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -230,60 +235,15 @@ class AuxTrust:
     alias: str | None = None
 
 
-def _read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
-    """Return (tag, content start, content end) of the DER element at ``offset``."""
-    if offset + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag = data[offset]
-    length = data[offset + 1]
-    start = offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[start : start + count], "big")
-        start += count
-    end = start + length
-    if end > len(data):
-        raise ValueError("truncated DER")
-    return tag, start, end
-
-
-def _decode_oid(body: bytes) -> str:
-    if not body:
-        raise ValueError("empty OID")
-    first = body[0]
-    arcs = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
-    value = 0
-    for byte in body[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    return ".".join(str(arc) for arc in arcs)
-
-
-def _oid_list(data: bytes, start: int, end: int) -> frozenset[str]:
-    oids = set()
-    offset = start
-    while offset < end:
-        tag, body_start, body_end = _read_tlv(data, offset)
-        if tag != 0x06:
-            raise ValueError("expected an OID in CertAux")
-        oids.add(_decode_oid(data[body_start:body_end]))
-        offset = body_end
-    return frozenset(oids)
-
-
 def split_trusted_certificate(blob: bytes) -> tuple[bytes, AuxTrust]:
     """Split the DER of a ``TRUSTED CERTIFICATE`` into the certificate and its CertAux."""
-    tag, _, cert_end = _read_tlv(blob, 0)
+    tag, _, cert_end = x509der.read_tlv(blob, 0)
     if tag != 0x30:
         raise ValueError("TRUSTED CERTIFICATE does not start with a certificate")
     der = blob[:cert_end]
     if cert_end == len(blob):
         return der, AuxTrust(trust=None, reject=None)
-    tag, aux_start, aux_end = _read_tlv(blob, cert_end)
+    tag, aux_start, aux_end = x509der.read_tlv(blob, cert_end)
     if tag != 0x30:
         raise ValueError("CertAux is not a SEQUENCE")
     trust: frozenset[str] | None = None
@@ -291,11 +251,11 @@ def split_trusted_certificate(blob: bytes) -> tuple[bytes, AuxTrust]:
     alias: str | None = None
     offset = aux_start
     while offset < aux_end:
-        tag, body_start, body_end = _read_tlv(blob, offset)
+        tag, body_start, body_end = x509der.read_tlv(blob, offset)
         if tag == 0x30:  # trust SEQUENCE OF OID
-            trust = _oid_list(blob, body_start, body_end)
+            trust = x509der.oid_list(blob, body_start, body_end)
         elif tag == 0xA0:  # reject [0] IMPLICIT SEQUENCE OF OID
-            reject = _oid_list(blob, body_start, body_end)
+            reject = x509der.oid_list(blob, body_start, body_end)
         elif tag == 0x0C:  # alias UTF8String
             alias = blob[body_start:body_end].decode("utf-8", "replace")
         offset = body_end  # keyid and other: not needed
@@ -337,10 +297,11 @@ class Parsed:
     aux: AuxTrust | None = None
 
 
-def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(label, body) of each complete PEM block. A block's body never holds another BEGIN
-    line: after a truncated block, reading starts again at the next BEGIN, as OpenSSL's PEM
-    reader does (a property test found this)."""
+def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None]]:
+    """(label, body) of each PEM block; the body is None for a block cut off before its END
+    line. A block's body never holds another BEGIN line: after a truncated block, reading
+    starts again at the next BEGIN, as OpenSSL's PEM reader does (a property test found
+    this)."""
     position = 0
     while (begin := _PEM_BEGIN.search(data, position)) is not None:
         label = begin.group(1)
@@ -348,9 +309,11 @@ def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         end = data.find(end_marker, begin.end())
         following = data.find(b"-----BEGIN ", begin.end())
         if following != -1 and (end == -1 or following < end):
-            position = following  # a truncated block: start again at the next BEGIN
+            yield label, None
+            position = following  # start again at the next BEGIN
             continue
         if end == -1:
+            yield label, None
             return
         yield label, data[begin.end() : end]
         position = end + len(end_marker)
@@ -366,6 +329,9 @@ def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
         if label not in _PLAIN_LABELS and label != _TRUSTED_LABEL:
             continue
         block = f"{where} (block {number})"
+        if body is None:
+            problems.append(Problem(block, "skipped: truncated PEM block (no END line)"))
+            continue
         if b":" in body:
             # RFC 1421 headers (Proc-Type, DEK-Info): not a plain certificate; Go skips these.
             problems.append(Problem(block, "skipped: PEM block has RFC 1421 headers"))
@@ -632,10 +598,4 @@ def _add_chaining_intermediates(
 
 
 def _issued_by(cert: Certificate, issuer: Certificate) -> bool:
-    if cert.x509.issuer.public_bytes() != issuer.x509.subject.public_bytes():
-        return False
-    try:
-        cert.x509.verify_directly_issued_by(issuer.x509)
-    except Exception:  # a bad signature or an unsupported key simply does not chain
-        return False
-    return True
+    return cert.fields.issuer_der == issuer.fields.subject_der and _signed_by(cert, issuer)

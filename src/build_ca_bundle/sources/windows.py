@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Union
 
-from cryptography import x509
-
 from build_ca_bundle.certificates import (
     SERVER_AUTH,
     SERVER_AUTH_PURPOSES,
@@ -266,16 +264,8 @@ def effective_usages(cert: Certificate, trust: Trust) -> frozenset[str] | None:
     intersected with the certificate's own EKU extension, as CertGetEnhancedKeyUsage does:
     a plain set intersection, in which anyExtendedKeyUsage matches only itself.
     """
-    extension = _eku_extension(cert)
+    extension = cert.extended_key_usage
     if isinstance(trust, bool):
         return extension if trust else frozenset()
     assigned = frozenset(trust)
     return assigned if extension is None else assigned & extension
-
-
-def _eku_extension(cert: Certificate) -> frozenset[str] | None:
-    try:
-        eku = cert.x509.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
-    return frozenset(oid.dotted_string for oid in eku)

@@ -1,0 +1,350 @@
+"""The fields of an X.509 certificate that a bundle needs, read straight from its DER.
+
+Standard library only. Importing ``cryptography`` costs more than a whole run of p11-kit's
+``trust extract`` (issue 7), and a bundle needs only a few fields: serial, validity, names,
+basicConstraints, keyUsage, extendedKeyUsage, and the raw issuer, subject and public key.
+What needs real cryptography (signatures, key details) stays with ``cryptography``, imported
+on first use (:attr:`build_ca_bundle.certificates.Certificate.x509`).
+
+The reader is strict DER, as cryptography's is: definite minimal lengths, no trailing bytes,
+each field where RFC 5280 puts it, no duplicate extension. Whatever it accepts must still
+load in OpenSSL before a bundle is replaced (:mod:`build_ca_bundle.bundle`), and a test
+compares every field with cryptography's over every root on the machine and certifi's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+BASIC_CONSTRAINTS = "2.5.29.19"
+KEY_USAGE = "2.5.29.15"
+EXTENDED_KEY_USAGE = "2.5.29.37"
+
+# RFC 4514 short names, exactly the ones cryptography's Name.rfc4514_string() uses.
+_SHORT_NAMES = {
+    "2.5.4.3": "CN",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.6": "C",
+    "2.5.4.9": "STREET",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+}
+
+_SEQUENCE, _SET, _INTEGER, _BOOLEAN, _BIT_STRING, _OCTET_STRING, _OID = (
+    0x30,
+    0x31,
+    0x02,
+    0x01,
+    0x03,
+    0x04,
+    0x06,
+)
+_UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18
+_BMP_STRING, _UNIVERSAL_STRING = 0x1E, 0x1C
+
+# A name as its attributes: RDNs in DER order, each a tuple of (dotted OID, value). Values
+# are text, or bytes for a BIT STRING (cryptography's convention).
+Attribute = tuple[str, "str | bytes"]
+Name = tuple[tuple[Attribute, ...], ...]
+
+
+class DERError(ValueError):
+    """Not the DER of an X.509 certificate; the message says where it went wrong."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    critical: bool
+    value: bytes  # the extnValue OCTET STRING's content: the extension's own DER
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What :func:`read` found; ``*_der`` are complete DER elements, tag and length included."""
+
+    version: int  # 1, 2 or 3
+    serial_number: int
+    issuer_der: bytes
+    subject_der: bytes
+    spki_der: bytes
+    not_before: dt.datetime
+    not_after: dt.datetime
+    extensions: dict[str, Extension]
+
+
+def read_tlv(data: bytes, offset: int, limit: int | None = None) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at ``offset``."""
+    end_of_data = len(data) if limit is None else limit
+    if offset + 2 > end_of_data:
+        raise DERError("truncated DER")
+    tag = data[offset]
+    if tag & 0x1F == 0x1F:
+        raise DERError("multi-byte DER tag")
+    length = data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0:
+            raise DERError("indefinite length (BER, not DER)")
+        if count > 4 or start + count > end_of_data:
+            raise DERError("bad DER length")
+        if data[start] == 0:
+            raise DERError("non-minimal DER length")
+        length = int.from_bytes(data[start : start + count], "big")
+        if length < 0x80:
+            raise DERError("non-minimal DER length")
+        start += count
+    end = start + length
+    if end > end_of_data:
+        raise DERError("truncated DER")
+    return tag, start, end
+
+
+def _expect(data: bytes, offset: int, limit: int, tag: int, what: str) -> tuple[int, int]:
+    found, start, end = read_tlv(data, offset, limit)
+    if found != tag:
+        raise DERError(f"expected {what}")
+    return start, end
+
+
+def decode_oid(body: bytes) -> str:
+    if not body or body[-1] & 0x80:
+        raise DERError("bad OID")
+    arcs: list[int] = []
+    value = 0
+    for byte in body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def oid_list(data: bytes, start: int, end: int) -> frozenset[str]:
+    """The OIDs of a SEQUENCE OF OBJECT IDENTIFIER's content."""
+    oids = set()
+    offset = start
+    while offset < end:
+        body_start, body_end = _expect(data, offset, end, _OID, "an OID")
+        oids.add(decode_oid(data[body_start:body_end]))
+        offset = body_end
+    return frozenset(oids)
+
+
+def read(der: bytes) -> Fields:
+    """Read a certificate's DER. Raises :class:`DERError`."""
+    cert_start, cert_end = _expect(der, 0, len(der), _SEQUENCE, "a certificate SEQUENCE")
+    if cert_end != len(der):
+        raise DERError("data after the certificate")
+    tbs_start, tbs_end = _expect(der, cert_start, cert_end, _SEQUENCE, "tbsCertificate")
+    algorithm_start, algorithm_end = _expect(der, tbs_end, cert_end, _SEQUENCE, "an algorithm")
+    del algorithm_start
+    _, signature_end = _expect(der, algorithm_end, cert_end, _BIT_STRING, "a signature")
+    if signature_end != cert_end:
+        raise DERError("data after the signature")
+    return _read_tbs(der, tbs_start, tbs_end)
+
+
+def _read_tbs(der: bytes, offset: int, end: int) -> Fields:
+    version = 1
+    tag, start, stop = read_tlv(der, offset, end)
+    if tag == 0xA0:  # [0] EXPLICIT Version DEFAULT v1
+        number_start, number_end = _expect(der, start, stop, _INTEGER, "the version")
+        if number_end != stop:
+            raise DERError("bad version")
+        version = int.from_bytes(der[number_start:number_end], "big", signed=True) + 1
+        if version not in (1, 2, 3):
+            raise DERError(f"unknown certificate version {version}")
+        offset = stop
+    start, stop = _expect(der, offset, end, _INTEGER, "the serial number")
+    if start == stop:
+        raise DERError("empty serial number")
+    serial = int.from_bytes(der[start:stop], "big", signed=True)
+    _, offset = _expect(der, stop, end, _SEQUENCE, "the signature algorithm")
+    issuer = _element(der, offset, end, _SEQUENCE, "the issuer")
+    offset += len(issuer)
+    validity_start, validity_end = _expect(der, offset, end, _SEQUENCE, "the validity")
+    not_before, next_time = _read_time(der, validity_start, validity_end)
+    not_after, last = _read_time(der, next_time, validity_end)
+    if last != validity_end:
+        raise DERError("bad validity")
+    offset = validity_end
+    subject = _element(der, offset, end, _SEQUENCE, "the subject")
+    offset += len(subject)
+    spki = _element(der, offset, end, _SEQUENCE, "the public key")
+    offset += len(spki)
+    extensions: dict[str, Extension] = {}
+    for optional in (0x81, 0x82, 0xA3):  # issuerUniqueID, subjectUniqueID, extensions
+        if offset < end and der[offset] == optional:
+            tag, start, stop = read_tlv(der, offset, end)
+            if tag == 0xA3:
+                extensions = _read_extensions(der, start, stop)
+            offset = stop
+    if offset != end:
+        raise DERError("unexpected data in tbsCertificate")
+    _read_name(issuer)  # a name that does not parse is a broken certificate, found now
+    _read_name(subject)
+    return Fields(version, serial, issuer, subject, spki, not_before, not_after, extensions)
+
+
+def _element(der: bytes, offset: int, end: int, tag: int, what: str) -> bytes:
+    _, stop = _expect(der, offset, end, tag, what)
+    return der[offset:stop]
+
+
+def _read_time(der: bytes, offset: int, end: int) -> tuple[dt.datetime, int]:
+    tag, start, stop = read_tlv(der, offset, end)
+    text = der[start:stop]
+    if tag == _UTC_TIME and len(text) == 13:
+        year = int(_digits(text[:2]))
+        year += 2000 if year < 50 else 1900  # RFC 5280 4.1.2.5.1
+        rest = text[2:]
+    elif tag == _GENERALIZED_TIME and len(text) == 15:
+        year = int(_digits(text[:4]))
+        rest = text[4:]
+    else:
+        raise DERError("bad time in validity")
+    if not rest.endswith(b"Z"):
+        raise DERError("validity time is not UTC")
+    digits = _digits(rest[:-1])
+    month, day, hour, minute, second = (int(digits[i : i + 2]) for i in range(0, 10, 2))
+    try:
+        moment = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone.utc)
+    except ValueError as exc:
+        raise DERError(f"bad time in validity ({exc})") from exc
+    return moment, stop
+
+
+def _digits(text: bytes) -> str:
+    if not text.isdigit():
+        raise DERError("bad time in validity")
+    return text.decode("ascii")
+
+
+def _read_extensions(der: bytes, offset: int, end: int) -> dict[str, Extension]:
+    start, stop = _expect(der, offset, end, _SEQUENCE, "the extensions")
+    if stop != end:
+        raise DERError("data after the extensions")
+    found: dict[str, Extension] = {}
+    while start < stop:
+        item_start, item_end = _expect(der, start, stop, _SEQUENCE, "an extension")
+        oid_start, oid_end = _expect(der, item_start, item_end, _OID, "an extension OID")
+        oid = decode_oid(der[oid_start:oid_end])
+        critical = False
+        tag, value_start, value_end = read_tlv(der, oid_end, item_end)
+        if tag == _BOOLEAN:
+            critical = _boolean(der[value_start:value_end])
+            tag, value_start, value_end = read_tlv(der, value_end, item_end)
+        if tag != _OCTET_STRING or value_end != item_end:
+            raise DERError(f"bad extension {oid}")
+        if oid in found:
+            raise DERError(f"duplicate extension {oid}")
+        found[oid] = Extension(critical, der[value_start:value_end])
+        start = item_end
+    return found
+
+
+def _boolean(body: bytes) -> bool:
+    if body not in (b"\x00", b"\xff"):
+        raise DERError("bad BOOLEAN")
+    return body == b"\xff"
+
+
+def basic_constraints_ca(value: bytes) -> bool:
+    """The cA flag of a basicConstraints extension value."""
+    start, end = _expect(value, 0, len(value), _SEQUENCE, "basicConstraints")
+    if end != len(value):
+        raise DERError("bad basicConstraints")
+    if start < end and value[start] == _BOOLEAN:
+        flag_start, flag_end = _expect(value, start, end, _BOOLEAN, "cA")
+        return _boolean(value[flag_start:flag_end])
+    return False
+
+
+def key_cert_sign(value: bytes) -> bool:
+    """Whether a keyUsage extension value allows signing certificates (bit 5)."""
+    start, end = _expect(value, 0, len(value), _BIT_STRING, "keyUsage")
+    if end != len(value) or start == end or value[start] > 7:
+        raise DERError("bad keyUsage")
+    return end - start > 1 and bool(value[start + 1] & 0x04)
+
+
+def extended_key_usage(value: bytes) -> frozenset[str]:
+    start, end = _expect(value, 0, len(value), _SEQUENCE, "extendedKeyUsage")
+    if end != len(value):
+        raise DERError("bad extendedKeyUsage")
+    return oid_list(value, start, end)
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+def read_name(name_der: bytes) -> Name:
+    """The RDNs of a Name element (as in :attr:`Fields.issuer_der`)."""
+    return _read_name(name_der)
+
+
+def _read_name(name_der: bytes) -> Name:
+    start, end = _expect(name_der, 0, len(name_der), _SEQUENCE, "a name")
+    rdns = []
+    while start < end:
+        set_start, set_end = _expect(name_der, start, end, _SET, "a name's RDN")
+        attributes = []
+        offset = set_start
+        while offset < set_end:
+            pair_start, pair_end = _expect(name_der, offset, set_end, _SEQUENCE, "an attribute")
+            oid_start, oid_end = _expect(name_der, pair_start, pair_end, _OID, "an attribute")
+            tag, value_start, value_end = read_tlv(name_der, oid_end, pair_end)
+            if value_end != pair_end:
+                raise DERError("bad name attribute")
+            value = _attribute_value(tag, name_der[value_start:value_end])
+            attributes.append((decode_oid(name_der[oid_start:oid_end]), value))
+            offset = pair_end
+        if not attributes:
+            raise DERError("empty RDN in a name")
+        rdns.append(tuple(attributes))
+        start = set_end
+    return tuple(rdns)
+
+
+def _attribute_value(tag: int, body: bytes) -> str | bytes:
+    if tag == _BIT_STRING:
+        return body
+    if tag == _BMP_STRING:
+        return body.decode("utf-16-be", "replace")
+    if tag == _UNIVERSAL_STRING:
+        return body.decode("utf-32-be", "replace")
+    return body.decode("utf-8", "replace")
+
+
+def attribute_values(name: Name, oid: str) -> list[str | bytes]:
+    return [value for rdn in name for found, value in rdn if found == oid]
+
+
+def rfc4514(name: Name) -> str:
+    """The name as cryptography's ``Name.rfc4514_string()`` writes it: RDNs reversed."""
+    return ",".join(
+        "+".join(f"{_SHORT_NAMES.get(oid, oid)}={_escape(value)}" for oid, value in rdn)
+        for rdn in reversed(name)
+    )
+
+
+def _escape(value: str | bytes) -> str:
+    """RFC 4514 escaping, character for character as cryptography's ``_escape_dn_value``."""
+    if not value:
+        return ""
+    if isinstance(value, bytes):
+        return "#" + value.hex()
+    for char in '\\"+,;<>':
+        value = value.replace(char, "\\" + char)
+    value = value.replace("\0", "\\00")
+    if value[0] == "#" or (value[0] == " " and len(value) > 1):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
