@@ -423,7 +423,13 @@ class _Reader:
 def _anchor_candidate(item: Parsed, source: str, reason: str) -> Candidate | None:
     """A certificate found where anchors live, decided by its OpenSSL trust flags if any."""
     if item.aux is None:
-        return Candidate(item.certificate, Verdict.TRUST, source, reason)
+        cert = item.certificate
+        if cert.is_ca and cert.fields.subject_der != cert.fields.issuer_der:
+            # Not self-issued: an intermediate. It stays out unless asked for and chaining to
+            # a root, since with partial-chain checks (Python 3.13+, curl) it would become an
+            # anchor of its own (DESIGN.md).
+            return Candidate(cert, Verdict.INTERMEDIATE, source, f"{reason}, an intermediate")
+        return Candidate(cert, Verdict.TRUST, source, reason)
     verdict = aux_verdict(item.certificate, item.aux)
     if verdict is None:
         return None  # trusted for other purposes only (e-mail, code signing)
