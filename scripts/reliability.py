@@ -12,6 +12,9 @@ damaged files everywhere (the crash campaign's kills are the cases, not failures
   any temp file the killed one left.
 - race: N runs started at once for one user; all exit 0, agree on one bundle, leave one
   `cert` line in pip.conf.
+- machine: N runs started at once with `--scope global` (as root, in a private mount
+  namespace; see `machine`): all exit 0, one bundle that loads, one `cert` line in
+  /etc/pip.conf as the namespace sees it; the machine's real /etc is never written.
 - fuzz: random and mutated bytes into the certificate parser: never an exception.
 """
 
@@ -21,6 +24,7 @@ import argparse
 import configparser
 import os
 import random
+import shutil
 import signal
 import ssl
 import subprocess
@@ -48,7 +52,7 @@ class Outcome:
 
     def line(self) -> str:
         return (
-            f"{self.name:6} cases {self.cases:5}  failures {self.failures:3}  "
+            f"{self.name:7} cases {self.cases:5}  failures {self.failures:3}  "
             f"damaged files {self.damaged:3}{('  ' + self.details) if self.details else ''}"
         )
 
@@ -155,6 +159,120 @@ def race(runs: int, folder: Path) -> Outcome:
     return outcome
 
 
+# Where the machine campaign's bundle goes, as processes in its namespace see it: under /etc,
+# whose overlay keeps every write in the campaign's private folder.
+MACHINE_BUNDLE = Path("/etc/bcb-machine-race/ca-bundle.pem")
+
+
+def machine_refusal() -> str | None:
+    """Why the machine campaign cannot run here, or None if it can."""
+    geteuid = getattr(os, "geteuid", None)  # POSIX only
+    if geteuid is None or geteuid() != 0:
+        return "needs root (a machine-wide run, in a private mount namespace)"
+    for tool in ("unshare", "nsenter", "mount"):
+        if shutil.which(tool) is None:
+            return f"needs util-linux's {tool}"
+    with tempfile.TemporaryDirectory(prefix="bcb-probe-") as scratch:
+        upper, work = Path(scratch, "upper"), Path(scratch, "work")
+        upper.mkdir()
+        work.mkdir()
+        probe = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", _overlay(upper, work)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    if probe.returncode != 0:
+        return f"unshare -m or an overlay mount on /etc was refused: {probe.stderr.strip()}"
+    return None
+
+
+def _overlay(upper: Path, work: Path) -> str:
+    return f"mount -t overlay overlay -o 'lowerdir=/etc,upperdir={upper},workdir={work}' /etc"
+
+
+def machine(runs: int, folder: Path) -> Outcome:
+    """N machine-wide runs (``--scope global``) started at once, as root.
+
+    Isolation: the machine-wide pip file is always ``/etc/pip.conf`` on Linux (pip appends
+    /etc after XDG_CONFIG_DIRS, and ``--scope global`` writes the last global file), so no
+    variable can move it. The runs therefore share one private mount namespace
+    (``unshare -m``, kept alive by a sleeping shell that each run joins with ``nsenter``) in
+    which /etc is an overlay: reads see the real /etc, every write lands in
+    ``folder/etc-upper``. The bundle goes to ``--output /etc/bcb-machine-race/ca-bundle.pem``,
+    physically ``folder/etc-upper/bcb-machine-race``. A folder straight under /tmp or
+    /var/tmp cannot serve: those are world-writable (1777), so ``check_machine_path``
+    rightly refuses every path below them; here each parent the runs see (/, and /etc,
+    which is the overlay's root 0755 upper folder) is root's and 0755.
+    """
+    outcome = Outcome("machine")
+    refusal = machine_refusal()
+    if refusal is not None:
+        outcome.details = f"skipped: {refusal}"
+        return outcome
+    home = Home(folder)
+    upper, work = folder / "etc-upper", folder / "etc-work"
+    upper.mkdir()
+    work.mkdir()
+    upper.chmod(0o755)
+    real_pip_conf = Path("/etc/pip.conf")
+    real_before = real_pip_conf.read_bytes() if real_pip_conf.exists() else None
+    holder = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         _overlay(upper, work) + " && echo ready && exec sleep 3600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        if holder.stdout.readline().strip() != "ready":
+            outcome.failures += 1
+            outcome.details = f"namespace: {holder.communicate(timeout=30)[1].strip()}"
+            return outcome
+        enter = ["nsenter", "-t", str(holder.pid), "-m", "--"]
+        command = [*enter, *home.command(), "--scope", "global", "--output", str(MACHINE_BUNDLE)]
+        processes = [
+            subprocess.Popen(command, env=home.env_for(0), stderr=subprocess.PIPE)
+            for _ in range(runs)
+        ]
+        for process in processes:
+            _, error = process.communicate(timeout=300)
+            outcome.cases += 1
+            if process.returncode != 0:
+                outcome.failures += 1
+                outcome.details = error.decode(errors="replace").strip()[:200]
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
+    _check_machine_files(outcome, home, upper)
+    real_after = real_pip_conf.read_bytes() if real_pip_conf.exists() else None
+    if real_after != real_before:
+        outcome.damaged += 1
+        outcome.details = "the machine's real /etc/pip.conf changed"
+    return outcome
+
+
+def _check_machine_files(outcome: Outcome, home: Home, upper: Path) -> None:
+    """What the runs left in the overlay's upper folder: the bundle, pip.conf, no temp."""
+    bundle = upper / MACHINE_BUNDLE.relative_to("/etc")
+    root = home.stores[0].read_bytes().decode("ascii").strip()
+    if not bundle.exists() or not bundle_ok(bundle) or root not in bundle.read_text():
+        outcome.damaged += 1
+        outcome.details = f"bundle missing, broken or without the store's root: {bundle}"
+    leftovers = [p.name for p in (*bundle.parent.glob("*.tmp"), *upper.glob("*.tmp"))]
+    if leftovers:
+        outcome.damaged += 1
+        outcome.details = f"temp files left: {leftovers}"
+    pip_conf = upper / "pip.conf"
+    text = pip_conf.read_text() if pip_conf.exists() else ""
+    lines = [line for line in text.splitlines() if line.replace(" ", "").startswith("cert=")]
+    if lines != [f"cert = {MACHINE_BUNDLE}"] or not pip_conf_ok(pip_conf):
+        outcome.damaged += 1
+        outcome.details = f"/etc/pip.conf in the namespace: {text!r}"
+
+
 def fuzz(cases: int, seed: int) -> Outcome:
     from build_ca_bundle.certificates import parse_bytes
     from tests.pki import make_root
@@ -195,18 +313,28 @@ def run_all(*, quick: bool, seed: int = 20261124) -> list[Outcome]:
         root = Path(scratch)
         (root / "crash").mkdir()
         (root / "race").mkdir()
+        (root / "machine").mkdir()
         return [
             crash(20 if quick else 200, seed, root / "crash"),
             race(8 if quick else 32, root / "race"),
+            machine(8 if quick else 32, root / "machine"),
             fuzz(300 if quick else 5000, seed),
         ]
+
+
+def run_machine(*, quick: bool) -> list[Outcome]:
+    with tempfile.TemporaryDirectory(prefix="bcb-reliability-") as scratch:
+        return [machine(8 if quick else 32, Path(scratch))]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the short campaigns CI runs")
+    parser.add_argument(
+        "--machine", action="store_true", help="only the machine-scope race (root, Linux)"
+    )
     args = parser.parse_args()
-    outcomes = run_all(quick=args.quick)
+    outcomes = run_machine(quick=args.quick) if args.machine else run_all(quick=args.quick)
     for outcome in outcomes:
         print(outcome.line())
     return 1 if any(o.failures or o.damaged for o in outcomes) else 0

@@ -1,4 +1,5 @@
-"""The short reliability campaigns (scripts/reliability.py --quick): kills, races, fuzz."""
+"""The short reliability campaigns (scripts/reliability.py --quick): kills, races (one user
+and machine-wide), fuzz."""
 
 from __future__ import annotations
 
@@ -26,3 +27,13 @@ def test_runs_started_at_once_agree_on_one_bundle_and_one_cert_line(tmp_path: Pa
 def test_hostile_bytes_never_raise_from_the_parser() -> None:
     outcome = reliability.fuzz(300, seed=2)
     assert outcome.failures == 0, outcome.details
+
+
+def test_machine_wide_runs_started_at_once_agree_on_one_bundle_and_one_cert_line(
+    tmp_path: Path,
+) -> None:
+    refusal = reliability.machine_refusal()
+    if refusal is not None:
+        pytest.skip(refusal)
+    outcome = reliability.machine(8, folder=tmp_path)
+    assert (outcome.cases, outcome.failures, outcome.damaged) == (8, 0, 0), outcome.details
