@@ -514,12 +514,12 @@ def test_every_kind_of_input_change_triggers_a_full_run(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import certifi
+    from build_ca_bundle.sources import mozilla
 
     certifi_copy = tmp_path / "certifi" / "cacert.pem"
     certifi_copy.parent.mkdir()
-    certifi_copy.write_bytes(Path(certifi.where()).read_bytes())
-    monkeypatch.setattr(certifi, "where", lambda: str(certifi_copy))
+    certifi_copy.write_bytes(mozilla.bundle_path().read_bytes())
+    monkeypatch.setattr(mozilla, "bundle_path", lambda: certifi_copy)
     extra = make_root("Extra File Root").write(tmp_path / "extra" / "root.pem")
     policy = tmp_path / "policy.toml"
     policy.write_text("keep_expired = false\n")

@@ -20,7 +20,7 @@ from build_ca_bundle.certificates import (
     parse_der,
     select,
 )
-from build_ca_bundle.sources import StoreOptions, wsl
+from build_ca_bundle.sources import StoreOptions, is_wsl, wsl
 from tests.pki import NOW, Issued, make_root
 
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
@@ -226,9 +226,9 @@ def test_the_real_runner_without_powershell_gives_a_problem() -> None:
 def test_is_wsl_reads_proc_version(tmp_path: Path, version: str, expected: bool) -> None:
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc" / "version").write_text(version + "\n")
-    assert wsl.is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"}) is expected
+    assert is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"}) is expected
 
 
 def test_is_wsl_without_proc_falls_back_to_wsls_variable(tmp_path: Path) -> None:
-    assert wsl.is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"})
-    assert not wsl.is_wsl(tmp_path, environ={})
+    assert is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"})
+    assert not is_wsl(tmp_path, environ={})

@@ -49,16 +49,21 @@ _FOLDER_MODE = 0o755
 # --- rendering --------------------------------------------------------------------------
 
 
-def render(entries: Sequence[Entry]) -> bytes:
+def render(entries: Sequence[Entry], blocks: dict[str, str] | None = None) -> bytes:
     """The bundle's bytes: ASCII, LF, a certifi-style header before each certificate.
 
-    The same entries always give the same bytes: no time, host or user goes in.
+    The same entries always give the same bytes: no time, host or user goes in. ``blocks``
+    keeps each entry's text by SHA-256 between calls, so ``extra-roots.pem``, a subset of
+    the same entries, renders none of them twice.
     """
+    cache = {} if blocks is None else blocks
     parts = [BUNDLE_MARKER.decode("ascii"), "\n", _HEADER.format(count=len(entries)), "\n"]
     for entry in entries:
-        parts.append(_certificate_header(entry))
-        parts.append(_pem(entry.certificate.der))
-        parts.append("\n")
+        block = cache.get(entry.certificate.sha256)
+        if block is None:
+            block = _certificate_header(entry) + _pem(entry.certificate.der) + "\n"
+            cache[entry.certificate.sha256] = block
+        parts.append(block)
     return "".join(parts).encode("ascii")
 
 

@@ -92,13 +92,13 @@ class Certificate:
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             return x509.load_der_x509_certificate(self.der)
 
-    @functools.cached_property
+    @property
     def subject_name(self) -> x509der.Name:
-        return x509der.read_name(self.fields.subject_der)
+        return self.fields.subject
 
-    @functools.cached_property
+    @property
     def issuer_name(self) -> x509der.Name:
-        return x509der.read_name(self.fields.issuer_der)
+        return self.fields.issuer
 
     @functools.cached_property
     def subject(self) -> str:

@@ -35,6 +35,13 @@ def default_bundle_path(
     if scope is Scope.SITE:
         # The environment's own share folder: removed with the venv, like pip's site config.
         return Path(sys.prefix, "share", APP, BUNDLE_NAME)
+    from build_ca_bundle.quick import user_bundle_path
+
+    # Linux and macOS: platformdirs' arithmetic, without importing it (and the tempfile,
+    # random and shutil it pulls in). Windows asks the shell API through platformdirs.
+    arithmetic = user_bundle_path(environ, platform)
+    if arithmetic is not None:
+        return Path(arithmetic)
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP, appauthor=False), BUNDLE_NAME)

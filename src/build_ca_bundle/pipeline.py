@@ -135,8 +135,9 @@ def _build(options: BuildOptions) -> BuildReport:
             hint="see the problems listed above",
         )
     _check_required(selection, options.require)
-    content = bundle.render(selection.entries)
-    extra_content = bundle.render(selection.beyond_base())
+    blocks: dict[str, str] = {}
+    content = bundle.render(selection.entries, blocks)
+    extra_content = bundle.render(selection.beyond_base(), blocks)
     plans = _plan_targets(output, extra_path, options)
     if options.dry_run:
         changed = bundle.read_existing(output) != content

@@ -15,6 +15,7 @@ compares every field with cryptography's over every root on the machine and cert
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 BASIC_CONSTRAINTS = "2.5.29.19"
@@ -70,6 +71,8 @@ class Fields:
     serial_number: int
     issuer_der: bytes
     subject_der: bytes
+    issuer: Name
+    subject: Name
     spki_der: bytes
     not_before: dt.datetime
     not_after: dt.datetime
@@ -111,6 +114,7 @@ def _expect(data: bytes, offset: int, limit: int, tag: int, what: str) -> tuple[
     return start, end
 
 
+@functools.lru_cache(maxsize=1024)  # the same few dozen OIDs fill every certificate
 def decode_oid(body: bytes) -> str:
     if not body or body[-1] & 0x80:
         raise DERError("bad OID")
@@ -187,9 +191,18 @@ def _read_tbs(der: bytes, offset: int, end: int) -> Fields:
             offset = stop
     if offset != end:
         raise DERError("unexpected data in tbsCertificate")
-    _read_name(issuer)  # a name that does not parse is a broken certificate, found now
-    _read_name(subject)
-    return Fields(version, serial, issuer, subject, spki, not_before, not_after, extensions)
+    return Fields(
+        version=version,
+        serial_number=serial,
+        issuer_der=issuer,
+        subject_der=subject,
+        issuer=_read_name(issuer),  # a name that does not parse is a broken certificate
+        subject=_read_name(subject),
+        spki_der=spki,
+        not_before=not_before,
+        not_after=not_after,
+        extensions=extensions,
+    )
 
 
 def _element(der: bytes, offset: int, end: int, tag: int, what: str) -> bytes:
@@ -284,12 +297,9 @@ def extended_key_usage(value: bytes) -> frozenset[str]:
 # --- names -------------------------------------------------------------------------------
 
 
-def read_name(name_der: bytes) -> Name:
-    """The RDNs of a Name element (as in :attr:`Fields.issuer_der`)."""
-    return _read_name(name_der)
-
-
+@functools.lru_cache(maxsize=4096)  # a root's issuer is its subject
 def _read_name(name_der: bytes) -> Name:
+    """The RDNs of a Name element, in DER order."""
     start, end = _expect(name_der, 0, len(name_der), _SEQUENCE, "a name")
     rdns = []
     while start < end:

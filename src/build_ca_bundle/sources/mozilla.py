@@ -5,9 +5,8 @@ Named ``mozilla`` so it never shadows the ``certifi`` package.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
-
-import certifi
 
 from build_ca_bundle.certificates import (
     Candidate,
@@ -21,6 +20,16 @@ NAME = "certifi"
 
 
 def bundle_path() -> Path:
+    """certifi's ``cacert.pem``, found without importing certifi when it is a plain file:
+    ``certifi.where()`` imports importlib.resources and zipfile, which cost more than
+    reading the file (issue 7). A zipped install gets ``certifi.where()``'s extracted copy."""
+    spec = importlib.util.find_spec("certifi")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder, "cacert.pem")
+        if candidate.is_file():
+            return candidate
+    import certifi
+
     return Path(certifi.where())
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
@@ -74,15 +73,6 @@ SCRIPT = " ".join(
 )
 
 Runner = Callable[..., subprocess.CompletedProcess[bytes]]
-
-
-def is_wsl(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> bool:
-    """Microsoft's kernel says so in /proc/version, in WSL 1 and 2 (microsoft/WSL#6088)."""
-    try:
-        version = (root / "proc" / "version").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return bool(environ.get("WSL_DISTRO_NAME"))  # no /proc: WSL's own variable, if set
-    return "microsoft" in version.lower()
 
 
 def load(
