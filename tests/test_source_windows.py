@@ -313,9 +313,24 @@ def test_no_enum_certificates_outside_windows() -> None:
     assert "ssl.enum_certificates is not available" in problem.message
 
 
-def test_windows_stores_cannot_be_watched_so_no_run_is_skipped() -> None:
+def test_the_reader_names_the_registry_keys_of_every_store_it_read() -> None:
+    """The unchanged-run check watches these (tests/test_winstate.py, and under Wine)."""
     result = read({"ROOT": [(make_root("R").der, "x509_asn", True)], "Disallowed": []})
-    assert result.complete_inputs is False
+    assert result.complete_inputs is True
+    keys = result.registry_keys
+    for expected in (
+        r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\ROOT",
+        r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\AuthRoot",
+        r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\SystemCertificates\ROOT",
+        r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\EnterpriseCertificates\ROOT",
+        r"HKEY_CURRENT_USER\Software\Microsoft\SystemCertificates\ROOT",
+        r"HKEY_CURRENT_USER\Software\Policies\Microsoft\SystemCertificates\Disallowed",
+        r"HKEY_USERS\*\Software\Microsoft\SystemCertificates\Disallowed",
+    ):
+        assert expected in keys
+    assert not any(key.endswith("\\CA") for key in keys)
+    with_ca = read({"ROOT": [], "Disallowed": [], "CA": []}, include_intermediates=True)
+    assert r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\CA" in with_ca.registry_keys
 
 
 _ITEMS = st.lists(

@@ -151,6 +151,38 @@ def test_our_windows_reader_inside_wine(wine: Wine) -> None:
     assert verdicts[disallowed.sha256] == "distrust", summary
 
 
+def test_an_unchanged_windows_store_is_not_read_again_and_every_change_is_seen(
+    wine: Wine,
+) -> None:
+    """The logon-script path on Windows: the second run decides from the manifest and the
+    registry keys' state; a root added, a root's usages edited, or a root disallowed (each
+    through crypt32, as certmgr and group policy do) makes the next run a full one."""
+    first, second = make_root("Watch First Root"), make_root("Watch Second Root")
+    wine.seed([StoreEntry("ROOT", first.der)])
+    tool = ["-m", "build_ca_bundle", "--no-verify", "--scope", "none"]
+    tool += ["--output", "C:\\watch\\ca-bundle.pem"]
+
+    def run() -> str:
+        result = wine.python(tool)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def unchanged() -> bool:
+        return run().startswith("bundle unchanged:")
+
+    assert first.sha256 in run()  # the first run reads the store
+    assert unchanged()
+    wine.seed([StoreEntry("ROOT", second.der, location=LOCAL_MACHINE)])
+    assert second.sha256 in run()  # a root added
+    assert unchanged()
+    wine.seed([StoreEntry("ROOT", second.der, location=LOCAL_MACHINE, eku=[CODE_SIGNING])])
+    assert second.sha256 not in run()  # its usages edited: code signing only
+    assert unchanged()
+    wine.seed([StoreEntry("Disallowed", first.der, location=LOCAL_MACHINE)])
+    assert first.sha256 not in run()  # disallowed
+    assert unchanged()
+
+
 def windows_pip_install(proxy: str, index: str) -> list[str]:
     """Windows pip trusting only certifi or its `cert` setting, as pip < 24.2 did."""
     return [

@@ -411,9 +411,10 @@ class SourceResult:
     candidates: list[Candidate] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)  # files and folders read
+    registry_keys: list[str] = field(default_factory=list)  # Windows stores read (winstate)
     notes: list[str] = field(default_factory=list)  # facts worth a line in the summary
-    # False when ``inputs`` cannot show every change (Windows registry stores, keychains
-    # read through a tool): then no run may be skipped as unchanged.
+    # False when ``inputs`` and ``registry_keys`` cannot show every change (the WSL host's
+    # store, macOS user trust settings): then no run may be skipped as unchanged.
     complete_inputs: bool = True
 
 

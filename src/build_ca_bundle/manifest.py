@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-FORMAT = 2
+FORMAT = 3  # 3: registry keys (Windows stores) among the inputs
 SUFFIX = ".manifest.json"
 
 Signature = list[Any] | None
@@ -61,8 +61,11 @@ def record(
     expires: float | None,
     certificates: int,
     warnings: Sequence[str] = (),
+    registry_keys: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files."""
+    from build_ca_bundle import winstate
+
     names = sorted({os.fspath(path) for path in inputs})
     return {
         "format": FORMAT,
@@ -70,6 +73,7 @@ def record(
         "certificates": certificates,
         "expires": expires,  # seconds since the epoch
         "inputs": {name: signature(name) for name in names},
+        "registry": {name: winstate.signature(name) for name in sorted(set(registry_keys))},
         "outputs": {os.fspath(p): signature(p) for p in [bundle, *outputs]},
         "warnings": list(warnings),
     }
@@ -100,7 +104,7 @@ def load(bundle: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
-    needed = {"key": str, "inputs": dict, "outputs": dict, "warnings": list}
+    needed = {"key": str, "inputs": dict, "registry": dict, "outputs": dict, "warnings": list}
     if any(not isinstance(data.get(name), kind) for name, kind in needed.items()):
         return None
     return data
@@ -113,13 +117,32 @@ def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | 
         return "no record of an earlier run"
     if manifest["key"] != key:
         return "the options, policy or environment changed"
+    changed = _changed_file(manifest) or _changed_store(manifest["registry"])
+    if changed is not None:
+        return changed
+    expires = manifest.get("expires")
+    if isinstance(expires, (int, float)) and expires <= now:
+        return "a root in the bundle has expired"
+    return None
+
+
+def _changed_file(manifest: dict[str, Any]) -> str | None:
     for path, signed in manifest["outputs"].items():
         if signed is None or signature(path) != signed:
             return f"{path} was changed or removed since the last run"
     for path, signed in manifest["inputs"].items():
         if signature(path) != signed:
             return f"{path} changed"
-    expires = manifest.get("expires")
-    if isinstance(expires, (int, float)) and expires <= now:
-        return "a root in the bundle has expired"
+    return None
+
+
+def _changed_store(recorded: dict[str, str | None]) -> str | None:
+    """Which watched registry key's state differs from the record, if any."""
+    if not recorded:
+        return None  # not on Windows: nothing imported
+    from build_ca_bundle import winstate
+
+    for store, signed in recorded.items():
+        if signed is None or winstate.signature(store) != signed:
+            return f"the certificate store {store} changed"
     return None

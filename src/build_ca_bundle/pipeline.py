@@ -250,6 +250,7 @@ def _record_manifest(report: BuildReport) -> None:
             expires=min(entry.certificate.not_after for entry in entries).timestamp(),
             certificates=len(entries),
             warnings=warnings,
+            registry_keys=[key for source in report.sources for key in source.registry_keys],
         ),
     )
 

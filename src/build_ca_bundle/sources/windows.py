@@ -16,12 +16,15 @@ public root may be missing there: certifi covers those.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Union
 
+from build_ca_bundle import winstate
 from build_ca_bundle.certificates import (
     SERVER_AUTH,
     SERVER_AUTH_PURPOSES,
@@ -91,7 +94,9 @@ class _Entry:
 
 def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResult:
     """Read ROOT (anchors), Disallowed (distrust) and, if asked, CA (intermediates)."""
-    result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
+    result = SourceResult(name=NAME, kind=SourceKind.OS)
+    stores = [ROOT, DISALLOWED, *([CA] if options.include_intermediates else [])]
+    _watch(stores, options, result)
     enumerate_store: Enumerator | None = enum or getattr(ssl, "enum_certificates", None)
     if enumerate_store is None:
         result.problems.append(
@@ -107,6 +112,20 @@ def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResu
     if options.include_intermediates:
         _read_intermediates(enumerate_store, result)
     return result
+
+
+def _watch(stores: list[str], options: StoreOptions, result: SourceResult) -> None:
+    """What the unchanged-run check watches: the stores' registry keys, and the roaming
+    profile's file-based copies (%APPDATA%\\Microsoft\\SystemCertificates\\<store>)."""
+    result.registry_keys = winstate.watched_keys(stores)
+    appdata = options.environ.get("APPDATA")
+    if not appdata:
+        return
+    for store in stores:
+        folder = Path(appdata, "Microsoft", "SystemCertificates", store, "Certificates")
+        result.inputs.append(folder)  # its time changes when a file is added or removed
+        with contextlib.suppress(OSError):
+            result.inputs.extend(sorted(folder.iterdir()))  # and each file's, when edited
 
 
 def _read_roots(enumerate_store: Enumerator, result: SourceResult) -> None:
