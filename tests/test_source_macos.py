@@ -374,7 +374,11 @@ def test_inputs_name_the_files_a_later_run_can_stat(mac: FakeMac) -> None:
     ):
         assert mac.root / path in inputs
     assert mac.home / "Library/Keychains/login.keychain-db" in inputs
-    assert mac.load(scope="global").complete_inputs is False
+    # User trust settings are in root-only files: a user-scope run is never skipped. The
+    # machine scope reads none of them, so its inputs are complete.
+    assert mac.load().complete_inputs is False
+    assert mac.load(scope="global").complete_inputs is True
+    assert mac.home / "Library/Keychains/login.keychain-db" not in mac.load(scope="global").inputs
 
 
 # --- when security misbehaves ------------------------------------------------------------

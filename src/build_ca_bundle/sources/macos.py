@@ -164,15 +164,17 @@ class _Reader:
     timeout: float
     system_root: Path
     home: Path
-    # User trust settings live in a root-only file we cannot stat: never skip a run as
-    # unchanged on the strength of our inputs.
     result: SourceResult = field(
-        default_factory=lambda: SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
+        default_factory=lambda: SourceResult(name=NAME, kind=SourceKind.OS)
     )
     keychains_read: int = 0
     tool_missing: bool = False
 
     def read(self) -> SourceResult:
+        # User trust settings live in root-only files a user cannot stat: with them, never
+        # skip a run as unchanged. Without them (--scope site, global) every input is a file
+        # anyone can stat: keychains, Admin.plist, the system's trust settings.
+        self.result.complete_inputs = not self.user_scope
         user_keychains = self._user_keychains() if self.user_scope else []
         found = self._certificates([SYSTEM_ROOTS, SYSTEM_KEYCHAIN, *user_keychains])
         admin = self._trust_settings(ADMIN)
