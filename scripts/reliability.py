@@ -16,6 +16,7 @@ damaged files everywhere (the crash campaign's kills are the cases, not failures
   namespace; see `machine`): all exit 0, one bundle that loads, one `cert` line in
   /etc/pip.conf as the namespace sees it; the machine's real /etc is never written.
 - fuzz: random and mutated bytes into the certificate parser: never an exception.
+- corpus: every real-world oddity in tests/data through the parser and a real run.
 """
 
 from __future__ import annotations
@@ -301,6 +302,53 @@ def fuzz(cases: int, seed: int) -> Outcome:
     return outcome
 
 
+CORPUS = REPO / "tests" / "data"
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def corpus(folder: Path) -> Outcome:
+    """Every file of tests/data through the real code. Certificate files: read, never an
+    exception. pip config files: a real run either keeps every other line byte for byte
+    (the BOM aside, which the run removes with a backup) or refuses with exit 3 and leaves
+    the file exactly as it was; anything else is a damaged file."""
+    from build_ca_bundle.certificates import read_certificate_file
+
+    outcome = Outcome("corpus")
+    for path in sorted((CORPUS / "certs").iterdir()):
+        outcome.cases += 1
+        try:
+            read_certificate_file(path)
+        except Exception as exc:  # bad input must be a problem, never an exception
+            outcome.failures += 1
+            outcome.details = f"{path.name}: {type(exc).__name__}: {exc}"[:200]
+    for path in sorted((CORPUS / "pip").glob("*.conf")):
+        outcome.cases += 1
+        (folder / path.stem).mkdir(parents=True)
+        home = Home(folder / path.stem)
+        home.pip_conf.parent.mkdir(parents=True)
+        original = path.read_bytes()
+        home.pip_conf.write_bytes(original)
+        run = subprocess.run(home.command(), env=home.env_for(0), capture_output=True, check=False)
+        after = home.pip_conf.read_bytes()
+        if run.returncode == 3:
+            kept = after == original
+        elif run.returncode == 0:
+            kept = _other_lines(after) == _other_lines(original.removeprefix(_UTF8_BOM))
+        else:
+            outcome.failures += 1
+            outcome.details = f"{path.name}: exit {run.returncode}"
+            continue
+        if not kept:
+            outcome.damaged += 1
+            outcome.details = f"{path.name}: lines lost or changed"
+    return outcome
+
+
+def _other_lines(data: bytes) -> list[bytes]:
+    """The file's lines, ends included, without the one ``cert = …`` line a run adds."""
+    return [line for line in data.splitlines(keepends=True) if not line.startswith(b"cert = ")]
+
+
 def _flip(data: bytes, rng: random.Random) -> bytes:
     buffer = bytearray(data)
     for _ in range(rng.randrange(1, 8)):
@@ -314,11 +362,13 @@ def run_all(*, quick: bool, seed: int = 20261124) -> list[Outcome]:
         (root / "crash").mkdir()
         (root / "race").mkdir()
         (root / "machine").mkdir()
+        (root / "corpus").mkdir()
         return [
             crash(20 if quick else 200, seed, root / "crash"),
             race(8 if quick else 32, root / "race"),
             machine(8 if quick else 32, root / "machine"),
             fuzz(300 if quick else 5000, seed),
+            corpus(root / "corpus"),
         ]
 
 

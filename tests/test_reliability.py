@@ -37,3 +37,9 @@ def test_machine_wide_runs_started_at_once_agree_on_one_bundle_and_one_cert_line
         pytest.skip(refusal)
     outcome = reliability.machine(8, folder=tmp_path)
     assert (outcome.cases, outcome.failures, outcome.damaged) == (8, 0, 0), outcome.details
+
+
+def test_the_corpus_of_odd_files_damages_nothing(tmp_path: Path) -> None:
+    outcome = reliability.corpus(tmp_path)
+    assert outcome.cases >= 18  # every file of tests/data/certs and tests/data/pip
+    assert (outcome.failures, outcome.damaged) == (0, 0), outcome.details

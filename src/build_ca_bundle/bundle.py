@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import os
 import re
-import secrets
 import ssl
 import stat
 import sys
@@ -284,7 +283,7 @@ def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult
         return WriteResult(path, changed=False)
     if not validated:
         _check_loads(content, path)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    temp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")  # not secrets: +1 ms import
     try:
         _write_new_file(temp, content)
         _replace(temp, path)
