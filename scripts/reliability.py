@@ -128,10 +128,12 @@ def crash(cases: int, seed: int, folder: Path) -> Outcome:
             outcome.damaged += 1
         if not pip_conf_ok(home.pip_conf):
             outcome.damaged += 1
-    final = subprocess.run(home.command(), env=home.env_for(0), check=False)
+    final = subprocess.run(home.command(), env=home.env_for(0), capture_output=True, check=False)
     if final.returncode != 0:
         outcome.failures += 1
-    leftovers = [p for p in home.bundle.parent.iterdir() if p.name.endswith(".tmp")]
+        outcome.details = f"the run after the kills: exit {final.returncode}: {final.stderr!r}"
+    folders = (home.bundle.parent, home.pip_conf.parent)
+    leftovers = [p for folder in folders for p in folder.iterdir() if p.name.endswith(".tmp")]
     if leftovers:
         outcome.failures += 1
         outcome.details = f"temp files left: {leftovers}"

@@ -256,3 +256,24 @@ def test_remove_value_drops_the_key_and_its_continuations_only() -> None:
     )
     assert inifile.remove_value(text, "install", "trusted-host").endswith("[install]")
     assert inifile.remove_value(text, "install", "absent") == text
+
+
+def test_a_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    """A run killed between mkstemp and the rename leaves `.pip.conf.<8 chars>.tmp`; the
+    next write of that file (inside the run lock) removes it, and no other file."""
+    target = tmp_path / "pip.conf"
+    stale = [tmp_path / ".pip.conf.k1ll3d_x.tmp", tmp_path / ".pip.conf.abcdefgh.tmp"]
+    kept = [
+        tmp_path / ".pip.conf.toolongname.tmp",  # not a name mkstemp makes
+        tmp_path / ".pip.ini.abcdefgh.tmp",  # another file's
+        tmp_path / "notes.tmp",
+    ]
+    for item in [*stale, *kept]:
+        item.write_text("half a file")
+    inifile.write_atomically(target, b"[global]\n")
+    assert target.read_bytes() == b"[global]\n"
+    assert not any(item.exists() for item in stale)
+    assert all(item.exists() for item in kept)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".pip.conf.")) == [
+        ".pip.conf.toolongname.tmp"
+    ]

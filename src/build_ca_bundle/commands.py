@@ -218,16 +218,18 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
 
 def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> list[str]:
     """Build the bundle, point pip at it, and remove pip trusted-host entries."""
+    from build_ca_bundle import bundle, fastpath, pipeline
     from build_ca_bundle import doctor as audits
-    from build_ca_bundle import pipeline
     from build_ca_bundle.targets import pip
 
     report = pipeline.build(options)
     fixed = [f"{change}" for change in report.changes]
-    for path in pip_files:
-        if audits.pip_trusted_hosts(path):
-            for change in pip.remove_trusted_hosts(path, env):
-                fixed.append(f"removed {change.key} = {change.old} from {path}")
+    # pip.conf edits take turns with runs (a logon at the same moment), as builds do.
+    with bundle.run_lock(fastpath.bundle_path(options)):
+        for path in pip_files:
+            if audits.pip_trusted_hosts(path):
+                for change in pip.remove_trusted_hosts(path, env):
+                    fixed.append(f"removed {change.key} = {change.old} from {path}")
     return fixed
 
 

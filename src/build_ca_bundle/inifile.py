@@ -369,9 +369,11 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     """Replace ``path`` with ``data`` so that readers see the old file or the new one.
 
     Temp file in the same folder, fsync, ``os.replace``. Keeps the file's permission bits
-    (and owner, where we may set it); a new file gets ``mode`` (default 0o644).
+    (and owner, where we may set it); a new file gets ``mode`` (default 0o644). Callers hold
+    the run lock, so a temp file of ours for ``path`` is a killed run's: it is removed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     existing = _stat_or_none(path)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temp = Path(temp_name)
@@ -389,6 +391,22 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
             temp.unlink()
         raise
     sync_folder(path.parent)
+
+
+# Exactly the names mkstemp gives our temp files for one path (8 characters of its alphabet).
+_TEMP_NAME = r"\.{name}\.[a-z0-9_]{{8}}\.tmp"
+
+
+def _remove_stale_temps(path: Path) -> None:
+    pattern = re.compile(_TEMP_NAME.format(name=re.escape(path.name)))
+    try:
+        items = list(path.parent.iterdir())
+    except OSError:
+        return
+    for item in items:
+        if pattern.fullmatch(item.name):
+            with contextlib.suppress(OSError):
+                item.unlink()
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
