@@ -183,6 +183,30 @@ def test_an_unchanged_windows_store_is_not_read_again_and_every_change_is_seen(
     assert unchanged()
 
 
+QUICK_PATH = r"""
+import sys
+from build_ca_bundle import entry
+sys.argv = ["build-ca-bundle", "--no-verify"]
+code = entry.main()
+print("loaded:", sorted(m for m in ("argparse", "cryptography", "build_ca_bundle.cli",
+      "build_ca_bundle.certificates") if m in sys.modules))
+sys.exit(code)
+"""
+
+
+def test_the_windows_logon_path_answers_before_the_cli_is_imported(wine: Wine) -> None:
+    """A bare run on Windows with nothing changed: the entry point finds the manifest in the
+    per-user folder (platformdirs, as the full CLI does), walks the registry keys, and
+    answers without importing argparse, the CLI or anything that parses certificates."""
+    wine.seed([StoreEntry("ROOT", make_root("Quick Path Root").der)])
+    first = wine.python(["-m", "build_ca_bundle", "--no-verify"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    quick = wine.python(["-c", QUICK_PATH])
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert quick.stdout.startswith("bundle unchanged:"), quick.stdout
+    assert "loaded: []" in quick.stdout
+
+
 def windows_pip_install(proxy: str, index: str) -> list[str]:
     """Windows pip trusting only certifi or its `cert` setting, as pip < 24.2 did."""
     return [

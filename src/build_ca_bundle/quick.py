@@ -75,14 +75,18 @@ def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
 
 
 def user_bundle_path(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
-    """platformdirs' user data folder, for the two OSes where it is plain arithmetic;
-    None elsewhere (Windows asks the shell API: the full CLI handles it)."""
+    """platformdirs' user data folder: plain arithmetic on Linux and macOS, platformdirs
+    itself (the shell API) on Windows; None on other systems (the full CLI decides)."""
     home = environ.get("HOME") or os.path.expanduser("~")
     if platform == "darwin":
         folder = os.path.join(home, "Library", "Application Support")
     elif platform.startswith("linux"):
         data_home = environ.get("XDG_DATA_HOME", "").strip()
         folder = data_home if os.path.isabs(data_home) else os.path.join(home, ".local", "share")
+    elif platform == "win32" and sys.platform == "win32":
+        import platformdirs  # the same call the full CLI makes, so both find one manifest
+
+        folder = platformdirs.user_data_dir(appauthor=False)  # %LOCALAPPDATA%, as known
     else:
         return None
     return os.path.join(folder, "build-ca-bundle", "ca-bundle.pem")
