@@ -551,3 +551,26 @@ def test_every_kind_of_input_change_triggers_a_full_run(
         assert unchanged(), f"{name}: the run after the full one should be unchanged"
     text = bundle_path(isolated_home).read_text()
     assert "New In Certifi" in text and "Replaced Extra" in text and "Added Root" in text
+
+
+def test_the_moment_a_root_in_the_bundle_expires_the_next_run_is_a_full_one(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest records when the first root in the bundle expires; past that moment the
+    unchanged-run check says so (the full run then leaves the root out)."""
+    import datetime as dt
+    import time
+
+    from build_ca_bundle import manifest, quick
+
+    soon = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=1)
+    store.add(make_root("Expires Within The Hour", not_after=soon), "soon.pem")
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    recorded = manifest.load(bundle)
+    assert recorded is not None
+    assert recorded["expires"] == soon.timestamp()  # earlier than any certifi root
+    key = quick.run_key(["--no-verify"], os.environ)
+    assert manifest.stale_reason(bundle, key, time.time()) is None
+    later = soon.timestamp() + 1
+    assert manifest.stale_reason(bundle, key, later) == "a root in the bundle has expired"
