@@ -17,9 +17,10 @@ from build_ca_bundle import cli
 from build_ca_bundle.certificates import parse_bytes
 from tests.conftest import Home
 from tests.pki import make_root
-from tests.test_cli import Store, bundle_path
-from tests.test_cli import store as store  # noqa: F401 - the fixture, imported for the test
+from tests.test_cli import Store, bundle_path, store
 from tests.test_inifile import _ini_texts
+
+__all__ = ["store"]  # the fixture, imported for the test below
 
 
 def _repeated(lines: list[tuple[str, bool]], line: str) -> tuple[str, bool]:
