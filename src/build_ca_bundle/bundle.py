@@ -12,7 +12,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import re
 import ssl
 import stat
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 from build_ca_bundle import lock, x509der
 from build_ca_bundle.certificates import BUNDLE_MARKER, Entry
 from build_ca_bundle.errors import BundleError, LockTimeoutError, UnsafePathError
-from build_ca_bundle.inifile import sync_folder
+from build_ca_bundle.inifile import remove_stale_temps, sync_folder
 from build_ca_bundle.paths import default_bundle_path
 from build_ca_bundle.scope import Scope
 
@@ -387,21 +386,9 @@ def _load_in_chunks(text: str) -> None:
             raise ValueError("no certificate loaded")
 
 
-# Exactly the names _write_locked gives its temp files, and no other file's.
-_TEMP_NAME = r"\.{name}\.[0-9a-f]{{16}}\.tmp"
-
-
 def _remove_stale_temp_files(path: Path) -> None:
     """Temp files a killed run left behind. Inside the lock, every one of ours is stale."""
-    pattern = re.compile(_TEMP_NAME.format(name=re.escape(path.name)))
-    try:
-        items = list(path.parent.iterdir())
-    except OSError:
-        return
-    for item in items:
-        if pattern.fullmatch(item.name):
-            with contextlib.suppress(OSError):
-                item.unlink()
+    remove_stale_temps(path, random_part="[0-9a-f]{16}")  # the names _write_locked gives
 
 
 def remove(path: Path) -> bool:

@@ -373,7 +373,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     the run lock, so a temp file of ours for ``path`` is a killed run's: it is removed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
+    remove_stale_temps(path)
     existing = _stat_or_none(path)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temp = Path(temp_name)
@@ -393,12 +393,14 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     sync_folder(path.parent)
 
 
-# Exactly the names mkstemp gives our temp files for one path (8 characters of its alphabet).
-_TEMP_NAME = r"\.{name}\.[a-z0-9_]{{8}}\.tmp"
+# The random part of the names mkstemp gives our temp files: 8 characters of its alphabet.
+_MKSTEMP_PART = "[a-z0-9_]{8}"
 
 
-def _remove_stale_temps(path: Path) -> None:
-    pattern = re.compile(_TEMP_NAME.format(name=re.escape(path.name)))
+def remove_stale_temps(path: Path, random_part: str = _MKSTEMP_PART) -> None:
+    """Remove ``.<name>.<random part>.tmp`` beside ``path``: a killed run's temp files.
+    Exactly that pattern, so no other file is touched; callers hold the run lock."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{random_part}\.tmp")
     try:
         items = list(path.parent.iterdir())
     except OSError:
