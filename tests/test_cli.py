@@ -574,3 +574,18 @@ def test_the_moment_a_root_in_the_bundle_expires_the_next_run_is_a_full_one(
     assert manifest.stale_reason(bundle, key, time.time()) is None
     later = soon.timestamp() + 1
     assert manifest.stale_reason(bundle, key, later) == "a root in the bundle has expired"
+
+
+def test_a_linux_intermediate_stays_out_unless_asked_for_and_the_summary_says_so(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issuing = store.corporate.issue("Example Corp Issuing CA", ca=True)
+    store.add(issuing, "issuing.pem")
+    code, out, _ = run(capsys, "--scope", "none")
+    assert code == 0
+    assert "linux: 1 trusted, 1 intermediate(s) left out (see --include-intermediates)" in out
+    assert issuing.pem.decode().strip() not in bundle_path(isolated_home).read_text()
+    code, out, _ = run(capsys, "--scope", "none", "--include-intermediates")
+    assert code == 0
+    assert "left out (see" not in out
+    assert issuing.pem.decode().strip() in bundle_path(isolated_home).read_text()  # chains

@@ -196,11 +196,15 @@ def build_human(report: BuildReport, *, verbose: bool = False) -> None:
 def _sources_human(report: BuildReport, *, verbose: bool) -> None:
     from build_ca_bundle.certificates import Verdict
 
+    options = report.options
     for source in report.sources:
         line = f"  {source.name}: {report.count(source, Verdict.TRUST)} trusted"
         distrusted = report.count(source, Verdict.DISTRUST)
         if distrusted:
             line += f", {distrusted} distrusted"
+        intermediates = report.count(source, Verdict.INTERMEDIATE)
+        if intermediates and not options.include_intermediates:
+            line += f", {intermediates} intermediate(s) left out (see --include-intermediates)"
         say(line)
         if verbose:
             for note in source.notes:
@@ -209,7 +213,6 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
                 for candidate in source.candidates:
                     verdict = candidate.verdict.value
                     say(f"    {verdict}: {candidate.certificate.label} ({candidate.reason})")
-    options = report.options
     if options.policy_path is not None and options.policy_values:
         say(f"  policy {options.policy_path}: " + ", ".join(options.policy_values))
 
