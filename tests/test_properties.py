@@ -6,6 +6,7 @@ CLI, so the BOM repair, the encoding, the backup and the refusal paths are all i
 
 from __future__ import annotations
 
+import base64
 import configparser
 import re
 import shutil
@@ -107,3 +108,46 @@ def test_a_store_of_thousands_of_blocks_good_and_broken_reads_in_one_pass() -> N
     assert {item.certificate.sha256 for item in parsed} == {root.sha256 for root in roots}
     assert len(problems) == 2000
     assert all(problem.where.startswith("thousands.pem (block ") for problem in problems)
+
+
+_GOOD = [make_root(f"Property Root {n}") for n in range(3)]
+_BLOCKS = st.one_of(
+    st.sampled_from([("good", root.pem) for root in _GOOD]),
+    st.just(("bad", b"-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n")),
+    st.builds(  # a valid PEM whose base64 is one huge line (some tools write it so)
+        lambda root: ("good", _one_line(root.pem)), st.sampled_from(_GOOD)
+    ),
+    st.builds(  # DER cut short inside valid base64
+        lambda root, cut: ("bad", _pem_of(root.der[:cut])),
+        st.sampled_from(_GOOD),
+        st.integers(min_value=1, max_value=200),
+    ),
+    st.builds(lambda text: ("text", text.encode("utf-8", "surrogatepass")), st.text(max_size=40)),
+    st.just(("text", b"\x00\x00\xff\xfe")),
+)
+
+
+def _one_line(pem: bytes) -> bytes:
+    body = b"".join(pem.splitlines()[1:-1])
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"\n-----END CERTIFICATE-----\n"
+
+
+def _pem_of(der: bytes) -> bytes:
+    return (
+        b"-----BEGIN CERTIFICATE-----\n" + base64.b64encode(der) + b"\n-----END CERTIFICATE-----\n"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(blocks=st.lists(_BLOCKS, max_size=60))
+def test_every_good_block_is_read_and_every_bad_one_named(
+    blocks: list[tuple[str, bytes]],
+) -> None:
+    data = b"".join(part if kind != "text" else part + b"\n" for kind, part in blocks)
+    parsed, problems = parse_bytes(data, "mixed.pem")
+    good = [part for kind, part in blocks if kind == "good"]
+    if all(kind == "text" for kind, _ in blocks):
+        return  # nothing but text: one "no certificate" problem, tested elsewhere
+    assert len(parsed) == len(good)
+    assert len(problems) == sum(kind == "bad" for kind, _ in blocks)
+    assert all(problem.where.startswith("mixed.pem") for problem in problems)
