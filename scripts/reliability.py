@@ -140,19 +140,21 @@ def crash(cases: int, seed: int, folder: Path) -> Outcome:
     return outcome
 
 
-def race(runs: int, folder: Path) -> Outcome:
-    outcome = Outcome("race")
-    home = Home(folder)
-    processes = [
-        subprocess.Popen(home.command(), env=home.env_for(0), stderr=subprocess.PIPE)
-        for _ in range(runs)
-    ]
+def run_together(command: list[str], env: dict[str, str], runs: int, outcome: Outcome) -> None:
+    """Start ``runs`` copies of ``command`` at once; each one that fails is a failure."""
+    processes = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE) for _ in range(runs)]
     for process in processes:
         _, error = process.communicate(timeout=300)
         outcome.cases += 1
         if process.returncode != 0:
             outcome.failures += 1
             outcome.details = error.decode(errors="replace").strip()[:200]
+
+
+def race(runs: int, folder: Path) -> Outcome:
+    outcome = Outcome("race")
+    home = Home(folder)
+    run_together(home.command(), home.env_for(0), runs, outcome)
     if not bundle_ok(home.bundle):
         outcome.damaged += 1
     text = home.pip_conf.read_text() if home.pip_conf.exists() else ""
@@ -236,16 +238,7 @@ def machine(runs: int, folder: Path) -> Outcome:
             return outcome
         enter = ["nsenter", "-t", str(holder.pid), "-m", "--"]
         command = [*enter, *home.command(), "--scope", "global", "--output", str(MACHINE_BUNDLE)]
-        processes = [
-            subprocess.Popen(command, env=home.env_for(0), stderr=subprocess.PIPE)
-            for _ in range(runs)
-        ]
-        for process in processes:
-            _, error = process.communicate(timeout=300)
-            outcome.cases += 1
-            if process.returncode != 0:
-                outcome.failures += 1
-                outcome.details = error.decode(errors="replace").strip()[:200]
+        run_together(command, home.env_for(0), runs, outcome)
     finally:
         holder.kill()
         holder.communicate(timeout=30)
