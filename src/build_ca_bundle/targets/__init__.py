@@ -56,3 +56,21 @@ class Plan:
     findings: list[Finding] = field(default_factory=list)
     # Work that apply() does beyond setting keys, e.g. the cleaned text of a file with a BOM.
     pending: dict[Path, bytes] = field(default_factory=dict, repr=False)
+
+
+def check_unchanged(path: Path, original: bytes | None) -> None:
+    """Refuse to write ``path`` if it changed since we read it (``None``: did not exist):
+    a person or another tool edited it meanwhile, and their edit must not be lost."""
+    from build_ca_bundle.errors import ConfigError
+
+    try:
+        now: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        now = None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path} ({error.strerror})") from error
+    if now != original:
+        raise ConfigError(
+            f"{path} changed since it was read; nothing was written to it",
+            hint="run build-ca-bundle again",
+        )

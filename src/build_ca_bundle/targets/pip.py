@@ -24,7 +24,7 @@ from pathlib import Path
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity
+from build_ca_bundle.targets import Change, Finding, Plan, Severity, check_unchanged
 
 TARGET = "pip"
 SECTION = "global"
@@ -481,7 +481,7 @@ def apply(plan: Plan) -> list[Change]:
     for change in plan.changes:
         data = plan.pending[change.path]
         original = plan.pending.get(backup_path(change.path))
-        _check_unchanged(change.path, original)
+        check_unchanged(change.path, original)
         try:
             if original is not None:
                 inifile.write_atomically(_real(backup_path(change.path)), original)
@@ -635,20 +635,6 @@ def _edited_bytes(target: ConfigFile, value: str, env: PipEnvironment) -> bytes:
                 hint=f"add 'cert = {value}' under [global] by hand",
             ) from error
     return text.encode(env.encoding)
-
-
-def _check_unchanged(path: Path, original: bytes | None) -> None:
-    try:
-        now: bytes | None = path.read_bytes()
-    except FileNotFoundError:
-        now = None
-    except OSError as error:
-        raise ConfigError(f"cannot read {path} ({error.strerror})") from error
-    if now != original:
-        raise ConfigError(
-            f"{path} changed since it was read; nothing was written to it",
-            hint="run build-ca-bundle again",
-        )
 
 
 def _real(path: Path) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, tools
+from build_ca_bundle.targets import Change, Finding, Plan, Severity, check_unchanged, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 if sys.version_info >= (3, 11):
@@ -90,7 +90,7 @@ def apply(plan: Plan) -> list[Change]:
     applied = []
     for change in plan.changes:
         original = plan.pending.get(tools.backup_path(change.path))
-        _check_unchanged(change.path, original)
+        check_unchanged(change.path, original)
         _write(change.path, plan.pending[change.path])
         applied.append(change)
     return applied
@@ -232,20 +232,6 @@ def _newline(text: str, env: ToolEnvironment) -> str:
     if "\r\n" in text:
         return "\r\n"
     return "\n" if text or env.platform != "win32" else "\r\n"
-
-
-def _check_unchanged(path: Path, original: bytes | None) -> None:
-    try:
-        now: bytes | None = path.read_bytes()
-    except FileNotFoundError:
-        now = None
-    except OSError as error:
-        raise ConfigError(f"cannot read {path} ({error.strerror})") from error
-    if now != original:
-        raise ConfigError(
-            f"{path} changed since it was read; nothing was written to it",
-            hint="run build-ca-bundle again",
-        )
 
 
 def _write(path: Path, data: bytes) -> None:
