@@ -589,3 +589,35 @@ def test_a_linux_intermediate_stays_out_unless_asked_for_and_the_summary_says_so
     assert code == 0
     assert "left out (see" not in out
     assert issuing.pem.decode().strip() in bundle_path(isolated_home).read_text()  # chains
+
+
+def _refused_by_openssl(issued: Issued) -> bytes:
+    """The certificate with its signature's unused-bits byte set to 8: every field the bundle
+    reads is intact, but OpenSSL refuses to load it (c2i_ASN1_BIT_STRING)."""
+    from tests.pki import _elements, _strip, _tlv
+
+    tbs, algorithm, signature = _elements(_strip(issued.der))
+    return _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x08" + _strip(signature)[1:]))
+
+
+def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One broken root in the OS store must not keep the corporate root from the machine:
+    the bundle is written without it, says why, and loads."""
+    import base64
+    import ssl
+
+    broken = base64.encodebytes(_refused_by_openssl(make_root("Refused By OpenSSL")))
+    pem = b"-----BEGIN CERTIFICATE-----\n" + broken + b"-----END CERTIFICATE-----\n"
+    (store.folder / "refused.pem").write_bytes(pem)
+    (store.folder / "00000000.0").symlink_to("refused.pem")
+    code, out, _ = run(capsys)
+    assert code == 0
+    bundle = bundle_path(isolated_home)
+    context = ssl.create_default_context(cafile=str(bundle))
+    assert context.cert_store_stats()["x509_ca"] > 100
+    text = bundle.read_text()
+    assert store.corporate.pem.decode().strip() in text
+    assert "Refused By OpenSSL" not in text
+    assert "Refused By OpenSSL" in out and "cannot load it" in out

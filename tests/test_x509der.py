@@ -270,6 +270,20 @@ BROKEN = {
     "bad time": _with_tbs_item(make_root().der, 4, _tlv(0x30, _tlv(0x17, b"99AB01000000Z") * 2)),
     "local time": _with_tbs_item(make_root().der, 4, _tlv(0x30, _tlv(0x17, b"990101000000") * 2)),
     "empty serial": _with_tbs_item(make_root().der, 1, b"\x02\x00"),
+    # What OpenSSL refuses to load, so a bundle holding it would break pip: refused here,
+    # so the certificate is skipped with a problem instead.
+    "padded serial": _with_tbs_item(make_root().der, 1, b"\x02\x02\x00\x01"),
+    "public key without algorithm": _with_tbs_item(make_root().der, 6, _tlv(0x30, b"\x02\x01\x00")),
+    "invalid UTF-8 in a name": _with_tbs_item(
+        make_root().der,
+        5,
+        _tlv(0x30, _tlv(0x31, _tlv(0x30, _tlv(0x06, b"\x55\x04\x03") + _tlv(0x0C, b"\xff")))),
+    ),
+    "odd-length BMPString in a name": _with_tbs_item(
+        make_root().der,
+        5,
+        _tlv(0x30, _tlv(0x31, _tlv(0x30, _tlv(0x06, b"\x55\x04\x03") + _tlv(0x1E, b"\x00A\x00")))),
+    ),
 }
 
 
@@ -315,3 +329,21 @@ def test_mutated_certificates_give_a_derror_or_agree_with_cryptography(data: st.
 
 
 _SEED = make_root("Mutation Seed").der
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "padded serial",
+        "public key without algorithm",
+        "invalid UTF-8 in a name",
+        "odd-length BMPString in a name",
+    ],
+)
+def test_what_the_reader_refuses_beyond_the_structure_openssl_refuses_too(case: str) -> None:
+    """Strict where OpenSSL is: such a certificate in a bundle would make it fail to load."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(ssl.SSLError):
+        context.load_verify_locations(cadata=BROKEN[case])

@@ -22,7 +22,12 @@ from pathlib import Path
 
 from build_ca_bundle import lock, x509der
 from build_ca_bundle.certificates import BUNDLE_MARKER, Entry
-from build_ca_bundle.errors import BundleError, LockTimeoutError, UnsafePathError
+from build_ca_bundle.errors import (
+    BundleError,
+    LockTimeoutError,
+    UnloadableCertificatesError,
+    UnsafePathError,
+)
 from build_ca_bundle.inifile import remove_stale_temps, sync_folder
 from build_ca_bundle.paths import default_bundle_path
 from build_ca_bundle.scope import Scope
@@ -365,12 +370,36 @@ _END = "-----END CERTIFICATE-----\n"
 
 def _check_loads(content: bytes, path: Path) -> None:
     try:
-        _load_in_chunks(content.decode("ascii"))
+        text = content.decode("ascii")
+        _load_in_chunks(text)
     except (ssl.SSLError, ValueError, UnicodeDecodeError) as exc:
+        refused = _refused_blocks(content)
+        if refused:
+            raise UnloadableCertificatesError(
+                f"{len(refused)} certificate(s) of the new bundle for {path} do not load in "
+                f"Python's ssl ({exc})",
+                sha256s=frozenset(refused),
+                reason=f"Python's ssl ({ssl.OPENSSL_VERSION}) cannot load it",
+            ) from exc
         raise BundleError(
             f"the new bundle for {path} does not load in Python's ssl ({exc}); the previous "
             "bundle is unchanged"
         ) from exc
+
+
+def _refused_blocks(content: bytes) -> list[str]:
+    """The SHA-256 of each certificate block that ssl refuses on its own (the slow path,
+    taken only when a whole bundle failed to load)."""
+    from build_ca_bundle.certificates import parse_pem
+
+    refused = []
+    for item in parse_pem(content, "the new bundle")[0]:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_verify_locations(cadata=item.certificate.der)
+        except ssl.SSLError:
+            refused.append(item.certificate.sha256)
+    return refused
 
 
 def _load_in_chunks(text: str) -> None:

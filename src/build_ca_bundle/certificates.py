@@ -445,6 +445,17 @@ class Selection:
         """The entries certifi does not have: usually the corporate roots."""
         return [entry for entry in self.entries if SourceKind.BASE not in entry.kinds]
 
+    def without(self, sha256s: frozenset[str], reason: str) -> Selection:
+        """This selection with those certificates moved to the excluded ones, for ``reason``."""
+        dropped = [entry for entry in self.entries if entry.certificate.sha256 in sha256s]
+        return Selection(
+            entries=[entry for entry in self.entries if entry.certificate.sha256 not in sha256s],
+            excluded=[
+                *self.excluded,
+                *(Exclusion(e.certificate, ", ".join(e.origins), reason) for e in dropped),
+            ],
+        )
+
 
 class _Distrust:
     def __init__(self, candidates: Iterable[Candidate]) -> None:

@@ -61,6 +61,15 @@ class BundleError(BuildCABundleError):
     exit_code = ExitCode.BUNDLE
 
 
+class UnloadableCertificatesError(BundleError):
+    """Python's ssl refuses some certificates of a new bundle; the rest loads."""
+
+    def __init__(self, message: str, *, sha256s: frozenset[str], reason: str) -> None:
+        super().__init__(message)
+        self.sha256s = sha256s
+        self.reason = reason
+
+
 class LockTimeoutError(BuildCABundleError):
     """Another run held the bundle's lock for longer than we wait."""
 

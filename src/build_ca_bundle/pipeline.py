@@ -26,6 +26,7 @@ from build_ca_bundle.errors import (
     NoCertificatesError,
     PinMismatchError,
     RequiredRootMissingError,
+    UnloadableCertificatesError,
 )
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
@@ -129,21 +130,15 @@ def _build(options: BuildOptions) -> BuildReport:
         include_intermediates=options.include_intermediates,
         exclude=options.exclude,
     )
-    if not selection.entries:
-        raise NoCertificatesError(
-            "no usable certificates: every source was empty or unreadable",
-            hint="see the problems listed above",
-        )
-    _check_required(selection, options.require)
-    blocks: dict[str, str] = {}
-    content = bundle.render(selection.entries, blocks)
-    extra_content = bundle.render(selection.beyond_base(), blocks)
+    _check_usable(selection, options)
     plans = _plan_targets(output, extra_path, options)
+    blocks: dict[str, str] = {}
     if options.dry_run:
-        changed = bundle.read_existing(output) != content
+        changed = bundle.read_existing(output) != bundle.render(selection.entries, blocks)
         changes = [change for plan in plans for change in plan.changes]
     else:
-        changed = bundle.write(output, content).changed
+        selection, changed = _write_loadable(output, selection, blocks, options)
+        extra_content = bundle.render(selection.beyond_base(), blocks)
         bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
         changes = _apply(plans)
         history.add(output, changes)
@@ -164,6 +159,29 @@ def _build(options: BuildOptions) -> BuildReport:
         else:  # what we read cannot all be watched: every run is a full run
             manifest.remove(output)
     return report
+
+
+def _check_usable(selection: Selection, options: BuildOptions) -> None:
+    if not selection.entries:
+        raise NoCertificatesError(
+            "no usable certificates: every source was empty or unreadable",
+            hint="see the problems listed above",
+        )
+    _check_required(selection, options.require)
+
+
+def _write_loadable(
+    output: Path, selection: Selection, blocks: dict[str, str], options: BuildOptions
+) -> tuple[Selection, bool]:
+    """Write the bundle. A certificate Python's ssl cannot load is left out with the reason,
+    the rest written, rather than the whole run failing: one broken root in a store must
+    not keep the corporate root from every machine."""
+    try:
+        return selection, bundle.write(output, bundle.render(selection.entries, blocks)).changed
+    except UnloadableCertificatesError as exc:
+        selection = selection.without(exc.sha256s, exc.reason)
+    _check_usable(selection, options)
+    return selection, bundle.write(output, bundle.render(selection.entries, blocks)).changed
 
 
 def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions) -> None:

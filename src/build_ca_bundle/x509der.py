@@ -45,7 +45,7 @@ _SEQUENCE, _SET, _INTEGER, _BOOLEAN, _BIT_STRING, _OCTET_STRING, _OID = (
     0x06,
 )
 _UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18
-_BMP_STRING, _UNIVERSAL_STRING = 0x1E, 0x1C
+_UTF8_STRING, _BMP_STRING, _UNIVERSAL_STRING = 0x0C, 0x1E, 0x1C
 
 # A name as its attributes: RDNs in DER order, each a tuple of (dotted OID, value). Values
 # are text, or bytes for a BIT STRING (cryptography's convention).
@@ -166,10 +166,8 @@ def _read_tbs(der: bytes, offset: int, end: int) -> Fields:
             raise DERError(f"unknown certificate version {version}")
         offset = stop
     start, stop = _expect(der, offset, end, _INTEGER, "the serial number")
-    if start == stop:
-        raise DERError("empty serial number")
-    serial = int.from_bytes(der[start:stop], "big", signed=True)
-    _, offset = _expect(der, stop, end, _SEQUENCE, "the signature algorithm")
+    serial = _integer(der[start:stop], "serial number")
+    offset = _algorithm(der, stop, end, "the signature algorithm")
     issuer = _element(der, offset, end, _SEQUENCE, "the issuer")
     offset += len(issuer)
     validity_start, validity_end = _expect(der, offset, end, _SEQUENCE, "the validity")
@@ -181,6 +179,7 @@ def _read_tbs(der: bytes, offset: int, end: int) -> Fields:
     subject = _element(der, offset, end, _SEQUENCE, "the subject")
     offset += len(subject)
     spki = _element(der, offset, end, _SEQUENCE, "the public key")
+    _check_spki(spki)
     offset += len(spki)
     extensions: dict[str, Extension] = {}
     for optional in (0x81, 0x82, 0xA3):  # issuerUniqueID, subjectUniqueID, extensions
@@ -203,6 +202,36 @@ def _read_tbs(der: bytes, offset: int, end: int) -> Fields:
         not_after=not_after,
         extensions=extensions,
     )
+
+
+def _integer(body: bytes, what: str) -> int:
+    """A DER INTEGER's value; OpenSSL and cryptography refuse padded encodings, so do we."""
+    if not body:
+        raise DERError(f"empty {what}")
+    if len(body) > 1 and (body[0], body[1] & 0x80) in ((0x00, 0), (0xFF, 0x80)):
+        raise DERError(f"{what} is not minimally encoded")
+    return int.from_bytes(body, "big", signed=True)
+
+
+def _algorithm(der: bytes, offset: int, end: int, what: str) -> int:
+    """Check an AlgorithmIdentifier (SEQUENCE of an OID and optional parameters); its end."""
+    start, stop = _expect(der, offset, end, _SEQUENCE, what)
+    _, oid_end = _expect(der, start, stop, _OID, what)
+    if oid_end < stop:
+        _, _, parameters_end = read_tlv(der, oid_end, stop)
+        if parameters_end != stop:
+            raise DERError(f"bad {what}")
+    return stop
+
+
+def _check_spki(spki: bytes) -> None:
+    """SubjectPublicKeyInfo: an AlgorithmIdentifier and a BIT STRING, nothing else. The key
+    itself is not decoded (OpenSSL loads certificates whose key it cannot use)."""
+    start, end = _expect(spki, 0, len(spki), _SEQUENCE, "the public key")
+    key_start = _algorithm(spki, start, end, "the public key algorithm")
+    bits_start, bits_end = _expect(spki, key_start, end, _BIT_STRING, "the public key")
+    if bits_end != end or bits_start == bits_end or spki[bits_start] > 7:
+        raise DERError("bad public key")
 
 
 def _element(der: bytes, offset: int, end: int, tag: int, what: str) -> bytes:
@@ -322,14 +351,21 @@ def _read_name(name_der: bytes) -> Name:
     return tuple(rdns)
 
 
+# OpenSSL converts these to UTF-8 when it loads a certificate and refuses one that does not
+# convert; the others it reads byte by byte (Latin-1), so any byte is loadable there.
+_STRICT_STRINGS = {_UTF8_STRING: "utf-8", _BMP_STRING: "utf-16-be", _UNIVERSAL_STRING: "utf-32-be"}
+
+
 def _attribute_value(tag: int, body: bytes) -> str | bytes:
     if tag == _BIT_STRING:
         return body
-    if tag == _BMP_STRING:
-        return body.decode("utf-16-be", "replace")
-    if tag == _UNIVERSAL_STRING:
-        return body.decode("utf-32-be", "replace")
-    return body.decode("utf-8", "replace")
+    encoding = _STRICT_STRINGS.get(tag)
+    if encoding is not None:
+        try:
+            return body.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise DERError(f"a name holds invalid {encoding.upper()} text") from exc
+    return body.decode("utf-8", "replace")  # shown as text only; OpenSSL takes any byte
 
 
 def attribute_values(name: Name, oid: str) -> list[str | bytes]:
