@@ -140,6 +140,13 @@ def compile_package() -> None:
     print("bytecode: compiled (as pip does at install)")
 
 
+def tool_command() -> list[str]:
+    """The console script, as users and logon scripts run it (``python -m`` adds runpy)."""
+    script = Path(sys.executable).with_name("build-ca-bundle")
+    tool = [str(script)] if script.exists() else [sys.executable, "-m", "build_ca_bundle"]
+    return [*tool, "--no-verify", "--quiet"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -154,7 +161,8 @@ def main() -> int:
             "p11-kit's `trust` is not installed: ratios against it are skipped "
             "(Debian: apt-get install p11-kit p11-kit-modules)"
         )
-    tool = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--quiet"]
+    tool = tool_command()
+    print(f"ours: {' '.join(tool)}")
 
     with tempfile.TemporaryDirectory(prefix="bcb-bench-") as scratch:
         work = Path(scratch)
