@@ -200,9 +200,8 @@ def scale(
         mine, memory, theirs = alternate(rounds, ours_scaled, plain)
         medians[size] = statistics.median(mine)
         report(f"{size:>6}", mine, memory, theirs, "plain")
-        print(
-            f"{'':10} of which the check that the bundle loads in ssl: {check_cost(output, env):.0f} ms"
-        )
+        check = check_cost(output, env)
+        print(f"{'':10} of which the check that the bundle loads in ssl: {check:.0f} ms")
     if len(sizes) >= 2:
         low, high = sizes[0], sizes[-1]
         per_cert = (medians[high] - medians[low]) / (high - low)
