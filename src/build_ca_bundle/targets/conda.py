@@ -36,10 +36,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     """Set ``ssl_verify`` to ``bundle`` in the scope's .condarc; report what beats it or turns
     verification off. Touches nothing; runs conda twice."""
     result = ToolPlan(TARGET, env=env)
-    if scope is Scope.NONE:
-        return result
-    if env.which(TARGET) is None:
-        result.findings.append(tools.not_found(TARGET))
+    if not tools.can_plan(result, scope, env):
         return result
     where = _scope_options(scope, env)
     if where is None:
@@ -69,14 +66,13 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     """Put back the value from before our change, in the very file we changed, unless a
     person has changed it since."""
     where = ["--file", str(change.path)]
-    _, now = _get(env, where)
-    if not tools.same_path(now, change.new, env.platform):
-        return tools.left_alone(now)
-    if change.old is None:
-        run(env, TARGET, ["config", *where, "--remove-key", change.key])
-    else:
-        run(env, TARGET, ["config", *where, "--set", change.key, change.old])
-    return tools.undone(change)
+    return tools.revert(
+        env,
+        change,
+        _get(env, where)[1],
+        remove=["config", *where, "--remove-key", change.key],
+        restore=["config", *where, "--set", change.key, change.old or ""],
+    )
 
 
 def _scope_options(scope: Scope, env: ToolEnvironment) -> list[str] | None:

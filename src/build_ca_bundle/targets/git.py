@@ -44,10 +44,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     Touches nothing. ``extra_roots`` is unused: the setting replaces git's roots.
     """
     result = ToolPlan(TARGET, env=env)
-    if scope is Scope.NONE:
-        return result
-    if env.which(TARGET) is None:
-        result.findings.append(tools.not_found(TARGET))
+    if not tools.can_plan(result, scope, env):
         return result
     if scope not in _SCOPE_OPTIONS:
         result.findings.append(
@@ -82,14 +79,13 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     """Put back the value from before our change, in the very file we changed, unless a
     person has changed it since."""
     where = ["--file", str(change.path)]
-    now = _get(env, where, change.key)
-    if not tools.same_path(now, change.new, env.platform):
-        return tools.left_alone(now)
-    if change.old is None:
-        run(env, TARGET, ["config", *where, "--unset", change.key])
-    else:
-        run(env, TARGET, ["config", *where, change.key, change.old])
-    return tools.undone(change)
+    return tools.revert(
+        env,
+        change,
+        _get(env, where, change.key),
+        remove=["config", *where, "--unset", change.key],
+        restore=["config", *where, change.key, change.old or ""],
+    )
 
 
 def config_file(scope: Scope, env: ToolEnvironment) -> Path:

@@ -39,10 +39,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     """Set ``cafile`` to ``bundle`` in the scope's npmrc; report what beats it or turns
     verification off. Touches nothing; runs npm once."""
     result = ToolPlan(TARGET, env=env)
-    if scope is Scope.NONE:
-        return result
-    if env.which(TARGET) is None:
-        result.findings.append(tools.not_found(TARGET))
+    if not tools.can_plan(result, scope, env):
         return result
     if scope not in _LOCATIONS:
         result.findings.append(
@@ -76,13 +73,15 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     with ``--userconfig``/``--globalconfig``), unless a person has changed it since."""
     now = read_value(change.path, change.key)
     if not tools.same_path(now, change.new, env.platform):
-        return tools.left_alone(now)
+        return tools.left_alone(now)  # before _file_options, which starts npm
     where = _file_options(change.path, env)
-    if change.old is None:
-        run(env, TARGET, ["config", "delete", change.key, *where])
-    else:
-        run(env, TARGET, ["config", "set", change.key, change.old, *where])
-    return tools.undone(change)
+    return tools.revert(
+        env,
+        change,
+        now,
+        remove=["config", "delete", change.key, *where],
+        restore=["config", "set", change.key, change.old or "", *where],
+    )
 
 
 def _file_options(path: Path, env: ToolEnvironment) -> list[str]:

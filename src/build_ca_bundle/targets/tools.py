@@ -103,6 +103,28 @@ def run(
     return completed
 
 
+def can_plan(result: ToolPlan, scope: Scope, env: ToolEnvironment) -> bool:
+    """False when there is nothing to plan: ``--scope none``, or the tool is not installed
+    (then ``result`` gets the finding that says so)."""
+    if scope is Scope.NONE:
+        return False
+    if env.which(result.target) is None:
+        result.findings.append(not_found(result.target))
+        return False
+    return True
+
+
+def revert(
+    env: ToolEnvironment, change: Change, now: str | None, *, remove: list[str], restore: list[str]
+) -> str:
+    """Undo one change through the tool's CLI (``remove`` if it had no value before, else
+    ``restore``), unless a person has changed the value since (``now``)."""
+    if not same_path(now, change.new, env.platform):
+        return left_alone(now)
+    run(env, change.target, remove if change.old is None else restore)
+    return undone(change)
+
+
 def not_found(tool: str) -> Finding:
     return Finding(Severity.INFO, tool, f"{tool} not found; not configured", "nothing to do")
 

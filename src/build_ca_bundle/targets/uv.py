@@ -58,10 +58,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     """Turn on uv's OS verifier in the scope's uv.toml; report what beats it or turns
     verification off. Touches nothing; runs ``uv --version`` once."""
     result = ToolPlan(TARGET, env=env)
-    if scope is Scope.NONE:
-        return result
-    if env.which(TARGET) is None:
-        result.findings.append(tools.not_found(TARGET))
+    if not tools.can_plan(result, scope, env):
         return result
     if scope is Scope.SITE:
         result.findings.append(
