@@ -47,11 +47,15 @@ def hold(path: str, timeout: float) -> Iterator[None]:
     except OSError as exc:
         raise Unavailable(path, exc) from exc
     try:
-        _acquire(descriptor, time.monotonic() + timeout)
+        try:
+            _acquire(descriptor, time.monotonic() + timeout)
+        except OSError as exc:  # no locks on this file system (ENOLCK on some NFS mounts)
+            raise Unavailable(path, exc) from exc
         try:
             yield
         finally:
-            _release(descriptor)
+            with contextlib.suppress(OSError):  # closing the descriptor releases it anyway
+                _release(descriptor)
     finally:
         os.close(descriptor)
 
