@@ -10,7 +10,9 @@ import base64
 import configparser
 import re
 import shutil
+import sys
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +44,9 @@ def _pip_accepts(text: str) -> bool:
     return True
 
 
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the pip user file at its Linux (XDG) path"
+)
 @settings(
     max_examples=60,
     deadline=None,
