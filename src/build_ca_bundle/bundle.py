@@ -218,25 +218,29 @@ def run_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
     Separate from the write lock, which also guards writes made outside a run.
     """
     _ensure_folder(path.parent)
+    busy = f"another build-ca-bundle run for {path} did not finish within {timeout:g} s"
+    with _holding(_run_lock_path(path), timeout, busy):
+        yield
+
+
+@contextlib.contextmanager
+def _holding(lock_file: Path, timeout: float, busy: str) -> Iterator[None]:
+    """Hold ``lock_file``; a holder that does not let go, or a lock file that cannot be
+    opened, is one of our errors with its hint, never a hang or a traceback."""
     try:
-        with lock.hold(str(_run_lock_path(path)), timeout):
+        with lock.hold(str(lock_file), timeout):
             yield
     except lock.Timeout as exc:
         raise LockTimeoutError(
-            f"another build-ca-bundle run for {path} did not finish within {timeout:g} s "
-            f"(lock file {_run_lock_path(path)})",
+            f"{busy} (lock file {lock_file})",
             hint="if no other run is going on, a stuck process holds it: end it and run again",
         ) from exc
     except lock.Unavailable as exc:
-        raise _lock_unavailable(exc) from exc
-
-
-def _lock_unavailable(exc: lock.Unavailable) -> BundleError:
-    return BundleError(
-        f"{exc}; nothing was changed",
-        hint="check that the folder is writable (an administrator for --scope global), or "
-        "choose another path with --output",
-    )
+        raise BundleError(
+            f"{exc}; nothing was changed",
+            hint="check that the folder is writable (an administrator for --scope global), "
+            "or choose another path with --output",
+        ) from exc
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -267,17 +271,9 @@ def write(
     :class:`LockTimeoutError`.
     """
     _ensure_folder(path.parent)
-    try:
-        with lock.hold(str(lock_path(path)), lock_timeout):
-            return _write_locked(path, content, validated=validated)
-    except lock.Timeout as exc:
-        raise LockTimeoutError(
-            f"another build-ca-bundle run held the lock {lock_path(path)} for over "
-            f"{lock_timeout:g} s",
-            hint="if no other run is going on, a stuck process holds it: end it and run again",
-        ) from exc
-    except lock.Unavailable as exc:
-        raise _lock_unavailable(exc) from exc
+    busy = f"another build-ca-bundle run held the lock for over {lock_timeout:g} s"
+    with _holding(lock_path(path), lock_timeout, busy):
+        return _write_locked(path, content, validated=validated)
 
 
 def _write_locked(path: Path, content: bytes, *, validated: bool) -> WriteResult:
