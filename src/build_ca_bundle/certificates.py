@@ -63,20 +63,32 @@ class Certificate:
 
     der: bytes
     sha256: str
-    serial_number: int
-    not_before: dt.datetime
-    not_after: dt.datetime
+    fields: x509der.Fields = field(repr=False)
     is_ca: bool
-    version: int
     # The extendedKeyUsage purposes, or None without the extension (any purpose).
     extended_key_usage: frozenset[str] | None
-    fields: x509der.Fields = field(repr=False)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.sha256 == self.sha256
 
     def __hash__(self) -> int:
         return hash(self.sha256)
+
+    @property
+    def serial_number(self) -> int:
+        return self.fields.serial_number
+
+    @property
+    def not_before(self) -> dt.datetime:
+        return self.fields.not_before
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.fields.not_after
+
+    @property
+    def version(self) -> int:
+        return self.fields.version
 
     @functools.cached_property
     def x509(self) -> x509.Certificate:
@@ -169,13 +181,9 @@ def parse_der(der: bytes) -> Certificate:
     return Certificate(
         der=der,
         sha256=hashlib.sha256(der).hexdigest(),
-        serial_number=fields.serial_number,
-        not_before=fields.not_before,
-        not_after=fields.not_after,
-        is_ca=is_ca,
-        version=fields.version,
-        extended_key_usage=purposes,
         fields=fields,
+        is_ca=is_ca,
+        extended_key_usage=purposes,
     )
 
 
