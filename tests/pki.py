@@ -139,18 +139,29 @@ def _base(
     )
 
 
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def key_usage(*enabled: str) -> x509.KeyUsage:
+    """A keyUsage extension with just the named usages, e.g. ``key_usage("key_cert_sign")``."""
+    unknown = set(enabled) - set(_KEY_USAGES)
+    if unknown:
+        raise ValueError(f"unknown key usages: {sorted(unknown)}")
+    return x509.KeyUsage(**{name: name in enabled for name in _KEY_USAGES})
+
+
 def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return key_usage("digital_signature", "key_cert_sign", "crl_sign")
 
 
 def make_root(

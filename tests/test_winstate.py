@@ -7,9 +7,13 @@ values, last write time in 100 ns units). The real thing runs under Wine (tests/
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from build_ca_bundle import winstate
+import pytest
+
+from build_ca_bundle import manifest, winstate
 
 ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\ROOT"
 USERS_ROOT = r"HKEY_USERS\*\Software\Microsoft\SystemCertificates\ROOT"
@@ -144,7 +148,8 @@ def test_every_loaded_user_hive_is_watched() -> None:
 def test_without_a_registry_nothing_is_taken_as_unchanged() -> None:
     """Off Windows (or a hive name we do not know) the signature is None: the manifest check
     treats a None record as changed, so such a run is always a full one."""
-    assert winstate.signature(ROOT) is None  # no winreg on this machine
+    if sys.platform != "win32":
+        assert winstate.signature(ROOT) is None  # no winreg here
     assert winstate.signature(r"HKEY_NOWHERE\Software", FakeRegistry()) is None
 
 
@@ -154,3 +159,19 @@ def test_watched_keys_cover_the_physical_stores_of_root() -> None:
     assert r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\AuthRoot" in keys
     assert r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\SmartCardRoot" in keys
     assert len(keys) == len(set(keys)) == 3 * 7
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows can read the registry")
+def test_a_watched_store_that_cannot_be_read_never_counts_as_unchanged(tmp_path: Path) -> None:
+    """Through the real manifest: a registry key recorded but unreadable now (None here, off
+    Windows) makes the unchanged-run check say the store changed, so the run is a full one."""
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_text("bundle")
+    record = manifest.record(
+        bundle, key="k", inputs=[], outputs=[], expires=None, certificates=1, registry_keys=[ROOT]
+    )
+    manifest.write(bundle, record)
+    assert manifest.stale_reason(bundle, "k", 0.0) == f"the certificate store {ROOT} changed"
+    without = manifest.record(bundle, key="k", inputs=[], outputs=[], expires=None, certificates=1)
+    manifest.write(bundle, without)
+    assert manifest.stale_reason(bundle, "k", 0.0) is None  # the same run without the store

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from build_ca_bundle import x509der
 from build_ca_bundle.certificates import _is_ca, parse_der, parse_pem
-from tests.pki import DAY, NOW, _elements, _strip, _tlv, make_root, make_v1_root
+from tests.pki import DAY, NOW, _elements, _strip, _tlv, key_usage, make_root, make_v1_root
 
 
 def _system_and_certifi_roots() -> Iterator[bytes]:
@@ -171,37 +171,9 @@ EXTENSIONS: dict[str, list[tuple[x509.ExtensionType, bool]]] = {
     "cA false": [(x509.BasicConstraints(ca=False, path_length=None), True)],
     "cA with a path length": [(x509.BasicConstraints(ca=True, path_length=2), False)],
     "keyUsage without certificate signing": [
-        (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        )
+        (key_usage("digital_signature", "key_encipherment"), True)
     ],
-    "keyUsage with only certificate signing": [
-        (
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        )
-    ],
+    "keyUsage with only certificate signing": [(key_usage("key_cert_sign"), True)],
     "extendedKeyUsage": [
         (
             x509.ExtendedKeyUsage(

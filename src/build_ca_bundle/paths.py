@@ -37,11 +37,12 @@ def default_bundle_path(
         return Path(sys.prefix, "share", APP, BUNDLE_NAME)
     from build_ca_bundle.quick import user_bundle_path
 
-    # Linux and macOS: platformdirs' arithmetic, without importing it (and the tempfile,
-    # random and shutil it pulls in). Windows asks the shell API through platformdirs.
-    arithmetic = user_bundle_path(environ, platform)
-    if arithmetic is not None:
-        return Path(arithmetic)
+    # The logon path's own answer, so the two always find one manifest: platformdirs'
+    # arithmetic on Linux and macOS (without its tempfile, random and shutil imports),
+    # platformdirs itself on Windows. Other systems (or another platform named in tests):
+    known = user_bundle_path(environ, platform)
+    if known is not None:
+        return Path(known)
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP, appauthor=False), BUNDLE_NAME)
