@@ -26,7 +26,5 @@ def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:
         return
     path = bundle_path(options)
     recorded = manifest.load(path)
-    count = f" ({recorded['certificates']} certificates)" if recorded else ""
-    print(f"bundle unchanged: {path}{count}; nothing to do")
-    for warning in recorded["warnings"] if recorded else []:
-        print(warning)
+    if recorded is not None:
+        print("\n".join(manifest.unchanged_lines(path, recorded)))

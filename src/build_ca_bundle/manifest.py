@@ -117,7 +117,19 @@ def load(bundle: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | None:
     """None when the last full run's result still holds; otherwise why not, in a few words."""
-    manifest = load(bundle)
+    return why_stale(load(bundle), key, now)
+
+
+def unchanged_lines(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> list[str]:
+    """What an unchanged run says: the bundle, its size, and the last full run's warnings."""
+    count = manifest["certificates"]
+    return [f"bundle unchanged: {os.fspath(bundle)} ({count} certificates); nothing to do"] + [
+        str(warning) for warning in manifest["warnings"]
+    ]
+
+
+def why_stale(manifest: dict[str, Any] | None, key: str, now: float) -> str | None:
+    """:func:`stale_reason` for a record already loaded."""
     if manifest is None:
         return "no record of an earlier run"
     if manifest["key"] != key:

@@ -108,16 +108,14 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
 
     from build_ca_bundle import manifest
 
-    if manifest.stale_reason(bundle, run_key(argv, environ), time.time()) is not None:
+    recorded = manifest.load(bundle)
+    if recorded is None or manifest.why_stale(recorded, run_key(argv, environ), time.time()):
         return None
-    if "--check" in argv:
-        if not ({"-q", "--quiet"} & set(argv)):
-            print(f"current: {bundle}")
-        return 0
     if not ({"-q", "--quiet"} & set(argv)):
-        recorded = manifest.load(bundle)
-        count = f" ({recorded['certificates']} certificates)" if recorded else ""
-        print(f"bundle unchanged: {bundle}{count}; nothing to do")
-        for warning in recorded["warnings"] if recorded else []:
-            print(warning)
+        lines = (
+            [f"current: {bundle}"]
+            if "--check" in argv
+            else manifest.unchanged_lines(bundle, recorded)
+        )
+        print("\n".join(lines))
     return 0
