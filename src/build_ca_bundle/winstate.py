@@ -93,42 +93,36 @@ def _walk(registry: Registry, hive: Any, parts: list[str]) -> Iterator[str]:
     if "*" in parts:
         star = parts.index("*")
         parent = "\\".join(parts[:star])
-        names = _subkeys(registry, hive, parent)
+        key = _read_key(registry, hive, parent)
+        names = key[0] if isinstance(key, tuple) else []
         yield f"{parent}\\* = {names!r}"
-        for name in names or []:
+        for name in names:
             yield from _walk(registry, hive, [*parts[:star], name, *parts[star + 1 :]])
         return
     yield from _tree(registry, hive, "\\".join(parts), _DEPTH)
 
 
 def _tree(registry: Registry, hive: Any, path: str, depth: int) -> Iterator[str]:
-    try:
-        handle = registry.OpenKey(hive, path)
-    except OSError:
-        yield f"{path}: absent"
+    key = _read_key(registry, hive, path)
+    if isinstance(key, str):
+        yield f"{path}: {key}"
         return
-    try:
-        subkeys, values, written = registry.QueryInfoKey(handle)
-        yield f"{path}: {subkeys} {values} {written}"
-        names = [registry.EnumKey(handle, index) for index in range(subkeys)] if depth else []
-    except OSError:
-        yield f"{path}: unreadable"
-        return
-    finally:
-        registry.CloseKey(handle)
-    for name in sorted(names):
+    names, values, written = key
+    yield f"{path}: {len(names)} {values} {written}"
+    for name in names if depth else []:
         yield from _tree(registry, hive, f"{path}\\{name}", depth - 1)
 
 
-def _subkeys(registry: Registry, hive: Any, path: str) -> list[str] | None:
+def _read_key(registry: Registry, hive: Any, path: str) -> tuple[list[str], int, int] | str:
+    """(sorted subkey names, value count, last write time), or why not: absent, unreadable."""
     try:
         handle = registry.OpenKey(hive, path)
     except OSError:
-        return None
+        return "absent"
     try:
-        count = registry.QueryInfoKey(handle)[0]
-        return sorted(registry.EnumKey(handle, index) for index in range(count))
+        subkeys, values, written = registry.QueryInfoKey(handle)
+        return sorted(registry.EnumKey(handle, index) for index in range(subkeys)), values, written
     except OSError:
-        return None
+        return "unreadable"
     finally:
         registry.CloseKey(handle)
