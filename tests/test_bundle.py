@@ -329,7 +329,7 @@ def test_new_bundle_and_new_folders_are_readable_by_all_writable_by_owner_only(
     content = bundle.render(entries("One"))
     with umask(mask):
         result = bundle.write(target, content)
-    assert result == bundle.WriteResult(target, changed=True)
+    assert result == bundle.WriteResult(target, changed=True, proof=bundle.proof(content))
     assert target.read_bytes() == content
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     for folder in (tmp_path / "a", tmp_path / "a" / "b"):

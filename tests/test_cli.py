@@ -621,3 +621,99 @@ def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
     assert store.corporate.pem.decode().strip() in text
     assert "Refused By OpenSSL" not in text
     assert "Refused By OpenSSL" in out and "cannot load it" in out
+
+
+class LoadSpy:
+    """Counts the certificate blocks each run hands to ``ssl`` to load, and still loads them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import ssl
+
+        self.blocks: list[str] = []
+        real = ssl.SSLContext.load_verify_locations
+
+        def load(
+            context: ssl.SSLContext,
+            cafile: None = None,
+            capath: None = None,
+            *,
+            cadata: str | None = None,
+        ) -> None:
+            if isinstance(cadata, str):
+                self.blocks += cadata.split("-----BEGIN CERTIFICATE-----\n")[1:]
+            real(context, cafile, capath, cadata)
+
+        monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", load)
+
+    def taken(self) -> list[str]:
+        blocks, self.blocks = self.blocks, []
+        return blocks
+
+
+def test_a_rebuild_loads_only_the_roots_that_are_new(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenSSL 3 takes 0.2 ms a certificate: a rebuild at every logon after IT adds a root
+    must not pay for the hundreds the last run already loaded."""
+    import ssl
+
+    spy = LoadSpy(monkeypatch)
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    assert len(spy.taken()) == bundle.read_text().count("-----BEGIN CERTIFICATE-----") > 100
+    second = make_root("Second Corp Root")
+    store.add(second, "2nd.pem")
+    code, out, _ = run(capsys)
+    assert code == 0 and f"wrote {bundle}" in out
+    loaded = spy.taken()
+    assert len(loaded) == 1
+    assert second.pem.decode().split("-----BEGIN CERTIFICATE-----\n")[1] in loaded[0]
+    monkeypatch.undo()
+    context = ssl.create_default_context(cafile=str(bundle))
+    assert context.cert_store_stats()["x509_ca"] > 100  # the whole bundle still loads
+
+
+def test_a_rebuild_under_another_openssl_loads_every_root_again(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = LoadSpy(monkeypatch)
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    record = Path(manifest.path_for(bundle))
+    data = json.loads(record.read_text())
+    assert data["loaded"].startswith("OpenSSL") or data["loaded"].startswith("LibreSSL")
+    data["loaded"] = "OpenSSL 1.0.2 (another Python)" + data["loaded"][data["loaded"].index(";") :]
+    record.write_text(json.dumps(data))
+    spy.taken()
+    store.add(make_root("Second Corp Root"), "2nd.pem")
+    assert run(capsys)[0] == 0
+    assert len(spy.taken()) == bundle.read_text().count("-----BEGIN CERTIFICATE-----")
+
+
+def test_a_hand_edited_bundle_proves_nothing_about_the_blocks_in_it(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone pastes into the bundle a block OpenSSL refuses, and the same root reaches the
+    store: the next run must load it, see the refusal and leave it out, not take the pasted
+    copy as proof that it loads."""
+    import ssl
+
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    refused = ssl.DER_cert_to_PEM_cert(_refused_by_openssl(make_root("Refused By OpenSSL")))
+    with bundle.open("a", encoding="ascii") as handle:
+        handle.write(refused)
+    (store.folder / "refused.pem").write_text(refused)
+    (store.folder / "00000000.0").symlink_to("refused.pem")
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert "Refused By OpenSSL" in out and "cannot load it" in out
+    assert refused not in bundle.read_text()
+    context = ssl.create_default_context(cafile=str(bundle))
+    assert context.cert_store_stats()["x509_ca"] > 100

@@ -6,7 +6,8 @@ files, certifi's bundle, the policy, extra files, pip's config files) or wrote (
 and the moment the first root in it expires. A later run that finds all of it the same has
 nothing to do, and knows it without importing ``cryptography`` or parsing a certificate. Any
 doubt — a missing or unreadable record, another format, one changed time — means a full run:
-correctness beats speed.
+correctness beats speed. It also keeps which OpenSSL loaded which bundle bytes, so that a
+rebuild loads only the blocks that are new (``bundle.proof``).
 
 Standard library only (``os``, ``json``): the logon-script path imports this and little else.
 """
@@ -67,8 +68,10 @@ def record(
     certificates: int,
     warnings: Sequence[str] = (),
     registry_keys: Iterable[str] = (),
+    loaded: str | None = None,
 ) -> dict[str, Any]:
-    """Take the signatures now, right after the full run wrote its files."""
+    """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
+    bundle's load proof (``bundle.proof``), if its bytes are known to load."""
     from build_ca_bundle import winstate
 
     names = sorted({os.fspath(path) for path in inputs})
@@ -81,6 +84,7 @@ def record(
         "registry": {name: winstate.signature(name) for name in sorted(set(registry_keys))},
         "outputs": {os.fspath(p): signature(p) for p in [bundle, *outputs]},
         "warnings": list(warnings),
+        "loaded": loaded,
     }
 
 
@@ -113,6 +117,13 @@ def load(bundle: str | os.PathLike[str]) -> dict[str, Any] | None:
     if any(not isinstance(data.get(name), kind) for name, kind in needed.items()):
         return None
     return data
+
+
+def loaded_proof(bundle: str | os.PathLike[str]) -> str | None:
+    """The load proof the last full run recorded for the bundle, if any."""
+    data = load(bundle)
+    value = data.get("loaded") if data is not None else None
+    return value if isinstance(value, str) else None
 
 
 def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | None:

@@ -133,11 +133,13 @@ def _build(options: BuildOptions) -> BuildReport:
     _check_usable(selection, options)
     plans = _plan_targets(output, extra_path, options)
     blocks: dict[str, str] = {}
+    proof = None
     if options.dry_run:
         changed = bundle.read_existing(output) != bundle.render(selection.entries, blocks)
         changes = [change for plan in plans for change in plan.changes]
     else:
-        selection, changed = _write_loadable(output, selection, blocks, options)
+        selection, written = _write_loadable(output, selection, blocks, options)
+        changed, proof = written.changed, written.proof
         extra_content = bundle.render(selection.beyond_base(), blocks)
         bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
         changes = _apply(plans)
@@ -155,7 +157,7 @@ def _build(options: BuildOptions) -> BuildReport:
     )
     if not options.dry_run:
         if all(source.complete_inputs for source in sources):
-            _record_manifest(report)
+            _record_manifest(report, proof)
         else:  # what we read cannot all be watched: every run is a full run
             manifest.remove(output)
     return report
@@ -172,16 +174,19 @@ def _check_usable(selection: Selection, options: BuildOptions) -> None:
 
 def _write_loadable(
     output: Path, selection: Selection, blocks: dict[str, str], options: BuildOptions
-) -> tuple[Selection, bool]:
+) -> tuple[Selection, bundle.WriteResult]:
     """Write the bundle. A certificate Python's ssl cannot load is left out with the reason,
     the rest written, rather than the whole run failing: one broken root in a store must
     not keep the corporate root from every machine."""
+    loaded_before = manifest.loaded_proof(output)
     try:
-        return selection, bundle.write(output, bundle.render(selection.entries, blocks)).changed
+        content = bundle.render(selection.entries, blocks)
+        return selection, bundle.write(output, content, loaded_before=loaded_before)
     except UnloadableCertificatesError as exc:
         selection = selection.without(exc.sha256s, exc.reason)
     _check_usable(selection, options)
-    return selection, bundle.write(output, bundle.render(selection.entries, blocks)).changed
+    content = bundle.render(selection.entries, blocks)
+    return selection, bundle.write(output, content, loaded_before=loaded_before)
 
 
 def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions) -> None:
@@ -243,7 +248,7 @@ def _apply(plans: list[Plan]) -> list[Change]:
     return applied
 
 
-def _record_manifest(report: BuildReport) -> None:
+def _record_manifest(report: BuildReport, proof: str | None) -> None:
     from build_ca_bundle.targets import registry
 
     options = report.options
@@ -269,6 +274,7 @@ def _record_manifest(report: BuildReport) -> None:
             certificates=len(entries),
             warnings=warnings,
             registry_keys=[key for source in report.sources for key in source.registry_keys],
+            loaded=proof,
         ),
     )
 
