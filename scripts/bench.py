@@ -7,8 +7,12 @@
 Scenarios (each tool runs alternately with the reference, after a warm-up round):
   unchanged  bundle current and pip set: ours decides from its manifest
   full       no bundle yet: ours reads the store and certifi, writes bundle and pip.conf
-  scale      synthetic stores of N CA certificates: ours (full run) against a plain script
-             that parses the same store with `cryptography`, deduplicates and writes it
+  rebuild    bundle current, then one root added or removed (an --extra-ca file that changes
+             every round): a full run, but the blocks the last bundle loaded with are not
+             loaded in ssl again
+  scale      synthetic stores of N CA certificates: ours (full run, then rebuilds with one
+             root more or less) against a plain script that parses the same store with
+             `cryptography`, deduplicates and writes it
 
 The reference is p11-kit's `trust extract --format=pem-bundle --filter=ca-anchors
 --purpose=server-auth OUT` over this machine's store (Debian: apt-get install p11-kit
@@ -167,6 +171,20 @@ def check_cost(bundle: Path, env: dict[str, str]) -> float:
     return float(result.stdout)
 
 
+def flipper(path: Path, extra: Path) -> Callable[[], None]:
+    """Each call adds one root to the file at ``path`` or takes it away again."""
+    make_store(extra, 1)
+    without = path.read_bytes()
+    with_extra = without + extra.read_bytes()
+    state = {"added": False}
+
+    def flip() -> None:
+        state["added"] = not state["added"]
+        path.write_bytes(with_extra if state["added"] else without)
+
+    return flip
+
+
 def scale(
     tool: list[str], env: dict[str, str], work: Path, sizes: list[int], main_rounds: int
 ) -> None:
@@ -202,6 +220,20 @@ def scale(
         report(f"{size:>6}", mine, memory, theirs, "plain")
         check = check_cost(output, env)
         print(f"{'':10} of which the check that the bundle loads in ssl: {check:.0f} ms")
+
+        timed(command, scaled_env)  # the bundle and its proof now exist
+        one_more = flipper(store, work / f"one-more-{size}.pem")
+
+        def rebuild_scaled(
+            flip: Callable[[], None] = one_more,
+            command: list[str] = command,
+            scaled_env: dict[str, str] = scaled_env,
+        ) -> tuple[float, int]:
+            flip()
+            return timed(command, scaled_env)
+
+        mine, memory, theirs = alternate(rounds, rebuild_scaled, plain)
+        report("   rebuild", mine, memory, theirs, "plain")
     if len(sizes) >= 2:
         low, high = sizes[0], sizes[-1]
         per_cert = (medians[high] - medians[low]) / (high - low)
@@ -259,6 +291,19 @@ def main() -> int:
 
         mine, memory, theirs = alternate(args.rounds, full, ref)
         report("full", mine, memory, theirs, "p11-kit")
+
+        extra = work / "extra-ca.pem"
+        make_store(extra, 1)
+        with_extra = [*tool, "--extra-ca", str(extra)]
+        timed(with_extra, env)  # the bundle and its proof now exist
+        flip = flipper(extra, work / "another-root.pem")
+
+        def rebuild() -> tuple[float, int]:
+            flip()
+            return timed(with_extra, env)
+
+        mine, memory, theirs = alternate(args.rounds, rebuild, ref)
+        report("rebuild", mine, memory, theirs, "p11-kit")
 
         scale(tool, env, work, [int(size) for size in args.scale.split(",") if size], args.rounds)
     return 0
