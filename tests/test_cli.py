@@ -303,15 +303,12 @@ def test_shadowing_variable_is_reported_with_the_fix(
     assert "fix:" in out
 
 
-def test_unchanged_run_imports_no_certificate_machinery(
-    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(capsys)[0] == 0
+def loaded_by_a_run(modules: tuple[str, ...]) -> str:
+    """Run the console script's code in a fresh Python; its exit code and which of
+    ``modules`` it imported."""
     probe = (
         "import sys; sys.argv[1:] = ['--no-verify']; from build_ca_bundle import entry; "
-        "code = entry.main(); heavy = sorted(m for m in ('cryptography', 'truststore', "
-        "'build_ca_bundle.certificates', 'ssl', 'argparse', 'platformdirs', 'build_ca_bundle.cli')"
-        " if m in sys.modules); print(code, heavy)"
+        f"code = entry.main(); print(code, sorted(m for m in {modules!r} if m in sys.modules))"
     )
     completed = subprocess.run(
         [sys.executable, "-c", probe],
@@ -320,7 +317,25 @@ def test_unchanged_run_imports_no_certificate_machinery(
         env=dict(os.environ),
         check=True,
     )
-    assert completed.stdout.strip().splitlines()[-1] == "0 []"
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def test_unchanged_run_imports_no_certificate_machinery(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys)[0] == 0
+    heavy = ("cryptography", "truststore", "build_ca_bundle.certificates", "ssl", "argparse")
+    assert loaded_by_a_run((*heavy, "platformdirs", "build_ca_bundle.cli")) == "0 []"
+
+
+def test_a_full_run_imports_neither_cryptography_nor_what_it_can_do_without(
+    store: Store, isolated_home: Home
+) -> None:
+    """A full run (here the first) parses certificates with our own reader; cryptography
+    and truststore are for signatures and the live check, typing and tempfile cost
+    milliseconds we do not need."""
+    heavy = ("cryptography", "truststore", "typing", "tempfile")
+    assert loaded_by_a_run(heavy) == "0 []"
 
 
 def test_manifest_records_what_the_run_read(

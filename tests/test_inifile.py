@@ -259,12 +259,17 @@ def test_remove_value_drops_the_key_and_its_continuations_only() -> None:
 
 
 def test_a_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path: Path) -> None:
-    """A run killed between mkstemp and the rename leaves `.pip.conf.<8 chars>.tmp`; the
-    next write of that file (inside the run lock) removes it, and no other file."""
+    """A run killed between creating its temp file and the rename leaves
+    `.pip.conf.<16 hex digits>.tmp` (`<8 chars>` from earlier versions, which used mkstemp);
+    the next write of that file (inside the run lock) removes it, and no other file."""
     target = tmp_path / "pip.conf"
-    stale = [tmp_path / ".pip.conf.k1ll3d_x.tmp", tmp_path / ".pip.conf.abcdefgh.tmp"]
+    stale = [
+        tmp_path / ".pip.conf.0123456789abcdef.tmp",
+        tmp_path / ".pip.conf.k1ll3d_x.tmp",
+        tmp_path / ".pip.conf.abcdefgh.tmp",
+    ]
     kept = [
-        tmp_path / ".pip.conf.toolongname.tmp",  # not a name mkstemp makes
+        tmp_path / ".pip.conf.toolongname.tmp",  # not a name of ours
         tmp_path / ".pip.ini.abcdefgh.tmp",  # another file's
         tmp_path / "notes.tmp",
     ]

@@ -30,7 +30,7 @@ from build_ca_bundle.errors import (
     UnloadableCertificatesError,
     UnsafePathError,
 )
-from build_ca_bundle.inifile import remove_stale_temps, sync_folder
+from build_ca_bundle.inifile import NEW_FILE_FLAGS, remove_stale_temps, sync_folder, temp_path
 from build_ca_bundle.paths import default_bundle_path
 from build_ca_bundle.scope import Scope
 
@@ -299,7 +299,7 @@ def write(
 def _write_locked(
     path: Path, content: bytes, *, validated: bool, loaded_before: str | None
 ) -> WriteResult:
-    _remove_stale_temp_files(path)
+    remove_stale_temps(path)  # a killed run's: inside the lock, every one of ours is stale
     existing = read_existing(path)
     # Only the exact bytes that loaded, under the same OpenSSL, prove anything: a hand edit
     # or another Python means every block is loaded again.
@@ -311,7 +311,7 @@ def _write_locked(
         return WriteResult(path, changed=False, proof=loaded_before if proven else None)
     if not validated:
         _check_loads(content, path, _certificate_blocks(proven) if proven else frozenset())
-    temp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")  # not secrets: +1 ms import
+    temp = temp_path(path)
     try:
         _write_new_file(temp, content)
         _replace(temp, path)
@@ -327,12 +327,9 @@ def _write_locked(
     return WriteResult(path, changed=True, proof=None if validated else proof(content))
 
 
-_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-
-
 def _write_new_file(temp: Path, content: bytes) -> None:
-    """Write and sync a file that must not exist yet (O_EXCL: never follow a planted link)."""
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, _FILE_MODE)
+    """Write and sync a file that must not exist yet (never through a planted link)."""
+    descriptor = os.open(temp, NEW_FILE_FLAGS, _FILE_MODE)
     try:
         _restore_mode(descriptor)
         _write_all(descriptor, content)
@@ -460,11 +457,6 @@ def _block_text(piece: str) -> str | None:
     comments before it; None if there is no BEGIN line (then nothing proves it)."""
     _, begin, body = piece.partition(_BEGIN)
     return begin + body + _END if begin else None
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files a killed run left behind. Inside the lock, every one of ours is stale."""
-    remove_stale_temps(path, random_part="[0-9a-f]{16}")  # the names _write_locked gives
 
 
 def remove(path: Path) -> bool:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from build_ca_bundle import output
 from build_ca_bundle.errors import ExitCode
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.targets import Finding, Severity
 
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
     from build_ca_bundle.targets.pip import PipEnvironment
     from build_ca_bundle.verify import TargetResult

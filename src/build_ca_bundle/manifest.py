@@ -72,16 +72,19 @@ def record(
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
     bundle's load proof (``bundle.proof``), if its bytes are known to load."""
-    from build_ca_bundle import winstate
-
     names = sorted({os.fspath(path) for path in inputs})
+    registry: dict[str, str | None] = {}
+    if registry_keys:  # Windows: the registry's state (elsewhere winstate is not imported)
+        from build_ca_bundle import winstate
+
+        registry = {name: winstate.signature(name) for name in sorted(set(registry_keys))}
     return {
         "format": FORMAT,
         "key": key,
         "certificates": certificates,
         "expires": expires,  # seconds since the epoch
         "inputs": {name: signature(name) for name in names},
-        "registry": {name: winstate.signature(name) for name in sorted(set(registry_keys))},
+        "registry": registry,
         "outputs": {os.fspath(p): signature(p) for p in [bundle, *outputs]},
         "warnings": list(warnings),
         "loaded": loaded,

@@ -13,9 +13,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from typing import Any
 
 from build_ca_bundle.errors import PolicyError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Any
 
 # Where IT puts the policy, per OS. One admin-only place each.
 _POLICY_LOCATIONS = {

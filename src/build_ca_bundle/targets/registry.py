@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import Change, Plan
 
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
     from build_ca_bundle.targets.pip import PipEnvironment
 
