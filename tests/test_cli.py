@@ -331,10 +331,10 @@ def test_unchanged_run_imports_no_certificate_machinery(
 def test_a_full_run_imports_neither_cryptography_nor_what_it_can_do_without(
     store: Store, isolated_home: Home
 ) -> None:
-    """A full run (here the first) parses certificates with our own reader; cryptography
-    and truststore are for signatures and the live check, typing and tempfile cost
-    milliseconds we do not need."""
-    heavy = ("cryptography", "truststore", "typing", "tempfile")
+    """A full run (here the first) parses certificates with our own reader and loads them
+    through ssl's C core; cryptography and truststore are for signatures and the live check;
+    ssl's Python layer, typing and tempfile cost milliseconds a full run does not need."""
+    heavy = ("cryptography", "truststore", "ssl", "typing", "tempfile")
     assert loaded_by_a_run(heavy) == "0 []"
 
 
@@ -642,23 +642,24 @@ class LoadSpy:
     """Counts the certificate blocks each run hands to ``ssl`` to load, and still loads them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import ssl
+        from build_ca_bundle import openssl
 
         self.blocks: list[str] = []
-        real = ssl.SSLContext.load_verify_locations
+        real = openssl.new_context
+        spy = self
 
-        def load(
-            context: ssl.SSLContext,
-            cafile: None = None,
-            capath: None = None,
-            *,
-            cadata: str | None = None,
-        ) -> None:
-            if isinstance(cadata, str):
-                self.blocks += cadata.split("-----BEGIN CERTIFICATE-----\n")[1:]
-            real(context, cafile, capath, cadata)
+        class Counting:
+            def __init__(self) -> None:
+                self.context = real()
 
-        monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", load)
+            def load_verify_locations(self, *, cadata: str) -> None:
+                spy.blocks += cadata.split("-----BEGIN CERTIFICATE-----\n")[1:]
+                self.context.load_verify_locations(cadata=cadata)
+
+            def cert_store_stats(self) -> dict[str, int]:
+                return self.context.cert_store_stats()
+
+        monkeypatch.setattr(openssl, "new_context", Counting)
 
     def taken(self) -> list[str]:
         blocks, self.blocks = self.blocks, []

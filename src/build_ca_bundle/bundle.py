@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import ssl
 import stat
 import sys
 import time
@@ -22,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_ca_bundle import lock, x509der
+from build_ca_bundle import lock, openssl, x509der
 from build_ca_bundle.certificates import BUNDLE_MARKER, Entry
 from build_ca_bundle.errors import (
     BundleError,
@@ -262,7 +261,7 @@ def proof(content: bytes) -> str:
     store and nearly all of one over a large store; with this, a rebuild (a root added,
     certifi upgraded) loads only the blocks that are new.
     """
-    return f"{ssl.OPENSSL_VERSION}; sha256={hashlib.sha256(content).hexdigest()}"
+    return f"{openssl.OPENSSL_VERSION}; sha256={hashlib.sha256(content).hexdigest()}"
 
 
 def read_existing(path: Path) -> bytes | None:
@@ -394,14 +393,14 @@ def _check_loads(content: bytes, path: Path, proven: frozenset[str] = frozenset(
     try:
         text = content.decode("ascii")
         _load_in_chunks(text, proven)
-    except (ssl.SSLError, ValueError, UnicodeDecodeError) as exc:
+    except (openssl.SSLError, ValueError, UnicodeDecodeError) as exc:
         refused = _refused_blocks(content)
         if refused:
             raise UnloadableCertificatesError(
                 f"{len(refused)} certificate(s) of the new bundle for {path} do not load in "
                 f"Python's ssl ({exc})",
                 sha256s=frozenset(refused),
-                reason=f"Python's ssl ({ssl.OPENSSL_VERSION}) cannot load it",
+                reason=f"Python's ssl ({openssl.OPENSSL_VERSION}) cannot load it",
             ) from exc
         raise BundleError(
             f"the new bundle for {path} does not load in Python's ssl ({exc}); the previous "
@@ -416,10 +415,10 @@ def _refused_blocks(content: bytes) -> list[str]:
 
     refused = []
     for item in parse_pem(content, "the new bundle")[0]:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = openssl.new_context()
         try:
             context.load_verify_locations(cadata=item.certificate.der)
-        except ssl.SSLError:
+        except openssl.SSLError:
             refused.append(item.certificate.sha256)
     return refused
 
@@ -435,7 +434,7 @@ def _load_in_chunks(text: str, proven: frozenset[str] = frozenset()) -> None:
     if proven:
         body = [piece for piece in body if _block_text(piece) not in proven]
     for start in range(0, len(body), _LOAD_CHUNK):
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = openssl.new_context()
         context.load_verify_locations(cadata=_END.join(body[start : start + _LOAD_CHUNK]) + _END)
         stats = context.cert_store_stats()
         if not stats["x509_ca"] + stats["x509"]:

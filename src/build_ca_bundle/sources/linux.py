@@ -15,11 +15,11 @@ from __future__ import annotations
 import errno
 import os
 import re
-import ssl
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
+from build_ca_bundle import openssl
 from build_ca_bundle.certificates import (
     ANY_EKU,
     BUNDLE_MARKER,
@@ -204,7 +204,7 @@ class _Reader:
         candidates = [(self.live(p), "p11-kit server-auth anchors") for p in P11KIT_ANCHOR_BUNDLES]
         candidates += [(self.live(p), "distro bundle") for p in DISTRO_BUNDLES]
         if self.root == _LIVE_ROOT:
-            default = ssl.get_default_verify_paths().openssl_cafile
+            default = openssl.default_file()
             if default:
                 candidates.append((Path(default), "OpenSSL's default file"))
         return candidates
@@ -212,7 +212,7 @@ class _Reader:
     def _default_folders(self) -> list[Path]:
         folders = [self.live(p) for p in HASHED_FOLDERS]
         if self.root == _LIVE_ROOT:
-            default = ssl.get_default_verify_paths().openssl_capath
+            default = openssl.default_folder()
             if default:
                 folders.append(Path(default))
         return folders
