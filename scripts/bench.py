@@ -106,7 +106,14 @@ def report(name: str, mine: list[float], memory: list[int], theirs: list[float],
 
 
 def make_store(path: Path, count: int) -> None:
-    """A bundle of ``count`` distinct self-signed CA certificates (EC P-256: fast to make)."""
+    """A bundle of ``count`` distinct self-signed CA certificates, made in a child process:
+    a child's peak memory counts the pages it shares with its parent at fork time, so this
+    process must not grow by importing cryptography."""
+    subprocess.run([sys.executable, __file__, "--make-store", str(path), str(count)], check=True)
+
+
+def _make_store_here(path: Path, count: int) -> None:
+    """:func:`make_store`'s work (EC P-256: fast to make)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -244,7 +251,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--scale", default="1000,10000", help="store sizes, comma-separated")
+    parser.add_argument("--make-store", nargs=2, metavar=("PATH", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_store:
+        _make_store_here(Path(args.make_store[0]), int(args.make_store[1]))
+        return 0
 
     trust = shutil.which("trust")
     print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
