@@ -666,6 +666,22 @@ class LoadSpy:
         return blocks
 
 
+def recorded_as_loaded_under(bundle: Path, version: str) -> None:
+    """Make the manifest say that another OpenSSL loaded the bundle's bytes."""
+    record = Path(manifest.path_for(bundle))
+    data = json.loads(record.read_text())
+    current, _, digest = data["loaded"].partition("; sha256=")
+    assert current == ssl_version() and digest
+    data["loaded"] = f"{version}; sha256={digest}"
+    record.write_text(json.dumps(data))
+
+
+def ssl_version() -> str:
+    import ssl
+
+    return ssl.OPENSSL_VERSION
+
+
 def test_a_rebuild_loads_only_the_roots_that_are_new(
     store: Store,
     isolated_home: Home,
@@ -701,11 +717,7 @@ def test_a_rebuild_under_another_openssl_loads_every_root_again(
     spy = LoadSpy(monkeypatch)
     assert run(capsys)[0] == 0
     bundle = bundle_path(isolated_home)
-    record = Path(manifest.path_for(bundle))
-    data = json.loads(record.read_text())
-    assert data["loaded"].startswith("OpenSSL") or data["loaded"].startswith("LibreSSL")
-    data["loaded"] = "OpenSSL 1.0.2 (another Python)" + data["loaded"][data["loaded"].index(";") :]
-    record.write_text(json.dumps(data))
+    recorded_as_loaded_under(bundle, "OpenSSL 1.0.2 (another Python)")
     spy.taken()
     store.add(make_root("Second Corp Root"), "2nd.pem")
     assert run(capsys)[0] == 0
@@ -733,3 +745,41 @@ def test_a_hand_edited_bundle_proves_nothing_about_the_blocks_in_it(
     assert refused not in bundle.read_text()
     context = ssl.create_default_context(cafile=str(bundle))
     assert context.cert_store_stats()["x509_ca"] > 100
+
+
+def test_the_manifest_watches_the_openssl_the_bundle_loaded_under(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A distro updates libssl without touching Python: the next run must be a full one,
+    since a stricter OpenSSL could refuse a block the old one loaded."""
+    import _ssl
+
+    assert run(capsys)[0] == 0
+    recorded = manifest.load(bundle_path(isolated_home))
+    assert recorded is not None
+    assert _ssl.__file__ in recorded["inputs"]
+    if sys.platform.startswith("linux"):
+        names = [Path(path).name for path in recorded["inputs"]]
+        assert any(name.startswith("libcrypto.") for name in names)
+        assert any(name.startswith("libssl.") for name in names)
+
+
+def test_an_unchanged_bundle_is_loaded_again_under_another_openssl(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from build_ca_bundle import bundle as bundle_module
+
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    recorded_as_loaded_under(bundle, "OpenSSL 1.1.1 (before the upgrade)")
+    before = bundle.read_bytes()
+    store.file.touch()  # a full run, whose bundle comes out the same
+    spy = LoadSpy(monkeypatch)
+    code, out, _ = run(capsys)
+    assert code == 0 and f"wrote {bundle}" not in out
+    assert bundle.read_bytes() == before
+    assert len(spy.taken()) == before.count(b"-----BEGIN CERTIFICATE-----")
+    assert manifest.loaded_proof(bundle) == bundle_module.proof(before)

@@ -306,8 +306,13 @@ def _write_locked(
     if existing is not None and loaded_before is not None and proof(existing) == loaded_before:
         proven = existing
     if existing == content:
+        if loaded_before is not None and proven is None and not validated:
+            # It loaded under another OpenSSL (the library was upgraded): a stricter one
+            # could refuse a block, and pip would fail with it. Loaded once, then proven.
+            _check_loads(content, path)
+            loaded_before = proof(content)
         _forbid_group_and_world_writes(path)
-        return WriteResult(path, changed=False, proof=loaded_before if proven else None)
+        return WriteResult(path, changed=False, proof=loaded_before)
     if not validated:
         _check_loads(content, path, _certificate_blocks(proven) if proven else frozenset())
     temp = temp_path(path)

@@ -32,3 +32,26 @@ def default_folder() -> str:
     from _ssl import get_default_verify_paths
 
     return str(get_default_verify_paths()[3])
+
+
+def library_files() -> list[str]:
+    """The files this Python's ssl is made of: the ``_ssl`` extension and, on Linux, the
+    OpenSSL libraries it loaded (a distro updates those without touching Python). The
+    manifest watches them: a new OpenSSL could refuse a block the old one loaded."""
+    import _ssl
+    from pathlib import Path
+
+    files = {_ssl.__file__} if getattr(_ssl, "__file__", None) else set()
+    try:
+        with Path("/proc/self/maps").open(encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)  # address perms offset device inode path
+                path = fields[5].strip() if len(fields) == 6 else ""
+                if path.startswith("/") and Path(path).name.startswith(_LIBRARIES):
+                    files.add(path)
+    except OSError:
+        pass  # not Linux: OpenSSL comes with Python there, and sys.version is in the key
+    return sorted(files)
+
+
+_LIBRARIES = ("libssl.", "libcrypto.", "libssl-", "libcrypto-")

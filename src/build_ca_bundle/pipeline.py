@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_ca_bundle import bundle, fastpath, history, manifest
+from build_ca_bundle import bundle, fastpath, history, manifest, openssl
 from build_ca_bundle.certificates import (
     Candidate,
     Problem,
@@ -257,6 +257,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
     if options.policy_path is not None:
         inputs.append(options.policy_path)
     inputs += registry.watched_files(options)
+    inputs += [Path(name) for name in openssl.library_files()]  # it loads under this OpenSSL
     entries = report.selection.entries
     warnings = [
         f"{finding.severity.value}: {finding} (fix: {finding.fix})"
