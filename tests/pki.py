@@ -301,3 +301,10 @@ def _oid(dotted: str) -> bytes:
             rest >>= 7
         body += bytes(reversed(chunk))
     return _tlv(0x06, body)
+
+
+def refused_by_openssl(issued: Issued) -> bytes:
+    """The certificate with its signature's unused-bits byte set to 8: every field the bundle
+    reads is intact, but OpenSSL refuses to load it (c2i_ASN1_BIT_STRING)."""
+    tbs, algorithm, signature = _elements(_strip(issued.der))
+    return _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x08" + _strip(signature)[1:]))

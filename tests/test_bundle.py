@@ -35,7 +35,7 @@ from build_ca_bundle.certificates import (
 )
 from build_ca_bundle.errors import BundleError, ExitCode, LockTimeoutError
 from build_ca_bundle.scope import Scope
-from tests.pki import DAY, NOW, Issued, make_root
+from tests.pki import DAY, NOW, Issued, make_root, refused_by_openssl
 
 # Windows keeps permissions in ACLs; its mode bits only say read-only or not.
 posix_modes = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
@@ -607,3 +607,43 @@ def test_remove_reports_what_it_cannot_remove(tmp_path: Path) -> None:
     in_the_way.mkdir()
     with pytest.raises(BundleError, match=str(in_the_way)):
         bundle.remove(in_the_way)
+
+
+def test_a_preloaded_file_proves_its_blocks(tmp_path: Path) -> None:
+    good = tmp_path / "good.pem"
+    good.write_bytes(make_root("One").pem + make_root("Two").pem)
+    blocks = bundle.Preload(good).loaded()
+    assert blocks == frozenset(
+        "-----BEGIN CERTIFICATE-----\n" + part
+        for part in good.read_text().split("-----BEGIN CERTIFICATE-----\n")[1:]
+    )
+
+
+def test_a_preloaded_file_that_does_not_load_proves_nothing(tmp_path: Path) -> None:
+    """One refused block fails the whole file in ssl: then none of its blocks count, and the
+    bundle's own check loads (and would refuse) each of them."""
+    mixed = tmp_path / "mixed.pem"
+    refused = ssl.DER_cert_to_PEM_cert(refused_by_openssl(make_root("Refused")))
+    mixed.write_bytes(make_root("Good").pem + refused.encode())
+    assert bundle.Preload(mixed).loaded() == frozenset()
+    assert bundle.Preload(tmp_path / "missing.pem").loaded() == frozenset()
+
+
+def test_a_file_that_changes_while_it_is_preloaded_proves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """certifi upgraded by pip at that moment: the blocks OpenSSL read may not be the ones
+    read before or after, so none count."""
+    changing = tmp_path / "cacert.pem"
+    versions = [make_root("Old").pem, make_root("New").pem]
+    changing.write_bytes(versions[0])
+    real_read = Path.read_bytes
+
+    def read_then_upgrade(self: Path) -> bytes:
+        data = real_read(self)
+        if self == changing and versions:
+            changing.write_bytes(versions.pop())  # the next reader sees another file
+        return data
+
+    monkeypatch.setattr(Path, "read_bytes", read_then_upgrade)
+    assert bundle.Preload(changing).loaded() == frozenset()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 from build_ca_bundle import cli, manifest
 from build_ca_bundle.errors import ExitCode
 from tests.conftest import Home
-from tests.pki import Issued, make_expired_root, make_root
+from tests.pki import Issued, make_expired_root, make_root, refused_by_openssl
 
 
 @dataclass
@@ -606,15 +607,6 @@ def test_a_linux_intermediate_stays_out_unless_asked_for_and_the_summary_says_so
     assert issuing.pem.decode().strip() in bundle_path(isolated_home).read_text()  # chains
 
 
-def _refused_by_openssl(issued: Issued) -> bytes:
-    """The certificate with its signature's unused-bits byte set to 8: every field the bundle
-    reads is intact, but OpenSSL refuses to load it (c2i_ASN1_BIT_STRING)."""
-    from tests.pki import _elements, _strip, _tlv
-
-    tbs, algorithm, signature = _elements(_strip(issued.der))
-    return _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x08" + _strip(signature)[1:]))
-
-
 def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -623,7 +615,7 @@ def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
     import base64
     import ssl
 
-    broken = base64.encodebytes(_refused_by_openssl(make_root("Refused By OpenSSL")))
+    broken = base64.encodebytes(refused_by_openssl(make_root("Refused By OpenSSL")))
     pem = b"-----BEGIN CERTIFICATE-----\n" + broken + b"-----END CERTIFICATE-----\n"
     (store.folder / "refused.pem").write_bytes(pem)
     (store.folder / "00000000.0").symlink_to("refused.pem")
@@ -638,28 +630,39 @@ def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
     assert "Refused By OpenSSL" in out and "cannot load it" in out
 
 
+PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----\n", re.S)
+
+
 class LoadSpy:
-    """Counts the certificate blocks each run hands to ``ssl`` to load, and still loads them."""
+    """Records the certificate blocks a run hands to ``ssl`` to load (as text or as a file,
+    on any thread), and still loads them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from build_ca_bundle import openssl
 
         self.blocks: list[str] = []
+        self.files: list[str] = []  # loaded as files (cafile)
+        self.as_text: list[str] = []  # loaded as text (cadata)
         real = openssl.new_context
         spy = self
 
-        class Counting:
+        class Recording:
             def __init__(self) -> None:
                 self.context = real()
 
-            def load_verify_locations(self, *, cadata: str) -> None:
-                spy.blocks += cadata.split("-----BEGIN CERTIFICATE-----\n")[1:]
-                self.context.load_verify_locations(cadata=cadata)
+            def load_verify_locations(
+                self, cafile: str | None = None, *, cadata: str | None = None
+            ) -> None:
+                spy.files += [cafile] if cafile else []
+                text = Path(cafile).read_text() if cafile else cadata or ""
+                spy.blocks += PEM_BLOCK.findall(text)
+                spy.as_text += PEM_BLOCK.findall(cadata or "")
+                self.context.load_verify_locations(cafile, cadata=cadata)
 
             def cert_store_stats(self) -> dict[str, int]:
                 return self.context.cert_store_stats()
 
-        monkeypatch.setattr(openssl, "new_context", Counting)
+        monkeypatch.setattr(openssl, "new_context", Recording)
 
     def taken(self) -> list[str]:
         blocks, self.blocks = self.blocks, []
@@ -695,17 +698,34 @@ def test_a_rebuild_loads_only_the_roots_that_are_new(
     spy = LoadSpy(monkeypatch)
     assert run(capsys)[0] == 0
     bundle = bundle_path(isolated_home)
-    assert len(spy.taken()) == bundle.read_text().count("-----BEGIN CERTIFICATE-----") > 100
+    written = PEM_BLOCK.findall(bundle.read_text())
+    assert len(written) > 100
+    assert set(written) <= set(spy.taken())  # the first run loads every block
     second = make_root("Second Corp Root")
     store.add(second, "2nd.pem")
     code, out, _ = run(capsys)
     assert code == 0 and f"wrote {bundle}" in out
-    loaded = spy.taken()
-    assert len(loaded) == 1
-    assert second.pem.decode().split("-----BEGIN CERTIFICATE-----\n")[1] in loaded[0]
+    assert spy.taken() == [second.pem.decode()]
     monkeypatch.undo()
     context = ssl.create_default_context(cafile=str(bundle))
     assert context.cert_store_stats()["x509_ca"] > 100  # the whole bundle still loads
+
+
+def test_a_first_run_loads_certifi_on_a_thread_and_checks_only_the_rest(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """certifi's file loads (without the GIL) while the store is read; the bundle's own
+    check then loads only the roots certifi does not have."""
+    import certifi
+
+    spy = LoadSpy(monkeypatch)
+    assert run(capsys)[0] == 0
+    assert [Path(name).resolve() for name in spy.files] == [Path(certifi.where()).resolve()]
+    assert spy.as_text == [store.corporate.pem.decode()]
+    assert set(PEM_BLOCK.findall(bundle_path(isolated_home).read_text())) <= set(spy.taken())
 
 
 def test_a_rebuild_under_another_openssl_loads_every_root_again(
@@ -734,7 +754,7 @@ def test_a_hand_edited_bundle_proves_nothing_about_the_blocks_in_it(
 
     assert run(capsys)[0] == 0
     bundle = bundle_path(isolated_home)
-    refused = ssl.DER_cert_to_PEM_cert(_refused_by_openssl(make_root("Refused By OpenSSL")))
+    refused = ssl.DER_cert_to_PEM_cert(refused_by_openssl(make_root("Refused By OpenSSL")))
     with bundle.open("a", encoding="ascii") as handle:
         handle.write(refused)
     (store.folder / "refused.pem").write_text(refused)
@@ -783,3 +803,17 @@ def test_an_unchanged_bundle_is_loaded_again_under_another_openssl(
     assert bundle.read_bytes() == before
     assert len(spy.taken()) == before.count(b"-----BEGIN CERTIFICATE-----")
     assert manifest.loaded_proof(bundle) == bundle_module.proof(before)
+
+
+def test_a_run_refused_while_certifi_is_loading_exits_cleanly(
+    store: Store, isolated_home: Home
+) -> None:
+    """A malformed pip.conf stops the run before the bundle is written, while certifi's file
+    may still be loading on its thread: the exit code must be ours, not a crash in OpenSSL's
+    exit-time cleanup (seen as SIGSEGV in the corpus campaign before the thread was joined)."""
+    isolated_home.pip_user_config.parent.mkdir(parents=True)
+    isolated_home.pip_user_config.write_text("[global]\ncert = /a\n[global]\ncert = /b\n")
+    command = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--quiet"]
+    runs = [subprocess.run(command, check=False, capture_output=True) for _ in range(12)]
+    codes = {completed.returncode for completed in runs}
+    assert codes == {int(ExitCode.CONFIG)}

@@ -16,6 +16,7 @@ import hashlib
 import os
 import stat
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -279,24 +280,30 @@ def write(
     lock_timeout: float = 60.0,
     validated: bool = False,
     loaded_before: str | None = None,
+    preloaded: frozenset[str] = frozenset(),
 ) -> WriteResult:
     """Replace ``path`` with ``content`` atomically, unless it already holds exactly that.
 
     The content must load in ``ssl`` first, unless ``validated``: a subset of blocks that
     were just loaded as part of the main bundle (``extra-roots.pem``, which may be empty).
     ``loaded_before`` is the :func:`proof` recorded for the bundle now on disk: if it still
-    matches, the blocks in it are not loaded again. The result's ``proof`` is set when the
-    bytes now in ``path`` are known to load. Raises :class:`BundleError` (the previous
+    matches, the blocks in it are not loaded again; nor are ``preloaded`` blocks (see
+    :class:`Preload`). The result's ``proof`` is set when the bytes now in ``path`` are
+    known to load. Raises :class:`BundleError` (the previous
     bundle is then unchanged) or :class:`LockTimeoutError`.
     """
     _ensure_folder(path.parent)
     busy = f"another build-ca-bundle run held the lock for over {lock_timeout:g} s"
     with _holding(lock_path(path), lock_timeout, busy):
-        return _write_locked(path, content, validated=validated, loaded_before=loaded_before)
+        return _write_locked(path, content, validated, loaded_before, preloaded)
 
 
 def _write_locked(
-    path: Path, content: bytes, *, validated: bool, loaded_before: str | None
+    path: Path,
+    content: bytes,
+    validated: bool,
+    loaded_before: str | None,
+    preloaded: frozenset[str],
 ) -> WriteResult:
     remove_stale_temps(path)  # a killed run's: inside the lock, every one of ours is stale
     existing = read_existing(path)
@@ -309,12 +316,12 @@ def _write_locked(
         if loaded_before is not None and proven is None and not validated:
             # It loaded under another OpenSSL (the library was upgraded): a stricter one
             # could refuse a block, and pip would fail with it. Loaded once, then proven.
-            _check_loads(content, path)
+            _check_loads(content, path, preloaded)
             loaded_before = proof(content)
         _forbid_group_and_world_writes(path)
         return WriteResult(path, changed=False, proof=loaded_before)
     if not validated:
-        _check_loads(content, path, _certificate_blocks(proven) if proven else frozenset())
+        _check_loads(content, path, preloaded | (_certificate_blocks(proven) if proven else set()))
     temp = temp_path(path)
     try:
         _write_new_file(temp, content)
@@ -444,6 +451,39 @@ def _load_in_chunks(text: str, proven: frozenset[str] = frozenset()) -> None:
         stats = context.cert_store_stats()
         if not stats["x509_ca"] + stats["x509"]:
             raise ValueError("no certificate loaded")
+
+
+class Preload:
+    """Loads a PEM file in ssl on a thread while the run reads its other sources.
+
+    ssl reads a file without holding the GIL, so the run goes on meanwhile: certifi's roots,
+    most of a bundle, are loaded before the bundle is even rendered, and the check then loads
+    only the rest. A block counts as loaded if the file held it, byte for byte, both before
+    and after OpenSSL read it; a file that does not load proves nothing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._loaded: frozenset[str] = frozenset()
+        # Not a daemon: a run that fails early must not exit while OpenSSL is in this thread
+        # (its atexit cleanup would free what the thread is using: a crash, seen in tests).
+        self._thread = threading.Thread(target=self._load, name="preload")
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            before = self._path.read_bytes()
+            openssl.new_context().load_verify_locations(cafile=os.fspath(self._path))
+            after = self._path.read_bytes()
+        except (OSError, ValueError, openssl.SSLError):
+            return
+        if before == after:
+            self._loaded = _certificate_blocks(before)
+
+    def loaded(self) -> frozenset[str]:
+        """The certificate blocks that loaded (waits for the thread)."""
+        self._thread.join()
+        return self._loaded
 
 
 def _certificate_blocks(content: bytes) -> frozenset[str]:

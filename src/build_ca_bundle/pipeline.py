@@ -14,6 +14,7 @@ from pathlib import Path
 from build_ca_bundle import bundle, fastpath, history, manifest, openssl
 from build_ca_bundle.certificates import (
     Candidate,
+    Entry,
     Problem,
     Selection,
     SourceKind,
@@ -120,6 +121,7 @@ def build(options: BuildOptions) -> BuildReport:
 def _build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     extra_path = extra_roots_path(output)
+    loading = None if options.dry_run else _start_loading(output)
     sources = read_sources(options, output)
     _refuse_without_os_roots(sources, options)
     now = options.now or dt.datetime.now(dt.timezone.utc)
@@ -138,7 +140,7 @@ def _build(options: BuildOptions) -> BuildReport:
         changed = bundle.read_existing(output) != bundle.render(selection.entries, blocks)
         changes = [change for plan in plans for change in plan.changes]
     else:
-        selection, written = _write_loadable(output, selection, blocks, options)
+        selection, written = _write_loadable(output, selection, blocks, options, loading)
         changed, proof = written.changed, written.proof
         extra_content = bundle.render(selection.beyond_base(), blocks)
         bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
@@ -172,21 +174,36 @@ def _check_usable(selection: Selection, options: BuildOptions) -> None:
     _check_required(selection, options.require)
 
 
+def _start_loading(output: Path) -> tuple[str | None, bundle.Preload | None]:
+    """What proves blocks loadable before the check: the last bundle's proof, or else
+    certifi's file, loaded on a thread while the run reads the other sources."""
+    loaded_before = manifest.loaded_proof(output)
+    return loaded_before, None if loaded_before else bundle.Preload(mozilla.bundle_path())
+
+
 def _write_loadable(
-    output: Path, selection: Selection, blocks: dict[str, str], options: BuildOptions
+    output: Path,
+    selection: Selection,
+    blocks: dict[str, str],
+    options: BuildOptions,
+    loading: tuple[str | None, bundle.Preload | None] | None,
 ) -> tuple[Selection, bundle.WriteResult]:
     """Write the bundle. A certificate Python's ssl cannot load is left out with the reason,
     the rest written, rather than the whole run failing: one broken root in a store must
     not keep the corporate root from every machine."""
-    loaded_before = manifest.loaded_proof(output)
+    loaded_before, preload = loading or (None, None)
+    preloaded = preload.loaded() if preload else frozenset()
+
+    def write(entries: list[Entry]) -> bundle.WriteResult:
+        content = bundle.render(entries, blocks)
+        return bundle.write(output, content, loaded_before=loaded_before, preloaded=preloaded)
+
     try:
-        content = bundle.render(selection.entries, blocks)
-        return selection, bundle.write(output, content, loaded_before=loaded_before)
+        return selection, write(selection.entries)
     except UnloadableCertificatesError as exc:
         selection = selection.without(exc.sha256s, exc.reason)
     _check_usable(selection, options)
-    content = bundle.render(selection.entries, blocks)
-    return selection, bundle.write(output, content, loaded_before=loaded_before)
+    return selection, write(selection.entries)
 
 
 def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions) -> None:
