@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from build_ca_bundle import bundle
+from build_ca_bundle import bundle, openssl
 from build_ca_bundle.certificates import (
     BUNDLE_MARKER,
     Certificate,
@@ -538,7 +538,7 @@ def test_a_killed_lock_holder_leaves_no_lock_behind(tmp_path: Path) -> None:
 _WRITER = """
 import sys, time
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
-from build_ca_bundle import bundle
+from build_ca_bundle import bundle, openssl
 
 target, content, go = Path(sys.argv[1]), Path(sys.argv[2]).read_bytes(), Path(sys.argv[3])
 while not go.exists():
@@ -612,8 +612,9 @@ def test_remove_reports_what_it_cannot_remove(tmp_path: Path) -> None:
 def test_a_preloaded_file_proves_its_blocks(tmp_path: Path) -> None:
     good = tmp_path / "good.pem"
     good.write_bytes(make_root("One").pem + make_root("Two").pem)
-    blocks = bundle.Preload(good).loaded()
-    assert blocks == frozenset(
+    loaded = openssl.Preload(good).loaded()
+    assert loaded == good.read_bytes()
+    assert bundle.certificate_blocks(loaded) == frozenset(
         "-----BEGIN CERTIFICATE-----\n" + part
         for part in good.read_text().split("-----BEGIN CERTIFICATE-----\n")[1:]
     )
@@ -625,8 +626,8 @@ def test_a_preloaded_file_that_does_not_load_proves_nothing(tmp_path: Path) -> N
     mixed = tmp_path / "mixed.pem"
     refused = ssl.DER_cert_to_PEM_cert(refused_by_openssl(make_root("Refused")))
     mixed.write_bytes(make_root("Good").pem + refused.encode())
-    assert bundle.Preload(mixed).loaded() == frozenset()
-    assert bundle.Preload(tmp_path / "missing.pem").loaded() == frozenset()
+    assert openssl.Preload(mixed).loaded() is None
+    assert openssl.Preload(tmp_path / "missing.pem").loaded() is None
 
 
 def test_a_file_that_changes_while_it_is_preloaded_proves_nothing(
@@ -646,4 +647,4 @@ def test_a_file_that_changes_while_it_is_preloaded_proves_nothing(
         return data
 
     monkeypatch.setattr(Path, "read_bytes", read_then_upgrade)
-    assert bundle.Preload(changing).loaded() == frozenset()
+    assert openssl.Preload(changing).loaded() is None

@@ -339,6 +339,29 @@ def test_a_full_run_imports_neither_cryptography_nor_what_it_can_do_without(
     assert loaded_by_a_run(heavy) == "0 []"
 
 
+def test_a_first_run_starts_loading_certifi_before_its_heavy_imports(
+    store: Store, isolated_home: Home
+) -> None:
+    """ssl loads certifi's file on a thread while the full run imports the pipeline: the
+    thread must start before those imports, or it only adds a wait."""
+    probe = (
+        "import sys; sys.argv[1:] = ['--no-verify', '--quiet']\n"
+        "from build_ca_bundle import entry, openssl\n"
+        "real, seen = openssl.preload, []\n"
+        "def preload(path):\n"
+        "    seen.append('build_ca_bundle.pipeline' in sys.modules)\n"
+        "    real(path)\n"
+        "openssl.preload = preload\n"
+        "code = entry.main(); print(code, seen)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    # The CLI's call, before the pipeline is imported; then the pipeline's, which finds the
+    # load already started.
+    assert completed.stdout.strip().splitlines()[-1] == "0 [False, True]"
+
+
 def test_manifest_records_what_the_run_read(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -530,12 +553,12 @@ def test_every_kind_of_input_change_triggers_a_full_run(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from build_ca_bundle.sources import mozilla
+    from build_ca_bundle import paths
 
     certifi_copy = tmp_path / "certifi" / "cacert.pem"
     certifi_copy.parent.mkdir()
-    certifi_copy.write_bytes(mozilla.bundle_path().read_bytes())
-    monkeypatch.setattr(mozilla, "bundle_path", lambda: certifi_copy)
+    certifi_copy.write_bytes(paths.certifi_bundle().read_bytes())
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: certifi_copy)
     extra = make_root("Extra File Root").write(tmp_path / "extra" / "root.pem")
     policy = tmp_path / "policy.toml"
     policy.write_text("keep_expired = false\n")

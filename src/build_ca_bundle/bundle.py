@@ -16,7 +16,6 @@ import hashlib
 import os
 import stat
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -288,7 +287,7 @@ def write(
     were just loaded as part of the main bundle (``extra-roots.pem``, which may be empty).
     ``loaded_before`` is the :func:`proof` recorded for the bundle now on disk: if it still
     matches, the blocks in it are not loaded again; nor are ``preloaded`` blocks (see
-    :class:`Preload`). The result's ``proof`` is set when the bytes now in ``path`` are
+    :class:`openssl.Preload`). The result's ``proof`` is set when the bytes now in ``path`` are
     known to load. Raises :class:`BundleError` (the previous
     bundle is then unchanged) or :class:`LockTimeoutError`.
     """
@@ -321,7 +320,7 @@ def _write_locked(
         _forbid_group_and_world_writes(path)
         return WriteResult(path, changed=False, proof=loaded_before)
     if not validated:
-        _check_loads(content, path, preloaded | (_certificate_blocks(proven) if proven else set()))
+        _check_loads(content, path, preloaded | (certificate_blocks(proven) if proven else set()))
     temp = temp_path(path)
     try:
         _write_new_file(temp, content)
@@ -453,40 +452,7 @@ def _load_in_chunks(text: str, proven: frozenset[str] = frozenset()) -> None:
             raise ValueError("no certificate loaded")
 
 
-class Preload:
-    """Loads a PEM file in ssl on a thread while the run reads its other sources.
-
-    ssl reads a file without holding the GIL, so the run goes on meanwhile: certifi's roots,
-    most of a bundle, are loaded before the bundle is even rendered, and the check then loads
-    only the rest. A block counts as loaded if the file held it, byte for byte, both before
-    and after OpenSSL read it; a file that does not load proves nothing.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._loaded: frozenset[str] = frozenset()
-        # Not a daemon: a run that fails early must not exit while OpenSSL is in this thread
-        # (its atexit cleanup would free what the thread is using: a crash, seen in tests).
-        self._thread = threading.Thread(target=self._load, name="preload")
-        self._thread.start()
-
-    def _load(self) -> None:
-        try:
-            before = self._path.read_bytes()
-            openssl.new_context().load_verify_locations(cafile=os.fspath(self._path))
-            after = self._path.read_bytes()
-        except (OSError, ValueError, openssl.SSLError):
-            return
-        if before == after:
-            self._loaded = _certificate_blocks(before)
-
-    def loaded(self) -> frozenset[str]:
-        """The certificate blocks that loaded (waits for the thread)."""
-        self._thread.join()
-        return self._loaded
-
-
-def _certificate_blocks(content: bytes) -> frozenset[str]:
+def certificate_blocks(content: bytes) -> frozenset[str]:
     """The certificate blocks (BEGIN line to END line) of a bundle, without the comments."""
     try:
         text = content.decode("ascii")

@@ -10,9 +10,21 @@ way: what loads here loads in pip's ``ssl``. ``ssl.py`` itself imports these nam
 
 from __future__ import annotations
 
+import os
+import threading
 from _ssl import OPENSSL_VERSION, PROTOCOL_TLS_CLIENT, SSLError, _SSLContext
+from pathlib import Path
 
-__all__ = ["OPENSSL_VERSION", "SSLError", "default_file", "default_folder", "new_context"]
+__all__ = [
+    "OPENSSL_VERSION",
+    "Preload",
+    "SSLError",
+    "default_file",
+    "default_folder",
+    "new_context",
+    "preload",
+    "preloaded",
+]
 
 
 def new_context() -> _SSLContext:
@@ -55,3 +67,55 @@ def library_files() -> list[str]:
 
 
 _LIBRARIES = ("libssl.", "libcrypto.", "libssl-", "libcrypto-")
+
+
+class Preload:
+    """Loads a PEM file in ssl on a thread while the run goes on.
+
+    ssl reads a file without holding the GIL, so the run's imports and its reading of the
+    stores go on meanwhile: certifi's roots, most of a bundle, are loaded before the bundle
+    is even rendered, and its check then loads only the rest. What counts as loaded is the
+    file's bytes if they were the same before and after OpenSSL read them; a file that does
+    not load proves nothing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._loaded: bytes | None = None
+        # Not a daemon: a run that fails early must not exit while OpenSSL is in this thread
+        # (its atexit cleanup would free what the thread is using: a crash, seen in tests).
+        self._thread = threading.Thread(target=self._load, name="preload")
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            before = self._path.read_bytes()
+            new_context().load_verify_locations(cafile=os.fspath(self._path))
+            after = self._path.read_bytes()
+        except (OSError, ValueError, SSLError):
+            return
+        if before == after:
+            self._loaded = before
+
+    def loaded(self) -> bytes | None:
+        """The bytes that loaded, or None (waits for the thread)."""
+        self._thread.join()
+        return self._loaded
+
+
+_preloads: dict[str, Preload] = {}
+
+
+def preload(path: Path) -> None:
+    """Start loading ``path`` (once: the CLI starts it before the full run's imports, the
+    pipeline makes sure it was started)."""
+    key = os.fspath(path)
+    if key not in _preloads:
+        _preloads[key] = Preload(path)
+
+
+def preloaded(path: Path) -> bytes | None:
+    """What the preload of ``path`` loaded (waits for it), once; None if none was started
+    or the file did not load."""
+    started = _preloads.pop(os.fspath(path), None)
+    return started.loaded() if started is not None else None

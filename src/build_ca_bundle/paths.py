@@ -46,3 +46,19 @@ def default_bundle_path(
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP, appauthor=False), BUNDLE_NAME)
+
+
+def certifi_bundle() -> Path:
+    """certifi's ``cacert.pem``, found without importing certifi when it is a plain file:
+    ``certifi.where()`` imports importlib.resources and zipfile, which cost more than
+    reading the file (issue 7). A zipped install gets ``certifi.where()``'s extracted copy."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("certifi")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder, "cacert.pem")
+        if candidate.is_file():
+            return candidate
+    import certifi
+
+    return Path(certifi.where())

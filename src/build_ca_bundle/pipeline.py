@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_ca_bundle import bundle, fastpath, history, manifest, openssl
+from build_ca_bundle import bundle, fastpath, history, manifest, openssl, paths
 from build_ca_bundle.certificates import (
     Candidate,
     Entry,
@@ -121,7 +121,7 @@ def build(options: BuildOptions) -> BuildReport:
 def _build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     extra_path = extra_roots_path(output)
-    loading = None if options.dry_run else _start_loading(output)
+    loaded_before = None if options.dry_run else _start_loading(output)
     sources = read_sources(options, output)
     _refuse_without_os_roots(sources, options)
     now = options.now or dt.datetime.now(dt.timezone.utc)
@@ -140,7 +140,7 @@ def _build(options: BuildOptions) -> BuildReport:
         changed = bundle.read_existing(output) != bundle.render(selection.entries, blocks)
         changes = [change for plan in plans for change in plan.changes]
     else:
-        selection, written = _write_loadable(output, selection, blocks, options, loading)
+        selection, written = _write_loadable(output, selection, blocks, options, loaded_before)
         changed, proof = written.changed, written.proof
         extra_content = bundle.render(selection.beyond_base(), blocks)
         bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
@@ -174,11 +174,14 @@ def _check_usable(selection: Selection, options: BuildOptions) -> None:
     _check_required(selection, options.require)
 
 
-def _start_loading(output: Path) -> tuple[str | None, bundle.Preload | None]:
-    """What proves blocks loadable before the check: the last bundle's proof, or else
-    certifi's file, loaded on a thread while the run reads the other sources."""
+def _start_loading(output: Path) -> str | None:
+    """What proves blocks loadable before the check: the last bundle's proof; without one,
+    certifi's file, loaded on a thread while the run reads the other sources (the CLI starts
+    that before its imports: :func:`fastpath.preload_certifi`)."""
     loaded_before = manifest.loaded_proof(output)
-    return loaded_before, None if loaded_before else bundle.Preload(mozilla.bundle_path())
+    if loaded_before is None:
+        openssl.preload(paths.certifi_bundle())
+    return loaded_before
 
 
 def _write_loadable(
@@ -186,13 +189,13 @@ def _write_loadable(
     selection: Selection,
     blocks: dict[str, str],
     options: BuildOptions,
-    loading: tuple[str | None, bundle.Preload | None] | None,
+    loaded_before: str | None,
 ) -> tuple[Selection, bundle.WriteResult]:
     """Write the bundle. A certificate Python's ssl cannot load is left out with the reason,
     the rest written, rather than the whole run failing: one broken root in a store must
     not keep the corporate root from every machine."""
-    loaded_before, preload = loading or (None, None)
-    preloaded = preload.loaded() if preload else frozenset()
+    certifi_loaded = openssl.preloaded(paths.certifi_bundle())
+    preloaded = bundle.certificate_blocks(certifi_loaded) if certifi_loaded else frozenset()
 
     def write(entries: list[Entry]) -> bundle.WriteResult:
         content = bundle.render(entries, blocks)

@@ -5,9 +5,9 @@ Named ``mozilla`` so it never shadows the ``certifi`` package.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from build_ca_bundle import paths
 from build_ca_bundle.certificates import (
     Candidate,
     SourceKind,
@@ -19,23 +19,9 @@ from build_ca_bundle.certificates import (
 NAME = "certifi"
 
 
-def bundle_path() -> Path:
-    """certifi's ``cacert.pem``, found without importing certifi when it is a plain file:
-    ``certifi.where()`` imports importlib.resources and zipfile, which cost more than
-    reading the file (issue 7). A zipped install gets ``certifi.where()``'s extracted copy."""
-    spec = importlib.util.find_spec("certifi")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder, "cacert.pem")
-        if candidate.is_file():
-            return candidate
-    import certifi
-
-    return Path(certifi.where())
-
-
 def load(path: Path | None = None) -> SourceResult:
     """Read certifi's ``cacert.pem`` (or ``path``, for tests and pinned copies)."""
-    path = path or bundle_path()
+    path = path or paths.certifi_bundle()
     parsed, problems = read_certificate_file(path, allow_der=False)
     result = SourceResult(name=NAME, kind=SourceKind.BASE, problems=problems, inputs=[path])
     result.candidates = [
