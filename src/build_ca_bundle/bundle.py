@@ -4,8 +4,9 @@ A bundle on disk is always complete and loadable: the new content must load in a
 ``ssl.SSLContext`` before the old file is touched; it is written to a temp file in the same
 folder, synced, and renamed over the old one. Two runs (two logons at once) serialise on a
 lock file beside the bundle. An unchanged bundle is not rewritten: not even its time changes.
-Blocks the previous bundle loaded with (its exact bytes, the same OpenSSL, as the manifest's
-proof says) are not loaded again.
+Blocks already known to load are not loaded again: those of the previous bundle (its exact
+bytes, the same OpenSSL, as the manifest's proof says) and those of certifi's file, which the
+run loads on a thread while it reads the stores.
 """
 
 from __future__ import annotations
@@ -286,10 +287,10 @@ def write(
     The content must load in ``ssl`` first, unless ``validated``: a subset of blocks that
     were just loaded as part of the main bundle (``extra-roots.pem``, which may be empty).
     ``loaded_before`` is the :func:`proof` recorded for the bundle now on disk: if it still
-    matches, the blocks in it are not loaded again; nor are ``preloaded`` blocks (see
-    :class:`openssl.Preload`). The result's ``proof`` is set when the bytes now in ``path`` are
-    known to load. Raises :class:`BundleError` (the previous
-    bundle is then unchanged) or :class:`LockTimeoutError`.
+    matches, the blocks in it are not loaded again; nor are ``preloaded`` blocks, which this
+    process loaded already (``openssl.Preload``). The result's ``proof`` is set when the bytes
+    now in ``path`` are known to load. Raises :class:`BundleError` (the previous bundle is
+    then unchanged) or :class:`LockTimeoutError`.
     """
     _ensure_folder(path.parent)
     busy = f"another build-ca-bundle run held the lock for over {lock_timeout:g} s"
@@ -436,7 +437,7 @@ def _refused_blocks(content: bytes) -> list[str]:
 
 def _load_in_chunks(text: str, proven: frozenset[str] = frozenset()) -> None:
     """Load every certificate block of ``text`` but those in ``proven`` (see
-    :func:`_certificate_blocks`). The comment lines between blocks are ours, printable ASCII
+    :func:`certificate_blocks`). The comment lines between blocks are ours, printable ASCII
     starting with '#' (``_ascii``), which OpenSSL's PEM reader skips."""
     blocks = text.split(_END)
     body, rest = blocks[:-1], blocks[-1]

@@ -306,7 +306,7 @@ def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
         if fastpath.stale_reason(options) is None:
             fastpath.report_unchanged(options, quiet=args.quiet)
             return int(ExitCode.OK)
-        fastpath.preload_certifi(options)
+        fastpath.start_loading(options)
     from build_ca_bundle import commands
 
     return int(commands.build(args, options))

@@ -21,15 +21,17 @@ def stale_reason(options: BuildOptions) -> str | None:
     return manifest.stale_reason(bundle_path(options), options.key(), now.timestamp())
 
 
-def preload_certifi(options: BuildOptions) -> None:
-    """A full run is due: start loading certifi's file in ssl now, on a thread, so that it
-    overlaps the full run's imports (``openssl.Preload``); not when the last bundle's load
-    proof makes it needless."""
-    if options.dry_run or manifest.loaded_proof(bundle_path(options)) is not None:
-        return
-    from build_ca_bundle import openssl, paths
+def start_loading(options: BuildOptions) -> str | None:
+    """A full run is due. Returns the last bundle's load proof (``bundle.proof``), if any;
+    without one, starts loading certifi's file in ssl on a thread (``openssl.Preload``), so
+    that it overlaps the rest of the run. The CLI calls this before it imports the pipeline,
+    then the pipeline, which finds the load started."""
+    loaded_before = manifest.loaded_proof(bundle_path(options))
+    if loaded_before is None:
+        from build_ca_bundle import openssl, paths
 
-    openssl.preload(paths.certifi_bundle())
+        openssl.preload(paths.certifi_bundle())
+    return loaded_before
 
 
 def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:

@@ -121,7 +121,7 @@ def build(options: BuildOptions) -> BuildReport:
 def _build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     extra_path = extra_roots_path(output)
-    loaded_before = None if options.dry_run else _start_loading(output)
+    loaded_before = None if options.dry_run else fastpath.start_loading(options)
     sources = read_sources(options, output)
     _refuse_without_os_roots(sources, options)
     now = options.now or dt.datetime.now(dt.timezone.utc)
@@ -172,16 +172,6 @@ def _check_usable(selection: Selection, options: BuildOptions) -> None:
             hint="see the problems listed above",
         )
     _check_required(selection, options.require)
-
-
-def _start_loading(output: Path) -> str | None:
-    """What proves blocks loadable before the check: the last bundle's proof; without one,
-    certifi's file, loaded on a thread while the run reads the other sources (the CLI starts
-    that before its imports: :func:`fastpath.preload_certifi`)."""
-    loaded_before = manifest.loaded_proof(output)
-    if loaded_before is None:
-        openssl.preload(paths.certifi_bundle())
-    return loaded_before
 
 
 def _write_loadable(
