@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from build_ca_bundle import cli, manifest
+from build_ca_bundle import cli, manifest, openssl
 from build_ca_bundle.errors import ExitCode
 from tests.conftest import Home
 from tests.pki import Issued, make_expired_root, make_root, refused_by_openssl
@@ -697,15 +697,9 @@ def recorded_as_loaded_under(bundle: Path, version: str) -> None:
     record = Path(manifest.path_for(bundle))
     data = json.loads(record.read_text())
     current, _, digest = data["loaded"].partition("; sha256=")
-    assert current == ssl_version() and digest
+    assert current == openssl.identity() and digest
     data["loaded"] = f"{version}; sha256={digest}"
     record.write_text(json.dumps(data))
-
-
-def ssl_version() -> str:
-    import ssl
-
-    return ssl.OPENSSL_VERSION
 
 
 def test_a_rebuild_loads_only_the_roots_that_are_new(
@@ -840,3 +834,22 @@ def test_a_run_refused_while_certifi_is_loading_exits_cleanly(
     runs = [subprocess.run(command, check=False, capture_output=True) for _ in range(12)]
     codes = {completed.returncode for completed in runs}
     assert codes == {int(ExitCode.CONFIG)}
+
+
+def test_a_security_update_of_openssl_changes_the_load_proof(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's libssl3 updates keep the upstream version string: the proof must still
+    change when the library file does, or a stricter build would be trusted on old proof."""
+    library = tmp_path / "libcrypto.so.3"
+    library.write_bytes(b"the old build")
+    monkeypatch.setattr(openssl, "library_files", lambda: [str(library)])
+    openssl.identity.cache_clear()
+    before = openssl.identity()
+    library.unlink()
+    library.write_bytes(b"the patched build")  # a new file, as a package upgrade installs
+    openssl.identity.cache_clear()
+    after = openssl.identity()
+    openssl.identity.cache_clear()
+    assert before != after
+    assert before.startswith(openssl.OPENSSL_VERSION) and after.startswith(openssl.OPENSSL_VERSION)

@@ -10,6 +10,7 @@ way: what loads here loads in pip's ``ssl``. ``ssl.py`` itself imports these nam
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from _ssl import OPENSSL_VERSION, PROTOCOL_TLS_CLIENT, SSLError, _SSLContext
@@ -21,6 +22,7 @@ __all__ = [
     "SSLError",
     "default_file",
     "default_folder",
+    "identity",
     "new_context",
     "preload",
     "preloaded",
@@ -67,6 +69,19 @@ def library_files() -> list[str]:
 
 
 _LIBRARIES = ("libssl.", "libcrypto.", "libssl-", "libcrypto-")
+
+
+@functools.cache  # the libraries of a running process do not change
+def identity() -> str:
+    """This OpenSSL, precisely enough for a load proof: its version and the files it is
+    made of (a distro's security update keeps the version string, not the files)."""
+    import hashlib
+
+    from build_ca_bundle.manifest import signature
+
+    parts = [f"{name}\0{signature(name)}" for name in library_files()]
+    files = hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{OPENSSL_VERSION}; files={files[:16]}"
 
 
 class Preload:
