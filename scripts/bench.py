@@ -17,7 +17,8 @@ Scenarios (each tool runs alternately with the reference, after a warm-up round)
 The reference is p11-kit's `trust extract --format=pem-bundle --filter=ca-anchors
 --purpose=server-auth OUT` over this machine's store (Debian: apt-get install p11-kit
 p11-kit-modules). Without it the ratios that need it are skipped, and the script says so.
-Needs only the project's own dependencies. Prints medians, ratios and peak memory.
+Needs only the project's own dependencies. Prints medians, peak memory, and ratios: the median
+of each round's ratio (our run against the reference run right after it).
 """
 
 from __future__ import annotations
@@ -100,8 +101,11 @@ def report(name: str, mine: list[float], memory: list[int], theirs: list[float],
     median = statistics.median(mine)
     line = f"{name:10} ours {median * 1000:7.1f} ms  peak {max(memory) / 1024:5.1f} MiB"
     if theirs:
+        # Each of our runs is paired with the reference run right after it: the median of
+        # those ratios is steadier on a noisy machine than a ratio of medians.
         reference = statistics.median(theirs)
-        line += f"  {what} {reference * 1000:7.1f} ms  ratio {median / reference:4.2f}x"
+        paired = statistics.median(ours / ref for ours, ref in zip(mine, theirs, strict=True))
+        line += f"  {what} {reference * 1000:7.1f} ms  ratio {paired:4.2f}x"
     print(line, flush=True)
 
 
