@@ -661,8 +661,6 @@ class LoadSpy:
     on any thread), and still loads them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from build_ca_bundle import openssl
-
         self.blocks: list[str] = []
         self.files: list[str] = []  # loaded as files (cafile)
         self.as_text: list[str] = []  # loaded as text (cadata)
