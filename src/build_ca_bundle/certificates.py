@@ -478,11 +478,12 @@ class _Distrust:
                 self.by_issuer_serial.setdefault(cert.issuer_serial, candidate)
 
     def find(self, cert: Certificate) -> Candidate | None:
-        return (
-            self.by_der.get(cert.sha256)
-            or self.by_key.get(cert.spki_sha256)
-            or self.by_issuer_serial.get(cert.issuer_serial)
-        )
+        found = self.by_der.get(cert.sha256)
+        if found is None and self.by_key:  # without key distrusts, no key hash to compute
+            found = self.by_key.get(cert.spki_sha256) or self.by_issuer_serial.get(
+                cert.issuer_serial
+            )
+        return found
 
 
 def select(
