@@ -743,6 +743,25 @@ def test_a_first_run_loads_certifi_on_a_thread_and_checks_only_the_rest(
     assert set(PEM_BLOCK.findall(bundle_path(isolated_home).read_text())) <= set(spy.taken())
 
 
+def test_a_refused_run_leaves_no_preload_to_the_next_run(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run refused before it writes (no OS roots) must end its certifi preload with it: a
+    later run in the same process (a test, an embedding tool) loads what it reads itself."""
+    import certifi
+
+    files = store.file.read_bytes()
+    store.file.write_text("")
+    assert run(capsys)[0] == ExitCode.NO_CERTIFICATES
+    store.file.write_bytes(files)
+    spy = LoadSpy(monkeypatch)
+    assert run(capsys)[0] == 0
+    assert [Path(name).resolve() for name in spy.files] == [Path(certifi.where()).resolve()]
+
+
 def test_a_rebuild_under_another_openssl_loads_every_root_again(
     store: Store,
     isolated_home: Home,

@@ -112,10 +112,13 @@ def build(options: BuildOptions) -> BuildReport:
     if options.dry_run:
         return _build(options)
     output = bundle_path(options)
-    if options.scope is Scope.GLOBAL:
-        bundle.check_machine_path(output)  # before the lock creates any folder
-    with bundle.run_lock(output):
-        return _build(options)
+    try:
+        if options.scope is Scope.GLOBAL:
+            bundle.check_machine_path(output)  # before the lock creates any folder
+        with bundle.run_lock(output):
+            return _build(options)
+    finally:  # a run refused before it wrote: its preload ends with it
+        openssl.preloaded(paths.certifi_bundle())
 
 
 def _build(options: BuildOptions) -> BuildReport:
