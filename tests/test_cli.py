@@ -860,7 +860,7 @@ def test_a_security_update_of_openssl_changes_the_load_proof(
     change when the library file does, or a stricter build would be trusted on old proof."""
     library = tmp_path / "libcrypto.so.3"
     library.write_bytes(b"the old build")
-    monkeypatch.setattr(openssl, "library_files", lambda: [str(library)])
+    monkeypatch.setattr(openssl, "library_files", lambda: (str(library),))
     openssl.identity.cache_clear()
     before = openssl.identity()
     library.unlink()

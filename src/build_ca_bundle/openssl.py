@@ -10,6 +10,7 @@ way: what loads here loads in pip's ``ssl``. ``ssl.py`` itself imports these nam
 
 from __future__ import annotations
 
+import _ssl
 import functools
 import os
 import threading
@@ -23,6 +24,7 @@ __all__ = [
     "default_file",
     "default_folder",
     "identity",
+    "library_files",
     "new_context",
     "preload",
     "preloaded",
@@ -36,25 +38,19 @@ def new_context() -> _SSLContext:
 
 def default_file() -> str:
     """OpenSSL's compiled-in CA file (``ssl.get_default_verify_paths().openssl_cafile``)."""
-    from _ssl import get_default_verify_paths
-
-    return str(get_default_verify_paths()[1])
+    return str(_ssl.get_default_verify_paths()[1])
 
 
 def default_folder() -> str:
     """OpenSSL's compiled-in CA folder (``...().openssl_capath``)."""
-    from _ssl import get_default_verify_paths
-
-    return str(get_default_verify_paths()[3])
+    return str(_ssl.get_default_verify_paths()[3])
 
 
-def library_files() -> list[str]:
+@functools.cache  # the libraries of a running process do not change
+def library_files() -> tuple[str, ...]:
     """The files this Python's ssl is made of: the ``_ssl`` extension and, on Linux, the
     OpenSSL libraries it loaded (a distro updates those without touching Python). The
     manifest watches them: a new OpenSSL could refuse a block the old one loaded."""
-    import _ssl
-    from pathlib import Path
-
     files = {_ssl.__file__} if getattr(_ssl, "__file__", None) else set()
     try:
         with Path("/proc/self/maps").open(encoding="utf-8", errors="replace") as maps:
@@ -65,7 +61,7 @@ def library_files() -> list[str]:
                     files.add(path)
     except OSError:
         pass  # not Linux: OpenSSL comes with Python there, and sys.version is in the key
-    return sorted(files)
+    return tuple(sorted(files))
 
 
 _LIBRARIES = ("libssl.", "libcrypto.", "libssl-", "libcrypto-")
