@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from build_ca_bundle.certificates import (
+    SERVER_AUTH,
     Candidate,
     SourceKind,
     SourceResult,
@@ -23,7 +24,6 @@ from build_ca_bundle.certificates import (
 from build_ca_bundle.sources import StoreOptions, is_wsl, wsl
 from tests.pki import NOW, Issued, make_root
 
-SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
 CODE_SIGNING = "1.3.6.1.5.5.7.3.3"
 NOT_A_CERTIFICATE = base64.b64encode(b"\x30\x03\x02\x01\x00").decode()  # valid DER, no cert
