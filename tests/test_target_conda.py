@@ -164,14 +164,3 @@ def test_findings_verification_off_elsewhere_and_requests_variable(
     ]
     ours = conda_env(isolated_home, tmp_path, log, REQUESTS_CA_BUNDLE=str(tmp_path / "b.pem"))
     assert conda.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, ours).findings == []
-
-
-def test_absent_conda_is_a_notice(isolated_home: Home, tmp_path: Path) -> None:
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    env = ToolEnvironment({**os.environ, "PATH": str(empty)}, isolated_home.home)
-    planned = conda.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
-    assert planned.changes == []
-    assert [(f.severity, f.message) for f in planned.findings] == [
-        (Severity.INFO, "conda not found; not configured")
-    ]

@@ -118,23 +118,10 @@ def test_xdg_file_is_used_when_it_is_the_only_one(isolated_home: Home) -> None:
     assert change.path == xdg
 
 
-def test_site_scope_and_absent_git_are_notices_without_changes(
-    isolated_home: Home, tmp_path: Path
-) -> None:
+def test_site_scope_is_a_notice_without_changes(isolated_home: Home, tmp_path: Path) -> None:
     site = git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.SITE, tool_env(isolated_home))
     assert site.changes == []
     assert [f.severity for f in site.findings] == [Severity.INFO]
-
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    absent = git.plan(
-        tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, tool_env(isolated_home, PATH=str(empty))
-    )
-    assert absent.changes == []
-    assert [(f.severity, f.message) for f in absent.findings] == [
-        (Severity.INFO, "git not found; not configured")
-    ]
-    assert git.apply(absent) == []
 
 
 def test_windows_schannel_plans_both_settings(isolated_home: Home, tmp_path: Path) -> None:

@@ -173,15 +173,7 @@ def test_where_the_files_are(isolated_home: Home, tmp_path: Path) -> None:
     assert uv.config_file(Scope.GLOBAL, linux) == xdg_system
 
 
-def test_absent_uv_and_site_scope_are_notices(isolated_home: Home, tmp_path: Path) -> None:
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    env = ToolEnvironment({**os.environ, "PATH": str(empty)}, isolated_home.home)
-    planned = uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
-    assert planned.changes == []
-    assert [(f.severity, f.message) for f in planned.findings] == [
-        (Severity.INFO, "uv not found; not configured")
-    ]
+def test_site_scope_is_a_notice(isolated_home: Home, tmp_path: Path) -> None:
     site = uv.plan(
         tmp_path / "b.pem", tmp_path / "e.pem", Scope.SITE, uv_env(isolated_home, tmp_path)
     )
