@@ -334,8 +334,9 @@ def test_a_full_run_imports_neither_cryptography_nor_what_it_can_do_without(
 ) -> None:
     """A full run (here the first) parses certificates with our own reader and loads them
     through ssl's C core; cryptography and truststore are for signatures and the live check;
-    ssl's Python layer, typing and tempfile cost milliseconds a full run does not need."""
-    heavy = ("cryptography", "truststore", "ssl", "typing", "tempfile")
+    ssl's Python layer, typing, tempfile and dataclasses (values.py says why) cost
+    milliseconds a full run does not need."""
+    heavy = ("cryptography", "truststore", "ssl", "typing", "tempfile", "dataclasses")
     assert loaded_by_a_run(heavy) == "0 []"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 import subprocess
@@ -124,7 +123,7 @@ def test_macos_uses_application_support_once_its_pip_folder_exists(tmp_path: Pat
 
 def test_macos_puts_homebrew_share_before_library(tmp_path: Path) -> None:
     base = Path("/opt/homebrew/opt/python@3.13/Frameworks/Python.framework/Versions/3.13")
-    env = dataclasses.replace(make_env(tmp_path, "darwin"), base_prefix=base)
+    env = make_env(tmp_path, "darwin").replace(base_prefix=base)
     assert config_files(env)["global"] == [
         Path("/opt/homebrew/share/pip/pip.conf"),
         tmp_path / "root" / "Library" / "Application Support" / "pip" / "pip.conf",
@@ -289,7 +288,7 @@ def test_apply_refuses_a_file_that_changed_after_planning(tmp_path: Path) -> Non
 def test_a_path_the_encoding_cannot_hold_is_written_with_tilde(
     tmp_path: Path, encoding: str
 ) -> None:
-    env = dataclasses.replace(make_env(tmp_path, encoding=encoding), home=tmp_path / "김민수")
+    env = make_env(tmp_path, encoding=encoding).replace(home=tmp_path / "김민수")
     bundle = tmp_path / "김민수" / ".ca" / "bundle.pem"
     plan = pip_target.plan(bundle, Scope.USER, env)
     assert [c.new for c in plan.changes] == ["~/.ca/bundle.pem"]
@@ -299,7 +298,7 @@ def test_a_path_the_encoding_cannot_hold_is_written_with_tilde(
 
 
 def test_a_machine_wide_file_never_gets_a_per_user_tilde_path(tmp_path: Path) -> None:
-    env = dataclasses.replace(make_env(tmp_path, encoding="ascii"), home=tmp_path / "김민수")
+    env = make_env(tmp_path, encoding="ascii").replace(home=tmp_path / "김민수")
     with pytest.raises(ConfigError) as caught:
         pip_target.plan(tmp_path / "김민수" / "bundle.pem", Scope.GLOBAL, env)
     assert caught.value.hint is not None and "ASCII" in caught.value.hint
@@ -413,7 +412,7 @@ def test_current_cert_follows_pips_precedence(tmp_path: Path) -> None:
     assert current_cert(env, "download").value == "/user.pem"
     assert current_cert(env, "download").path == user
     assert current_cert(env, "install").value == "/install.pem"  # a command section wins
-    with_env = dataclasses.replace(env, environ={"PIP_CERT": "/env.pem"})
+    with_env = env.replace(environ={"PIP_CERT": "/env.pem"})
     assert current_cert(with_env).origin == "PIP_CERT"
     user.write_text("[global]\ncert =\n")  # an empty value in a later file erases the earlier
     assert current_cert(env, "download").value is None
@@ -461,7 +460,7 @@ def test_real_pip_reads_the_site_file_we_wrote(tmp_path: Path) -> None:
     venv_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(venv_dir)
     python = str(venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
-    env = dataclasses.replace(PipEnvironment.current(), prefix=venv_dir)
+    env = PipEnvironment.current().replace(prefix=venv_dir)
     bundle = tmp_path / "ca" / "bundle.pem"
     pip_target.apply(pip_target.plan(bundle, Scope.SITE, env))
 

@@ -15,13 +15,15 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_ca_bundle import x509der
+from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
+    from typing import Final
+
     from cryptography import x509
 
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
@@ -40,19 +42,22 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 BUNDLE_MARKER = b"# This CA bundle was written by build-ca-bundle."
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Value):
     """Something a source could not read or use. Reported, never fatal on its own."""
 
-    where: str  # a file path, a store name or a command
-    message: str
+    __slots__ = ("where", "message")
+    where: Final[str]  # a file path, a store name or a command
+    message: Final[str]
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.message = message
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
 
 
-@dataclass(frozen=True, eq=False)
-class Certificate:
+class Certificate(Value):
     """One X.509 certificate, identified by the SHA-256 of its DER encoding.
 
     The fields every run needs are read from the DER when parsing, with the standard library
@@ -61,12 +66,29 @@ class Certificate:
     A store of thousands of roots is read in linear time with a small constant.
     """
 
-    der: bytes
-    sha256: str
-    fields: x509der.Fields = field(repr=False)
-    is_ca: bool
+    # "__dict__" holds what functools.cached_property computes on first use.
+    __slots__ = ("der", "sha256", "fields", "is_ca", "extended_key_usage", "__dict__")
+    _hidden = frozenset({"fields"})
+    der: Final[bytes]
+    sha256: Final[str]
+    fields: Final[x509der.Fields]
+    is_ca: Final[bool]
     # The extendedKeyUsage purposes, or None without the extension (any purpose).
-    extended_key_usage: frozenset[str] | None
+    extended_key_usage: Final[frozenset[str] | None]
+
+    def __init__(
+        self,
+        der: bytes,
+        sha256: str,
+        fields: x509der.Fields,
+        is_ca: bool,
+        extended_key_usage: frozenset[str] | None,
+    ) -> None:
+        self.der = der
+        self.sha256 = sha256
+        self.fields = fields
+        self.is_ca = is_ca
+        self.extended_key_usage = extended_key_usage
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.sha256 == self.sha256
@@ -234,13 +256,20 @@ def _signature_name(cert: x509.Certificate) -> str:
 # --- OpenSSL "TRUSTED CERTIFICATE" (certificate followed by CertAux) -------------------------
 
 
-@dataclass(frozen=True)
-class AuxTrust:
+class AuxTrust(Value):
     """OpenSSL's CertAux: the purposes a certificate is trusted or rejected for."""
 
-    trust: frozenset[str] | None
-    reject: frozenset[str] | None
-    alias: str | None = None
+    __slots__ = ("trust", "reject", "alias")
+    trust: Final[frozenset[str] | None]
+    reject: Final[frozenset[str] | None]
+    alias: Final[str | None]
+
+    def __init__(
+        self, trust: frozenset[str] | None, reject: frozenset[str] | None, alias: str | None = None
+    ) -> None:
+        self.trust = trust
+        self.reject = reject
+        self.alias = alias
 
 
 def split_trusted_certificate(blob: bytes) -> tuple[bytes, AuxTrust]:
@@ -297,12 +326,16 @@ def aux_verdict(certificate: Certificate, aux: AuxTrust) -> Verdict | None:
 # --- PEM and DER input ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(Value):
     """One certificate read from input, with OpenSSL trust flags if it carried them."""
 
-    certificate: Certificate
-    aux: AuxTrust | None = None
+    __slots__ = ("certificate", "aux")
+    certificate: Final[Certificate]
+    aux: Final[AuxTrust | None]
+
+    def __init__(self, certificate: Certificate, aux: AuxTrust | None = None) -> None:
+        self.certificate = certificate
+        self.aux = aux
 
 
 def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None]]:
@@ -397,57 +430,118 @@ class SourceKind(enum.Enum):
     EXTRA = "extra"  # files the user or the policy named
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(Value):
     """A source's statement about one certificate."""
 
-    certificate: Certificate
-    verdict: Verdict
-    source: str  # where it was found, e.g. "certifi", "/etc/ssl/certs/ca-certificates.crt"
-    reason: str = ""  # why this verdict, e.g. "ROOT, usages: serverAuth"
+    __slots__ = ("certificate", "verdict", "source", "reason", "match_key")
+    certificate: Final[Certificate]
+    verdict: Final[Verdict]
+    source: Final[str]  # where it was found, e.g. "certifi", "/etc/ssl/certs/ca-certificates.crt"
+    reason: Final[str]  # why this verdict, e.g. "ROOT, usages: serverAuth"
     # p11-kit distrusts a key, not only a certificate: also match the same public key, or the
     # same issuer and serial number (p11-kit trust/enumerate.c).
-    match_key: bool = False
+    match_key: Final[bool]
+
+    def __init__(
+        self,
+        certificate: Certificate,
+        verdict: Verdict,
+        source: str,
+        reason: str = "",
+        match_key: bool = False,
+    ) -> None:
+        self.certificate = certificate
+        self.verdict = verdict
+        self.source = source
+        self.reason = reason
+        self.match_key = match_key
 
 
-@dataclass
-class SourceResult:
+class SourceResult(Value, mutable=True):
     """Everything one source found: certificates with verdicts, and what it could not read."""
 
+    __slots__ = (
+        "name",
+        "kind",
+        "candidates",
+        "problems",
+        "inputs",
+        "registry_keys",
+        "notes",
+        "complete_inputs",
+    )
     name: str
     kind: SourceKind
-    candidates: list[Candidate] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    inputs: list[Path] = field(default_factory=list)  # files and folders read
-    registry_keys: list[str] = field(default_factory=list)  # Windows stores read (winstate)
-    notes: list[str] = field(default_factory=list)  # facts worth a line in the summary
+    candidates: list[Candidate]
+    problems: list[Problem]
+    inputs: list[Path]  # files and folders read
+    registry_keys: list[str]  # Windows stores read (winstate)
+    notes: list[str]  # facts worth a line in the summary
     # False when ``inputs`` and ``registry_keys`` cannot show every change (the WSL host's
     # store, macOS user trust settings): then no run may be skipped as unchanged.
-    complete_inputs: bool = True
+    complete_inputs: bool
+
+    def __init__(
+        self,
+        name: str,
+        kind: SourceKind,
+        candidates: list[Candidate] | None = None,
+        problems: list[Problem] | None = None,
+        inputs: list[Path] | None = None,
+        registry_keys: list[str] | None = None,
+        notes: list[str] | None = None,
+        complete_inputs: bool = True,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.candidates = [] if candidates is None else candidates
+        self.problems = [] if problems is None else problems
+        self.inputs = [] if inputs is None else inputs
+        self.registry_keys = [] if registry_keys is None else registry_keys
+        self.notes = [] if notes is None else notes
+        self.complete_inputs = complete_inputs
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Value):
     """One certificate in the bundle, and every source that offered it."""
 
-    certificate: Certificate
-    origins: tuple[str, ...]
-    kinds: frozenset[SourceKind]
+    __slots__ = ("certificate", "origins", "kinds")
+    certificate: Final[Certificate]
+    origins: Final[tuple[str, ...]]
+    kinds: Final[frozenset[SourceKind]]
+
+    def __init__(
+        self, certificate: Certificate, origins: tuple[str, ...], kinds: frozenset[SourceKind]
+    ) -> None:
+        self.certificate = certificate
+        self.origins = origins
+        self.kinds = kinds
 
 
-@dataclass(frozen=True)
-class Exclusion:
+class Exclusion(Value):
     """A certificate a source offered that is not in the bundle, and why."""
 
-    certificate: Certificate
-    source: str
-    reason: str
+    __slots__ = ("certificate", "source", "reason")
+    certificate: Final[Certificate]
+    source: Final[str]
+    reason: Final[str]
+
+    def __init__(self, certificate: Certificate, source: str, reason: str) -> None:
+        self.certificate = certificate
+        self.source = source
+        self.reason = reason
 
 
-@dataclass
-class Selection:
+class Selection(Value, mutable=True):
+    """What goes in the bundle, in order, and what was left out."""
+
+    __slots__ = ("entries", "excluded")
     entries: list[Entry]
     excluded: list[Exclusion]
+
+    def __init__(self, entries: list[Entry], excluded: list[Exclusion]) -> None:
+        self.entries = entries
+        self.excluded = excluded
 
     def beyond_base(self) -> list[Entry]:
         """The entries certifi does not have: usually the corporate roots."""

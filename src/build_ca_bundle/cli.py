@@ -7,7 +7,6 @@ heavy is imported, so a logon script pays for the interpreter and little else.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -273,7 +272,7 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
     args = build_parser().parse_args(arguments)
     try:
         options = options_from(args, environ)
-        options = dataclasses.replace(options, run_key=quick.run_key(arguments, environ))
+        options = options.replace(run_key=quick.run_key(arguments, environ))
         if args.command is None:
             return _build_command(args, options)
         from build_ca_bundle import commands

@@ -4,7 +4,6 @@ code. The CLI parses; these glue; the library decides."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from build_ca_bundle import output
@@ -110,7 +109,7 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
             )
         return None
     root = pipeline.pinned_root(chain, ders, args.pin)
-    return dataclasses.replace(options, pinned=(*options.pinned, root))
+    return options.replace(pinned=(*options.pinned, root))
 
 
 def verify(args: argparse.Namespace, options: BuildOptions) -> int:
@@ -184,8 +183,7 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
     fixed: list[str] = []
     if args.fix:
         fixed = _fix(options, pip_files, env)
-    context = dataclasses.replace(
-        audits.current_context(pip_files),
+    context = audits.current_context(pip_files).replace(
         environ=options.environ,
         bundle=fastpath.bundle_path(options),
     )

@@ -14,11 +14,12 @@ import site
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from build_ca_bundle.certificates import Certificate
 from build_ca_bundle.targets import Finding, Severity
+from build_ca_bundle.values import Value
 
 FIX_PIP_TRUSTED_HOST = (
     "remove it (`build-ca-bundle doctor --fix` does, keeping a backup): with the bundle, "
@@ -34,19 +35,51 @@ def _site_folders() -> list[Path]:
     return folders
 
 
-@dataclass(frozen=True)
-class DoctorContext:
+class DoctorContext(Value):
     """Where the checks look. Tests point every field at a private folder."""
 
-    home: Path
-    cwd: Path
-    environ: Mapping[str, str]
-    platform: str = sys.platform
-    pip_files: Sequence[Path] = ()  # every pip config file pip would load, in its order
-    system_root: Path = Path("/")
-    git: Sequence[str] | None = ("git",)  # None: do not ask git
-    site_folders: Sequence[Path] = field(default_factory=_site_folders)
-    bundle: Path | None = None  # our bundle, when the checks should compare against it
+    __slots__ = (
+        "home",
+        "cwd",
+        "environ",
+        "platform",
+        "pip_files",
+        "system_root",
+        "git",
+        "site_folders",
+        "bundle",
+    )
+    home: Final[Path]
+    cwd: Final[Path]
+    environ: Final[Mapping[str, str]]
+    platform: Final[str]
+    pip_files: Final[Sequence[Path]]  # every pip config file pip would load, in its order
+    system_root: Final[Path]
+    git: Final[Sequence[str] | None]  # None: do not ask git
+    site_folders: Final[Sequence[Path]]
+    bundle: Final[Path | None]  # our bundle, when the checks should compare against it
+
+    def __init__(
+        self,
+        home: Path,
+        cwd: Path,
+        environ: Mapping[str, str],
+        platform: str = sys.platform,
+        pip_files: Sequence[Path] = (),
+        system_root: Path = Path("/"),
+        git: Sequence[str] | None = ("git",),
+        site_folders: Sequence[Path] | None = None,
+        bundle: Path | None = None,
+    ) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.environ = environ
+        self.platform = platform
+        self.pip_files = pip_files
+        self.system_root = system_root
+        self.git = git
+        self.site_folders = _site_folders() if site_folders is None else site_folders
+        self.bundle = bundle
 
     def under_root(self, absolute: str) -> Path:
         return self.system_root / absolute.lstrip("/")

@@ -9,35 +9,96 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_ca_bundle import __version__
 from build_ca_bundle.quick import RELEVANT_VARIABLES
 from build_ca_bundle.scope import Scope
+from build_ca_bundle.values import Value
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Final
 
 
-@dataclass(frozen=True)
-class BuildOptions:
+class BuildOptions(Value):
     """Everything a run needs to know, from flags and the IT policy."""
 
-    scope: Scope = Scope.USER
-    output: Path | None = None
-    extra_ca: tuple[Path, ...] = ()
-    keep_expired: bool = False
-    include_intermediates: bool = False
-    exclude: tuple[str, ...] = ()  # SHA-256 fingerprints never to include
-    require: tuple[str, ...] = ()  # SHA-256 fingerprints that must be in the result
-    windows_host: bool = True  # WSL: read the Windows host's store too
-    pinned: tuple[bytes, ...] = ()  # DER roots whose fingerprint the user pinned
-    configure: tuple[str, ...] = ("pip",)  # tools to point at the bundle
-    policy_path: Path | None = None  # the policy file read, if any
-    policy_values: tuple[str, ...] = ()  # which settings came from the policy, for the report
-    verify_targets: tuple[str, ...] = ()  # URLs the live check tries first
-    dry_run: bool = False
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    now: dt.datetime | None = None  # tests pin the clock; None means now
-    run_key: str | None = None  # the CLI's key (quick.run_key), shared with the quick path
+    __slots__ = (
+        "scope",
+        "output",
+        "extra_ca",
+        "keep_expired",
+        "include_intermediates",
+        "exclude",
+        "require",
+        "windows_host",
+        "pinned",
+        "configure",
+        "policy_path",
+        "policy_values",
+        "verify_targets",
+        "dry_run",
+        "environ",
+        "now",
+        "run_key",
+    )
+    scope: Final[Scope]
+    output: Final[Path | None]
+    extra_ca: Final[tuple[Path, ...]]
+    keep_expired: Final[bool]
+    include_intermediates: Final[bool]
+    exclude: Final[tuple[str, ...]]  # SHA-256 fingerprints never to include
+    require: Final[tuple[str, ...]]  # SHA-256 fingerprints that must be in the result
+    windows_host: Final[bool]  # WSL: read the Windows host's store too
+    pinned: Final[tuple[bytes, ...]]  # DER roots whose fingerprint the user pinned
+    configure: Final[tuple[str, ...]]  # tools to point at the bundle
+    policy_path: Final[Path | None]  # the policy file read, if any
+    policy_values: Final[tuple[str, ...]]  # which settings came from the policy, for the report
+    verify_targets: Final[tuple[str, ...]]  # URLs the live check tries first
+    dry_run: Final[bool]
+    environ: Final[Mapping[str, str]]  # a copy of os.environ unless given
+    now: Final[dt.datetime | None]  # tests pin the clock; None means now
+    run_key: Final[str | None]  # the CLI's key (quick.run_key), shared with the quick path
+
+    def __init__(
+        self,
+        *,
+        scope: Scope = Scope.USER,
+        output: Path | None = None,
+        extra_ca: tuple[Path, ...] = (),
+        keep_expired: bool = False,
+        include_intermediates: bool = False,
+        exclude: tuple[str, ...] = (),
+        require: tuple[str, ...] = (),
+        windows_host: bool = True,
+        pinned: tuple[bytes, ...] = (),
+        configure: tuple[str, ...] = ("pip",),
+        policy_path: Path | None = None,
+        policy_values: tuple[str, ...] = (),
+        verify_targets: tuple[str, ...] = (),
+        dry_run: bool = False,
+        environ: Mapping[str, str] | None = None,
+        now: dt.datetime | None = None,
+        run_key: str | None = None,
+    ) -> None:
+        self.scope = scope
+        self.output = output
+        self.extra_ca = extra_ca
+        self.keep_expired = keep_expired
+        self.include_intermediates = include_intermediates
+        self.exclude = exclude
+        self.require = require
+        self.windows_host = windows_host
+        self.pinned = pinned
+        self.configure = configure
+        self.policy_path = policy_path
+        self.policy_values = policy_values
+        self.verify_targets = verify_targets
+        self.dry_run = dry_run
+        self.environ = dict(os.environ) if environ is None else environ
+        self.now = now
+        self.run_key = run_key
 
     def key(self) -> str:
         """Everything that decides the result, except the files read (the manifest records

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_ca_bundle import bundle, fastpath, history, manifest, openssl, paths
@@ -33,14 +32,29 @@ from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
 from build_ca_bundle.targets import Change, Finding, Plan, Severity
+from build_ca_bundle.values import Value
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Final
 
 EXTRA_ROOTS_NAME = "extra-roots.pem"
 
 
-@dataclass
-class BuildReport:
+class BuildReport(Value, mutable=True):
     """What a run found and did: the CLI's human and JSON output are made from this."""
 
+    __slots__ = (
+        "options",
+        "bundle_path",
+        "extra_roots_path",
+        "bundle_changed",
+        "selection",
+        "sources",
+        "plans",
+        "changes",
+        "dry_run",
+    )
     options: BuildOptions
     bundle_path: Path
     extra_roots_path: Path
@@ -50,6 +64,29 @@ class BuildReport:
     plans: list[Plan]
     changes: list[Change]
     dry_run: bool
+
+    def __init__(
+        self,
+        *,
+        options: BuildOptions,
+        bundle_path: Path,
+        extra_roots_path: Path,
+        bundle_changed: bool,
+        selection: Selection,
+        sources: list[SourceResult],
+        plans: list[Plan],
+        changes: list[Change],
+        dry_run: bool,
+    ) -> None:
+        self.options = options
+        self.bundle_path = bundle_path
+        self.extra_roots_path = extra_roots_path
+        self.bundle_changed = bundle_changed
+        self.selection = selection
+        self.sources = sources
+        self.plans = plans
+        self.changes = changes
+        self.dry_run = dry_run
 
     @property
     def problems(self) -> list[Problem]:
@@ -296,10 +333,14 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
 # --- check, undo, pin ---------------------------------------------------------------------
 
 
-@dataclass
-class UndoReport:
-    outcomes: list[tuple[Change, str]] = field(default_factory=list)
-    removed: list[Path] = field(default_factory=list)
+class UndoReport(Value, mutable=True):
+    __slots__ = ("outcomes", "removed")
+    outcomes: list[tuple[Change, str]]
+    removed: list[Path]
+
+    def __init__(self) -> None:
+        self.outcomes = []
+        self.removed = []
 
 
 def undo(options: BuildOptions) -> UndoReport:
@@ -325,11 +366,16 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
     history.remove(output)
 
 
-@dataclass(frozen=True)
-class PresentedChain:
-    host: str
-    port: int
-    chain: list[tuple[str, str, str]]  # (subject, issuer, sha256), leaf first
+class PresentedChain(Value):
+    __slots__ = ("host", "port", "chain")
+    host: Final[str]
+    port: Final[int]
+    chain: Final[list[tuple[str, str, str]]]  # (subject, issuer, sha256), leaf first
+
+    def __init__(self, host: str, port: int, chain: list[tuple[str, str, str]]) -> None:
+        self.host = host
+        self.port = port
+        self.chain = chain
 
     @property
     def top(self) -> tuple[str, str, str]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from build_ca_bundle.errors import PolicyError
+from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
 # Where IT puts the policy, per OS. One admin-only place each.
 _POLICY_LOCATIONS = {
@@ -44,12 +44,16 @@ _KEYS: dict[str, type] = {
 _SCOPES = frozenset({"user", "site", "global", "none"})
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Value):
     """The values a policy file set, and where it was."""
 
-    path: Path | None = None
-    values: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("path", "values")
+    path: Final[Path | None]
+    values: Final[Mapping[str, Any]]
+
+    def __init__(self, path: Path | None = None, values: Mapping[str, Any] | None = None) -> None:
+        self.path = path
+        self.values = {} if values is None else values
 
     def strings(self, key: str) -> list[str]:
         value = self.values.get(key, [])

@@ -21,8 +21,10 @@ import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
+
+from build_ca_bundle.values import Value
 
 DEFAULT_TARGETS = ("https://pypi.org/simple/", "https://files.pythonhosted.org/")
 DEFAULT_TIMEOUT = 5.0
@@ -37,13 +39,18 @@ class Status(enum.Enum):
     UNAVAILABLE = "unavailable"  # this trust source cannot be used here (e.g. no truststore)
 
 
-@dataclass(frozen=True)
-class Proxy:
+class Proxy(Value):
     """An HTTP proxy that tunnels TLS with CONNECT."""
 
-    host: str
-    port: int
-    authorization: str | None = None  # "Basic …" from credentials in the proxy URL
+    __slots__ = ("host", "port", "authorization")
+    host: Final[str]
+    port: Final[int]
+    authorization: Final[str | None]  # "Basic …" from credentials in the proxy URL
+
+    def __init__(self, host: str, port: int, authorization: str | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.authorization = authorization
 
     @property
     def url(self) -> str:
@@ -66,33 +73,66 @@ class Proxy:
         return cls(parts.hostname, parts.port or 8080, authorization)
 
 
-@dataclass(frozen=True)
-class ChainCertificate:
-    subject: str
-    issuer: str
-    sha256: str
-    der: bytes = field(repr=False)
-    self_signed: bool = False
+class ChainCertificate(Value):
+    __slots__ = ("subject", "issuer", "sha256", "der", "self_signed")
+    _hidden = frozenset({"der"})
+    subject: Final[str]
+    issuer: Final[str]
+    sha256: Final[str]
+    der: Final[bytes]
+    self_signed: Final[bool]
+
+    def __init__(
+        self, subject: str, issuer: str, sha256: str, der: bytes, self_signed: bool = False
+    ) -> None:
+        self.subject = subject
+        self.issuer = issuer
+        self.sha256 = sha256
+        self.der = der
+        self.self_signed = self_signed
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Value):
     """One trust source's verdict on one target."""
 
-    trust: str  # "bundle", "os", "certifi"
-    status: Status
-    detail: str = ""
+    __slots__ = ("trust", "status", "detail")
+    trust: Final[str]  # "bundle", "os", "certifi"
+    status: Final[Status]
+    detail: Final[str]
+
+    def __init__(self, trust: str, status: Status, detail: str = "") -> None:
+        self.trust = trust
+        self.status = status
+        self.detail = detail
 
 
-@dataclass
-class TargetResult:
+class TargetResult(Value, mutable=True):
+    __slots__ = ("url", "host", "port", "proxy", "checks", "chain", "advice")
     url: str
     host: str
     port: int
     proxy: str | None
-    checks: list[Check] = field(default_factory=list)
-    chain: list[ChainCertificate] = field(default_factory=list)
-    advice: list[str] = field(default_factory=list)
+    checks: list[Check]
+    chain: list[ChainCertificate]
+    advice: list[str]
+
+    def __init__(
+        self,
+        url: str,
+        host: str,
+        port: int,
+        proxy: str | None,
+        checks: list[Check] | None = None,
+        chain: list[ChainCertificate] | None = None,
+        advice: list[str] | None = None,
+    ) -> None:
+        self.url = url
+        self.host = host
+        self.port = port
+        self.proxy = proxy
+        self.checks = [] if checks is None else checks
+        self.chain = [] if chain is None else chain
+        self.advice = [] if advice is None else advice
 
     def status(self, trust: str) -> Status:
         for check in self.checks:

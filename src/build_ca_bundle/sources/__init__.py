@@ -9,23 +9,41 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_ca_bundle.certificates import SourceResult
+from build_ca_bundle.values import Value
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["SourceResult", "StoreOptions", "is_wsl", "load_os_store"]
 
 
-@dataclass(frozen=True)
-class StoreOptions:
+class StoreOptions(Value):
     """What the OS readers need to know about this run."""
 
-    scope: str = "user"  # macOS reads the login keychain and user trust settings only for "user"
-    own_outputs: tuple[Path, ...] = ()  # our bundles: never read back as OS data
-    include_intermediates: bool = False  # Windows CA store: offer intermediates as such
-    windows_host: bool = True  # WSL: also read the Windows host's store through interop
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    __slots__ = ("scope", "own_outputs", "include_intermediates", "windows_host", "environ")
+    scope: Final[str]  # macOS reads the login keychain and user trust settings only for "user"
+    own_outputs: Final[tuple[Path, ...]]  # our bundles: never read back as OS data
+    include_intermediates: Final[bool]  # Windows CA store: offer intermediates as such
+    windows_host: Final[bool]  # WSL: also read the Windows host's store through interop
+    environ: Final[Mapping[str, str]]  # a copy of os.environ unless given
+
+    def __init__(
+        self,
+        scope: str = "user",
+        own_outputs: tuple[Path, ...] = (),
+        include_intermediates: bool = False,
+        windows_host: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.scope = scope
+        self.own_outputs = own_outputs
+        self.include_intermediates = include_intermediates
+        self.windows_host = windows_host
+        self.environ = dict(os.environ) if environ is None else environ
 
 
 def is_wsl(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> bool:

@@ -20,9 +20,8 @@ import plistlib
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from build_ca_bundle.certificates import (
     Candidate,
@@ -34,6 +33,7 @@ from build_ca_bundle.certificates import (
     parse_pem,
 )
 from build_ca_bundle.sources import StoreOptions
+from build_ca_bundle.values import Value
 
 NAME = "macos"
 STORE = "macOS trust store"
@@ -111,12 +111,16 @@ NO_SETTINGS_EXIT = 1
 NO_SETTINGS_MESSAGE = "No Trust Settings were found"
 
 
-@dataclass(frozen=True)
-class Domain:
+class Domain(Value):
     """A trust-settings domain that `security trust-settings-export` can write."""
 
-    name: str
-    flags: tuple[str, ...]
+    __slots__ = ("name", "flags")
+    name: Final[str]
+    flags: Final[tuple[str, ...]]
+
+    def __init__(self, name: str, flags: tuple[str, ...]) -> None:
+        self.name = name
+        self.flags = flags
 
 
 ADMIN = Domain("admin", ("-d",))
@@ -149,26 +153,38 @@ def load(
     return reader.read()
 
 
-@dataclass
-class _Found:
+class _Found(Value, mutable=True):
     """A certificate and every keychain it was found in."""
 
+    __slots__ = ("certificate", "keychains")
     certificate: Certificate
-    keychains: list[str] = field(default_factory=list)
+    keychains: list[str]
+
+    def __init__(self, certificate: Certificate) -> None:
+        self.certificate = certificate
+        self.keychains = []
 
 
-@dataclass
 class _Reader:
-    user_scope: bool
-    security: list[str]
-    timeout: float
-    system_root: Path
-    home: Path
-    result: SourceResult = field(
-        default_factory=lambda: SourceResult(name=NAME, kind=SourceKind.OS)
-    )
-    keychains_read: int = 0
-    tool_missing: bool = False
+    """One pass over the keychains and trust settings, collecting the result."""
+
+    def __init__(
+        self,
+        *,
+        user_scope: bool,
+        security: list[str],
+        timeout: float,
+        system_root: Path,
+        home: Path,
+    ) -> None:
+        self.user_scope = user_scope
+        self.security = security
+        self.timeout = timeout
+        self.system_root = system_root
+        self.home = home
+        self.result = SourceResult(name=NAME, kind=SourceKind.OS)
+        self.keychains_read = 0
+        self.tool_missing = False
 
     def read(self) -> SourceResult:
         # User trust settings live in root-only files a user cannot stat: with them, never

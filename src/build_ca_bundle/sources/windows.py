@@ -20,9 +20,8 @@ import contextlib
 import hashlib
 import ssl
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Final, Union
 
 from build_ca_bundle import winstate
 from build_ca_bundle.certificates import (
@@ -37,6 +36,7 @@ from build_ca_bundle.certificates import (
     parse_der,
 )
 from build_ca_bundle.sources import StoreOptions
+from build_ca_bundle.values import Value
 
 NAME = "windows"
 
@@ -84,12 +84,16 @@ def allows_server_auth(usages: frozenset[str] | None) -> bool:
     return usages is None or bool(usages & SERVER_AUTH_PURPOSES)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(Value):
     """One X.509 item of a store, parsed."""
 
-    certificate: Certificate
-    usages: frozenset[str] | None  # effective usages as Windows computes them; None = all
+    __slots__ = ("certificate", "usages")
+    certificate: Final[Certificate]
+    usages: Final[frozenset[str] | None]  # effective usages as Windows computes them; None = all
+
+    def __init__(self, certificate: Certificate, usages: frozenset[str] | None) -> None:
+        self.certificate = certificate
+        self.usages = usages
 
 
 def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResult:

@@ -7,20 +7,41 @@ nothing) and ``apply(plan) -> list[Change]``, so ``--dry-run`` is a plan that is
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from build_ca_bundle.values import Value
 
-@dataclass(frozen=True)
-class Change:
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Final
+
+
+class Change(Value):
     """One setting in one file: what it was and what it becomes."""
 
-    target: str  # the tool: "pip", "git", ...
-    path: Path  # the file that holds the setting
-    key: str  # e.g. "global.cert"
-    old: str | None  # None: the setting was absent
-    new: str | None  # None: the setting is removed
-    notes: tuple[str, ...] = ()  # e.g. "removed a UTF-8 byte order mark; backup at …"
+    __slots__ = ("target", "path", "key", "old", "new", "notes")
+    target: Final[str]  # the tool: "pip", "git", ...
+    path: Final[Path]  # the file that holds the setting
+    key: Final[str]  # e.g. "global.cert"
+    old: Final[str | None]  # None: the setting was absent
+    new: Final[str | None]  # None: the setting is removed
+    notes: Final[tuple[str, ...]]  # e.g. "removed a UTF-8 byte order mark; backup at …"
+
+    def __init__(
+        self,
+        target: str,
+        path: Path,
+        key: str,
+        old: str | None,
+        new: str | None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.target = target
+        self.path = path
+        self.key = key
+        self.old = old
+        self.new = new
+        self.notes = notes
 
     def __str__(self) -> str:
         old = "(unset)" if self.old is None else self.old
@@ -34,28 +55,47 @@ class Severity(enum.Enum):
     ERROR = "error"  # our setting will not apply, or verification is off
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Value):
     """Something that shadows or undoes our setting, with where it is and the exact fix."""
 
-    severity: Severity
-    where: str
-    message: str
-    fix: str
+    __slots__ = ("severity", "where", "message", "fix")
+    severity: Final[Severity]
+    where: Final[str]
+    message: Final[str]
+    fix: Final[str]
+
+    def __init__(self, severity: Severity, where: str, message: str, fix: str) -> None:
+        self.severity = severity
+        self.where = where
+        self.message = message
+        self.fix = fix
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
 
 
-@dataclass
-class Plan:
+class Plan(Value, mutable=True):
     """What a target would change, and what would still get in the way."""
 
+    __slots__ = ("target", "changes", "findings", "pending")
+    _hidden = frozenset({"pending"})
     target: str
-    changes: list[Change] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    changes: list[Change]
+    findings: list[Finding]
     # Work that apply() does beyond setting keys, e.g. the cleaned text of a file with a BOM.
-    pending: dict[Path, bytes] = field(default_factory=dict, repr=False)
+    pending: dict[Path, bytes]
+
+    def __init__(
+        self,
+        target: str,
+        changes: list[Change] | None = None,
+        findings: list[Finding] | None = None,
+        pending: dict[Path, bytes] | None = None,
+    ) -> None:
+        self.target = target
+        self.changes = [] if changes is None else changes
+        self.findings = [] if findings is None else findings
+        self.pending = {} if pending is None else pending
 
 
 def check_unchanged(path: Path, original: bytes | None) -> None:

@@ -12,11 +12,11 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from build_ca_bundle.targets import Change
+from build_ca_bundle.values import Value
 
 # Variable -> which file it names, and the tools that read it.
 BUNDLE_VARIABLES = {
@@ -76,13 +76,18 @@ def render(values: Mapping[str, str], shell: str) -> str:
 # --- CI systems -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CIExport:
+class CIExport(Value):
     """How one CI system passes variables to later steps."""
 
-    system: str
-    path: Path | None  # the file we append to, if any
-    text: str  # what we append to it, or print
+    __slots__ = ("system", "path", "text")
+    system: Final[str]
+    path: Final[Path | None]  # the file we append to, if any
+    text: Final[str]  # what we append to it, or print
+
+    def __init__(self, system: str, path: Path | None, text: str) -> None:
+        self.system = system
+        self.path = path
+        self.text = text
 
 
 def ci_export(

@@ -18,13 +18,17 @@ import posixpath
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import Change, Finding, Plan, Severity, check_unchanged
+from build_ca_bundle.values import Value
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Final
 
 TARGET = "pip"
 SECTION = "global"
@@ -57,15 +61,24 @@ PIP_COMMANDS = (
 )
 
 
-@dataclass(frozen=True)
-class _Layout:
+class _Layout(Value):
     """What differs per OS in pip's file rules (``configuration.py``)."""
 
-    basename: str  # CONFIG_BASENAME
-    legacy_user_dir: str  # the legacy user folder under the home folder
-    devnull: str  # os.devnull there: PIP_CONFIG_FILE set to exactly this disables all files
-    separator: str  # path separator, for the `~` form of a path we write
-    newline: str  # line ending of a file we create
+    __slots__ = ("basename", "legacy_user_dir", "devnull", "separator", "newline")
+    basename: Final[str]  # CONFIG_BASENAME
+    legacy_user_dir: Final[str]  # the legacy user folder under the home folder
+    devnull: Final[str]  # os.devnull there: PIP_CONFIG_FILE set to exactly this disables all files
+    separator: Final[str]  # path separator, for the `~` form of a path we write
+    newline: Final[str]  # line ending of a file we create
+
+    def __init__(
+        self, basename: str, legacy_user_dir: str, devnull: str, separator: str, newline: str
+    ) -> None:
+        self.basename = basename
+        self.legacy_user_dir = legacy_user_dir
+        self.devnull = devnull
+        self.separator = separator
+        self.newline = newline
 
 
 _LAYOUTS = {
@@ -93,21 +106,54 @@ _HOMEBREW_PYTHON = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class PipEnvironment:
+class PipEnvironment(Value):
     """Everything pip's file lookup depends on, so tests can fake any OS."""
 
-    platform: str  # "linux", "darwin" or "win32"
-    environ: Mapping[str, str]
-    home: Path  # os.path.expanduser("~"): HOME on Unix, USERPROFILE on Windows
-    prefix: Path  # sys.prefix: the site file lives here
-    encoding: str  # what pip decodes config files with
-    system_root: Path = Path("/")  # joined in front of fixed machine paths such as /etc
-    base_prefix: Path | None = None  # sys.base_prefix: spots a Homebrew Python on macOS
+    __slots__ = (
+        "platform",
+        "environ",
+        "home",
+        "prefix",
+        "encoding",
+        "system_root",
+        "base_prefix",
+        "appdata",
+        "programdata",
+    )
+    platform: Final[str]  # "linux", "darwin" or "win32"
+    environ: Final[Mapping[str, str]]
+    home: Final[Path]  # os.path.expanduser("~"): HOME on Unix, USERPROFILE on Windows
+    prefix: Final[Path]  # sys.prefix: the site file lives here
+    encoding: Final[str]  # what pip decodes config files with
+    system_root: Final[Path]  # joined in front of fixed machine paths such as /etc
+    base_prefix: Final[Path | None]  # sys.base_prefix: spots a Homebrew Python on macOS
     # Windows known folders as the shell reports them (pip asks the API, not %APPDATA%);
     # None: take them from the environment, as platformdirs does without ctypes.
-    appdata: Path | None = None
-    programdata: Path | None = None
+    appdata: Final[Path | None]
+    programdata: Final[Path | None]
+
+    def __init__(
+        self,
+        *,
+        platform: str,
+        environ: Mapping[str, str],
+        home: Path,
+        prefix: Path,
+        encoding: str,
+        system_root: Path = Path("/"),
+        base_prefix: Path | None = None,
+        appdata: Path | None = None,
+        programdata: Path | None = None,
+    ) -> None:
+        self.platform = platform
+        self.environ = environ
+        self.home = home
+        self.prefix = prefix
+        self.encoding = encoding
+        self.system_root = system_root
+        self.base_prefix = base_prefix
+        self.appdata = appdata
+        self.programdata = programdata
 
     @classmethod
     def current(cls, environ: Mapping[str, str] | None = None) -> PipEnvironment:
@@ -302,16 +348,30 @@ def normalize_name(name: str) -> str:
     return name.lower().replace("_", "-").removeprefix("--")
 
 
-@dataclass(frozen=True)
-class ConfigFile:
+class ConfigFile(Value):
     """One config file as pip reads it. ``raw`` is None if there is no such file."""
 
-    path: Path
-    raw: bytes | None = None
-    text: str = ""  # decoded, without a byte order mark
-    bom: bool = False  # starts with a UTF-8 byte order mark: pip fails on it
+    __slots__ = ("path", "raw", "text", "bom", "sections")
+    path: Final[Path]
+    raw: Final[bytes | None]
+    text: Final[str]  # decoded, without a byte order mark
+    bom: Final[bool]  # starts with a UTF-8 byte order mark: pip fails on it
     # section -> normalised key -> value, with [DEFAULT] values merged in as configparser does
-    sections: dict[str, dict[str, str]] = field(default_factory=dict)
+    sections: Final[dict[str, dict[str, str]]]
+
+    def __init__(
+        self,
+        path: Path,
+        raw: bytes | None = None,
+        text: str = "",
+        bom: bool = False,
+        sections: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self.path = path
+        self.raw = raw
+        self.text = text
+        self.bom = bom
+        self.sections = {} if sections is None else sections
 
     def get(self, section: str, key: str = KEY) -> str | None:
         return self.sections.get(section, {}).get(key)
@@ -380,13 +440,18 @@ def _decode(path: Path, body: bytes, encoding: str) -> str:
 # Which cert pip uses
 
 
-@dataclass(frozen=True)
-class CertSetting:
+class CertSetting(Value):
     """The ``cert`` pip uses for one command, and where it comes from."""
 
-    value: str | None  # as written, before pip expands "~"; None: pip's default trust
-    origin: str | None  # "PIP_CERT", or "<file> [section]"
-    path: Path | None = None  # the config file, if the value comes from one
+    __slots__ = ("value", "origin", "path")
+    value: Final[str | None]  # as written, before pip expands "~"; None: pip's default trust
+    origin: Final[str | None]  # "PIP_CERT", or "<file> [section]"
+    path: Final[Path | None]  # the config file, if the value comes from one
+
+    def __init__(self, value: str | None, origin: str | None, path: Path | None = None) -> None:
+        self.value = value
+        self.origin = origin
+        self.path = path
 
 
 def loaded_files(env: PipEnvironment) -> list[Path]:
