@@ -334,9 +334,9 @@ def test_a_full_run_imports_neither_cryptography_nor_what_it_can_do_without(
 ) -> None:
     """A full run (here the first) parses certificates with our own reader and loads them
     through ssl's C core; cryptography and truststore are for signatures and the live check;
-    ssl's Python layer, typing, tempfile and dataclasses (values.py says why) cost
-    milliseconds a full run does not need."""
-    heavy = ("cryptography", "truststore", "ssl", "typing", "tempfile", "dataclasses")
+    ssl's Python layer, typing, tempfile, dataclasses (values.py says why) and shutil (which
+    argparse imports to ask the terminal's width) cost milliseconds a full run does not need."""
+    heavy = ("cryptography", "truststore", "ssl", "typing", "tempfile", "dataclasses", "shutil")
     assert loaded_by_a_run(heavy) == "0 []"
 
 
@@ -884,3 +884,35 @@ def test_a_security_update_of_openssl_changes_the_load_proof(
     openssl.identity.cache_clear()
     assert before != after
     assert before.startswith(openssl.OPENSSL_VERSION) and after.startswith(openssl.OPENSSL_VERSION)
+
+
+@pytest.mark.parametrize("columns", [50, 120])
+@pytest.mark.parametrize("command", [[], ["verify"], ["doctor"]])
+def test_help_is_wrapped_to_the_terminal_width(
+    columns: int,
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """argparse is given the width ($COLUMNS, else the terminal's, else 80) without shutil."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*command, "--help"], quick_checked=True)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--scope" in out
+    option_lines = [line for line in out.splitlines() if line.startswith("  -")]
+    assert option_lines
+    assert max(map(len, option_lines)) <= columns - 2
+    assert columns == 50 or max(map(len, option_lines)) > 50 - 2  # wide enough to use it
+
+
+def test_help_without_columns_uses_80_when_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(sys, "__stdout__", None)  # no terminal to ask
+    with pytest.raises(SystemExit):
+        cli.main(["--help"], quick_checked=True)
+    widths = [len(line) for line in capsys.readouterr().out.splitlines() if line.startswith("  -")]
+    assert 80 - 2 - 10 < max(widths) <= 80 - 2
