@@ -8,7 +8,8 @@ object per certificate. So a value class here is written out:
 
 - its fields in ``__slots__``, in order;
 - each declared in the class body, ``Final`` when the value never changes (mypy then rejects
-  an assignment outside ``__init__``, as it does for a frozen dataclass);
+  an assignment outside ``__init__``, as it does for a frozen dataclass, and a field that
+  ``__init__`` leaves unset);
 - a plain ``__init__`` that sets them.
 
 ``class Plan(Value, mutable=True)`` is one whose fields change after ``__init__``: it has
