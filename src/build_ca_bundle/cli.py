@@ -205,10 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    verify = commands.add_parser(
-        "verify", help="live TLS check through your proxy", formatter_class=_Formatter
-    )
-    _common(verify, suppress=True)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        """A command's parser: the common flags (out of its help), wrapped as the main one."""
+        sub = commands.add_parser(name, help=summary, formatter_class=_Formatter)
+        _common(sub, suppress=True)
+        return sub
+
+    verify = command("verify", "live TLS check through your proxy")
     verify.add_argument("urls", nargs="*", metavar="URL")
     verify.add_argument("--proxy", metavar="URL", default=argparse.SUPPRESS)
     verify.add_argument(
@@ -219,25 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
 
-    doctor = commands.add_parser(
-        "doctor", help="find what switches verification off", formatter_class=_Formatter
-    )
-    _common(doctor, suppress=True)
+    doctor = command("doctor", "find what switches verification off")
     doctor.add_argument(
         "--fix",
         action="store_true",
         help="fix what is safe to fix alone; print the commands for the rest",
     )
 
-    undo = commands.add_parser(
-        "undo", help="revert every change this tool made", formatter_class=_Formatter
-    )
-    _common(undo, suppress=True)
-
-    env = commands.add_parser(
-        "env", help="print the environment variables for other tools", formatter_class=_Formatter
-    )
-    _common(env, suppress=True)
+    command("undo", "revert every change this tool made")
+    env = command("env", "print the environment variables for other tools")
     env.add_argument(
         "--shell",
         choices=["sh", "fish", "powershell", "cmd"],
