@@ -3,6 +3,7 @@ before anything heavy is imported."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ def default_bundle_path(
     return Path(platformdirs.user_data_dir(APP, appauthor=False), BUNDLE_NAME)
 
 
+@functools.cache  # asked five times a full run (preload, reader, check); certifi stays put
 def certifi_bundle() -> Path:
     """certifi's ``cacert.pem``, found without importing certifi when it is a plain file:
     ``certifi.where()`` imports importlib.resources and zipfile, which cost more than
