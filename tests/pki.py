@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -35,7 +35,7 @@ class Issued:
     """A certificate and its private key."""
 
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
     parent: Issued | None = field(default=None, repr=False)
 
     @property
@@ -250,6 +250,48 @@ def make_v1_root(common_name: str = "Old v1 Root") -> Issued:
     outer = _elements(_strip(template.public_bytes(serialization.Encoding.DER)))
     algorithm = outer[1]
     der = _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
+    return Issued(x509.load_der_x509_certificate(der), key)
+
+
+# sha1WithRSAEncryption (1.2.840.113549.1.1.5) with its NULL parameters.
+_SHA1_WITH_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
+
+
+def make_sha1_root(
+    common_name: str = "Old SHA-1 Root",
+    *,
+    signer: Issued | None = None,
+    issuer: x509.Name | None = None,
+) -> Issued:
+    """An RSA CA certificate self-signed with SHA-1, as DigiCert Global Root CA, GlobalSign
+    Root CA and many corporate roots from before 2017 are (cryptography's builder refuses
+    SHA-1, so the signature is made by hand). ``signer``: sign with that RSA key instead;
+    ``issuer``: the issuer name (default: its own subject)."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = name(common_name)
+    template = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer or subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 3650 * DAY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    tbs_items = _elements(_strip(template.tbs_certificate_bytes))
+    tbs_items[2] = _SHA1_WITH_RSA  # after [0] version and the serial: the signature algorithm
+    tbs = _tlv(0x30, b"".join(tbs_items))
+    signing_key = key if signer is None else signer.key
+    if not isinstance(signing_key, rsa.RSAPrivateKey):
+        raise TypeError("a SHA-1 root is signed with an RSA key")
+    signature = signing_key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 (the point)
+    der = _tlv(0x30, tbs + _SHA1_WITH_RSA + _tlv(0x03, b"\x00" + signature))
     return Issued(x509.load_der_x509_certificate(der), key)
 
 

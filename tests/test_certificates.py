@@ -31,6 +31,7 @@ from tests.pki import (
     Issued,
     make_expired_root,
     make_root,
+    make_sha1_root,
     make_v1_root,
     trusted_certificate,
 )
@@ -170,6 +171,38 @@ def test_ca_and_self_signed_rules(make: object, is_ca: bool, self_signed: bool) 
     issued = make()  # type: ignore[operator]
     cert = parse_der(issued.der)
     assert (cert.is_ca, cert.self_signed) == (is_ca, self_signed)
+
+
+def test_a_root_self_signed_with_sha1_is_self_signed() -> None:
+    """A fifth of the roots distros ship are SHA-1 self-signed; so are many corporate roots.
+    OpenSSL never checks an anchor's own signature, so they are roots like any other."""
+    cert = parse_der(make_sha1_root().der)
+    assert cert.signature_algorithm == "sha1WithRSAEncryption"
+    assert cert.is_ca and cert.self_signed
+    assert aux_verdict(cert, AuxTrust(trust=None, reject=None)) is Verdict.TRUST
+
+
+def test_a_sha1_certificate_that_repeats_its_name_but_another_key_signed_is_not_self_signed() -> (
+    None
+):
+    other = make_sha1_root("Other Key")
+    cert = parse_der(make_sha1_root("Looks Self-Signed", signer=other).der)
+    assert cert.subject == cert.issuer
+    assert not cert.self_signed
+
+
+def test_a_sha1_signature_is_no_link_for_intermediates() -> None:
+    """OpenSSL 3 refuses SHA-1 signatures below the anchor: such an intermediate does not
+    chain for pip, so --include-intermediates does not add it."""
+    root = make_sha1_root("SHA-1 Issuer")
+    intermediate = make_sha1_root("SHA-1 Intermediate", signer=root, issuer=root.cert.subject)
+    base = SourceResult(name="os", kind=SourceKind.OS)
+    base.candidates = [
+        Candidate(parse_der(root.der), Verdict.TRUST, "os"),
+        Candidate(parse_der(intermediate.der), Verdict.INTERMEDIATE, "os"),
+    ]
+    chosen = select([base], now=NOW, include_intermediates=True).entries
+    assert [entry.certificate.label for entry in chosen] == ["SHA-1 Issuer"]
 
 
 def test_v1_root_is_version_1() -> None:

@@ -24,7 +24,7 @@ from build_ca_bundle.certificates import (
     select,
 )
 from build_ca_bundle.sources import StoreOptions, macos
-from tests.pki import NOW, Issued, make_root
+from tests.pki import NOW, Issued, make_root, make_sha1_root
 
 FAKE = Path(__file__).with_name("fake_security.py")
 LOGIN = "/Users/u/Library/Keychains/login.keychain-db"
@@ -134,6 +134,22 @@ def test_mdm_root_with_admin_trust_is_kept_and_without_it_dropped(mac: FakeMac) 
     }
     assert "1 keychain certificates are not trusted for SSL: left out" in result.notes
     assert result.problems == []
+
+
+def test_sha1_self_signed_roots_count_as_roots(mac: FakeMac) -> None:
+    """TrustRoot needs a self-signed certificate, and a root self-signed with SHA-1 is one:
+    many corporate roots made before 2017 are, and so are Apple-shipped roots such as
+    DigiCert Global Root CA (cryptography's verify_directly_issued_by refuses SHA-1)."""
+    corporate, shipped = make_sha1_root("Old Corp Proxy Root"), make_sha1_root("Old Public Root")
+    mac.add(macos.SYSTEM_KEYCHAIN, corporate)
+    mac.add(macos.SYSTEM_ROOTS, shipped)
+    mac.settings("admin", {corporate: [{**SSL, "kSecTrustSettingsResult": 1}]})
+    result = mac.load()
+    assert verdicts(result) == {
+        "Old Corp Proxy Root": Verdict.TRUST,
+        "Old Public Root": Verdict.TRUST,
+    }
+    assert reasons(result)["Old Corp Proxy Root"].endswith("TrustRoot for SSL")
 
 
 def test_system_roots_are_trusted_without_settings(mac: FakeMac) -> None:

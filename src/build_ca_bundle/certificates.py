@@ -144,7 +144,8 @@ class Certificate(Value):
 
     @functools.cached_property
     def self_signed(self) -> bool:
-        return self.fields.subject_der == self.fields.issuer_der and _signed_by(self, self)
+        """Self-issued, and its own key made its signature (with any hash: SHA-1 too)."""
+        return self.fields.subject_der == self.fields.issuer_der and _signs_itself(self)
 
     @functools.cached_property
     def spki_sha256(self) -> str:
@@ -223,10 +224,47 @@ def _is_ca(fields: x509der.Fields) -> bool:
 
 
 def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
-    """Whether ``issuer``'s key made ``cert``'s signature (cryptography, loaded on demand)."""
+    """Whether ``issuer``'s key made ``cert``'s signature (cryptography, loaded on demand).
+
+    Modern signatures only: cryptography refuses SHA-1 and MD5 here, and so does OpenSSL 3
+    from security level 1 (its default) on every certificate of a chain but the anchor: such
+    a link is no chain for pip either.
+    """
     try:
         cert.x509.verify_directly_issued_by(issuer.x509)
     except Exception:  # InvalidSignature, ValueError, TypeError for odd keys: not issued by
+        return False
+    return True
+
+
+def _signs_itself(cert: Certificate) -> bool:
+    """Whether the certificate's own key made its signature, whatever the hash.
+
+    A fifth of the roots distros still ship (DigiCert Global Root CA, GlobalSign Root CA…),
+    and many corporate roots made before 2017, are SHA-1 self-signed, which
+    :func:`_signed_by` refuses. OpenSSL never checks a trust anchor's own signature, so its
+    hash weakens nothing: here it only tells a root from a certificate that merely repeats
+    its issuer's name (macOS's trust-as-root rule, OpenSSL's compatibility trust).
+    """
+    if _signed_by(cert, cert):
+        return True
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+
+    x509 = cert.x509
+    try:
+        key = x509.public_key()
+        scheme = x509.signature_algorithm_parameters
+        digest = x509.signature_hash_algorithm
+        signature, signed = x509.signature, x509.tbs_certificate_bytes
+        if isinstance(key, rsa.RSAPublicKey) and isinstance(scheme, padding.PKCS1v15) and digest:
+            key.verify(signature, signed, scheme, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(scheme, ec.ECDSA):
+            key.verify(signature, signed, scheme)
+        elif isinstance(key, dsa.DSAPublicKey) and digest is not None:
+            key.verify(signature, signed, digest)
+        else:
+            return False
+    except Exception:  # InvalidSignature, UnsupportedAlgorithm (MD2...), odd keys
         return False
     return True
 
