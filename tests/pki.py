@@ -126,8 +126,10 @@ def _base(
     key: ec.EllipticCurvePrivateKey,
     not_before: dt.datetime | None,
     not_after: dt.datetime | None,
+    *,
+    key_identifier: bool = True,
 ) -> x509.CertificateBuilder:
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
@@ -135,8 +137,11 @@ def _base(
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or NOW - DAY)
         .not_valid_after(not_after or NOW + 3650 * DAY)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    if not key_identifier:
+        return builder
+    identifier = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    return builder.add_extension(identifier, critical=False)
 
 
 _KEY_USAGES = (
@@ -173,15 +178,17 @@ def make_root(
     basic_constraints: bool | None = True,
     basic_constraints_critical: bool = True,
     key_usage: bool = True,
+    key_identifier: bool = True,
     eku: list[x509.ObjectIdentifier] | None = None,
 ) -> Issued:
     """A self-signed root.
 
     ``basic_constraints``: True (cA=TRUE), False (cA=FALSE: a self-signed leaf) or None (absent).
+    ``key_identifier``: False leaves out the subjectKeyIdentifier.
     """
     key = ec.generate_private_key(ec.SECP256R1())
     subject = name(common_name, organization)
-    builder = _base(subject, subject, key, not_before, not_after)
+    builder = _base(subject, subject, key, not_before, not_after, key_identifier=key_identifier)
     if basic_constraints is not None:
         builder = builder.add_extension(
             x509.BasicConstraints(ca=basic_constraints, path_length=None),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
+import socket
+import ssl
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ from build_ca_bundle import doctor
 from build_ca_bundle.certificates import parse_der
 from build_ca_bundle.targets import Finding, Severity
 from tests.conftest import Home
-from tests.pki import make_root
+from tests.pki import NOW, Issued, make_root, make_sha1_root, make_v1_root
+from tests.tls import HTTPSServer
 
 
 def context(home: Home, tmp_path: Path, **overrides: object) -> doctor.DoctorContext:
@@ -183,7 +188,107 @@ def test_strict_x509_lint_names_what_python_313_rejects() -> None:
     ]
     (finding,) = doctor.lint_roots([good, lax])
     assert "Lax Root" in finding.where
-    assert "administrator" in finding.fix
+    assert "reissuing it" in finding.fix
+
+
+# Each root, and what the lint says of it. A root without authorityKeyIdentifier is fine:
+# "Good Root" has none, as most roots do not.
+STRICT_CASES: list[tuple[str, Callable[[], Issued], list[str]]] = [
+    ("good", lambda: make_root("Good Root"), []),
+    ("SHA-1 self-signed", lambda: make_sha1_root("SHA-1 Root"), []),
+    (
+        "basicConstraints not critical",
+        lambda: make_root("Lax", basic_constraints_critical=False),
+        ["basicConstraints is not marked critical"],
+    ),
+    ("no keyUsage", lambda: make_root("No KU", key_usage=False), ["no keyUsage extension"]),
+    (
+        "no subjectKeyIdentifier",
+        lambda: make_root("No SKI", key_identifier=False),
+        ["no subjectKeyIdentifier"],
+    ),
+    (
+        "no basicConstraints",
+        lambda: make_root("No BC", basic_constraints=None),
+        ["no basicConstraints extension"],
+    ),
+    (
+        "version 1",
+        lambda: make_v1_root("V1 Root"),
+        ["no basicConstraints extension", "no keyUsage extension", "no subjectKeyIdentifier"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [(make, expected) for _, make, expected in STRICT_CASES],
+    ids=[case for case, _, _ in STRICT_CASES],
+)
+def test_strict_x509_lint_agrees_with_openssl(
+    make: Callable[[], Issued], expected: list[str], tmp_path: Path
+) -> None:
+    """The lint says a root has a problem exactly when a real handshake through it fails
+    with the flags Python 3.13 turns on (this OpenSSL does the checking)."""
+    root = make()
+    assert doctor.strict_x509_problems(parse_der(root.der)) == expected
+    context = ssl.create_default_context(cafile=str(root.write(tmp_path / "root.pem")))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+    with (
+        HTTPSServer(root.issue("127.0.0.1"), tmp_path / "server") as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+    ):
+        try:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1"):
+                verified = True
+        except ssl.SSLCertVerificationError:
+            verified = False
+    assert verified == (expected == [])
+
+
+def test_strict_lint_reads_old_roots_without_warnings(recwarn: pytest.WarningsRecorder) -> None:
+    """Go Daddy's and Starfield's Class 2 roots, still in distro stores, carry serial 0 in
+    their authorityKeyIdentifier: cryptography warns when it parses that (and says it will
+    refuse it), and doctor printed the warning. The lint reads our own parse of the DER."""
+    import warnings
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    from tests.pki import name
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = name("Class 2 Style Root")
+    own_id = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=3650))
+        .add_extension(own_id, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier(own_id.digest, [x509.DirectoryName(subject)], 0),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    with warnings.catch_warnings(record=True) as seen:  # the case is real: cryptography warns
+        warnings.simplefilter("always")
+        _ = x509.load_der_x509_certificate(der).extensions
+    assert [w.category for w in seen] == [CryptographyDeprecationWarning]
+
+    assert doctor.strict_x509_problems(parse_der(der)) == [
+        "basicConstraints is not marked critical",
+        "no keyUsage extension",
+    ]
+    assert not recwarn.list
 
 
 def test_ca_variables_naming_missing_files_or_other_bundles(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+from build_ca_bundle import x509der
 from build_ca_bundle.certificates import Certificate
 from build_ca_bundle.targets import Finding, Severity
 from build_ca_bundle.values import Value
@@ -502,29 +503,26 @@ def current_context(pip_files: Sequence[Path] = ()) -> DoctorContext:
 
 def strict_x509_problems(cert: Certificate) -> list[str]:
     """What OpenSSL's X509_V_FLAG_X509_STRICT, on by default since Python 3.13, rejects in a
-    CA certificate. No bundle can fix these: only the CA's owner can reissue it."""
-    from cryptography import x509
+    CA certificate that is a chain's anchor. No bundle can fix these: only the CA's owner can
+    reissue it. Read from our own parse of the DER: cryptography warns about (and will one
+    day refuse) the zero serial numbers some old roots carry in their extensions.
 
+    Not listed: a missing authorityKeyIdentifier. OpenSSL requires it only below the top of
+    a chain, and with the partial-chain flag Python 3.13 sets, a chain ends at the first
+    certificate the bundle holds (checked with ``openssl verify -x509_strict
+    -partial_chain``, intermediates in the bundle included).
+    """
+    extensions = cert.fields.extensions
     problems = []
-    extensions = cert.x509.extensions
-
-    def extension(kind: type[x509.ExtensionType]) -> x509.Extension[x509.ExtensionType] | None:
-        try:
-            return extensions.get_extension_for_class(kind)
-        except x509.ExtensionNotFound:
-            return None
-
-    basic = extension(x509.BasicConstraints)
+    basic = extensions.get(x509der.BASIC_CONSTRAINTS)
     if basic is None:
         problems.append("no basicConstraints extension")
     elif not basic.critical:
         problems.append("basicConstraints is not marked critical")
-    if extension(x509.KeyUsage) is None:
+    if x509der.KEY_USAGE not in extensions:
         problems.append("no keyUsage extension")
-    if extension(x509.SubjectKeyIdentifier) is None:
+    if x509der.SUBJECT_KEY_IDENTIFIER not in extensions:
         problems.append("no subjectKeyIdentifier")
-    if not cert.self_signed and extension(x509.AuthorityKeyIdentifier) is None:
-        problems.append("no authorityKeyIdentifier (required when not self-signed)")
     return problems
 
 
@@ -539,8 +537,9 @@ def lint_roots(certificates: Iterable[Certificate]) -> list[Finding]:
                     f"root {cert.label} (sha256 {cert.sha256[:16]}…)",
                     "Python 3.13+ and urllib3 2 reject chains through this root even with the "
                     "bundle (strict X.509 checks): " + "; ".join(problems),
-                    "ask the proxy's administrator to reissue the root with these fixed; "
-                    "until then, tools that verify through truststore (pip 24.2+) still work",
+                    "only the root's owner can fix this, by reissuing it (for your company's "
+                    "root: IT); until then, tools that verify through truststore (pip 24.2+) "
+                    "still work",
                 )
             )
     return findings

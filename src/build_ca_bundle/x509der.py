@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 BASIC_CONSTRAINTS = "2.5.29.19"
 KEY_USAGE = "2.5.29.15"
 EXTENDED_KEY_USAGE = "2.5.29.37"
+SUBJECT_KEY_IDENTIFIER = "2.5.29.14"
 
 # RFC 4514 short names, exactly the ones cryptography's Name.rfc4514_string() uses.
 _SHORT_NAMES = {
