@@ -424,6 +424,54 @@ def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
     assert bashrc.read_text() == "alias pipi='pip install --trusted-host pypi.org'\n"
 
 
+def test_doctor_agrees_with_the_build_about_whether_the_bundle_is_current(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """doctor is about the bundle its common options name; its own options (--fix) and the
+    command's name are not options of that build. It said "not current" after every run."""
+    assert run(capsys)[0] == ExitCode.OK
+    for command in (["doctor"], ["doctor", "--verbose"], ["--quiet", "doctor", "--json"]):
+        cli.main(command)
+        assert "not current" not in capsys.readouterr().out, command
+    store.file.write_bytes(store.file.read_bytes() + make_root("Added Later").pem)
+    cli.main(["doctor"])
+    assert f"the bundle is not current: {store.file} changed" in capsys.readouterr().out
+
+
+def test_doctor_fix_records_what_the_next_logon_run_finds_current(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli.main(["doctor", "--fix"])  # it builds the bundle (SSL_CERT_FILE stays a finding)
+    assert "not current" not in capsys.readouterr().out
+    assert run(capsys, "--check")[:2] == (ExitCode.OK, f"current: {bundle_path(isolated_home)}\n")
+    code, out, _ = run(capsys)
+    assert code == ExitCode.OK
+    assert out.startswith("bundle unchanged:")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "build"),
+    [
+        (["doctor"], []),
+        (
+            ["--configure", "env", "doctor", "--fix", "--scope=user"],
+            ["--configure", "env", "--scope=user"],
+        ),
+        (["--output", "doctor", "doctor"], ["--output", "doctor"]),  # a bundle named "doctor"
+        (["verify", "https://x/", "--bundle", "b.pem", "--scope", "global"], ["--scope", "global"]),
+        (
+            ["--out", "x", "env", "--shell", "fish", "--pol", "p.toml"],
+            ["--out", "x", "--pol", "p.toml"],
+        ),
+        (["undo", "-ox.pem"], ["-ox.pem"]),
+    ],
+)
+def test_a_commands_build_arguments(arguments: list[str], build: list[str]) -> None:
+    parser = cli.build_parser()
+    command = parser.parse_args(arguments).command
+    assert cli._build_arguments(parser, arguments, command) == build
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

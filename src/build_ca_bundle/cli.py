@@ -295,10 +295,12 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
         unchanged = quick.try_unchanged(arguments, environ)
         if unchanged is not None:
             return unchanged
-    args = build_parser().parse_args(arguments)
+    parser = build_parser()
+    args = parser.parse_args(arguments)
     try:
         options = options_from(args, environ)
-        options = options.replace(run_key=quick.run_key(arguments, environ))
+        build_arguments = _build_arguments(parser, arguments, args.command)
+        options = options.replace(run_key=quick.run_key(build_arguments, environ))
         if args.command is None:
             return _build_command(args, options)
         from build_ca_bundle import commands
@@ -309,6 +311,55 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
 
         output.error(error, as_json=args.json)
         return int(error.exit_code)
+
+
+def _build_arguments(
+    parser: argparse.ArgumentParser, arguments: list[str], command: str | None
+) -> list[str]:
+    """The arguments of the plain build that a command's options name: those before the
+    command, and the common ones after it (``doctor --scope global`` is about the bundle of
+    ``--scope global``). The manifest's key is made of a build's arguments: with the
+    command's own, doctor found every bundle "not current", and ``doctor --fix`` recorded a
+    key that the next logon run did not have, so it rebuilt."""
+    if command is None:
+        return arguments
+    main_values = _value_options(parser)
+    index = 0
+    while index < len(arguments) and arguments[index] != command:
+        index += 2 if _takes_value(arguments[index], main_values) else 1
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, suppress=True)
+    common_values = _value_options(common)
+    kept, rest = arguments[:index], arguments[index + 1 :]
+    position = 0
+    while position < len(rest):
+        token = rest[position]
+        if _takes_value(token, common_values):
+            kept += rest[position : position + 2]
+            position += 2
+            continue
+        attached = token.partition("=")[0] if token.startswith("--") else token[:2]
+        if attached != token and _takes_value(attached, common_values):
+            kept.append(token)  # --scope=global, -oPATH
+        position += 1
+    return kept
+
+
+def _value_options(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """The option strings of ``parser`` that take a value."""
+    return frozenset(
+        name for action in parser._actions if action.nargs != 0 for name in action.option_strings
+    )
+
+
+def _takes_value(token: str, options: frozenset[str]) -> bool:
+    """Whether ``token`` is one of ``options`` written without ``=``, or, as argparse
+    allows, a prefix of exactly one of the long ones (``--out`` for ``--output``)."""
+    if token in options:
+        return True
+    if not token.startswith("--") or "=" in token:
+        return False
+    return sum(name.startswith(token) for name in options if name.startswith("--")) == 1
 
 
 def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
