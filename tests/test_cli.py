@@ -595,6 +595,34 @@ def test_ci_exports_to_github_env(
     assert len(lines) == 7
 
 
+def test_ci_export_keeps_json_one_object_and_quiet_silent(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    github_env = tmp_path / "github_env"
+    github_env.touch()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    code, out, _ = run(capsys, "--ci", "--json")
+    payload = json.loads(out)  # the whole of stdout
+    assert (code, payload["exit_code"]) == (0, 0)
+    assert payload["ci"]["system"] == "GitHub Actions"
+    assert payload["ci"]["path"] == str(github_env)
+    assert payload["ci"]["variables"]["PIP_CERT"] == str(bundle_path(isolated_home))
+    assert len(github_env.read_text().splitlines()) == 7
+
+    assert run(capsys, "--ci", "--quiet")[:2] == (0, "")
+    assert len(github_env.read_text().splitlines()) == 14  # exported again, silently
+
+    monkeypatch.delenv("GITHUB_ACTIONS")  # no CI system: JSON carries what to set
+    ci = json.loads(run(capsys, "--ci", "--json")[1])["ci"]
+    assert (ci["system"], ci["path"]) == (None, None)
+    assert ci["variables"]["SSL_CERT_FILE"] == str(bundle_path(isolated_home))
+
+
 def test_every_kind_of_input_change_triggers_a_full_run(
     store: Store,
     tmp_path: Path,

@@ -33,10 +33,20 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
     ):
         results = _check_pip_index(report.bundle_path, options, args.proxy)
         code = _verify_code(results, offline_counts=False)
+    exported = None
     if getattr(args, "ci", False):
-        _export_to_ci(report.bundle_path, report.extra_roots_path, options)
+        exported = _export_to_ci(
+            report.bundle_path,
+            report.extra_roots_path,
+            options,
+            quiet=args.quiet,
+            as_json=args.json,
+        )
     if args.json:
-        output.emit_json(output.build_json(report, exit_code=int(code), verify=results))
+        payload = output.build_json(report, exit_code=int(code), verify=results)
+        if exported is not None:
+            payload["ci"] = exported
+        output.emit_json(payload)
     elif not args.quiet:
         output.build_human(report, verbose=args.verbose)
         if results:
@@ -78,17 +88,26 @@ def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCo
     return ExitCode.OK
 
 
-def _export_to_ci(bundle: Path, extra_roots: Path, options: BuildOptions) -> None:
+def _export_to_ci(
+    bundle: Path, extra_roots: Path, options: BuildOptions, *, quiet: bool, as_json: bool
+) -> dict[str, object]:
+    """Export the variables to later CI steps; what was exported, for ``--json`` (whose
+    stdout must stay one JSON object: no line of ours goes there, only Azure's ``##vso``
+    commands, which Azure reads from stdout)."""
     from build_ca_bundle.targets import env
 
     values = env.variables(bundle, extra_roots)
     export = env.ci_export(values, options.environ)
-    if export is None:
-        output.say(env.render(values, env.default_shell(options.environ)).rstrip("\n"))
-        return
+    if export is None:  # not in a known CI system: print them, for the user to pass on
+        if not as_json:
+            output.say(env.render(values, env.default_shell(options.environ)).rstrip("\n"))
+        return {"system": None, "path": None, "variables": values}
     env.write_ci_export(export)
-    where = f" ({export.path})" if export.path else ""
-    output.say(f"exported {len(values)} variables to later {export.system} steps{where}")
+    if not (quiet or as_json):
+        where = f" ({export.path})" if export.path else ""
+        output.say(f"exported {len(values)} variables to later {export.system} steps{where}")
+    path = str(export.path) if export.path else None
+    return {"system": export.system, "path": path, "variables": values}
 
 
 def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions | None:
