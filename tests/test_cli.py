@@ -266,6 +266,29 @@ def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     assert "removed" in out
 
 
+def test_undo_removes_the_pip_conf_it_created_and_its_own_folder(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    assert run(capsys)[0] == 0
+    assert run(capsys, "--extra-ca", str(store.file))[0] == 0  # a second change of the setting
+    assert pip_conf.exists()
+    assert cli.main(["undo"]) == 0
+    assert "with the file this tool had created" in capsys.readouterr().out
+    assert not pip_conf.exists()
+    assert not bundle_path(isolated_home).parent.exists()
+
+
+def test_undo_keeps_a_created_pip_conf_a_person_added_to(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    assert run(capsys)[0] == 0
+    pip_conf.write_text(pip_conf.read_text() + "timeout = 60\n")
+    assert cli.main(["undo"]) == 0
+    assert pip_conf.read_text() == "[global]\ntimeout = 60\n"
+
+
 def test_undo_leaves_a_value_a_person_changed_since(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from build_ca_bundle.targets import Change
+from build_ca_bundle.targets import CREATED_NOTE, Change
 
 SUFFIX = ".changes.json"
 FORMAT = 1
@@ -43,6 +43,7 @@ def load(bundle: Path) -> list[Change]:
             key=item["key"],
             old=item["old"],
             new=item["new"],
+            notes=(CREATED_NOTE,) if item.get("created") else (),
         )
         for item in data.get("changes", [])
     ]
@@ -53,9 +54,11 @@ def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]
     by_setting: dict[tuple[str, str, str], Change] = {}
     for change in [*recorded, *applied]:
         setting = (change.target, str(change.path), change.key)
-        earlier = by_setting.get(setting)
-        old = earlier.old if earlier is not None else change.old
-        by_setting[setting] = Change(change.target, change.path, change.key, old, change.new)
+        first = by_setting.get(setting, change)
+        created = (CREATED_NOTE,) if CREATED_NOTE in first.notes else ()
+        by_setting[setting] = Change(
+            change.target, change.path, change.key, first.old, change.new, created
+        )
     return list(by_setting.values())
 
 
@@ -78,6 +81,7 @@ def save(bundle: Path, changes: Iterable[Change]) -> None:
                 "key": change.key,
                 "old": change.old,
                 "new": change.new,
+                "created": CREATED_NOTE in change.notes,  # the file: undo may remove it
             }
             for change in changes
         ],

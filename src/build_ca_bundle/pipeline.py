@@ -6,6 +6,7 @@ returns; this module holds the order of the steps and nothing platform-specific.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -364,6 +365,9 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
             report.removed.append(path)
     manifest.remove(output)
     history.remove(output)
+    if options.output is None:  # our own data folder (never one the user named): if empty
+        with contextlib.suppress(OSError):
+            output.parent.rmdir()
 
 
 class PresentedChain(Value):

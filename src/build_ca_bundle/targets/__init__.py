@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from typing import Final
 
 
+# A Change note: the file did not exist before. undo removes it again if it holds nothing else.
+CREATED_NOTE = "created the file"
+
+
 class Change(Value):
     """One setting in one file: what it was and what it becomes."""
 

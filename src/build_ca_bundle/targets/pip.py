@@ -23,7 +23,14 @@ from pathlib import Path
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, check_unchanged
+from build_ca_bundle.targets import (
+    CREATED_NOTE,
+    Change,
+    Finding,
+    Plan,
+    Severity,
+    check_unchanged,
+)
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -579,6 +586,13 @@ def undo(change: Change, env: PipEnvironment) -> str:
             )
     except inifile.IniError as error:
         raise ConfigError(f"cannot undo {change.key} in {change.path}: {error}") from error
+    if CREATED_NOTE in change.notes and text.strip() == f"[{section}]":
+        # The file was ours from the start, and nothing was added since: leave no trace.
+        try:
+            change.path.unlink()
+        except OSError as error:
+            raise ConfigError(f"cannot remove {change.path} ({error.strerror})") from error
+        return "removed, with the file this tool had created"
     _write(change.path, text.encode(env.encoding))
     return "removed" if change.old is None else f"restored {change.old}"
 
@@ -669,7 +683,7 @@ def _change_for(target: ConfigFile, value: str, env: PipEnvironment) -> Change |
         return None
     notes: list[str] = []
     if target.raw is None:
-        notes.append("created the file")
+        notes.append(CREATED_NOTE)
     else:
         if target.bom:
             notes.append("removed a UTF-8 byte order mark that made every pip command fail")
