@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import stat
@@ -95,6 +96,7 @@ def _colons(digest: bytes) -> str:
     return digest.hex(":")  # certifi's style: lower-case hex pairs joined by ':'
 
 
+@functools.lru_cache(maxsize=4096)  # a root's issuer is its subject: one name, two lines
 def _certifi_name(name: x509der.Name) -> str:
     """certifi's style: ``CN=… O=… OU=…``, those three attributes, in that order.
 

@@ -312,13 +312,13 @@ class AuxTrust(Value):
 
 def split_trusted_certificate(blob: bytes) -> tuple[bytes, AuxTrust]:
     """Split the DER of a ``TRUSTED CERTIFICATE`` into the certificate and its CertAux."""
-    tag, _, cert_end = x509der.read_tlv(blob, 0)
+    tag, _, cert_end = x509der.read_tlv(blob, 0, len(blob))
     if tag != 0x30:
         raise ValueError("TRUSTED CERTIFICATE does not start with a certificate")
     der = blob[:cert_end]
     if cert_end == len(blob):
         return der, AuxTrust(trust=None, reject=None)
-    tag, aux_start, aux_end = x509der.read_tlv(blob, cert_end)
+    tag, aux_start, aux_end = x509der.read_tlv(blob, cert_end, len(blob))
     if tag != 0x30:
         raise ValueError("CertAux is not a SEQUENCE")
     trust: frozenset[str] | None = None
@@ -326,7 +326,7 @@ def split_trusted_certificate(blob: bytes) -> tuple[bytes, AuxTrust]:
     alias: str | None = None
     offset = aux_start
     while offset < aux_end:
-        tag, body_start, body_end = x509der.read_tlv(blob, offset)
+        tag, body_start, body_end = x509der.read_tlv(blob, offset, len(blob))
         if tag == 0x30:  # trust SEQUENCE OF OID
             trust = x509der.oid_list(blob, body_start, body_end)
         elif tag == 0xA0:  # reject [0] IMPLICIT SEQUENCE OF OID
