@@ -495,6 +495,24 @@ def test_a_commands_build_arguments(arguments: list[str], build: list[str]) -> N
     assert cli._build_arguments(parser, arguments, command) == build
 
 
+def test_a_run_gives_back_the_cycle_collector_as_it_found_it(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run switches Python's cycle collector off while it works (it only makes acyclic
+    objects); a program that imports the tool must get it back as it was."""
+    import gc
+
+    assert gc.isenabled()
+    assert run(capsys)[0] == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert run(capsys, "--extra-ca", str(store.file))[0] == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
