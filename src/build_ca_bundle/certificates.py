@@ -67,7 +67,7 @@ class Certificate(Value):
     """
 
     # "__dict__" holds what functools.cached_property computes on first use.
-    __slots__ = ("der", "sha256", "fields", "is_ca", "extended_key_usage", "__dict__")
+    __slots__ = ("der", "sha256", "fields", "is_ca", "extended_key_usage", "label", "__dict__")
     _hidden = frozenset({"fields"})
     der: Final[bytes]
     sha256: Final[str]
@@ -75,6 +75,10 @@ class Certificate(Value):
     is_ca: Final[bool]
     # The extendedKeyUsage purposes, or None without the extension (any purpose).
     extended_key_usage: Final[frozenset[str] | None]
+    # A short human name: the subject's CN, else OU, else O, else the whole subject. Every
+    # run needs it for every root (the order, the headers): set at once, not on first use
+    # (Python 3.11's cached_property takes a lock on each first use).
+    label: Final[str]
 
     def __init__(
         self,
@@ -89,6 +93,7 @@ class Certificate(Value):
         self.fields = fields
         self.is_ca = is_ca
         self.extended_key_usage = extended_key_usage
+        self.label = name_label(fields.subject)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.sha256 == self.sha256
@@ -162,11 +167,6 @@ class Certificate(Value):
     @functools.cached_property
     def signature_algorithm(self) -> str:
         return _signature_name(self.x509)
-
-    @functools.cached_property
-    def label(self) -> str:
-        """A short human name: the subject's CN, else OU, else O, else the whole subject."""
-        return name_label(self.subject_name)
 
     def expired(self, now: dt.datetime) -> bool:
         return self.not_after < now
