@@ -664,6 +664,30 @@ def test_ci_export_keeps_json_one_object_and_quiet_silent(
     assert ci["variables"]["SSL_CERT_FILE"] == str(bundle_path(isolated_home))
 
 
+def test_a_killed_runs_temp_file_is_removed_by_the_next_run(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL between writing the new bundle's temp file and renaming it leaves the temp
+    file; the next run must not keep it for as long as nothing else changes (the crash
+    campaign found one left after 200 kills)."""
+    assert run(capsys)[0] == 0
+    folder = bundle_path(isolated_home).parent
+    not_ours = [folder / ".ca-bundle.pem.not-random.tmp", folder / ".notes.0123456789abcdef.tmp"]
+    for path in not_ours:
+        path.write_text("someone else's")
+    assert run(capsys, "--check")[0] == ExitCode.OK  # those are not ours: nothing to do
+    leftover = folder / ".ca-bundle.pem.0123456789abcdef.tmp"
+    leftover.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB")  # cut off by the kill
+    code, out, _ = run(capsys, "--check")
+    assert code == ExitCode.STALE
+    assert f"a run was interrupted: {leftover} is left over" in out
+    assert run(capsys)[0] == ExitCode.OK
+    assert not leftover.exists()
+    assert all(path.exists() for path in not_ours)
+    code, out, _ = run(capsys)
+    assert (code, out.startswith("bundle unchanged:")) == (0, True)
+
+
 def test_every_kind_of_input_change_triggers_a_full_run(
     store: Store,
     tmp_path: Path,

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from build_ca_bundle.tempfiles import temp_name, temp_target
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -413,26 +414,21 @@ NEW_FILE_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
 
-# The random part of our temp files' names: 16 hex digits; or 8 characters of mkstemp's
-# alphabet, which earlier versions gave pip.conf's and the manifest's (their leftovers too).
-_RANDOM_PART = "(?:[0-9a-f]{16}|[a-z0-9_]{8})"
-
 
 def temp_path(path: Path) -> Path:
     """A fresh name for a temp file beside ``path``: ``.<name>.<16 hex digits>.tmp``."""
-    return path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")  # secrets: +1 ms import
+    return path.with_name(temp_name(path.name))
 
 
 def remove_stale_temps(path: Path) -> None:
     """Remove ``.<name>.<random part>.tmp`` beside ``path``: a killed run's temp files.
     Exactly that pattern, so no other file is touched; callers hold the run lock."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.{_RANDOM_PART}\.tmp")
     try:
         items = list(path.parent.iterdir())
     except OSError:
         return
     for item in items:
-        if pattern.fullmatch(item.name):
+        if temp_target(item.name) == path.name:
             with contextlib.suppress(OSError):
                 item.unlink()
 

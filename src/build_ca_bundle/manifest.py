@@ -19,6 +19,8 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 
+from build_ca_bundle.tempfiles import temp_target
+
 FORMAT = 3  # 3: registry keys (Windows stores) among the inputs
 SUFFIX = ".manifest.json"
 
@@ -131,7 +133,7 @@ def loaded_proof(bundle: str | os.PathLike[str]) -> str | None:
 
 def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | None:
     """None when the last full run's result still holds; otherwise why not, in a few words."""
-    return why_stale(load(bundle), key, now)
+    return why_stale(load(bundle), key, now, bundle)
 
 
 def unchanged_lines(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> list[str]:
@@ -142,13 +144,19 @@ def unchanged_lines(bundle: str | os.PathLike[str], manifest: dict[str, Any]) ->
     ]
 
 
-def why_stale(manifest: dict[str, Any] | None, key: str, now: float) -> str | None:
+def why_stale(
+    manifest: dict[str, Any] | None, key: str, now: float, bundle: str | os.PathLike[str]
+) -> str | None:
     """:func:`stale_reason` for a record already loaded."""
     if manifest is None:
         return "no record of an earlier run"
     if manifest["key"] != key:
         return "the options, policy or environment changed"
-    changed = _changed_file(manifest) or _changed_store(manifest["registry"])
+    changed = (
+        _changed_file(manifest)
+        or _changed_store(manifest["registry"])
+        or _left_by_a_killed_run(bundle, manifest)
+    )
     if changed is not None:
         return changed
     expires = manifest.get("expires")
@@ -164,6 +172,28 @@ def _changed_file(manifest: dict[str, Any]) -> str | None:
     for path, signed in manifest["inputs"].items():
         if signature(path) != signed:
             return f"{path} changed"
+    return None
+
+
+def _left_by_a_killed_run(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> str | None:
+    """A temp file of one of the files a full run rewrites beside the bundle (the bundle,
+    extra-roots.pem, this record). A run killed before its rename leaves one; no reader
+    sees it, and the next full run removes it under the lock, so do that rather than keep it
+    for as long as nothing else changes."""
+    folder = os.path.dirname(os.path.abspath(bundle))
+    rewritten = {os.path.basename(path_for(bundle))}
+    rewritten.update(
+        os.path.basename(path)
+        for path in manifest["outputs"]
+        if os.path.dirname(os.path.abspath(path)) == folder
+    )
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None  # the outputs' signatures already speak for the folder
+    for name in names:
+        if temp_target(name) in rewritten:
+            return f"a run was interrupted: {os.path.join(folder, name)} is left over"
     return None
 
 

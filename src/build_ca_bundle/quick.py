@@ -109,7 +109,9 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
     from build_ca_bundle import manifest
 
     recorded = manifest.load(bundle)
-    if recorded is None or manifest.why_stale(recorded, run_key(argv, environ), time.time()):
+    if recorded is None or manifest.why_stale(
+        recorded, run_key(argv, environ), time.time(), bundle
+    ):
         return None
     if not ({"-q", "--quiet"} & set(argv)):
         lines = (
