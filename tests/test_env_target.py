@@ -137,6 +137,9 @@ def test_startup_block_is_replaced_in_place_never_duplicated(tmp_path: Path) -> 
     [
         ("/bin/zsh", [], ".zprofile"),
         ("/bin/bash", [".bash_profile"], ".bash_profile"),
+        ("/bin/bash", [".bash_login"], ".bash_login"),
+        ("/bin/bash", [".bash_profile", ".bash_login", ".profile"], ".bash_profile"),
+        ("/bin/bash", [".profile"], ".profile"),
         ("/bin/bash", [], ".profile"),
         ("/usr/bin/fish", [], ".config/fish/conf.d/build-ca-bundle.fish"),
     ],
@@ -146,8 +149,19 @@ def test_startup_file_per_shell(
 ) -> None:
     for name in existing:
         (tmp_path / name).write_text("")
-    path, _ = env.startup_file(tmp_path, {"SHELL": shell})
+    path, syntax = env.startup_file(tmp_path, {"SHELL": shell})
     assert path == tmp_path / expected
+    if shell == "/bin/bash":  # and a real login bash reads the block there
+        text = path.read_text() if path.exists() else ""
+        path.write_text(env.with_block(text, env.block({"PIP_CERT": "/b.pem"}, syntax)))
+        completed = subprocess.run(
+            ["bash", "-l", "-c", 'echo "$PIP_CERT"'],
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert completed.stdout.strip() == "/b.pem"
 
 
 class FakeWinreg:

@@ -134,8 +134,10 @@ def startup_file(home: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
         return home / ".zprofile", "sh"
     if shell == "fish":
         return home / ".config" / "fish" / "conf.d" / "build-ca-bundle.fish", "fish"
-    if shell == "bash" and (home / ".bash_profile").exists():
-        return home / ".bash_profile", "sh"  # bash reads it instead of ~/.profile
+    if shell == "bash":  # a login bash reads the first of these, and then not ~/.profile
+        for name in (".bash_profile", ".bash_login"):
+            if (home / name).exists():
+                return home / name, "sh"
     return home / ".profile", "sh"
 
 
