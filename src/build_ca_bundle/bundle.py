@@ -71,7 +71,7 @@ def render(entries: Sequence[Entry], blocks: dict[str, str] | None = None) -> by
     for entry in entries:
         block = cache.get(entry.certificate.sha256)
         if block is None:
-            block = _certificate_header(entry) + _pem(entry.certificate.der) + "\n"
+            block = _certificate_header(entry) + pem_text(entry.certificate.der) + "\n"
             cache[entry.certificate.sha256] = block
         parts.append(block)
     return "".join(parts).encode("ascii")
@@ -122,7 +122,8 @@ def _ascii(text: str) -> str:
     )
 
 
-def _pem(der: bytes) -> str:
+def pem_text(der: bytes) -> str:
+    """One certificate as a PEM block: 64-character lines, LF."""
     body = base64.b64encode(der).decode("ascii")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"

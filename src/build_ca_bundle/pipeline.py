@@ -21,6 +21,7 @@ from build_ca_bundle.certificates import (
     SourceResult,
     Verdict,
     parse_der,
+    read_certificate_file,
     select,
 )
 from build_ca_bundle.errors import (
@@ -29,6 +30,7 @@ from build_ca_bundle.errors import (
     RequiredRootMissingError,
     UnloadableCertificatesError,
 )
+from build_ca_bundle.inifile import write_atomically
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from typing import Final
 
 EXTRA_ROOTS_NAME = "extra-roots.pem"
+PINNED_ROOTS_NAME = "pinned-roots.pem"
 
 
 class BuildReport(Value, mutable=True):
@@ -112,9 +115,19 @@ def bundle_path(options: BuildOptions) -> Path:
 
 def extra_roots_path(bundle_file: Path) -> Path:
     """``extra-roots.pem`` beside the bundle (``<name>.extra-roots.pem`` for a custom name)."""
+    return _beside(bundle_file, EXTRA_ROOTS_NAME)
+
+
+def pinned_roots_path(bundle_file: Path) -> Path:
+    """``pinned-roots.pem`` beside the bundle: the roots pinned with ``--from-server --pin``,
+    which every later run keeps (``undo`` removes them; so does deleting a block)."""
+    return _beside(bundle_file, PINNED_ROOTS_NAME)
+
+
+def _beside(bundle_file: Path, name: str) -> Path:
     if bundle_file.name == "ca-bundle.pem":
-        return bundle_file.with_name(EXTRA_ROOTS_NAME)
-    return bundle_file.with_name(f"{bundle_file.stem}.{EXTRA_ROOTS_NAME}")
+        return bundle_file.with_name(name)
+    return bundle_file.with_name(f"{bundle_file.stem}.{name}")
 
 
 def read_sources(options: BuildOptions, output: Path) -> list[SourceResult]:
@@ -130,18 +143,42 @@ def read_sources(options: BuildOptions, output: Path) -> list[SourceResult]:
     results = [mozilla.load(), *load_os_store(store_options)]
     if options.extra_ca:
         results.append(files.load(options.extra_ca, own_outputs=own))
-    if options.pinned:
-        results.append(_pinned_source(options.pinned))
+    pinned = _pinned_source(options.pinned, pinned_roots_path(output))
+    if pinned.candidates or pinned.problems:
+        results.append(pinned)
     return results
 
 
-def _pinned_source(pinned: Sequence[bytes]) -> SourceResult:
+def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
+    """The roots pinned in this run, and those pinned in earlier ones (``saved``)."""
     result = SourceResult(name="pinned", kind=SourceKind.EXTRA)
+    if saved.exists():
+        parsed, problems = read_certificate_file(saved, allow_der=False)
+        result.problems.extend(problems)
+        for item in parsed:
+            reason = f"fingerprint pinned earlier ({saved})"
+            result.candidates.append(Candidate(item.certificate, Verdict.TRUST, "pinned", reason))
     for der in pinned:
         result.candidates.append(
             Candidate(parse_der(der), Verdict.TRUST, "pinned", "fingerprint pinned by the user")
         )
     return result
+
+
+def _save_pinned(sources: list[SourceResult], path: Path) -> None:
+    """Keep every pinned root for the runs to come, in a PEM file of its own: a pin given
+    once must not be lost at the next logon, which runs without it."""
+    pinned = [s for s in sources if s.name == "pinned" and s.kind is SourceKind.EXTRA]
+    ders = {c.certificate.sha256: c.certificate.der for s in pinned for c in s.candidates}
+    if not ders:
+        return
+    text = (
+        "# Roots pinned with build-ca-bundle --from-server --pin. Every run adds them to the\n"
+        "# bundle; remove a block to unpin it (build-ca-bundle undo removes this file).\n"
+        + "".join(bundle.pem_text(der) for der in ders.values())
+    )
+    if bundle.read_existing(path) != text.encode("ascii"):
+        write_atomically(path, text.encode("ascii"), mode=0o644)
 
 
 def build(options: BuildOptions) -> BuildReport:
@@ -202,6 +239,7 @@ def _build(options: BuildOptions) -> BuildReport:
         changed, proof = written.changed, written.proof
         extra_content = bundle.render(selection.beyond_base(), blocks)
         bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
+        _save_pinned(sources, pinned_roots_path(output))
         changes = _apply(plans)
         history.add(output, changes)
     report = BuildReport(
@@ -265,7 +303,7 @@ def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions)
         for source in os_sources
         for candidate in source.candidates
     )
-    if trusted or options.extra_ca or options.pinned:
+    if trusted or options.extra_ca or any(source.name == "pinned" for source in sources):
         return
     problems = "; ".join(str(p) for source in os_sources for p in source.problems)
     raise NoCertificatesError(
@@ -326,6 +364,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
         inputs.append(options.policy_path)
     inputs += registry.watched_files(options)
     inputs += [Path(name) for name in openssl.library_files()]  # it loads under this OpenSSL
+    inputs.append(pinned_roots_path(report.bundle_path))  # watched while absent too
     entries = report.selection.entries
     warnings = [
         f"{finding.severity.value}: {finding} (fix: {finding.fix})"
@@ -377,7 +416,7 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
 
     for change in reversed(history.load(output)):
         report.outcomes.append((change, registry.undo(change, options)))
-    for path in (output, extra_roots_path(output)):
+    for path in (output, extra_roots_path(output), pinned_roots_path(output)):
         if bundle.remove(path):
             report.removed.append(path)
     manifest.remove(output)
