@@ -461,6 +461,28 @@ def test_doctor_agrees_with_the_build_about_whether_the_bundle_is_current(
     assert f"the bundle is not current: {store.file} changed" in capsys.readouterr().out
 
 
+def test_doctor_reports_each_ca_variable_once_and_says_what_it_does(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = store.file.parent / "other-bundle.pem"
+    other.write_bytes(store.corporate.pem)
+    monkeypatch.setenv("PIP_CERT", str(other))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    assert run(capsys)[0] == 0
+    cli.main(["doctor", "--json"])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    about = [f for f in findings if "PIP_CERT" in f["where"] or "REQUESTS_CA" in f["where"]]
+    assert [(f["severity"], f["where"]) for f in about] == [
+        ("error", "environment variable PIP_CERT"),
+        ("error", "environment variable REQUESTS_CA_BUNDLE"),
+    ]
+    (ssl_cert_file,) = [f for f in findings if f["where"] == "environment: SSL_CERT_FILE"]
+    assert "pip" not in ssl_cert_file["message"]  # pip's cert is not beaten by it
+
+
 def test_doctor_fix_records_what_the_next_logon_run_finds_current(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -417,15 +417,22 @@ def check_site_customization(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-# Variables that name a CA bundle for some tool; most *replace* that tool's roots.
-CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT")
+# Variables that name a CA bundle for some tool, and what naming another bundle does
+# (reference/tools.md: most *replace* that tool's roots).
+CA_VARIABLES = {
+    "SSL_CERT_FILE": "Python's ssl, httpx, uv, curl and Go (on Linux) trust only what it holds",
+    "REQUESTS_CA_BUNDLE": "requests trusts only what it holds, and it beats pip's cert",
+    "CURL_CA_BUNDLE": "curl trusts only what it holds, and so do requests and pip when "
+    "REQUESTS_CA_BUNDLE is unset",
+    "PIP_CERT": "it beats the cert in every pip config file",
+}
 
 
 def check_ca_variables(context: DoctorContext) -> list[Finding]:
     """A CA variable naming a missing file breaks its tools; one naming another bundle
     silently replaces ours (reference/tools.md §0, §7)."""
     findings = []
-    for name in CA_VARIABLES:
+    for name, effect in CA_VARIABLES.items():
         value = context.environ.get(name)
         if not value:
             continue
@@ -444,8 +451,7 @@ def check_ca_variables(context: DoctorContext) -> list[Finding]:
                 Finding(
                     Severity.WARNING,
                     f"environment: {name}",
-                    f"names {value}, not our bundle: it replaces the roots of the tools "
-                    "that read it, and for pip it beats pip.conf",
+                    f"names {value}, not our bundle: {effect}",
                     f"point {name} at {context.bundle}, or unset it",
                 )
             )
