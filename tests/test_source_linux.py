@@ -9,6 +9,7 @@ import pytest
 
 from build_ca_bundle.certificates import BUNDLE_MARKER, SERVER_AUTH, SourceResult, Verdict, select
 from build_ca_bundle.sources import StoreOptions, linux, mozilla
+from tests.conftest import Home
 from tests.linux_fixtures import (
     EMAIL,
     Debian,
@@ -81,6 +82,70 @@ def test_debian_local_root_with_bom_and_crlf_is_trusted_from_the_folder(tmp_path
     result = linux.load(NO_ENV, root=tmp_path)
     assert store.corp.sha256 in trusted(result)
     assert result.problems == []
+
+
+def test_a_root_dropped_in_without_update_ca_certificates_is_named_not_trusted(
+    tmp_path: Path,
+) -> None:
+    """The commonest mistake: the root copied into /usr/local/share/ca-certificates, and
+    update-ca-certificates not run (or the file named .pem, which it skips). The OS does not
+    trust it yet, so neither does the bundle, and the user is told what to run."""
+    store = Debian(tmp_path).build()
+    pending, misnamed = make_root("Copied Not Installed"), make_root("Named PEM")
+    waiting = place(tmp_path, "/usr/local/share/ca-certificates/corp/new.crt", pending.pem)
+    wrong = place(tmp_path, "/usr/local/share/ca-certificates/other.pem", misnamed.pem)
+    result = linux.load(NO_ENV, root=tmp_path)
+    assert trusted(result) == hashes(*store.trusted)  # installed ones only
+    found = problems(result)
+    assert set(found) == {str(waiting), str(wrong)}
+    assert "run 'sudo update-ca-certificates' to add it" in found[str(waiting)]
+    assert "rename it to other.crt" in found[str(wrong)]
+    assert tmp_path / "usr/local/share/ca-certificates" in result.inputs
+
+
+def test_with_the_real_update_ca_certificates_a_pending_root_is_named_then_trusted(
+    tmp_path: Path, isolated_home: Home
+) -> None:
+    """In a private copy of this machine's store: the root copied in is named and left out;
+    after the real update-ca-certificates it is trusted and nothing is said."""
+    import json
+    import shlex
+    import sys
+
+    from tests import linux_store
+
+    root = make_root("Copied Then Installed")
+    source = root.write(tmp_path / "corp.crt")
+    tool = shlex.join(
+        [sys.executable, "-m", "build_ca_bundle", "--dry-run", "--json", "--scope", "none"]
+    )
+    script = (
+        f"cp {shlex.quote(str(source))} {linux_store.LOCAL}/late-corp.crt && {tool}"
+        f" && echo '#####' && {linux_store.UPDATE} >/dev/null && {tool}"
+    )
+    done = linux_store.run_in_private_store(["sh", "-c", script], tmp_path=tmp_path / "ns")
+    assert done.returncode == 0, done.stderr
+    before, after = (json.loads(part) for part in done.stdout.split("#####"))
+    pending = f"{linux_store.LOCAL}/late-corp.crt"
+    assert any(p["where"] == pending for p in before["problems"])
+    assert root.sha256 not in {e["sha256"] for e in before["beyond_certifi"]}
+    assert not any(p["where"] == pending for p in after["problems"])
+    assert root.sha256 in {e["sha256"] for e in after["beyond_certifi"]}
+
+
+def test_fedora_anchor_not_extracted_yet_is_named(tmp_path: Path) -> None:
+    Fedora(tmp_path).build()
+    pending = make_root("Fedora Pending")
+    waiting = place(tmp_path, "/etc/pki/ca-trust/source/anchors/corp.pem", pending.pem)
+    found = problems(linux.load(NO_ENV, root=tmp_path))
+    assert "run 'sudo update-ca-trust' to add it" in found[str(waiting)]
+
+
+def test_roots_already_installed_raise_nothing(tmp_path: Path) -> None:
+    store = Debian(tmp_path).build()  # its corp.crt is in the folder and in the store
+    assert (tmp_path / "usr/local/share/ca-certificates/corp.crt").exists()
+    assert linux.load(NO_ENV, root=tmp_path).problems == []
+    assert store.corp.sha256 in trusted(linux.load(NO_ENV, root=tmp_path))
 
 
 def test_debian_deselection_removes_the_root_from_certifis_part_too(tmp_path: Path) -> None:

@@ -90,6 +90,18 @@ BLOCKLIST_FOLDERS = (
     "/etc/pki/trust/blacklist",  # openSUSE, SLES (older)
 )
 
+# Where an admin drops a root for the distro's tool to add to the store, and that tool. A root
+# there that the store lacks means the tool was not run since (or skipped the file): the OS
+# does not trust it yet, so neither do we, but the user must hear why.
+PENDING_ANCHOR_FOLDERS = (
+    ("/usr/local/share/ca-certificates", "update-ca-certificates"),  # Debian, Ubuntu, Alpine
+    ("/etc/pki/ca-trust/source/anchors", "update-ca-trust"),  # Fedora, RHEL, CentOS
+    ("/etc/ca-certificates/trust-source/anchors", "update-ca-trust"),  # Arch, Manjaro
+    ("/etc/pki/trust/anchors", "update-ca-certificates"),  # openSUSE, SLES
+)
+# Debian's update-ca-certificates takes only these (`find -L . -type f -name '*.crt'`).
+_DEBIAN_LOCAL = "/usr/local/share/ca-certificates"
+
 # Debian's selection of the roots in /usr/share/ca-certificates: "!path" deselects one.
 DEBIAN_CONF = "/etc/ca-certificates.conf"  # Debian, Ubuntu
 DEBIAN_SHARE = "/usr/share/ca-certificates"  # Debian, Ubuntu
@@ -110,6 +122,7 @@ def load(options: StoreOptions, *, root: Path = _LIVE_ROOT) -> SourceResult:
     reader = _Reader(options, root)
     reader.read_trusted()
     reader.read_distrusted()
+    reader.report_pending()
     return reader.result
 
 
@@ -348,6 +361,44 @@ class _Reader:
         elif not any(c.verdict is Verdict.TRUST for c in self.result.candidates):
             self.problem("linux trust store", "the trust store holds no trusted certificate")
 
+    # --- roots waiting for the distro's tool ---------------------------------------------
+
+    def report_pending(self) -> None:
+        """A problem for each root in an admin's anchor folder that the store lacks."""
+        environ = self.options.environ
+        if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
+            return  # the store read is not the distro's: its tool would change nothing here
+        stored = {c.certificate.sha256 for c in self.result.candidates}
+        for folder_name, tool in PENDING_ANCHOR_FOLDERS:
+            folder = self.live(folder_name)
+            self.watch(folder)
+            for path in _files_below(folder):
+                self._report_if_pending(path, folder_name, tool, stored)
+
+    def _report_if_pending(self, path: Path, folder: str, tool: str, stored: set[str]) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return  # the tool cannot read it either; nothing to tell that it would not
+        parsed, _ = parse_bytes(data, str(path))
+        missing = [item for item in parsed if item.certificate.sha256 not in stored]
+        if not missing:
+            return
+        label = missing[0].certificate.label
+        if folder == _DEBIAN_LOCAL and path.suffix != ".crt":
+            self.problem(
+                path,
+                f"not in the trust store ({label}): update-ca-certificates reads only *.crt "
+                f"files; rename it to {path.with_suffix('.crt').name}, then run "
+                "'sudo update-ca-certificates'",
+            )
+        else:
+            self.problem(
+                path,
+                f"not in the trust store yet ({label}): run 'sudo {tool}' to add it; until "
+                "then the OS does not trust it, and neither does the bundle",
+            )
+
     # --- distrust -------------------------------------------------------------------------
 
     def read_distrusted(self) -> None:
@@ -418,6 +469,26 @@ class _Reader:
 
 
 # --- Pure helpers -------------------------------------------------------------------------
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """The regular files in ``folder`` and its subfolders, sorted; none if it is absent.
+    Links are followed, as the distro tools follow them, but a folder is entered once."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for top, folders, names in os.walk(folder, followlinks=True):
+        here = Path(top)
+        try:
+            info = here.stat()
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            folders.clear()  # a link loop
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders.sort()
+        found.extend(here / name for name in sorted(names) if (here / name).is_file())
+    return found
 
 
 def _anchor_candidate(item: Parsed, source: str, reason: str) -> Candidate | None:
