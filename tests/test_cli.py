@@ -639,17 +639,19 @@ def test_persist_env_writes_one_block_to_the_login_shell_file(
     assert "# >>> build-ca-bundle >>>" not in profile.read_text()
 
 
-def test_ci_exports_to_github_env(
-    store: Store,
-    tmp_path: Path,
-    isolated_home: Home,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    github_env = tmp_path / "github_env"
-    github_env.touch()
+@pytest.fixture
+def github_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A GitHub Actions step: the file that later steps read their variables from."""
+    path = tmp_path / "github_env"
+    path.touch()
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_ENV", str(github_env))
+    monkeypatch.setenv("GITHUB_ENV", str(path))
+    return path
+
+
+def test_ci_exports_to_github_env(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], github_env: Path
+) -> None:
     code, out, _ = run(capsys, "--ci")
     assert code == 0
     assert "exported 7 variables to later GitHub Actions steps" in out
@@ -660,15 +662,11 @@ def test_ci_exports_to_github_env(
 
 def test_ci_export_keeps_json_one_object_and_quiet_silent(
     store: Store,
-    tmp_path: Path,
     isolated_home: Home,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    github_env: Path,
 ) -> None:
-    github_env = tmp_path / "github_env"
-    github_env.touch()
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_ENV", str(github_env))
     code, out, _ = run(capsys, "--ci", "--json")
     payload = json.loads(out)  # the whole of stdout
     assert (code, payload["exit_code"]) == (0, 0)

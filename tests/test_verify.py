@@ -172,44 +172,30 @@ def test_a_pinned_root_stays_in_later_runs_until_unpinned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pin is given once, by hand; the logon runs that follow do not repeat it, and must
-    not drop the root (pip would fail again)."""
+    not drop the root (pip would fail again). Deleting the file, or undo, unpins."""
     monkeypatch.setenv("SSL_CERT_FILE", str(make_root("OS Root").write(tmp_path / "store.pem")))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
     presented = make_root("Proxy Root Pinned Once")
+    block = presented.pem.decode().strip()
     output = tmp_path / "ca-bundle.pem"
-    common = ["--no-verify", "--scope", "none", "--output", str(output)]
-    with HTTPSServer(presented.issue("127.0.0.1"), tmp_path / "srv", send_root=True) as server:
-        spec = f"127.0.0.1:{server.port}"
-        assert cli.main([*common, "--from-server", spec, "--pin", presented.sha256]) == 0
     pinned = tmp_path / "pinned-roots.pem"
-    assert presented.pem.decode().strip() in pinned.read_text()
-
-    assert cli.main(common) == 0  # the next logon: no --from-server, no --pin
-    assert presented.pem.decode().strip() in output.read_text()
-    capsys.readouterr()
-    assert cli.main(common) == 0
-    assert capsys.readouterr().out.startswith("bundle unchanged:")
-
-    pinned.unlink()  # unpinned by hand: the next run notices and drops the root
-    assert cli.main(common) == 0
-    assert presented.pem.decode().strip() not in output.read_text()
-
-
-def test_undo_removes_the_pinned_roots(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(make_root("OS Root").write(tmp_path / "store.pem")))
-    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
-    presented = make_root("Proxy Root")
-    output = tmp_path / "ca-bundle.pem"
     common = ["--no-verify", "--scope", "none", "--output", str(output)]
     with HTTPSServer(presented.issue("127.0.0.1"), tmp_path / "srv", send_root=True) as server:
-        assert (
-            cli.main(
-                [*common, "--from-server", f"127.0.0.1:{server.port}", "--pin", presented.sha256]
-            )
-            == 0
-        )
-    assert cli.main(["undo", "--scope", "none", "--output", str(output)]) == 0
-    assert not (tmp_path / "pinned-roots.pem").exists()
-    assert not output.exists()
+        pin = [*common, "--from-server", f"127.0.0.1:{server.port}", "--pin", presented.sha256]
+        assert cli.main(pin) == 0
+        assert block in pinned.read_text()
+
+        assert cli.main(common) == 0  # the next logon: no --from-server, no --pin
+        assert block in output.read_text()
+        capsys.readouterr()
+        assert cli.main(common) == 0
+        assert capsys.readouterr().out.startswith("bundle unchanged:")
+
+        pinned.unlink()  # unpinned by hand: the next run notices and drops the root
+        assert cli.main(common) == 0
+        assert block not in output.read_text()
+
+        assert cli.main(pin) == 0
+        assert cli.main(["undo", "--scope", "none", "--output", str(output)]) == 0
+        assert not pinned.exists()
+        assert not output.exists()

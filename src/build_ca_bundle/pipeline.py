@@ -303,7 +303,8 @@ def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions)
         for source in os_sources
         for candidate in source.candidates
     )
-    if trusted or options.extra_ca or any(source.name == "pinned" for source in sources):
+    pinned = any(source.name == "pinned" and source.candidates for source in sources)
+    if trusted or options.extra_ca or pinned:
         return
     problems = "; ".join(str(p) for source in os_sources for p in source.problems)
     raise NoCertificatesError(
