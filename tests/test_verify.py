@@ -199,3 +199,19 @@ def test_a_pinned_root_stays_in_later_runs_until_unpinned(
         assert cli.main(["undo", "--scope", "none", "--output", str(output)]) == 0
         assert not pinned.exists()
         assert not output.exists()
+
+
+def test_an_unreadable_pinned_file_is_no_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty OS store is refused (exit 4) rather than written as a certifi-only bundle;
+    a pinned-roots file that holds nothing usable must not count as a root."""
+    (tmp_path / "store.pem").write_text("not a certificate\n")
+    (tmp_path / "none").mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "store.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
+    (tmp_path / "pinned-roots.pem").write_text("-----BEGIN CERTIFICATE-----\nbroken\n")
+    output = tmp_path / "ca-bundle.pem"
+    code = cli.main(["--no-verify", "--scope", "none", "--output", str(output)])
+    assert code == ExitCode.NO_CERTIFICATES
+    assert not output.exists()
