@@ -535,6 +535,17 @@ def test_a_run_gives_back_the_cycle_collector_as_it_found_it(
         gc.enable()
 
 
+@pytest.mark.parametrize("flag", ["--exclude", "--require", "--pin"])
+def test_a_mistyped_fingerprint_is_a_usage_error(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fingerprint that is not one would match nothing, silently: refused (exit 2)."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--no-verify", flag, "4f1c"])
+    assert stopped.value.code == ExitCode.USAGE
+    assert "not a SHA-256 fingerprint: '4f1c'" in capsys.readouterr().err
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,7 +22,7 @@ def test_a_full_policy_is_read(tmp_path: Path) -> None:
         """
 # IT's policy for every laptop
 extra_ca = ["/etc/corp/roots"]
-required = ["ab" ]
+required = ["ABcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd" ]
 exclude = []
 scope = "global"
 output = "/etc/build-ca-bundle/ca-bundle.pem"
@@ -59,6 +59,10 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         ("keep_expired = 1\n", "line 1: 'keep_expired' must be bool"),
         ('scope = "everyone"\n', "line 1: scope must be one of global, none, site, user"),
         ("extra_ca = [1, 2]\n", "'extra_ca' must be a list of strings"),
+        (
+            'scope = "user"\nexclude = ["4f1c"]\n',  # a typo would match nothing, silently
+            "line 2: 'exclude' holds '4f1c', which is not a SHA-256 fingerprint",
+        ),
     ],
 )
 def test_wrong_keys_and_types_are_refused(tmp_path: Path, text: str, message: str) -> None:

@@ -110,6 +110,17 @@ def _terminal_columns() -> int:
     return columns if columns > 0 else 80
 
 
+def _fingerprint(value: str) -> str:
+    """argparse's check of a SHA-256 fingerprint: a typo must not silently match nothing."""
+    from build_ca_bundle.options import sha256_fingerprint
+
+    if sha256_fingerprint(value) is None:
+        raise argparse.ArgumentTypeError(
+            f"not a SHA-256 fingerprint: {value!r} (64 hex digits; colons allowed)"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build-ca-bundle",
@@ -130,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--exclude",
         action="append",
+        type=_fingerprint,
         default=[],
         metavar="SHA256",
         help="never include the certificate with this SHA-256 fingerprint",
@@ -137,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--require",
         action="append",
+        type=_fingerprint,
         default=[],
         metavar="SHA256",
         help="change nothing and exit 8 unless this root is in the result",
@@ -197,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the chain a server presents; with --pin, trust its top "
         "certificate if the fingerprint matches",
     )
-    parser.add_argument("--pin", metavar="SHA256", help="the fingerprint IT published")
+    parser.add_argument(
+        "--pin", type=_fingerprint, metavar="SHA256", help="the fingerprint IT published"
+    )
     parser.add_argument(
         "--proxy",
         metavar="URL",

@@ -127,6 +127,14 @@ class BuildOptions(Value):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def sha256_fingerprint(value: str) -> str | None:
+    """``value`` as we compare fingerprints (lower-case hex, no colons), if it is a SHA-256
+    fingerprint; None if it is not, so that a typo is refused instead of matching nothing."""
+    normal = value.strip().lower().replace(":", "")
+    is_hex = len(normal) == 64 and all(char in "0123456789abcdef" for char in normal)
+    return normal if is_hex else None
+
+
 # The names `--configure` takes. pip is the default; `env` persists environment variables.
 TOOLS = ("pip", "git", "npm", "conda", "uv", "env")
 PLANNED_TOOLS: tuple[str, ...] = ()  # tools we will configure, not written yet

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path, PureWindowsPath
 
 from build_ca_bundle.errors import PolicyError
+from build_ca_bundle.options import sha256_fingerprint
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -122,6 +123,13 @@ def parse(data: bytes, path: Path) -> Policy:
         ):
             kind = "a list of strings" if expected is list else expected.__name__
             raise PolicyError(f"{path}, line {_line_of(text, key)}: {key!r} must be {kind}")
+    for key in ("exclude", "required"):
+        for item in document.get(key, []):
+            if sha256_fingerprint(item) is None:
+                raise PolicyError(
+                    f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, which is not "
+                    "a SHA-256 fingerprint (64 hex digits; colons allowed)"
+                )
     scope = document.get("scope")
     if scope is not None and scope not in _SCOPES:
         raise PolicyError(
