@@ -546,6 +546,20 @@ def test_a_mistyped_fingerprint_is_a_usage_error(
     assert "not a SHA-256 fingerprint: '4f1c'" in capsys.readouterr().err
 
 
+def test_output_naming_a_folder_is_refused_before_anything_is_written(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    before = sorted(tmp_path.iterdir())
+    code, _, err = run(capsys, "--output", str(folder))
+    assert code == ExitCode.BUNDLE
+    assert f"{folder} is a folder" in err
+    assert f"--output {folder / 'ca-bundle.pem'}" in err
+    assert sorted(tmp_path.iterdir()) == before  # no lock files beside it
+    assert list(folder.iterdir()) == []
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -113,6 +113,10 @@ def test_cli_verify_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
         args = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(bad)]
         assert cli.main(args) == ExitCode.VERIFY_FAILED
         assert "the OS does not trust" in capsys.readouterr().out
+        # No bundle to check: a CI step must not pass on it (the other checks still run).
+        missing = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", "/nonexistent"]
+        assert cli.main(missing) == ExitCode.BUNDLE
+        assert "no bundle at /nonexistent" in capsys.readouterr().out
     closed = free_port()
     assert (
         cli.main(["verify", f"https://127.0.0.1:{closed}/", "--timeout", "2"]) == ExitCode.OFFLINE

@@ -143,6 +143,15 @@ def default_path(
     return default_bundle_path(scope, platform, environ)
 
 
+def check_not_a_folder(path: Path) -> None:
+    """Refuse a bundle path that names a folder, before its lock files are made beside it."""
+    if path.is_dir():
+        raise BundleError(
+            f"{path} is a folder: the bundle needs a file's path",
+            hint=f"name a file, e.g. --output {path / 'ca-bundle.pem'}",
+        )
+
+
 def check_machine_path(path: Path) -> None:
     """Refuse a machine-wide bundle path an ordinary user could replace or redirect.
 

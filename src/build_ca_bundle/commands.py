@@ -160,6 +160,8 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
         )
         results.append(live.check_target(url, contexts=contexts, proxy=proxy, timeout=args.timeout))
     code = _verify_code(results, offline_counts=True)
+    if code is ExitCode.OK and not bundle.is_file():
+        code = ExitCode.BUNDLE  # the OS and certifi checks still ran: they tell what to do
     if args.json:
         output.emit_json(
             {

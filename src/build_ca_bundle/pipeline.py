@@ -189,6 +189,7 @@ def build(options: BuildOptions) -> BuildReport:
             return _build(options)
         output = bundle_path(options)
         try:
+            bundle.check_not_a_folder(output)
             if options.scope is Scope.GLOBAL:
                 bundle.check_machine_path(output)  # before the lock creates any folder
             with bundle.run_lock(output):
