@@ -302,6 +302,12 @@ def test_undo_leaves_a_value_a_person_changed_since(
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # No bundle yet: nothing for eval, or every tool would trust a missing file (nothing).
+    assert cli.main(["env", "--shell", "sh"]) == ExitCode.BUNDLE
+    empty, err = capsys.readouterr()
+    assert empty == ""
+    assert "no bundle at" in err
+    assert run(capsys)[0] == 0
     assert cli.main(["env", "--shell", "sh"]) == 0
     script = capsys.readouterr().out
     completed = subprocess.run(

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from build_ca_bundle import output
-from build_ca_bundle.errors import ExitCode
+from build_ca_bundle.errors import BundleError, ExitCode
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.targets import Finding, Severity
 
@@ -323,6 +323,13 @@ def env(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle.targets import env as variables
 
     bundle = fastpath.bundle_path(options)
+    if not bundle.is_file():
+        # eval "$(build-ca-bundle env)" must not point every tool at a missing file: curl,
+        # requests and uv then trust nothing. Print nothing; say why on stderr.
+        raise BundleError(
+            f"no bundle at {bundle} yet: no variables printed",
+            hint="run build-ca-bundle first (with the same --scope and --output)",
+        )
     values = variables.variables(bundle, pipeline.extra_roots_path(bundle))
     if args.json:
         output.emit_json({"variables": values, "exit_code": 0})
