@@ -566,6 +566,26 @@ def test_output_naming_a_folder_is_refused_before_anything_is_written(
     assert list(folder.iterdir()) == []
 
 
+def test_a_reader_that_goes_away_gets_no_traceback(store: Store, isolated_home: Home) -> None:
+    """`build-ca-bundle --json | head`: the reader is gone before the output is. Exit 1, no
+    traceback (its end of the pipe is closed before the run even starts, so every write
+    fails, as the writes after `head` quits do)."""
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--json"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"Traceback" not in stderr
+    assert bundle_path(isolated_home).exists()  # the run itself did its job
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

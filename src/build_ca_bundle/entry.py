@@ -8,11 +8,18 @@ import sys
 
 
 def main() -> int:
-    from build_ca_bundle import quick
+    try:
+        from build_ca_bundle import quick
 
-    code = quick.try_unchanged(sys.argv[1:], os.environ)
-    if code is not None:
-        return code
-    from build_ca_bundle.cli import main as cli_main
+        code = quick.try_unchanged(sys.argv[1:], os.environ)
+        if code is not None:
+            return code
+        from build_ca_bundle.cli import main as cli_main
 
-    return cli_main(quick_checked=True)
+        return cli_main(quick_checked=True)
+    except BrokenPipeError:
+        # The reader went away (`build-ca-bundle --json | head`): not our failure, and no
+        # traceback. Python's recipe: point stdout at devnull so the exit flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
