@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from build_ca_bundle import x509der
+from build_ca_bundle.options import fingerprint
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -632,7 +633,7 @@ def select(
     certifi's roots come first in certifi's order, then the others sorted by name and hash.
     A distrust from any source removes the certificate everywhere, certifi's part included.
     """
-    excluded_hashes = {value.lower().replace(":", "") for value in exclude}
+    excluded_hashes = {fingerprint(value) for value in exclude}
     distrust = _Distrust(
         candidate
         for result in results

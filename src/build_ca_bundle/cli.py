@@ -14,7 +14,7 @@ from pathlib import Path
 
 from build_ca_bundle import __version__
 from build_ca_bundle.errors import BuildCABundleError, ExitCode
-from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.options import BuildOptions, check_tool_names, sha256_fingerprint
 from build_ca_bundle.scope import Scope
 
 _DESCRIPTION = """\
@@ -112,8 +112,6 @@ def _terminal_columns() -> int:
 
 def _fingerprint(value: str) -> str:
     """argparse's check of a SHA-256 fingerprint: a typo must not silently match nothing."""
-    from build_ca_bundle.options import sha256_fingerprint
-
     if sha256_fingerprint(value) is None:
         raise argparse.ArgumentTypeError(
             f"not a SHA-256 fingerprint: {value!r} (64 hex digits; colons allowed)"
@@ -271,7 +269,6 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     )
     if getattr(args, "persist_env", False):
         configure_names.append("env")
-    from build_ca_bundle.options import check_tool_names
 
     def flag(name: str) -> bool:
         value = getattr(args, name, None)

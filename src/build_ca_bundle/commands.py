@@ -8,7 +8,7 @@ from pathlib import Path
 
 from build_ca_bundle import output
 from build_ca_bundle.errors import BundleError, ExitCode
-from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.options import BuildOptions, fingerprint
 from build_ca_bundle.targets import Finding, Severity
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -291,7 +291,7 @@ def _bundle_findings(options: BuildOptions, env: PipEnvironment) -> list[Finding
         return findings
     present = {item.certificate.sha256 for item in parsed}
     for required in options.require:
-        if required.lower().replace(":", "") not in present:
+        if fingerprint(required) not in present:
             findings.append(
                 Finding(
                     Severity.ERROR,

@@ -127,10 +127,15 @@ class BuildOptions(Value):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def fingerprint(value: str) -> str:
+    """A SHA-256 fingerprint as we compare them: lower-case hex, no colons."""
+    return value.strip().lower().replace(":", "")
+
+
 def sha256_fingerprint(value: str) -> str | None:
-    """``value`` as we compare fingerprints (lower-case hex, no colons), if it is a SHA-256
-    fingerprint; None if it is not, so that a typo is refused instead of matching nothing."""
-    normal = value.strip().lower().replace(":", "")
+    """:func:`fingerprint` of ``value`` if it is a SHA-256 fingerprint; None if it is not,
+    so that a typo is refused instead of matching nothing."""
+    normal = fingerprint(value)
     is_hex = len(normal) == 64 and all(char in "0123456789abcdef" for char in normal)
     return normal if is_hex else None
 

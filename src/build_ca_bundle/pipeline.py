@@ -31,7 +31,7 @@ from build_ca_bundle.errors import (
     UnloadableCertificatesError,
 )
 from build_ca_bundle.inifile import write_atomically
-from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.options import BuildOptions, fingerprint
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
 from build_ca_bundle.targets import Change, Finding, Plan, Severity
@@ -328,11 +328,6 @@ def _check_required(selection: Selection, required: tuple[str, ...]) -> None:
                 "check the OS trust store, or pass the root with --extra-ca FILE"
             ),
         )
-
-
-def fingerprint(value: str) -> str:
-    """A SHA-256 fingerprint as we compare them: lower-case hex, no colons."""
-    return value.strip().lower().replace(":", "")
 
 
 # --- targets ------------------------------------------------------------------------------
