@@ -117,6 +117,11 @@ def test_cli_verify_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
         missing = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", "/nonexistent"]
         assert cli.main(missing) == ExitCode.BUNDLE
         assert "no bundle at /nonexistent" in capsys.readouterr().out
+        broken = tmp_path / "broken.pem"  # there, but it does not load: no better
+        broken.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+        args = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(broken)]
+        assert cli.main(args) == ExitCode.BUNDLE
+        assert "bundle   unavailable" in capsys.readouterr().out
     closed = free_port()
     assert (
         cli.main(["verify", f"https://127.0.0.1:{closed}/", "--timeout", "2"]) == ExitCode.OFFLINE

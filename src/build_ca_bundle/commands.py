@@ -77,7 +77,8 @@ def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> 
 
 
 def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCode:
-    """A certificate failure of the bundle first; then the network, where the user asked."""
+    """A certificate failure of the bundle first; then the network, where the user asked;
+    then a bundle that is missing or does not load."""
     from build_ca_bundle.verify import Status
 
     checks = [check for result in results for check in result.checks]
@@ -85,6 +86,8 @@ def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCo
         return ExitCode.VERIFY_FAILED
     if offline_counts and any(c.status in (Status.OFFLINE, Status.PROXY) for c in checks):
         return ExitCode.OFFLINE
+    if any(c.trust == "bundle" and c.status is Status.UNAVAILABLE for c in checks):
+        return ExitCode.BUNDLE  # none there, or it does not load (the other checks still ran)
     return ExitCode.OK
 
 
@@ -160,8 +163,6 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
         )
         results.append(live.check_target(url, contexts=contexts, proxy=proxy, timeout=args.timeout))
     code = _verify_code(results, offline_counts=True)
-    if code is ExitCode.OK and not bundle.is_file():
-        code = ExitCode.BUNDLE  # the OS and certifi checks still ran: they tell what to do
     if args.json:
         output.emit_json(
             {
