@@ -181,23 +181,6 @@ def _save_pinned(sources: list[SourceResult], path: Path) -> None:
         write_atomically(path, text.encode("ascii"), mode=0o644)
 
 
-def build(options: BuildOptions) -> BuildReport:
-    """Run the main job. Raises a :class:`BuildCABundleError` when it must refuse; then
-    nothing was changed. Runs for one bundle take turns (two logons at once)."""
-    with _without_cycle_collection():
-        if options.dry_run:
-            return _build(options)
-        output = bundle_path(options)
-        try:
-            bundle.check_not_a_folder(output)
-            if options.scope is Scope.GLOBAL:
-                bundle.check_machine_path(output)  # before the lock creates any folder
-            with bundle.run_lock(output):
-                return _build(options)
-        finally:  # a run refused before it wrote: its preload ends with it
-            openssl.preloaded(paths.certifi_bundle())
-
-
 @contextlib.contextmanager
 def _without_cycle_collection() -> Iterator[None]:
     """A run makes a dozen small objects per certificate, none of them in a cycle (reference
@@ -212,6 +195,23 @@ def _without_cycle_collection() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@_without_cycle_collection()
+def build(options: BuildOptions) -> BuildReport:
+    """Run the main job. Raises a :class:`BuildCABundleError` when it must refuse; then
+    nothing was changed. Runs for one bundle take turns (two logons at once)."""
+    if options.dry_run:
+        return _build(options)
+    output = bundle_path(options)
+    try:
+        bundle.check_not_a_folder(output)
+        if options.scope is Scope.GLOBAL:
+            bundle.check_machine_path(output)  # before the lock creates any folder
+        with bundle.run_lock(output):
+            return _build(options)
+    finally:  # a run refused before it wrote: its preload ends with it
+        openssl.preloaded(paths.certifi_bundle())
 
 
 def _build(options: BuildOptions) -> BuildReport:
