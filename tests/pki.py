@@ -180,13 +180,15 @@ def make_root(
     key_usage: bool = True,
     key_identifier: bool = True,
     eku: list[x509.ObjectIdentifier] | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
 ) -> Issued:
     """A self-signed root.
 
     ``basic_constraints``: True (cA=TRUE), False (cA=FALSE: a self-signed leaf) or None (absent).
     ``key_identifier``: False leaves out the subjectKeyIdentifier.
+    ``key``: another root's, for a renewal that keeps the key.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     subject = name(common_name, organization)
     builder = _base(subject, subject, key, not_before, not_after, key_identifier=key_identifier)
     if basic_constraints is not None:

@@ -154,12 +154,27 @@ def test_debian_deselection_removes_the_root_from_certifis_part_too(tmp_path: Pa
     assert distrusted(result) == hashes(store.deselected)
     [distrust] = [c for c in result.candidates if c.verdict is Verdict.DISTRUST]
     assert "deselected in /etc/ca-certificates.conf" in distrust.reason
-    assert distrust.match_key
     certifi = certifi_like(store.mozilla_a, store.deselected)
     assert selected(certifi, result) == hashes(store.mozilla_a, store.mozilla_a2, store.corp)
     excluded = select([certifi, result], now=NOW).excluded
     assert [x.certificate.sha256 for x in excluded] == [store.deselected.sha256]
     assert "deselected in /etc/ca-certificates.conf" in excluded[0].reason
+
+
+def test_debian_deselection_removes_that_root_only_not_its_renewal(tmp_path: Path) -> None:
+    """update-ca-certificates leaves out the one file named with '!'. A renewal with the same
+    key stays in the OS store (Firmaprofesional's 2009 and 2014 roots share theirs), so it
+    must stay in certifi's part: p11-kit's same-key rule is p11-kit's only."""
+    store = Debian(tmp_path).build()
+    renewed = make_root("Mozilla Deselected 2014", key=store.deselected.key)
+    place(tmp_path, "/usr/share/ca-certificates/mozilla/Deselected_2.crt", renewed.pem)
+    bundle = tmp_path / "etc/ssl/certs/ca-certificates.crt"
+    bundle.write_bytes(bundle.read_bytes() + renewed.pem)
+    result = linux.load(NO_ENV, root=tmp_path)
+    certifi = certifi_like(store.mozilla_a, store.deselected, renewed)
+    chosen = selected(certifi, result)
+    assert renewed.sha256 in chosen
+    assert store.deselected.sha256 not in chosen
 
 
 def test_debian_deselection_of_a_path_outside_the_share_is_refused(tmp_path: Path) -> None:

@@ -459,12 +459,15 @@ class _Reader:
                 continue  # deselected and removed: certifi may still have it, nothing to match
             reason = f"deselected in {DEBIAN_CONF} (!{name})"
             for item in self._parse_file(path, allow_der=False, refuse_own=False) or []:
-                self._distrust(item, str(path), reason)
+                # Exactly that certificate: update-ca-certificates leaves out the one file,
+                # and a renewed root with the same key (Firmaprofesional's) stays trusted.
+                self._distrust(item, str(path), reason, match_key=False)
 
-    def _distrust(self, item: Parsed, source: str, reason: str) -> None:
-        # p11-kit semantics: a distrust also covers the same key and the same issuer+serial.
+    def _distrust(self, item: Parsed, source: str, reason: str, *, match_key: bool = True) -> None:
+        """``match_key``: p11-kit's rule, a distrust also covers the same key and the same
+        issuer+serial."""
         self.result.candidates.append(
-            Candidate(item.certificate, Verdict.DISTRUST, source, reason, match_key=True)
+            Candidate(item.certificate, Verdict.DISTRUST, source, reason, match_key=match_key)
         )
 
 
