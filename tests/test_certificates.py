@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ssl
 from pathlib import Path
 
 import pytest
@@ -407,7 +408,8 @@ def test_any_bytes_give_certificates_or_problems_never_an_exception(
     prefix: bytes, middle: str, cut: int
 ) -> None:
     pem = _SEED.pem
-    data = prefix + pem[:cut] + middle.encode("utf-8", "surrogatepass") + pem
+    # The whole block starts a line: OpenSSL reads no BEGIN line that does not.
+    data = prefix + pem[:cut] + middle.encode("utf-8", "surrogatepass") + b"\n" + pem
     parsed, problems = parse_bytes(data, "hostile")
     assert all(p.where.startswith("hostile") for p in problems)
     assert _SEED.sha256 in {item.certificate.sha256 for item in parsed}  # the whole one is read
@@ -426,3 +428,51 @@ def test_a_truncated_block_does_not_hide_the_blocks_after_it() -> None:
     )
     parsed, _ = parse_pem(data, "cut.pem")
     assert [p.certificate.label for p in parsed] == ["After A Cut", "After A Stray Key Header"]
+
+
+_MARKER_LINES = {
+    "trailing white space after BEGIN (pasted from a mail)": lambda pem: pem.replace(
+        b"CERTIFICATE-----\n", b"CERTIFICATE----- \t\n", 1
+    ),
+    "trailing white space after END": lambda pem: pem.replace(
+        b"-----END CERTIFICATE-----", b"-----END CERTIFICATE-----  "
+    ),
+    "CRLF lines": lambda pem: pem.replace(b"\n", b"\r\n"),
+    "no final line break": lambda pem: pem.rstrip(),
+    "indented BEGIN line": lambda pem: b"    " + pem,
+    "text before BEGIN on its line": lambda pem: b"root: " + pem,
+    "text after BEGIN on its line": lambda pem: pem.replace(
+        b"CERTIFICATE-----\n", b"CERTIFICATE-----x\n", 1
+    ),
+    "indented END line": lambda pem: pem.replace(b"-----END", b" -----END"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_MARKER_LINES))
+def test_a_pem_block_is_read_exactly_when_openssl_reads_it(variant: str, tmp_path: Path) -> None:
+    """What the OS trusts is what OpenSSL reads from its files: a root OpenSSL takes must
+    not be dropped (a trailing space hid a corporate root, and a rejecting TRUSTED
+    CERTIFICATE), and one it cannot read must not be trusted. ssl itself is the oracle."""
+    root = make_root("Corp Root")
+    text = _MARKER_LINES[variant](root.pem)
+    store = tmp_path / "store.pem"
+    store.write_bytes(make_root("Other Root").pem + text)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=str(store))
+        openssl_reads = context.cert_store_stats()["x509_ca"] == 2
+    except ssl.SSLError:
+        openssl_reads = False
+    parsed, problems = parse_bytes(store.read_bytes(), str(store))
+    assert (root.sha256 in {item.certificate.sha256 for item in parsed}) is openssl_reads
+    if variant == "indented END line":  # a damaged block: named, never dropped in silence
+        assert [p.message for p in problems] == ["skipped: truncated PEM block (no END line)"]
+
+
+def test_a_file_whose_only_block_openssl_cannot_see_says_why(tmp_path: Path) -> None:
+    parsed, problems = parse_bytes(b"  " + make_root().pem, "indented.pem")
+    assert parsed == []
+    assert [p.message for p in problems] == [
+        "skipped: no certificate in this PEM file (OpenSSL reads a block only from a "
+        "'-----BEGIN ...-----' line at the start of a line)"
+    ]

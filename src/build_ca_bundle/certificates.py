@@ -35,7 +35,10 @@ SERVER_AUTH_PURPOSES = frozenset({SERVER_AUTH, ANY_EKU})
 # OpenSSL spelling still found in hand-made bundles.
 _PLAIN_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
 _TRUSTED_LABEL = b"TRUSTED CERTIFICATE"
-_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n")
+# A BEGIN line as OpenSSL's PEM reader takes it: at the start of a line, and nothing after
+# it but what the reader strips (spaces, tabs, CR, control characters). An indented one is
+# no BEGIN line to OpenSSL; a trailing space is nothing (text pasted from a mail).
+_PEM_BEGIN_LINE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----[\x00-\x09\x0b-\x20]*(?:\n|\Z)")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 # The first line of every bundle we write. A file that carries it is our own output and is
@@ -382,21 +385,44 @@ def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None]]:
     line. A block's body never holds another BEGIN line: after a truncated block, reading
     starts again at the next BEGIN, as OpenSSL's PEM reader does (a property test found
     this)."""
-    position = 0
-    while (begin := _PEM_BEGIN.search(data, position)) is not None:
+    begin = _begin_line(data, 0)
+    while begin is not None:
         label = begin.group(1)
         end_marker = b"-----END " + label + b"-----"
-        end = data.find(end_marker, begin.end())
+        end = _end_line(data, end_marker, begin.end())
         following = data.find(b"-----BEGIN ", begin.end())
         if following != -1 and (end == -1 or following < end):
             yield label, None
-            position = following  # start again at the next BEGIN
+            begin = _begin_line(data, following)  # start again at the next BEGIN
             continue
         if end == -1:
             yield label, None
             return
         yield label, data[begin.end() : end]
-        position = end + len(end_marker)
+        begin = _begin_line(data, end + len(end_marker))
+
+
+def _end_line(data: bytes, marker: bytes, start: int) -> int:
+    """Where the first END line from ``start`` on begins, or -1. It must start its line,
+    as OpenSSL wants: an indented one is the block's cut-off text to OpenSSL."""
+    found = start
+    while (found := data.find(marker, found)) != -1 and data[found - 1] != 0x0A:
+        found += 1
+    return found
+
+
+def _begin_line(data: bytes, start: int) -> re.Match[bytes] | None:
+    """The first BEGIN line from ``start`` on (see ``_PEM_BEGIN_LINE``). One right at
+    ``start`` counts wherever it is: a damaged file's next block after a cut, or after an
+    END with no line break between them (``cat`` of a file without its last one)."""
+    found = start
+    while (found := data.find(b"-----BEGIN ", found)) != -1:
+        if found in (start, 0) or data[found - 1] == 0x0A:
+            line = _PEM_BEGIN_LINE.match(data, found)
+            if line is not None:
+                return line
+        found += 1
+    return None
 
 
 def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
@@ -439,7 +465,13 @@ def parse_bytes(
     if b"-----BEGIN" in data:
         parsed, problems = parse_pem(data, where)
         if not parsed and not problems:
-            problems.append(Problem(where, "skipped: no certificate in this PEM file"))
+            problems.append(
+                Problem(
+                    where,
+                    "skipped: no certificate in this PEM file (OpenSSL reads a block only "
+                    "from a '-----BEGIN ...-----' line at the start of a line)",
+                )
+            )
         return parsed, problems
     if allow_der and data[:1] == b"\x30":
         try:
