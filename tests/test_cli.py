@@ -299,6 +299,41 @@ def test_undo_leaves_a_value_a_person_changed_since(
     assert isolated_home.pip_user_config.read_text() == "[global]\ncert = /my/own.pem\n"
 
 
+def test_undo_puts_back_a_cert_a_person_wrote_over_two_lines(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value on a continuation line: undo refused to write a line break, said "not
+    undone", exited 0 and removed the bundle, leaving pip pointed at a missing file."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    original = "[global]\ncert =\n    /etc/ssl/certs/ca-certificates.crt\ntimeout = 60\n"
+    pip_conf.write_text(original)
+    assert run(capsys)[0] == 0
+    assert f"cert = {bundle_path(isolated_home)}\ntimeout" in pip_conf.read_text()
+    assert cli.main(["undo"]) == 0
+    assert pip_conf.read_text() == original
+    assert not bundle_path(isolated_home).exists()
+
+
+def test_an_undo_that_cannot_revert_keeps_the_bundle_and_what_is_left_to_undo(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    assert run(capsys)[0] == 0
+    ours = pip_conf.read_text()
+    pip_conf.write_text(ours + "[global]\ntimeout = 60\n")  # pip refuses this file too
+    capsys.readouterr()
+    assert cli.main(["undo"]) == ExitCode.CONFIG
+    out, err = capsys.readouterr()
+    assert "not undone" in out
+    assert f"error: kept {bundle_path(isolated_home)}" in err
+    assert bundle_path(isolated_home).exists()  # the setting still names it: pip still works
+    pip_conf.write_text(ours)  # the person fixes the file
+    assert cli.main(["undo"]) == 0  # the record was kept: this undo finishes the job
+    assert not pip_conf.exists()
+    assert not bundle_path(isolated_home).exists()
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from build_ca_bundle import inifile
-from build_ca_bundle.inifile import IniError, set_value
+from build_ca_bundle.inifile import IniError, get_value, set_value
 
 OURS = "/opt/ours/bundle.pem"
 
@@ -282,3 +282,22 @@ def test_a_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path: Pat
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".pip.conf.")) == [
         ".pip.conf.toolongname.tmp"
     ]
+
+
+def test_a_value_of_several_lines_goes_back_as_continuation_lines() -> None:
+    """undo puts back what a person wrote over two lines (configparser reads '\\n/path')."""
+    original = "[global]\ncert =\n    /etc/ssl/certs/ca-certificates.crt\ntimeout = 60\n"
+    old = get_value(original, "global", "cert")
+    assert old == "\n/etc/ssl/certs/ca-certificates.crt"
+    ours = set_value(original, "global", "cert", "/b/ca-bundle.pem")
+    assert ours == "[global]\ncert = /b/ca-bundle.pem\ntimeout = 60\n"
+    assert set_value(ours, "global", "cert", old) == original
+    last_line = set_value("[global]\ncert = x", "global", "cert", "a\nb")
+    assert last_line == "[global]\ncert = a\n    b"  # still no final line break
+    assert get_value(last_line, "global", "cert") == "a\nb"
+
+
+@pytest.mark.parametrize("value", ["a\n#b", "a\n;b", "a\n b", "a\r\nb", "a\n"])
+def test_a_value_line_the_parser_would_not_read_back_is_refused(value: str) -> None:
+    with pytest.raises(IniError):
+        set_value("[global]\ncert = x\n", "global", "cert", value)

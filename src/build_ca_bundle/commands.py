@@ -314,9 +314,9 @@ def undo(args: argparse.Namespace, options: BuildOptions) -> int:
     report = pipeline.undo(options)
     if args.json:
         output.emit_json(output.undo_json(report))
-    elif not args.quiet:
+    elif not args.quiet or report.kept is not None:
         output.undo_human(report)
-    return int(ExitCode.OK)
+    return int(output.undo_exit_code(report))
 
 
 def env(args: argparse.Namespace, options: BuildOptions) -> int:

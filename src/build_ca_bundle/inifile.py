@@ -230,10 +230,16 @@ def remove_value(
 
 
 def _check_value(value: str) -> None:
-    if "\n" in value or "\r" in value:
-        raise IniError("a value cannot contain a line break")
-    if value != value.strip():
+    """A value the parser can read back: its first line on the key's line, the others as
+    continuation lines (undo puts back a value a person wrote over several lines)."""
+    if "\r" in value:
+        raise IniError("a value cannot contain a carriage return")
+    first, *more = value.split("\n")
+    if first != first.strip() or value != value.rstrip():
         raise IniError("a value cannot start or end with white space; the parser strips it")
+    for line in more:
+        if line != line.strip() or line.startswith(_COMMENT_PREFIXES):
+            raise IniError("a value's line cannot start with white space or a comment mark")
 
 
 def _classify(lines: list[Line], normalize_key: KeyNormalizer) -> list[_Classified]:
@@ -286,7 +292,7 @@ def _set_in_section(
         i for i in members if classified[i].kind is _Kind.OPTION and classified[i].key == wanted
     ]
     if existing:
-        return _replace_value(lines, classified, existing[0], value)
+        return _replace_value(lines, classified, existing[0], value, newline)
     content = [i for i in members if classified[i].kind in (_Kind.OPTION, _Kind.CONTINUATION)]
     after = content[-1] if content else header
     indent = _indent_for_new_key(lines, classified, after, end)
@@ -309,15 +315,26 @@ def _indent_for_new_key(
 
 
 def _replace_value(
-    lines: list[Line], classified: list[_Classified], index: int, value: str
+    lines: list[Line], classified: list[_Classified], index: int, value: str, newline: str
 ) -> list[Line]:
-    """Swap the value on the key's line and drop its continuation lines (comments stay)."""
+    """Swap the value on the key's line and drop its continuation lines (comments stay);
+    a value of several lines gets continuation lines of its own."""
     line = lines[index]
     indent = classified[index].indent
     match = _OPTION_RE.match(line.body[indent:].rstrip())
     if match is None:  # pragma: no cover - the line was classified as an option
         raise IniError("cannot find the value on its line", index + 1)
-    kept = [Line(line.body[: indent + match.start("value")] + value, line.end)]
+    head = line.body[: indent + match.start("value")]
+    first, *more = value.split("\n")
+    if first and not match.group("value") and head.endswith((" =", " :")):
+        head += " "  # "cert =" held nothing: "cert = /path", not "cert =/path"
+    elif not first:
+        head = head.rstrip()  # "cert =", its value below it
+    continuation = " " * (indent + 4)
+    kept = [Line(head + first, line.end or (newline if more else ""))]
+    kept += [Line(continuation + part if part else "", newline) for part in more]
+    if more:
+        kept[-1] = Line(kept[-1].body, line.end)
     following = index + 1
     while following < len(lines) and classified[following].kind in _INSIDE_VALUE:
         if classified[following].kind is not _Kind.CONTINUATION:

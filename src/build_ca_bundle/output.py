@@ -290,6 +290,12 @@ def undo_human(report: UndoReport) -> None:
         say(f"{change.target}: {change.path}: {change.key}: {outcome}")
     for path in report.removed:
         say(f"removed {path}")
+    if report.kept is not None:
+        say(
+            f"error: kept {report.kept}: the settings not undone above still point at it; "
+            "fix what they name, then run build-ca-bundle undo again",
+            sys.stderr,
+        )
     if not report.outcomes and not report.removed:
         say("nothing to undo: no record of changes and no bundle")
 
@@ -301,8 +307,14 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
             for c, outcome in report.outcomes
         ],
         "removed": [str(path) for path in report.removed],
-        "exit_code": 0,
+        "kept": None if report.kept is None else str(report.kept),
+        "exit_code": int(undo_exit_code(report)),
     }
+
+
+def undo_exit_code(report: UndoReport) -> ExitCode:
+    """3 while a setting could not be reverted (its file is left as it was)."""
+    return ExitCode.OK if report.kept is None else ExitCode.CONFIG
 
 
 Printer = Callable[[str], None]

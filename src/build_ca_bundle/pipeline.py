@@ -388,13 +388,16 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
 
 
 class UndoReport(Value, mutable=True):
-    __slots__ = ("outcomes", "removed")
+    __slots__ = ("outcomes", "removed", "kept")
     outcomes: list[tuple[Change, str]]
     removed: list[Path]
+    # The bundle, kept because a setting that could not be reverted still points at it.
+    kept: Path | None
 
     def __init__(self) -> None:
         self.outcomes = []
         self.removed = []
+        self.kept = None
 
 
 def undo(options: BuildOptions) -> UndoReport:
@@ -411,8 +414,18 @@ def undo(options: BuildOptions) -> UndoReport:
 def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
     from build_ca_bundle.targets import registry
 
+    unsettled: list[Change] = []
     for change in reversed(history.load(output)):
-        report.outcomes.append((change, registry.undo(change, options)))
+        outcome, settled = registry.undo(change, options)
+        report.outcomes.append((change, outcome))
+        if not settled:
+            unsettled.insert(0, change)
+    if unsettled:
+        # Removing the bundle now would leave those settings naming a missing file, and pip
+        # then fails on every command. Keep it, and the record of what is left to undo.
+        history.save(output, unsettled)
+        report.kept = output
+        return
     for path in (output, extra_roots_path(output), pinned_roots_path(output)):
         if bundle.remove(path):
             report.removed.append(path)

@@ -45,12 +45,14 @@ def apply(plan: Plan) -> list[Change]:
     return applied
 
 
-def undo(change: Change, options: BuildOptions) -> str:
-    """Revert one recorded change; a failure is an outcome to report, not a stop."""
+def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
+    """Revert one recorded change: (the outcome, whether it is settled). A failure is an
+    outcome to report, not a stop; a setting a person changed since is settled (left
+    alone on purpose), one that could not be reverted is not."""
     try:
-        return _undo(change, options)
+        return _undo(change, options), True
     except BuildCABundleError as error:
-        return f"not undone: {error}"
+        return f"not undone: {error}", False
 
 
 def _undo(change: Change, options: BuildOptions) -> str:
