@@ -6,11 +6,13 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import socket
 import ssl
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -533,6 +535,41 @@ def test_a_killed_lock_holder_leaves_no_lock_behind(tmp_path: Path) -> None:
     _end(_start_holder(bundle.lock_path(target)))
     assert bundle.lock_path(target).exists()  # the file stays; the kernel dropped the lock
     assert bundle.write(target, bundle.render(entries("X")), lock_timeout=1).changed
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes; Windows locks by ACL")
+def test_only_the_owner_can_open_a_lock_file(tmp_path: Path) -> None:
+    """flock works on a read-only descriptor: with a 0644 lock file, any user could hold
+    the machine-wide lock and make every rebuild fail after two minutes (exit 11)."""
+    target = tmp_path / "ca-bundle.pem"
+    old_lock = bundle.lock_path(target)
+    old_lock.touch(mode=0o644)  # made by an earlier version
+    old_lock.chmod(0o644)
+    with bundle.run_lock(target):
+        bundle.write(target, bundle.render(entries("X")))
+    for lock_file in tmp_path.glob("*.lock"):
+        assert stat.S_IMODE(lock_file.stat().st_mode) == 0o600, lock_file
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0 or shutil.which("flock") is None,
+    reason="acting as another user needs root and flock(1)",
+)
+def test_another_user_cannot_hold_the_lock() -> None:
+    def nobody_can_lock(path: Path) -> bool:
+        grab = ["flock", "--nonblock", str(path), "true"]
+        return subprocess.run(grab, user="nobody", capture_output=True, check=False).returncode == 0
+
+    with tempfile.TemporaryDirectory() as scratch:  # under /tmp: other users can reach it
+        folder = Path(scratch)
+        folder.chmod(0o755)
+        target = folder / "ca-bundle.pem"
+        old_lock = bundle.lock_path(target)
+        old_lock.touch()
+        old_lock.chmod(0o644)
+        assert nobody_can_lock(old_lock)  # what an earlier version allowed
+        bundle.write(target, bundle.render(entries("X")))
+        assert not nobody_can_lock(old_lock)
 
 
 _WRITER = """

@@ -18,6 +18,10 @@ from collections.abc import Iterator
 
 _FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _POLL = 0.05  # seconds between attempts while another run holds the lock
+# Only the owner may open it: flock works on a read-only descriptor, so a lock file others
+# can read is one any user can hold, and every machine-wide rebuild would then wait for
+# them and fail.
+_MODE = 0o600
 
 
 class Timeout(Exception):
@@ -43,10 +47,11 @@ def hold(path: str, timeout: float) -> Iterator[None]:
     file cannot be opened.
     """
     try:
-        descriptor = os.open(path, _FLAGS, 0o644)
+        descriptor = os.open(path, _FLAGS, _MODE)
     except OSError as exc:
         raise Unavailable(path, exc) from exc
     try:
+        _keep_private(descriptor)
         try:
             _acquire(descriptor, time.monotonic() + timeout)
         except OSError as exc:  # no locks on this file system (ENOLCK on some NFS mounts)
@@ -87,6 +92,17 @@ else:
 
     def _release(descriptor: int) -> None:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+def _keep_private(descriptor: int) -> None:
+    """Take away the group and other bits of a lock file an earlier version made 0644.
+    Best effort: a file system without modes (FAT, SMB) has nothing to take away."""
+    fchmod = getattr(os, "fchmod", None)  # absent on Windows before 3.13: ACLs rule there
+    if fchmod is None or os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        if os.fstat(descriptor).st_mode & 0o077:
+            fchmod(descriptor, _MODE)
 
 
 def _acquire(descriptor: int, deadline: float) -> None:
