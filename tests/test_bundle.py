@@ -35,7 +35,7 @@ from build_ca_bundle.certificates import (
     parse_der,
     parse_pem,
 )
-from build_ca_bundle.errors import BundleError, ExitCode, LockTimeoutError
+from build_ca_bundle.errors import BundleError, ExitCode, LockTimeoutError, UnsafePathError
 from build_ca_bundle.scope import Scope
 from tests.pki import DAY, NOW, Issued, make_root, refused_by_openssl
 
@@ -308,6 +308,25 @@ def test_global_scope_is_an_admin_only_machine_folder(
 ) -> None:
     path = bundle.default_path(Scope.GLOBAL, platform, environ)
     assert type(expected)(path) == expected
+
+
+_ROOTS_FILE = Path("/etc/os-release")  # root's, 0644, in root's /etc: on every Linux
+
+
+@pytest.mark.skipif(sys.platform == "win32" or not _ROOTS_FILE.exists(), reason="POSIX owners")
+def test_a_machine_wide_run_relies_only_on_files_root_alone_can_change(tmp_path: Path) -> None:
+    bundle.check_machine_file(_ROOTS_FILE, "the extra CA file")  # root's: fine
+    # Under /tmp (1777): anyone may put a file there first, or swap a link.
+    mine = tmp_path / "corp.pem"
+    mine.write_bytes(b"x")
+    with pytest.raises(UnsafePathError, match="can be changed by users other than root") as bad:
+        bundle.check_machine_file(mine, "the extra CA file")
+    assert bad.value.exit_code is ExitCode.BUNDLE
+    # A link to root's file, in a folder others can write: they can point it elsewhere.
+    link = tmp_path / "pip.conf"
+    link.symlink_to(_ROOTS_FILE)
+    with pytest.raises(UnsafePathError, match=f"a link to {_ROOTS_FILE.resolve()}"):
+        bundle.check_machine_file(link, "the machine-wide pip config")
 
 
 # --- writing --------------------------------------------------------------------------------

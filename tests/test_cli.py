@@ -668,6 +668,19 @@ def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     assert "symlink" in err
 
 
+def test_global_scope_refuses_an_extra_ca_file_ordinary_users_could_change(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every account would trust the roots in it: a file under /tmp is anyone's to swap.
+    Checked before anything is written (here a dry run, as the bundle path is checked
+    first: see the test above)."""
+    extra = tmp_path / "corp.pem"
+    extra.write_bytes(store.corporate.pem)
+    code, _, err = run(capsys, "--scope", "global", "--dry-run", "--extra-ca", str(extra))
+    assert code == ExitCode.BUNDLE
+    assert f"the extra CA file {extra} can be changed by users other than root" in err
+
+
 def test_unknown_tool_names_are_clear_errors(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

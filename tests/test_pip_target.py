@@ -469,3 +469,23 @@ def test_real_pip_reads_the_site_file_we_wrote(tmp_path: Path) -> None:
     assert f"{venv_dir / 'pip.conf'}, exists: True" in debug
     got = run_pip(python, "config", "get", "global.cert", pythonpath=pip_parent)
     assert got.strip() == str(bundle)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners")
+def test_a_machine_wide_run_refuses_a_pip_config_linked_to_a_users_file(tmp_path: Path) -> None:
+    """/etc/pip.conf as a link into a folder a user owns: that user would then choose the
+    index and the CA of every account's pip. Nothing is written."""
+    from build_ca_bundle import pipeline
+    from build_ca_bundle.errors import UnsafePathError
+    from build_ca_bundle.options import BuildOptions
+    from build_ca_bundle.targets import Change, Plan
+
+    users_file = tmp_path / "user" / "pip.conf"
+    users_file.parent.mkdir()
+    users_file.write_text("[global]\n")
+    link = tmp_path / "pip.conf"
+    link.symlink_to(users_file)
+    plan = Plan("pip", [Change("pip", link, "global.cert", None, "/etc/b/ca-bundle.pem")])
+    with pytest.raises(UnsafePathError, match=f"the machine-wide pip config {link}"):
+        pipeline._check_machine_files([], [plan], BuildOptions(scope=Scope.GLOBAL))
+    assert users_file.read_text() == "[global]\n"

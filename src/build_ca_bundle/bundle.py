@@ -184,6 +184,35 @@ def _check_posix_machine_path(path: Path) -> None:
             )
 
 
+def check_machine_file(path: Path, role: str) -> None:
+    """Refuse a file a machine-wide run relies on or edits (the machine's pip config, an
+    ``--extra-ca`` file whose roots every account will trust, the policy) if an ordinary
+    user could change it or swap it: the path as given and the file it leads to, with
+    every folder above each, must be root's and writable by no one else. A link is fine
+    when root owns it and its folder (``/etc/alternatives``). (Windows: ACLs, IT's to set;
+    not checked here.)"""
+    if sys.platform == "win32":
+        return
+    absolute, real = path.absolute(), path.resolve()
+    shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
+    for item in dict.fromkeys([absolute, *absolute.parents, real, *real.parents]):
+        try:
+            info = item.lstat()
+        except FileNotFoundError:
+            continue  # created by us, as root, with our modes
+        except OSError as exc:
+            raise UnsafePathError(f"cannot check {item} for {shown}: {exc.strerror}") from exc
+        writable = not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if info.st_uid != 0 or writable:
+            raise UnsafePathError(
+                f"{shown} can be changed by users other than root ({item} is "
+                f"{'not owned by root' if info.st_uid else 'writable by others'}): "
+                "a machine-wide run does not rely on it; nothing was changed",
+                hint="make the file and its folders root's and writable only by root, or "
+                "use a file that is",
+            )
+
+
 # --- folders and locks ----------------------------------------------------------------------
 
 

@@ -230,6 +230,8 @@ def _build(options: BuildOptions) -> BuildReport:
     )
     _check_usable(selection, options)
     plans = _plan_targets(output, extra_path, options)
+    if options.scope is Scope.GLOBAL:
+        _check_machine_files(sources, plans, options)
     blocks: dict[str, str] = {}
     proof = None
     if options.dry_run:
@@ -339,6 +341,22 @@ def _plan_targets(output: Path, extra_path: Path, options: BuildOptions) -> list
     from build_ca_bundle.targets import registry
 
     return [registry.plan(name, output, extra_path, options) for name in options.configure]
+
+
+def _check_machine_files(
+    sources: list[SourceResult], plans: list[Plan], options: BuildOptions
+) -> None:
+    """What a machine-wide run trusts or edits beyond the OS store (whose own permissions
+    are the OS's trust) must be root's alone, or one user would decide for every account."""
+    if options.policy_path is not None:
+        bundle.check_machine_file(options.policy_path, "the policy file")
+    for source in sources:
+        if source.kind is SourceKind.EXTRA:
+            for path in source.inputs:
+                bundle.check_machine_file(path, "the extra CA file")
+    for plan in plans:
+        for change in plan.changes:
+            bundle.check_machine_file(change.path, f"the machine-wide {plan.target} config")
 
 
 def _apply(plans: list[Plan]) -> list[Change]:
