@@ -783,6 +783,32 @@ def test_ci_export_keeps_json_one_object_and_quiet_silent(
     assert ci["variables"]["SSL_CERT_FILE"] == str(bundle_path(isolated_home))
 
 
+def test_ci_with_dry_run_exports_nothing(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], github_env: Path
+) -> None:
+    """No bundle is written: later steps pointed at it would trust nothing (curl exit 77)."""
+    code, out, _ = run(capsys, "--ci", "--dry-run")
+    assert code == 0
+    assert "would export 7 variables to later GitHub Actions steps" in out
+    assert github_env.read_text() == ""
+    assert not bundle_path(isolated_home).exists()
+
+
+def test_a_bundle_path_with_a_line_break_is_refused_before_anything_is_written(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str], github_env: Path
+) -> None:
+    """Every file that names the bundle would read a second line of someone's choosing:
+    GITHUB_ENV got INJECTED=1 as a variable of its own."""
+    target = tmp_path / "b\nINJECTED=1\n" / "ca-bundle.pem"
+    before = sorted(tmp_path.iterdir())
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run(capsys, "--ci", "--scope", "none", "--output", str(target), *extra)
+        assert code == ExitCode.BUNDLE
+        assert "holds a line break" in err
+    assert github_env.read_text() == ""
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_a_killed_runs_temp_file_is_removed_by_the_next_run(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -59,6 +59,7 @@ def test_powershell_and_cmd_quoting() -> None:
         "$env:PIP_CERT = 'C:\\Users\\O''Brien\\b.pem'\n"
     )
     assert env.render({"PIP_CERT": "C:\\a b\\b.pem"}, "cmd") == 'set "PIP_CERT=C:\\a b\\b.pem"\n'
+    assert env.render({"PIP_CERT": "C:\\100%\\b.pem"}, "cmd") == 'set "PIP_CERT=C:\\100%%\\b.pem"\n'
 
 
 def test_default_shell() -> None:
@@ -92,6 +93,15 @@ def test_azure_pipelines_prints_logging_commands(capsys: pytest.CaptureFixture[s
     assert export is not None
     env.write_ci_export(export)
     assert capsys.readouterr().out == "##vso[task.setvariable variable=PIP_CERT]/b.pem\n"
+
+
+def test_azure_logging_commands_escape_percent_as_the_task_library_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    export = env.ci_export({"PIP_CERT": "/100%/b.pem"}, {"TF_BUILD": "True"})
+    assert export is not None
+    env.write_ci_export(export)
+    assert capsys.readouterr().out == "##vso[task.setvariable variable=PIP_CERT]/100%AZP25/b.pem\n"
 
 
 def test_circleci_appends_exports_to_bash_env(tmp_path: Path) -> None:

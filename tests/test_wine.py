@@ -280,3 +280,21 @@ def test_a_korean_profile_under_the_korean_code_page(korean_wine: Wine, tmp_path
     assert not data.startswith(b"\xef\xbb\xbf")
     bundle = f"C:\\users\\{KOREAN_USER}\\AppData\\Local\\build-ca-bundle\\ca-bundle.pem"
     assert data == f"[global]\r\ncert = {bundle}\r\n".encode("cp949")
+
+
+def test_env_for_cmd_sets_the_exact_path_in_a_real_batch_file(wine: Wine, tmp_path: Path) -> None:
+    """cmd expands %NAME% in a batch file: a folder named "100%OS%done" became
+    "100Windows_NTdone" before "%" was doubled."""
+    from build_ca_bundle.targets import env
+
+    path = "C:\\certs\\100%OS%done\\ca-bundle.pem"
+    batch = wine.drive_c("C:\\env.cmd")
+    batch.write_text(
+        "@echo off\r\n"
+        + env.render({"SSL_CERT_FILE": path}, "cmd").replace("\n", "\r\n")
+        + "set SSL_CERT_FILE\r\n",  # not echo: Wine's echo expands a value once more
+        encoding="ascii",
+    )
+    result = wine.run(["wine", "cmd", "/c", "C:\\env.cmd"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"SSL_CERT_FILE={path}"

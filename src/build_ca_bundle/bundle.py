@@ -143,8 +143,15 @@ def default_path(
     return default_bundle_path(scope, platform, environ)
 
 
-def check_not_a_folder(path: Path) -> None:
-    """Refuse a bundle path that names a folder, before its lock files are made beside it."""
+def check_bundle_path(path: Path) -> None:
+    """Refuse a bundle path that names a folder, before its lock files are made beside it,
+    or that holds a line break: every file that names the bundle (pip.conf, a profile, a
+    CI system's variables) would read a second line of someone's choosing."""
+    if any(mark in str(path) for mark in "\r\n"):
+        raise BundleError(
+            f"the bundle path {str(path)!r} holds a line break",
+            hint="choose a path without line breaks",
+        )
     if path.is_dir():
         raise BundleError(
             f"{path} is a folder: the bundle needs a file's path",

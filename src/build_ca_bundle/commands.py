@@ -105,10 +105,17 @@ def _export_to_ci(
         if not as_json:
             output.say(env.render(values, env.default_shell(options.environ)).rstrip("\n"))
         return {"system": None, "path": None, "variables": values}
-    env.write_ci_export(export)
-    if not (quiet or as_json):
-        where = f" ({export.path})" if export.path else ""
-        output.say(f"exported {len(values)} variables to later {export.system} steps{where}")
+    where = f" ({export.path})" if export.path else ""
+    if options.dry_run:
+        # No bundle was written: later steps pointed at a missing file would trust nothing.
+        if not (quiet or as_json):
+            output.say(
+                f"would export {len(values)} variables to later {export.system} steps{where}"
+            )
+    else:
+        env.write_ci_export(export)
+        if not (quiet or as_json):
+            output.say(f"exported {len(values)} variables to later {export.system} steps{where}")
     path = str(export.path) if export.path else None
     return {"system": export.system, "path": path, "variables": values}
 

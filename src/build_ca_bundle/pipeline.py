@@ -201,11 +201,11 @@ def _without_cycle_collection() -> Iterator[None]:
 def build(options: BuildOptions) -> BuildReport:
     """Run the main job. Raises a :class:`BuildCABundleError` when it must refuse; then
     nothing was changed. Runs for one bundle take turns (two logons at once)."""
-    if options.dry_run:
-        return _build(options)
     output = bundle_path(options)
     try:
-        bundle.check_not_a_folder(output)
+        bundle.check_bundle_path(output)
+        if options.dry_run:
+            return _build(options)
         if options.scope is Scope.GLOBAL:
             bundle.check_machine_path(output)  # before the lock creates any folder
         with bundle.run_lock(output):
