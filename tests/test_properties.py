@@ -104,7 +104,7 @@ def test_a_store_of_thousands_of_blocks_good_and_broken_reads_in_one_pass() -> N
         parts.append(roots[number % len(roots)].pem)
         parts.append(b"-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n")
         parts.append(
-            b"\x00 \xd0\xba\xd0\xbb\xd1\x8e\xd1\x87 -----BEGIN CERTIFICATE-----\nMIIB\n"
+            b"\x00 \xd0\xba\xd0\xbb\xd1\x8e\xd1\x87\n-----BEGIN CERTIFICATE-----\nMIIB\n"
             b"-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAAAA\n"
             b"-----END PRIVATE KEY-----\n"
         )
