@@ -20,6 +20,7 @@ import pytest
 
 from build_ca_bundle import cli, manifest, openssl
 from build_ca_bundle.errors import ExitCode
+from build_ca_bundle.targets import Change, Plan
 from tests.conftest import Home
 from tests.pki import Issued, make_expired_root, make_root, refused_by_openssl
 
@@ -334,6 +335,84 @@ def test_an_undo_that_cannot_revert_keeps_the_bundle_and_what_is_left_to_undo(
     assert not bundle_path(isolated_home).exists()
 
 
+def test_undo_keeps_a_bundle_that_pip_conf_named_before_any_change_of_ours(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A synced dotfile or a re-imaged machine: pip.conf names the bundle already, so the
+    run changes nothing and records nothing. undo then removed the bundle under it."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text(f"[global]\ncert = {bundle_path(isolated_home)}\n")
+    assert run(capsys)[0] == 0
+    assert cli.main(["undo"]) == ExitCode.CONFIG
+    assert f"{pip_conf} names it" in capsys.readouterr().err
+    assert bundle_path(isolated_home).exists()
+    pip_conf.write_text("[global]\n")  # the person takes the line out: now undo finishes
+    assert cli.main(["undo"]) == 0
+    assert not bundle_path(isolated_home).exists()
+
+
+def test_undo_of_two_bundles_in_turn_puts_back_what_was_there_before_both(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Default bundle, then --output another: undoing the first left the setting alone and
+    threw away the only record of the original cert; undoing the second then put back the
+    first bundle's path, a file already removed."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    original = "[global]\ncert = /etc/corp/old-root.pem\n"
+    pip_conf.write_text(original)
+    other = tmp_path / "other" / "ca.pem"
+    assert run(capsys)[0] == 0
+    assert run(capsys, "--output", str(other))[0] == 0
+    assert cli.main(["undo"]) == 0
+    assert "left alone" in capsys.readouterr().out
+    assert cli.main(["undo", "--output", str(other)]) == 0
+    assert pip_conf.read_text() == original
+
+
+def test_a_run_killed_after_it_set_pip_leaves_a_record_for_undo(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed between setting pip.conf and saving the record: the next run changes nothing
+    and records nothing, and undo removed the bundle pip.conf names."""
+    from build_ca_bundle import pipeline
+
+    real_apply = pipeline._apply
+
+    def apply_then_die(plans: list[Plan]) -> list[Change]:
+        real_apply(plans)
+        raise SystemExit("killed")  # nothing after this point of the run happens
+
+    monkeypatch.setattr(pipeline, "_apply", apply_then_die)
+    with pytest.raises(SystemExit):
+        run(capsys)
+    monkeypatch.setattr(pipeline, "_apply", real_apply)  # not undo(): that ends the isolation
+    assert run(capsys)[0] == 0
+    assert cli.main(["undo"]) == 0
+    assert not isolated_home.pip_user_config.exists()
+    assert not bundle_path(isolated_home).exists()
+
+
+def test_the_first_backup_is_never_replaced(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip.conf.bak holds the person's file from before the first change: a later change (a
+    person's edit of cert, then our run) replaced it, as it replaced their own .bak."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    theirs = "[global]\nindex-url = https://mirror.example/simple\n"
+    pip_conf.with_name("pip.conf.bak").write_text(theirs)
+    pip_conf.write_text("[global]\ntimeout = 60\n")
+    assert run(capsys)[0] == 0
+    pip_conf.write_text("[global]\ntimeout = 60\ncert = /elsewhere.pem\n")
+    assert run(capsys)[0] == 0
+    assert pip_conf.with_name("pip.conf.bak").read_text() == theirs
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -486,6 +565,8 @@ def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
     )
     assert "trusted-host" in pip_conf.with_name("pip.conf.bak").read_text()
     assert bashrc.read_text() == "alias pipi='pip install --trusted-host pypi.org'\n"
+    assert "not current" not in json.dumps(payload)  # the fix's own pip.conf edit is recorded
+    assert run(capsys, "--check")[0] == ExitCode.OK
 
 
 def test_doctor_agrees_with_the_build_about_whether_the_bundle_is_current(

@@ -258,15 +258,16 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     from build_ca_bundle import doctor as audits
     from build_ca_bundle.targets import pip
 
-    report = pipeline.build(options)
-    fixed = [f"{change}" for change in report.changes]
-    # pip.conf edits take turns with runs (a logon at the same moment), as builds do.
+    removed = []
+    # pip.conf edits take turns with runs (a logon at the same moment), as builds do. Before
+    # the build: its manifest then records pip.conf as the fix left it, so it stays current.
     with bundle.run_lock(fastpath.bundle_path(options)):
         for path in pip_files:
             if audits.pip_trusted_hosts(path):
                 for change in pip.remove_trusted_hosts(path, env):
-                    fixed.append(f"removed {change.key} = {change.old} from {path}")
-    return fixed
+                    removed.append(f"removed {change.key} = {change.old} from {path}")
+    report = pipeline.build(options)
+    return [f"{change}" for change in report.changes] + removed
 
 
 def _bundle_findings(options: BuildOptions, env: PipEnvironment) -> list[Finding]:

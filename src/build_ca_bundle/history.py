@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.targets import CREATED_NOTE, Change
 
 SUFFIX = ".changes.json"
@@ -28,8 +29,6 @@ def load(bundle: Path) -> list[Change]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        from build_ca_bundle.errors import ConfigError
-
         raise ConfigError(
             f"cannot read our change record {path_for(bundle)}: {exc}",
             hint="undo needs it; restore it from a backup or revert the settings by hand",
@@ -63,10 +62,32 @@ def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]
 
 
 def add(bundle: Path, applied: Iterable[Change]) -> None:
-    applied = list(applied)
+    applied = [_inherited(change, bundle) for change in applied]
     if not applied:
         return
     save(bundle, merge(load(bundle), applied))
+
+
+def _inherited(change: Change, bundle: Path) -> Change:
+    """A setting that named another bundle of ours: that bundle's record holds what was
+    there before it, and that is what undo must put back. (That bundle's own undo then finds
+    the setting no longer its own and leaves it; restoring its path would point pip at a
+    file its undo removed.)"""
+    if change.old is None:
+        return change
+    other = Path(change.old).expanduser()
+    if other == bundle or not path_for(other).is_file():
+        return change
+    try:
+        earlier = load(other)
+    except ConfigError:  # an unreadable record proves nothing
+        return change
+    setting = (change.target, str(change.path), change.key)
+    for item in earlier:
+        if (item.target, str(item.path), item.key) == setting:
+            created = (CREATED_NOTE,) if CREATED_NOTE in item.notes else ()
+            return Change(change.target, change.path, change.key, item.old, change.new, created)
+    return change
 
 
 def save(bundle: Path, changes: Iterable[Change]) -> None:

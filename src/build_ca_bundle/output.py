@@ -290,7 +290,14 @@ def undo_human(report: UndoReport) -> None:
         say(f"{change.target}: {change.path}: {change.key}: {outcome}")
     for path in report.removed:
         say(f"removed {path}")
-    if report.kept is not None:
+    if report.named_by is not None:
+        say(
+            f"error: kept {report.kept}: {report.named_by} names it in its cert setting, "
+            "which this tool did not put there; remove that line, then run "
+            "build-ca-bundle undo again",
+            sys.stderr,
+        )
+    elif report.kept is not None:
         say(
             f"error: kept {report.kept}: the settings not undone above still point at it; "
             "fix what they name, then run build-ca-bundle undo again",
@@ -308,6 +315,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
         ],
         "removed": [str(path) for path in report.removed],
         "kept": None if report.kept is None else str(report.kept),
+        "named_by": None if report.named_by is None else str(report.named_by),
         "exit_code": int(undo_exit_code(report)),
     }
 

@@ -243,8 +243,11 @@ def _build(options: BuildOptions) -> BuildReport:
         extra_content = bundle.render(selection.beyond_base(), blocks)
         bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
         _save_pinned(sources, pinned_roots_path(output))
+        # Recorded first: a run killed between the two would otherwise leave a setting
+        # naming the bundle with no record, and undo would remove the bundle under it. A
+        # recorded change that was never made is one undo finds not there, and leaves.
+        history.add(output, [change for plan in plans for change in plan.changes])
         changes = _apply(plans)
-        history.add(output, changes)
     report = BuildReport(
         options=options,
         bundle_path=output,
@@ -406,16 +409,18 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
 
 
 class UndoReport(Value, mutable=True):
-    __slots__ = ("outcomes", "removed", "kept")
+    __slots__ = ("outcomes", "removed", "kept", "named_by")
     outcomes: list[tuple[Change, str]]
     removed: list[Path]
     # The bundle, kept because a setting that could not be reverted still points at it.
     kept: Path | None
+    named_by: Path | None  # or because this file names it, though not by our change
 
     def __init__(self) -> None:
         self.outcomes = []
         self.removed = []
         self.kept = None
+        self.named_by = None
 
 
 def undo(options: BuildOptions) -> UndoReport:
@@ -443,6 +448,11 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         # then fails on every command. Keep it, and the record of what is left to undo.
         history.save(output, unsettled)
         report.kept = output
+        return
+    naming = registry.still_named_by(output, options)
+    if naming is not None:  # set there by someone else: theirs to remove, the bundle stays
+        history.remove(output)
+        report.kept, report.named_by = output, naming
         return
     for path in (output, extra_roots_path(output), pinned_roots_path(output)):
         if bundle.remove(path):

@@ -555,7 +555,8 @@ def apply(plan: Plan) -> list[Change]:
         original = plan.pending.get(backup_path(change.path))
         check_unchanged(change.path, original)
         try:
-            if original is not None:
+            if original is not None and not backup_path(change.path).exists():
+                # The oldest backup is the person's file: a later change never replaces it.
                 inifile.write_atomically(_real(backup_path(change.path)), original)
             inifile.write_atomically(_real(change.path), data)
         except OSError as error:
@@ -597,6 +598,19 @@ def undo(change: Change, env: PipEnvironment) -> str:
     return "removed" if change.old is None else f"restored {change.old}"
 
 
+def names_bundle(scope: Scope, bundle: Path, env: PipEnvironment) -> Path | None:
+    """The scope's pip config file if its ``cert`` names ``bundle`` (put there by anyone:
+    a synced dotfile, a re-imaged machine), else None."""
+    if scope is Scope.NONE:
+        return None
+    path = target_file(scope, env)
+    try:
+        current = read_config(path, env).get(SECTION)
+    except ConfigError:
+        return None  # undo reported this file already
+    return path if current is not None and _same_path(current, str(bundle), env) else None
+
+
 def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
     """Delete every ``trusted-host`` key from one config file, keeping a backup and every
     other byte. Returns one change per section it was removed from."""
@@ -618,11 +632,12 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
                     f"{section}.trusted-host",
                     values["trusted-host"],
                     None,
-                    (f"backup at {backup_path(path)}",),
+                    () if backup_path(path).exists() else (f"backup at {backup_path(path)}",),
                 )
             )
     if changes and config.raw is not None:
-        _write(backup_path(path), config.raw)
+        if not backup_path(path).exists():
+            _write(backup_path(path), config.raw)
         _write(path, text.encode(env.encoding))
     return changes
 
@@ -687,7 +702,8 @@ def _change_for(target: ConfigFile, value: str, env: PipEnvironment) -> Change |
     else:
         if target.bom:
             notes.append("removed a UTF-8 byte order mark that made every pip command fail")
-        notes.append(f"backup at {backup_path(target.path)}")
+        if not backup_path(target.path).exists():
+            notes.append(f"backup at {backup_path(target.path)}")
     if value.startswith("~"):
         notes.append(f"wrote a '~' path: {env.encoding} cannot hold the full path")
     return Change(TARGET, target.path, f"{SECTION}.{KEY}", old, value, tuple(notes))

@@ -68,6 +68,15 @@ def _undo(change: Change, options: BuildOptions) -> str:
     return outcome
 
 
+def still_named_by(bundle: Path, options: BuildOptions) -> Path | None:
+    """A config file that names ``bundle`` after undo: pip's, whoever set it there."""
+    if "pip" not in options.configure:
+        return None
+    from build_ca_bundle.targets import pip
+
+    return pip.names_bundle(options.scope, bundle, _pip_env(options))
+
+
 def watched_files(options: BuildOptions) -> list[Path]:
     """Config files whose change must trigger a full run (a person may have edited them)."""
     if options.scope is Scope.NONE:

@@ -180,14 +180,16 @@ def backup_path(path: Path) -> Path:
 
 
 def keep_backup(plan: Plan, path: Path) -> str | None:
-    """Queue a backup of ``path`` for apply; the note to add to the change, if any."""
+    """Queue a backup of ``path`` for apply (its bytes also tell apply whether the file
+    changed since); the note to add to the change, if a backup will be made: an older one
+    is never replaced (:func:`write_backups`)."""
     try:
         plan.pending[backup_path(path)] = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as error:
         raise ConfigError(f"cannot read {path} ({error.strerror})") from error
-    return f"backup at {backup_path(path)}"
+    return None if backup_path(path).exists() else f"backup at {backup_path(path)}"
 
 
 def write_backups(plan: Plan) -> None:
