@@ -441,10 +441,10 @@ def test_shadowing_variable_is_reported_with_the_fix(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
-    code, out, _ = run(capsys)
+    code, _, err = run(capsys)
     assert code == 0
-    assert "REQUESTS_CA_BUNDLE" in out
-    assert "fix:" in out
+    assert "REQUESTS_CA_BUNDLE" in err  # an error: pip does not use the bundle
+    assert "fix:" in err
 
 
 def loaded_by_a_run(modules: tuple[str, ...]) -> str:
@@ -603,6 +603,32 @@ def test_doctor_reports_each_ca_variable_once_and_says_what_it_does(
     ]
     (ssl_cert_file,) = [f for f in findings if f["where"] == "environment: SSL_CERT_FILE"]
     assert "pip" not in ssl_cert_file["message"]  # pip's cert is not beaten by it
+
+
+def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A logon script runs -q and drops stdout: PIP_CERT beating pip.conf (this very machine
+    exports one) went unsaid, though --quiet means "errors only"."""
+    monkeypatch.setenv("PIP_CERT", str(store.file))
+    code, out, err = run(capsys, "--quiet")
+    assert (code, out) == (0, "")
+    assert "error: environment variable PIP_CERT" in err
+    assert "  fix: " in err
+    for unchanged in (["--quiet"], []):  # the next logon: nothing changed, it still holds
+        code, out, err = run(capsys, *unchanged)
+        assert "error: environment variable PIP_CERT" in err
+        assert "error:" not in out
+    quick = subprocess.run(  # the logon path that answers before the CLI is imported
+        [sys.executable, "-m", "build_ca_bundle", "-q"], capture_output=True, text=True, check=False
+    )
+    assert (quick.returncode, quick.stdout) == (0, "")
+    assert "error: environment variable PIP_CERT" in quick.stderr
+    monkeypatch.delenv("PIP_CERT")
+    assert run(capsys, "--quiet")[1:] == ("", "")  # nothing wrong: silent
 
 
 def test_doctor_fix_records_what_the_next_logon_run_finds_current(

@@ -4,6 +4,7 @@ code. The CLI parses; these glue; the library decides."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from build_ca_bundle import output
@@ -51,8 +52,11 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
         output.build_human(report, verbose=args.verbose)
         if results:
             output.targets_human(results)
-    elif code is not ExitCode.OK:
-        output.targets_human(results)
+    else:  # errors only, on stderr: what keeps pip from the bundle, a failed check
+        errors = [f for f in report.findings if f.severity is Severity.ERROR]
+        output.findings_human(errors, errors=sys.stderr)
+        if code is not ExitCode.OK:
+            output.targets_human(results, stream=sys.stderr)
     return int(code)
 
 

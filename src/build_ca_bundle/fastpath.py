@@ -35,9 +35,7 @@ def start_loading(options: BuildOptions) -> str | None:
 
 
 def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:
-    if quiet:
-        return
     path = bundle_path(options)
     recorded = manifest.load(path)
     if recorded is not None:
-        print("\n".join(manifest.unchanged_lines(path, recorded)))
+        manifest.say_unchanged(path, recorded, quiet=quiet)

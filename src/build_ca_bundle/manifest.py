@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 
 from build_ca_bundle.tempfiles import temp_target
@@ -136,12 +137,18 @@ def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | 
     return why_stale(load(bundle), key, now, bundle)
 
 
-def unchanged_lines(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> list[str]:
-    """What an unchanged run says: the bundle, its size, and the last full run's warnings."""
-    count = manifest["certificates"]
-    return [f"bundle unchanged: {os.fspath(bundle)} ({count} certificates); nothing to do"] + [
-        str(warning) for warning in manifest["warnings"]
-    ]
+def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, quiet: bool) -> None:
+    """What an unchanged run says: the bundle, its size, and the last full run's warnings.
+    Its errors (our setting will not apply: PIP_CERT beats it, say) still hold, as nothing
+    changed: they go to stderr, even with --quiet, as a full run's do."""
+    if not quiet:
+        count = manifest["certificates"]
+        print(f"bundle unchanged: {os.fspath(bundle)} ({count} certificates); nothing to do")
+    for warning in map(str, manifest["warnings"]):
+        if warning.startswith("error:"):
+            print(warning, file=sys.stderr)
+        elif not quiet:
+            print(warning)
 
 
 def why_stale(

@@ -192,7 +192,7 @@ def build_human(report: BuildReport, *, verbose: bool = False) -> None:
             cert = entry.certificate
             say(f"  {cert.sha256[:16]}  {cert.label}  [{', '.join(entry.origins)}]")
     _changes_human(report)
-    findings_human(report.findings)
+    findings_human(report.findings, errors=sys.stderr)
 
 
 def _sources_human(report: BuildReport, *, verbose: bool) -> None:
@@ -240,10 +240,14 @@ def _changes_human(report: BuildReport) -> None:
         say("nothing to do: the bundle is current and every setting already points at it")
 
 
-def findings_human(findings: Sequence[Finding]) -> None:
+def findings_human(findings: Sequence[Finding], *, errors: TextIO | None = None) -> None:
+    """Each finding and its fix; the errors to ``errors`` if given. A build sends them to
+    stderr (our setting will not apply, or verification is off), where a logon script that
+    discards stdout still keeps them; doctor's report is all of its stdout."""
     for finding in findings:
-        say(f"{finding.severity.value}: {finding}")
-        say(f"  fix: {finding.fix}")
+        stream = errors if finding.severity.value == "error" else None
+        say(f"{finding.severity.value}: {finding}", stream)
+        say(f"  fix: {finding.fix}", stream)
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -265,21 +269,23 @@ def target_json(result: TargetResult) -> dict[str, Any]:
     }
 
 
-def targets_human(results: Sequence[TargetResult], *, verbose: bool = False) -> None:
+def targets_human(
+    results: Sequence[TargetResult], *, verbose: bool = False, stream: TextIO | None = None
+) -> None:
     for result in results:
         via = f" via {result.proxy}" if result.proxy else ""
-        say(f"{result.url}{via}")
+        say(f"{result.url}{via}", stream)
         for check in result.checks:
             detail = f" ({check.detail})" if check.detail and check.status.value != "ok" else ""
-            say(f"  {check.trust:8} {check.status.value}{detail}")
+            say(f"  {check.trust:8} {check.status.value}{detail}", stream)
         failed = any(check.status.value != "ok" for check in result.checks)
         if result.chain and (failed or verbose):
-            say("  chain presented:")
+            say("  chain presented:", stream)
             for cert in result.chain:
-                say(f"    {cert.subject}")
-                say(f"      issuer {cert.issuer}; sha256 {cert.sha256}")
+                say(f"    {cert.subject}", stream)
+                say(f"      issuer {cert.issuer}; sha256 {cert.sha256}", stream)
         for line in result.advice:
-            say(f"  -> {line}")
+            say(f"  -> {line}", stream)
 
 
 # --- undo -----------------------------------------------------------------------------------

@@ -113,11 +113,10 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
         recorded, run_key(argv, environ), time.time(), bundle
     ):
         return None
-    if not ({"-q", "--quiet"} & set(argv)):
-        lines = (
-            [f"current: {bundle}"]
-            if "--check" in argv
-            else manifest.unchanged_lines(bundle, recorded)
-        )
-        print("\n".join(lines))
+    quiet = bool({"-q", "--quiet"} & set(argv))
+    if "--check" in argv:
+        if not quiet:
+            print(f"current: {bundle}")
+    else:
+        manifest.say_unchanged(bundle, recorded, quiet=quiet)
     return 0
