@@ -890,6 +890,18 @@ def test_ci_export_keeps_json_one_object_and_quiet_silent(
     assert ci["variables"]["SSL_CERT_FILE"] == str(bundle_path(isolated_home))
 
 
+def test_a_ci_runs_bundle_is_current_for_a_later_check(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], github_env: Path
+) -> None:
+    """--ci exports and --proxy serves the live check: neither changes the result, so a CI
+    gate (--check) after the setup step must pass, and doctor must not say "not current"."""
+    for flags in (["--ci"], ["--proxy", "http://127.0.0.1:9"], ["--proxy=http://127.0.0.1:9"]):
+        assert run(capsys, *flags)[0] == 0
+        assert run(capsys, "--check")[0] == ExitCode.OK, flags
+    assert run(capsys, "--extra-ca", str(store.file))[0] == 0
+    assert run(capsys, "--check")[0] == ExitCode.STALE  # a flag that does change the result
+
+
 def test_ci_with_dry_run_exports_nothing(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], github_env: Path
 ) -> None:

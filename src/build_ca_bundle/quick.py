@@ -56,6 +56,26 @@ def default_policy(environ: Mapping[str, str], platform: str = sys.platform) -> 
     return POLICY_LOCATIONS.get(platform, POLICY_LOCATIONS["linux"])
 
 
+# Flags that change neither the bundle nor the settings, though the quick path cannot answer
+# for them (--ci exports, --proxy serves the live check): left out of the key, so that a CI
+# step's --ci run and a later --check agree about what is current.
+_KEY_NEUTRAL_FLAGS = NEUTRAL_FLAGS | {"--ci"}
+_KEY_NEUTRAL_VALUE = "--proxy"  # and the value after it, or after "="
+
+
+def _result_arguments(argv: Sequence[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == _KEY_NEUTRAL_VALUE:
+            skip = True
+        elif arg not in _KEY_NEUTRAL_FLAGS and not arg.startswith(f"{_KEY_NEUTRAL_VALUE}="):
+            kept.append(arg)
+    return kept
+
+
 def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     """Everything that decides a run's result except the files it reads (the manifest
     records those): the tool, the Python, the meaningful flags, the environment, whether a
@@ -66,7 +86,7 @@ def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
         sys.version,
         sys.prefix,
         sys.platform,
-        *(arg for arg in argv if arg not in NEUTRAL_FLAGS),
+        *_result_arguments(argv),
         "--",
         *(f"{name}={environ.get(name)}" for name in RELEVANT_VARIABLES),
         f"policy={policy}:{os.path.exists(policy)}",
