@@ -164,6 +164,11 @@ def test_from_server_trusts_only_a_pinned_root(
         shown = capsys.readouterr().out
         assert f"--pin {presented.sha256}" in shown
         assert not output.exists()
+        assert cli.main([*common, "--json", "--from-server", spec]) == 0  # one JSON object
+        shown_json = json.loads(capsys.readouterr().out)
+        assert shown_json["trusted"] is None
+        assert shown_json["from_server"]["chain"][-1]["sha256"] == presented.sha256
+        assert not output.exists()
         # A wrong pin changes nothing.
         wrong = make_root("Other").sha256
         assert cli.main([*common, "--from-server", spec, "--pin", wrong]) == ExitCode.PIN_MISMATCH

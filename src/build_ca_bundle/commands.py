@@ -135,10 +135,23 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
             output.say(f"  {subject}")
             output.say(f"    issuer {issuer}; sha256 {sha256}")
     if args.pin is None:
-        if not args.quiet:
+        command = f"build-ca-bundle --from-server {args.from_server} --pin {chain.top[2]}"
+        if args.json:
+            presented = [
+                {"subject": subject, "issuer": issuer, "sha256": sha256}
+                for subject, issuer, sha256 in chain.chain
+            ]
+            output.emit_json(
+                {
+                    "from_server": {"host": chain.host, "port": chain.port, "chain": presented},
+                    "trusted": None,
+                    "next": command,
+                    "exit_code": int(ExitCode.OK),
+                }
+            )
+        elif not args.quiet:
             output.say(
-                "nothing trusted. Check the top fingerprint with IT, then run:\n"
-                f"  build-ca-bundle --from-server {args.from_server} --pin {chain.top[2]}"
+                f"nothing trusted. Check the top fingerprint with IT, then run:\n  {command}"
             )
         return None
     root = pipeline.pinned_root(chain, ders, args.pin)
