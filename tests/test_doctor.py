@@ -178,6 +178,43 @@ def test_git_ssl_verify_false_with_its_origin(isolated_home: Home, tmp_path: Pat
     assert "http.sslverify = false" in findings[0].message
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_settings_are_judged_as_git_reads_them(isolated_home: Home, tmp_path: Path) -> None:
+    """ "sslVerify =" (empty) is false to git, and git then skips verification; doctor missed
+    it. A bare "sslVerify" is true. git --bool is the oracle."""
+    env = {"HOME": str(isolated_home.home), "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
+    gitconfig = isolated_home.home / ".gitconfig"
+    gitconfig.write_text(
+        '[http]\n\tsslVerify =\n[http "https://a.example/"]\n\tsslVerify\n'
+        '[http "https://b.example/"]\n\tsslVerify = Off\n'
+    )
+    keys = [
+        "http.sslVerify",
+        "http.https://a.example/.sslVerify",
+        "http.https://b.example/.sslVerify",
+    ]
+    git_says_off = {
+        key.lower()
+        for key in keys
+        if subprocess.run(
+            ["git", "config", "--bool", key], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "false"
+    }
+    assert git_says_off == {"http.sslverify", "http.https://b.example/.sslverify"}
+    findings = doctor.check_git(context(isolated_home, tmp_path, environ=env, git=("git",)))
+    found = {f.message.split(" ")[1] for f in findings}
+    assert found == git_says_off
+
+
+def test_conda_ssl_verify_false_with_a_yaml_comment(isolated_home: Home, tmp_path: Path) -> None:
+    condarc = isolated_home.home / ".condarc"
+    condarc.write_text("ssl_verify: false  # the proxy broke it\n")
+    assert places(doctor.check_conda(context(isolated_home, tmp_path))) == [f"{condarc}:1"]
+    condarc.write_text("ssl_verify: true  # false alarm\n")
+    assert doctor.check_conda(context(isolated_home, tmp_path)) == []
+
+
 def test_strict_x509_lint_names_what_python_313_rejects() -> None:
     good = parse_der(make_root("Good Root").der)
     lax = parse_der(make_root("Lax Root", basic_constraints_critical=False, key_usage=False).der)

@@ -308,8 +308,9 @@ def check_git(context: DoctorContext) -> list[Finding]:
     findings = []
     for line in completed.stdout.splitlines():
         origin, _, rest = line.partition("\t")
-        key, _, value = rest.partition(" ")
-        if value.strip().lower() in _FALSE:
+        key, equals, value = rest.partition(" ")
+        # "sslVerify =" (an empty value) is false to git; a bare "sslVerify" is true.
+        if value.strip().lower() in _FALSE or (equals and not value.strip()):
             where = origin.removeprefix("file:")
             findings.append(
                 _error(
@@ -338,7 +339,8 @@ def check_npm(context: DoctorContext) -> list[Finding]:
 def check_conda(context: DoctorContext) -> list[Finding]:
     pattern = [
         (
-            re.compile(r"^\s*ssl_verify\s*:\s*(false|no|0|off)\s*$", re.IGNORECASE),
+            # YAML: a comment may follow ("ssl_verify: false  # for the proxy").
+            re.compile(r"^\s*ssl_verify\s*:\s*(false|no|0|off)\s*(#.*)?$", re.IGNORECASE),
             "conda ssl_verify: false",
         )
     ]
