@@ -63,6 +63,16 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
             'scope = "user"\nexclude = ["4f1c"]\n',  # a typo would match nothing, silently
             "line 2: 'exclude' holds '4f1c', which is not a SHA-256 fingerprint",
         ),
+        (  # was exit 1, "an unexpected internal error", with neither file nor line
+            '\nconfigure = ["pip", "gti"]\n',
+            "line 2: 'configure' holds 'gti', which is no tool",
+        ),
+        (  # relative to the current folder, which differs from logon to logon
+            'scope = "user"\noutput = "corp/ca-bundle.pem"\n',
+            "line 2: 'output' holds 'corp/ca-bundle.pem', which is not an absolute path",
+        ),
+        ('extra_ca = ["roots"]\n', "line 1: 'extra_ca' holds 'roots', which is not an abs"),
+        ('# scope\n\n\n\n"scope" = "machine"\n', "line 5: scope must be one of"),  # quoted
     ],
 )
 def test_wrong_keys_and_types_are_refused(tmp_path: Path, text: str, message: str) -> None:

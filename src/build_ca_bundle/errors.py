@@ -43,6 +43,12 @@ class BuildCABundleError(Exception):
         return self.message
 
 
+class UsageError(BuildCABundleError):
+    """A flag's value makes no sense (an unknown tool name): argparse's exit code."""
+
+    exit_code = ExitCode.USAGE
+
+
 class ConfigError(BuildCABundleError):
     """A tool's config file could not be read, parsed or written. It was left as it was."""
 

@@ -154,16 +154,16 @@ def check_tool_names(names: list[str]) -> tuple[str, ...]:
         elif name in TOOLS:
             expanded.append(name)
         elif name in PLANNED_TOOLS:
-            from build_ca_bundle.errors import BuildCABundleError
+            from build_ca_bundle.errors import UsageError
 
-            raise BuildCABundleError(
+            raise UsageError(
                 f"configuring {name} is not implemented yet",
                 hint=f"meanwhile, `build-ca-bundle env` prints the variables {name} reads",
             )
         else:
-            from build_ca_bundle.errors import BuildCABundleError
+            from build_ca_bundle.errors import UsageError
 
-            raise BuildCABundleError(
+            raise UsageError(
                 f"unknown tool {name!r} for --configure",
                 hint="choose from: all, " + ", ".join(TOOLS),
             )

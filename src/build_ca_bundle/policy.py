@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path, PureWindowsPath
 
 from build_ca_bundle.errors import PolicyError
-from build_ca_bundle.options import sha256_fingerprint
+from build_ca_bundle.options import TOOLS, sha256_fingerprint
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -111,6 +111,12 @@ def parse(data: bytes, path: Path) -> Policy:
         raise PolicyError(
             f"{path}: {exc}", hint="fix the TOML syntax on that line; nothing was changed"
         ) from exc
+    _check_types(document, text, path)
+    _check_values(document, text, path)
+    return Policy(path=path, values=document)
+
+
+def _check_types(document: dict[str, Any], text: str, path: Path) -> None:
     for key, value in document.items():
         expected = _KEYS.get(key)
         if expected is None:
@@ -123,6 +129,9 @@ def parse(data: bytes, path: Path) -> Policy:
         ):
             kind = "a list of strings" if expected is list else expected.__name__
             raise PolicyError(f"{path}, line {_line_of(text, key)}: {key!r} must be {kind}")
+
+
+def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
     for key in ("exclude", "required"):
         for item in document.get(key, []):
             if sha256_fingerprint(item) is None:
@@ -130,19 +139,36 @@ def parse(data: bytes, path: Path) -> Policy:
                     f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, which is not "
                     "a SHA-256 fingerprint (64 hex digits; colons allowed)"
                 )
+    for item in document.get("configure", []):
+        if item not in (*TOOLS, "all"):
+            raise PolicyError(
+                f"{path}, line {_line_of(text, 'configure')}: 'configure' holds {item!r}, "
+                "which is no tool this tool configures",
+                hint="choose from: all, " + ", ".join(TOOLS),
+            )
+    for key in ("output", "extra_ca"):
+        values = document.get(key, [])
+        for item in [values] if isinstance(values, str) else values:
+            if not Path(item).expanduser().is_absolute():
+                # Relative to what? The logon's current folder differs from run to run.
+                raise PolicyError(
+                    f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, which is "
+                    "not an absolute path",
+                    hint="write the full path; nothing was changed",
+                )
     scope = document.get("scope")
     if scope is not None and scope not in _SCOPES:
         raise PolicyError(
             f"{path}, line {_line_of(text, 'scope')}: scope must be one of "
             + ", ".join(sorted(_SCOPES))
         )
-    return Policy(path=path, values=document)
 
 
 def _line_of(text: str, key: str) -> int:
     """The line a top-level key is set on, for error messages."""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.lstrip()
-        if stripped.startswith(key) and stripped[len(key) :].lstrip().startswith("="):
-            return number
+        for spelled in (key, f'"{key}"', f"'{key}'"):  # TOML's bare and quoted keys
+            if stripped.startswith(spelled) and stripped[len(spelled) :].lstrip().startswith("="):
+                return number
     return 1
