@@ -31,6 +31,24 @@ def test_files_and_folders_are_read(tmp_path: Path) -> None:
     assert result.problems == []  # README.txt is not a certificate file name: not read
 
 
+def test_what_a_folder_holds_but_is_not_read_is_named(tmp_path: Path) -> None:
+    """An IT-provided root must not go missing without a word: a root file named without a
+    certificate suffix, or one in a subfolder, was passed over in silence (exit 0)."""
+    folder = tmp_path / "corp-roots"
+    make_root("Read").write(folder / "a.pem")
+    make_root("No Suffix").write(folder / "CorpRootCA")
+    make_root("Text Suffix").write(folder / "corp-root.pem.txt")
+    make_root("In A Subfolder").write(folder / "site-b" / "root.pem")
+    (folder / "README.txt").write_text("how to install these roots")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    result = files.load([folder])
+    assert [c.certificate.label for c in result.candidates] == ["Read"]
+    reasons = {Path(p.where).name: p.message for p in result.problems}
+    assert set(reasons) == {"CorpRootCA", "corp-root.pem.txt", "site-b"}
+    assert "rename it" in reasons["CorpRootCA"]
+    assert "name it to read it too" in reasons["site-b"]
+
+
 def test_missing_path_and_broken_file_are_problems(tmp_path: Path) -> None:
     broken = tmp_path / "broken.pem"
     broken.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")

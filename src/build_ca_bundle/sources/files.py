@@ -34,18 +34,44 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
         if path.is_dir():
             result.inputs.append(path)
             try:
-                children = sorted(child for child in path.iterdir() if child.is_file())
+                children = sorted(path.iterdir())
             except OSError as exc:
                 result.problems.append(Problem(str(path), f"cannot list folder ({exc.strerror})"))
                 continue
             for child in children:
-                if child.suffix.lower() in CERTIFICATE_SUFFIXES:
+                skipped = _skipped_in_folder(child)
+                if skipped is None:
                     _read_into(result, child, own)
+                elif skipped:  # an IT-provided root must not go missing without a word
+                    result.problems.append(Problem(str(child), skipped))
         elif path.exists():
             _read_into(result, path, own)
         else:
             result.problems.append(Problem(str(path), "skipped: no such file or folder"))
     return result
+
+
+def _skipped_in_folder(child: Path) -> str | None:
+    """Why a folder's entry is not read ("" for one to pass over without a word: a dotfile);
+    None if it is read."""
+    if child.name.startswith("."):
+        return ""  # .DS_Store, editors' swap files, our own temp files
+    if child.is_dir():
+        return "skipped: a folder inside an --extra-ca folder (name it to read it too)"
+    if not child.is_file():
+        return "skipped: not a regular file"
+    if child.suffix.lower() in CERTIFICATE_SUFFIXES:
+        return None
+    if not _looks_like_certificates(child):
+        return ""  # README.txt, notes: not ours to read or to mention
+    names = ", ".join(sorted(CERTIFICATE_SUFFIXES))
+    return f"skipped: holds certificates but its name does not end in {names}; rename it"
+
+
+def _looks_like_certificates(path: Path) -> bool:
+    """PEM certificate text or DER (a SEQUENCE) at the start of the file."""
+    head = _head(path)
+    return b"CERTIFICATE-----" in head or head[:2] in (b"\x30\x82", b"\x30\x81")
 
 
 def _read_into(result: SourceResult, path: Path, own: set[Path]) -> None:
