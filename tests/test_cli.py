@@ -842,7 +842,22 @@ def test_persist_env_writes_one_block_to_the_login_shell_file(
     assert run(capsys, "--persist-env")[0] == 0
     assert profile.read_text().count("# >>> build-ca-bundle >>>") == 1
     assert cli.main(["undo"]) == 0
-    assert "# >>> build-ca-bundle >>>" not in profile.read_text()
+    assert profile.read_text() == "export EDITOR=vi\n"  # not even the blank line before it
+
+
+def test_undo_removes_a_start_up_file_persist_env_created(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An empty ~/.profile (or fish conf.d file) stayed behind after undo."""
+    monkeypatch.setenv("SHELL", "/usr/bin/fish")
+    assert run(capsys, "--persist-env")[0] == 0
+    fish_file = isolated_home.config / "fish" / "conf.d" / "build-ca-bundle.fish"
+    assert fish_file.exists()
+    assert cli.main(["undo"]) == 0
+    assert not fish_file.exists()
 
 
 @pytest.fixture

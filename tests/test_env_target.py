@@ -138,8 +138,52 @@ def test_startup_block_is_replaced_in_place_never_duplicated(tmp_path: Path) -> 
         ["sh", "-c", f". {profile}; echo $PIP_CERT"], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "/b.pem"
-    # Removing it restores the user's own text.
-    assert env.with_block(text, None) == "# my profile\nexport EDITOR=vi\n\n"
+    # Removing it restores the user's own text, without the blank line put before it.
+    assert env.with_block(text, None) == "# my profile\nexport EDITOR=vi\n"
+
+
+def test_a_start_up_file_keeps_its_bytes_its_line_ends_and_its_link(tmp_path: Path) -> None:
+    """CRLF became LF for good, a Latin-1 profile crashed the run (exit 1), and a profile
+    linked from a dotfiles folder became a plain file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    dotfiles = tmp_path / "dotfiles" / "zprofile"
+    dotfiles.parent.mkdir()
+    original = b"# caf\xe9 (Latin-1)\r\nexport EDITOR=vi\r\n"
+    dotfiles.write_bytes(original)
+    (home / ".zprofile").symlink_to(dotfiles)
+    environ = {"SHELL": "/bin/zsh"}
+    planned = env.plan_startup_file({"PIP_CERT": "/b.pem"}, home, environ)
+    assert planned is not None
+    env.apply_startup_file(planned[0], planned[2])
+    assert (home / ".zprofile").is_symlink()
+    written = dotfiles.read_bytes()
+    assert written.startswith(original)
+    assert b"export PIP_CERT='/b.pem'\n" in written
+    text = env.read_startup_file(home / ".zprofile")
+    assert text is not None
+    env.apply_startup_file(home / ".zprofile", env.with_block(text, None))
+    assert dotfiles.read_bytes() == original
+
+
+def test_fish_start_up_file_follows_xdg_config_home(tmp_path: Path) -> None:
+    """fish reads $XDG_CONFIG_HOME/fish: a block in ~/.config/fish did nothing there."""
+    environ = {"SHELL": "/usr/bin/fish", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    path, _ = env.startup_file(tmp_path / "home", environ)
+    assert path == tmp_path / "xdg" / "fish" / "conf.d" / "build-ca-bundle.fish"
+    relative = {"SHELL": "/usr/bin/fish", "XDG_CONFIG_HOME": "xdg"}  # fish ignores it
+    assert env.startup_file(tmp_path, relative)[0].parent == tmp_path / ".config/fish/conf.d"
+    fish = shutil.which("fish")
+    if fish is not None:  # and real fish reads it
+        env.apply_startup_file(path, env.block({"PIP_CERT": "/b.pem"}, "fish"))
+        completed = subprocess.run(
+            [fish, "-l", "-c", "echo $PIP_CERT"],
+            env={"HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", **environ},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert completed.stdout.strip() == "/b.pem"
 
 
 @pytest.mark.parametrize(

@@ -140,8 +140,10 @@ def startup_file(home: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
     shell = Path(environ.get("SHELL", "")).name
     if shell == "zsh":
         return home / ".zprofile", "sh"
-    if shell == "fish":
-        return home / ".config" / "fish" / "conf.d" / "build-ca-bundle.fish", "fish"
+    if shell == "fish":  # fish reads $XDG_CONFIG_HOME/fish when that is an absolute path
+        config = environ.get("XDG_CONFIG_HOME", "")
+        folder = Path(config) if Path(config).is_absolute() else home / ".config"
+        return folder / "fish" / "conf.d" / "build-ca-bundle.fish", "fish"
     if shell == "bash":  # a login bash reads the first of these, and then not ~/.profile
         for name in (".bash_profile", ".bash_login"):
             if (home / name).exists():
@@ -158,33 +160,56 @@ def block(values: Mapping[str, str], shell: str) -> str:
 
 
 def with_block(text: str, new_block: str | None) -> str:
-    """``text`` with our block replaced in place (or appended, or removed when None)."""
-    if _BLOCK.search(text):
-        return _BLOCK.sub(lambda _: new_block or "", text, count=1)
+    """``text`` with our block replaced in place (or appended, or removed when None, with
+    the blank line put before it)."""
+    found = _BLOCK.search(text)
+    if found is not None:
+        start = found.start()
+        if new_block is None and text.endswith("\n\n", 0, start):
+            start -= 1
+        return text[:start] + (new_block or "") + text[found.end() :]
     if new_block is None:
         return text
     separator = "" if not text or text.endswith("\n") else "\n"
     return text + separator + ("\n" if text else "") + new_block
 
 
+# A start-up file is the person's: any encoding (Latin-1 from an old system), any line
+# ends. Its bytes go through unchanged, undecodable ones included; only our block is ours.
+_ENCODING, _ERRORS = "utf-8", "surrogateescape"
+
+
+def read_startup_file(path: Path) -> str | None:
+    """The file's text, every byte kept (see ``_ENCODING``); None if there is none."""
+    try:
+        return path.read_bytes().decode(_ENCODING, _ERRORS)
+    except FileNotFoundError:
+        return None
+
+
 def plan_startup_file(
     values: Mapping[str, str], home: Path, environ: Mapping[str, str]
-) -> tuple[Path, str, str] | None:
-    """(file, old text, new text) when the file needs our block; None when it is current."""
+) -> tuple[Path, str | None, str] | None:
+    """(file, old text or None if absent, new text) when the file needs our block; None
+    when it is current."""
     path, shell = startup_file(home, environ)
-    try:
-        old = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        old = ""
-    new = with_block(old, block(values, shell))
+    old = read_startup_file(path)
+    new = with_block(old or "", block(values, shell))
     return None if new == old else (path, old, new)
 
 
 def apply_startup_file(path: Path, new: str) -> None:
+    """Write through a link (dotfile managers link start-up files), never replacing it."""
     from build_ca_bundle.inifile import write_atomically
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, new.encode("utf-8"))
+    real = path.resolve() if path.is_symlink() else path
+    real.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(real, new.encode(_ENCODING, _ERRORS))
+
+
+def remove_startup_file(path: Path) -> None:
+    """Remove a start-up file this tool created (the file a link leads to, not the link)."""
+    (path.resolve() if path.is_symlink() else path).unlink()
 
 
 # --- persisting: Windows per-user environment ---------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Plan
+from build_ca_bundle.targets import CREATED_NOTE, Change, Plan
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
@@ -118,9 +118,10 @@ def _plan_env(bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
         planned = env.plan_startup_file(values, home, options.environ)
         if planned is not None:
             path, old, new = planned
-            present = "present" if env.BEGIN in old else None
-            result.changes.append(Change("env", path, "block", present, "present"))
-            result.pending[path] = new.encode("utf-8")
+            present = "present" if old is not None and env.BEGIN in old else None
+            notes = (CREATED_NOTE,) if old is None else ()
+            result.changes.append(Change("env", path, "block", present, "present", notes))
+            result.pending[path] = new.encode("utf-8", "surrogateescape")
     return result
 
 
@@ -133,7 +134,8 @@ def _apply_env(plan: Plan) -> list[Change]:
         env.apply_windows_environment(plan.changes, winreg, env.broadcast_environment_change)
     else:
         for change in plan.changes:
-            env.apply_startup_file(change.path, plan.pending[change.path].decode("utf-8"))
+            text = plan.pending[change.path].decode("utf-8", "surrogateescape")
+            env.apply_startup_file(change.path, text)
     return list(plan.changes)
 
 
@@ -147,19 +149,21 @@ def _undo_env(change: Change) -> str:
         env.apply_windows_environment([reverse], winreg, env.broadcast_environment_change)
         outcome = "restored" if change.old is not None else "removed"
     else:
-        outcome = _remove_startup_block(change.path)
+        outcome = _remove_startup_block(change)
     return outcome
 
 
-def _remove_startup_block(path: Path) -> str:
+def _remove_startup_block(change: Change) -> str:
     from build_ca_bundle.targets import env
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = env.read_startup_file(change.path)
+    if text is None:
         return "left alone: the file is gone"
     cleaned = env.with_block(text, None)
     if cleaned == text:
         return "left alone: our block is no longer there"
-    env.apply_startup_file(path, cleaned)
+    if CREATED_NOTE in change.notes and not cleaned.strip():
+        env.remove_startup_file(change.path)  # ours from the start, and nothing added since
+        return "removed, with the file this tool had created"
+    env.apply_startup_file(change.path, cleaned)
     return "removed our block"
