@@ -413,6 +413,32 @@ def test_the_first_backup_is_never_replaced(
     assert pip_conf.with_name("pip.conf.bak").read_text() == theirs
 
 
+def test_undo_takes_back_what_it_made_and_only_that(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip.conf a link to a file not there yet (dotfiles not checked out): the run creates
+    the file; undo removed the person's link and left the file. And the backup of the first
+    change stayed behind after undo had put the file back."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    target = tmp_path / "dotfiles" / "pip.conf"
+    target.parent.mkdir()
+    pip_conf.symlink_to(target)
+    assert run(capsys)[0] == 0
+    assert target.exists()
+    assert cli.main(["undo"]) == 0
+    assert pip_conf.is_symlink() and not target.exists()  # the link stays, dangling as before
+
+    pip_conf.unlink()
+    pip_conf.write_text("[global]\ntimeout = 60\n")
+    assert run(capsys)[0] == 0
+    backup = pip_conf.with_name("pip.conf.bak")
+    assert backup.read_text() == "[global]\ntimeout = 60\n"
+    assert cli.main(["undo"]) == 0
+    assert pip_conf.read_text() == "[global]\ntimeout = 60\n"
+    assert not backup.exists()
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

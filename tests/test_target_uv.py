@@ -92,6 +92,16 @@ def test_new_file_and_a_value_changed_since(isolated_home: Home, tmp_path: Path)
     assert path.read_text() == "system-certs = false\n"
 
 
+def test_undo_removes_a_uv_toml_it_created(isolated_home: Home, tmp_path: Path) -> None:
+    """An empty uv.toml stayed behind."""
+    path = user_toml(isolated_home)
+    env = uv_env(isolated_home, tmp_path)
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert path.exists()
+    assert uv.undo(change, env) == "removed, with the file this tool had created"
+    assert not path.exists()
+
+
 def test_uv_before_0_11_gets_the_old_name(isolated_home: Home, tmp_path: Path) -> None:
     env = uv_env(isolated_home, tmp_path, FAKE_UV_VERSION="0.10.4")
     (change,) = uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).changes

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
-from build_ca_bundle.targets import CREATED_NOTE, Change
+from build_ca_bundle.targets import CREATED_NOTE, Change, backup_note, backup_of
 
 SUFFIX = ".changes.json"
 FORMAT = 1
@@ -42,23 +42,34 @@ def load(bundle: Path) -> list[Change]:
             key=item["key"],
             old=item["old"],
             new=item["new"],
-            notes=(CREATED_NOTE,) if item.get("created") else (),
+            notes=_notes(item.get("created"), item.get("backup")),
         )
         for item in data.get("changes", [])
     ]
 
 
+def _notes(created: object, backup: object) -> tuple[str, ...]:
+    notes = (CREATED_NOTE,) if created else ()
+    return (*notes, backup_note(Path(backup))) if isinstance(backup, str) else notes
+
+
 def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]:
-    """The record after ``applied``: the first ``old`` of each setting, the latest ``new``."""
+    """The record after ``applied``: the first ``old`` of each setting, the latest ``new``;
+    whether the first change created the file, and the backup it made."""
     by_setting: dict[tuple[str, str, str], Change] = {}
     for change in [*recorded, *applied]:
         setting = (change.target, str(change.path), change.key)
         first = by_setting.get(setting, change)
-        created = (CREATED_NOTE,) if CREATED_NOTE in first.notes else ()
+        kept = _notes(CREATED_NOTE in first.notes, _backup(first))
         by_setting[setting] = Change(
-            change.target, change.path, change.key, first.old, change.new, created
+            change.target, change.path, change.key, first.old, change.new, kept
         )
     return list(by_setting.values())
+
+
+def _backup(change: Change) -> str | None:
+    found = backup_of(change)
+    return None if found is None else str(found)
 
 
 def add(bundle: Path, applied: Iterable[Change]) -> None:
@@ -76,7 +87,9 @@ def _inherited(change: Change, bundle: Path) -> Change:
     if change.old is None:
         return change
     other = Path(change.old).expanduser()
-    if other == bundle or not path_for(other).is_file():
+    if not (other.is_absolute() and other.name) or other == bundle:
+        return change  # "" or a relative value names no bundle of ours
+    if not path_for(other).is_file():
         return change
     try:
         earlier = load(other)
@@ -103,6 +116,7 @@ def save(bundle: Path, changes: Iterable[Change]) -> None:
                 "old": change.old,
                 "new": change.new,
                 "created": CREATED_NOTE in change.notes,  # the file: undo may remove it
+                "backup": _backup(change),  # made by this change: undo removes it after
             }
             for change in changes
         ],

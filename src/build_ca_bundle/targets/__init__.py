@@ -18,6 +18,20 @@ if TYPE_CHECKING:
 
 # A Change note: the file did not exist before. undo removes it again if it holds nothing else.
 CREATED_NOTE = "created the file"
+_BACKUP_AT = "backup at "  # a Change note, maybe after other text: the backup it made
+
+
+def backup_note(path: Path) -> str:
+    return f"{_BACKUP_AT}{path}"
+
+
+def backup_of(change: Change) -> Path | None:
+    """The backup this change made of its file, if it made one (see :func:`backup_note`)."""
+    for note in change.notes:
+        _, found, where = note.rpartition(_BACKUP_AT)
+        if found:
+            return Path(where)
+    return None
 
 
 class Change(Value):

@@ -29,6 +29,7 @@ from build_ca_bundle.targets import (
     Finding,
     Plan,
     Severity,
+    backup_note,
     check_unchanged,
 )
 from build_ca_bundle.values import Value
@@ -590,7 +591,7 @@ def undo(change: Change, env: PipEnvironment) -> str:
     if CREATED_NOTE in change.notes and text.strip() == f"[{section}]":
         # The file was ours from the start, and nothing was added since: leave no trace.
         try:
-            change.path.unlink()
+            _real(change.path).unlink()  # the file it created; a person's link stays
         except OSError as error:
             raise ConfigError(f"cannot remove {change.path} ({error.strerror})") from error
         return "removed, with the file this tool had created"
@@ -632,7 +633,7 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
                     f"{section}.trusted-host",
                     values["trusted-host"],
                     None,
-                    () if backup_path(path).exists() else (f"backup at {backup_path(path)}",),
+                    () if backup_path(path).exists() else (backup_note(backup_path(path)),),
                 )
             )
     if changes and config.raw is not None:
@@ -703,7 +704,7 @@ def _change_for(target: ConfigFile, value: str, env: PipEnvironment) -> Change |
         if target.bom:
             notes.append("removed a UTF-8 byte order mark that made every pip command fail")
         if not backup_path(target.path).exists():
-            notes.append(f"backup at {backup_path(target.path)}")
+            notes.append(backup_note(backup_path(target.path)))
     if value.startswith("~"):
         notes.append(f"wrote a '~' path: {env.encoding} cannot hold the full path")
     return Change(TARGET, target.path, f"{SECTION}.{KEY}", old, value, tuple(notes))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import CREATED_NOTE, Change, Plan
+from build_ca_bundle.targets import CREATED_NOTE, Change, Plan, backup_of
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
@@ -50,9 +51,14 @@ def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
     outcome to report, not a stop; a setting a person changed since is settled (left
     alone on purpose), one that could not be reverted is not."""
     try:
-        return _undo(change, options), True
+        outcome = _undo(change, options)
     except BuildCABundleError as error:
         return f"not undone: {error}", False
+    backup = backup_of(change)
+    if backup is not None and not outcome.startswith("left alone"):
+        with contextlib.suppress(FileNotFoundError):
+            backup.unlink()  # put back: the backup of the first change has done its job
+    return outcome, True
 
 
 def _undo(change: Change, options: BuildOptions) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity
+from build_ca_bundle.targets import Change, Finding, Plan, Severity, backup_note
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -189,7 +189,7 @@ def keep_backup(plan: Plan, path: Path) -> str | None:
         return None
     except OSError as error:
         raise ConfigError(f"cannot read {path} ({error.strerror})") from error
-    return None if backup_path(path).exists() else f"backup at {backup_path(path)}"
+    return None if backup_path(path).exists() else backup_note(backup_path(path))
 
 
 def write_backups(plan: Plan) -> None:

@@ -28,7 +28,15 @@ from typing import Any
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, check_unchanged, tools
+from build_ca_bundle.targets import (
+    CREATED_NOTE,
+    Change,
+    Finding,
+    Plan,
+    Severity,
+    check_unchanged,
+    tools,
+)
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 if sys.version_info >= (3, 11):
@@ -70,7 +78,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     text, document = _read(path)
     if document.get(key) is not True and document.get(OLD_KEY) is not True:
         old = document.get(key)
-        notes = [OS_VERIFIER_NOTE]
+        notes = [OS_VERIFIER_NOTE] + ([] if path.exists() else [CREATED_NOTE])
         backup = tools.keep_backup(result, path)
         if backup is not None:
             notes.append(backup)
@@ -104,6 +112,9 @@ def undo(change: Change, env: ToolEnvironment) -> str:
         if change.old is None
         else set_top_level(text, change.key, change.old, _newline(text, env))
     )
+    if CREATED_NOTE in change.notes and not edited.strip():
+        change.path.unlink()  # ours from the start, and nothing added since
+        return "removed, with the file this tool had created"
     _write(change.path, edited.encode())
     return tools.undone(change)
 
