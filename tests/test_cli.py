@@ -280,6 +280,30 @@ def test_undo_removes_the_pip_conf_it_created_and_its_own_folder(
     assert not bundle_path(isolated_home).parent.exists()
 
 
+@pytest.mark.parametrize(
+    "original",
+    [
+        "[install]\nuser = no\n",  # no [global]: undo left one behind
+        "",
+        "# only a comment\n",
+        "[global]\ntimeout = 60",  # no final line break: undo added one
+        "[global]\ncert = /etc/corp.pem   \n",  # trailing spaces: dropped
+        "[DEFAULT]\ncert = /etc/corp.pem\n[global]\n",  # inherited: undo wrote it out
+        "\ufeff[global]\ntimeout = 60\n",  # a BOM, which breaks pip: it stays removed
+    ],
+)
+def test_undo_puts_back_every_byte_when_nobody_edited_the_file_since(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], original: str
+) -> None:
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_bytes(original.encode("utf-8"))
+    assert run(capsys)[0] == 0
+    assert cli.main(["undo"]) == 0
+    assert pip_conf.read_bytes() == original.removeprefix("\ufeff").encode("utf-8")
+    assert not pip_conf.with_name("pip.conf.bak").exists()
+
+
 def test_undo_keeps_a_created_pip_conf_a_person_added_to(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -62,7 +62,7 @@ def test_adds_one_line_keeps_comments_unchanged_run_and_undo(
     assert backup_path(path).read_text() == USER_TOML
     assert uv.plan(bundle, tmp_path / "e.pem", Scope.USER, env).changes == []
 
-    assert uv.undo(change, env) == "removed"
+    assert uv.undo(change, env) == "restored the file from its backup, byte for byte"
     assert path.read_text() == USER_TOML
 
 
@@ -77,7 +77,7 @@ def test_replaces_a_false_value_keeping_its_comment_and_restores_it(
     (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
     assert change.old == "false"
     assert path.read_bytes() == original.replace("false", "true", 1).encode()
-    assert uv.undo(change, env) == "restored"
+    assert uv.undo(change, env) == "restored the file from its backup, byte for byte"
     assert path.read_bytes() == original.encode()
 
 
@@ -90,6 +90,19 @@ def test_new_file_and_a_value_changed_since(isolated_home: Home, tmp_path: Path)
     path.write_text("system-certs = false\n")
     assert uv.undo(change, env) == "left alone: changed by someone since (now false)"
     assert path.read_text() == "system-certs = false\n"
+
+
+def test_undo_after_a_persons_edit_takes_out_only_our_line(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text(USER_TOML)
+    env = uv_env(isolated_home, tmp_path)
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    path.write_text(path.read_text() + "# added by a person\n")
+    assert uv.undo(change, env) == "removed"  # not the backup: that would lose the comment
+    assert path.read_text() == USER_TOML + "# added by a person\n"
 
 
 def test_undo_removes_a_uv_toml_it_created(isolated_home: Home, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Severity, tools
+from build_ca_bundle.targets import Change, Finding, Severity, backup_of, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "plan", "undo"]
@@ -75,13 +75,43 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     if not tools.same_path(now, change.new, env.platform):
         return tools.left_alone(now)  # before _file_options, which starts npm
     where = _file_options(change.path, env)
-    return tools.revert(
+    outcome = tools.revert(
         env,
         change,
         now,
         remove=["config", "delete", change.key, *where],
         restore=["config", "set", change.key, change.old or "", *where],
     )
+    return _put_back_backup(change) or outcome
+
+
+def _put_back_backup(change: Change) -> str | None:
+    """npm rewrote the file without its comments, line ends and layout: if, reverted, it
+    now says exactly what the backup says, the backup's bytes are the file again."""
+    backup = backup_of(change)
+    try:
+        if backup is None or _settings(backup) != _settings(change.path):
+            return None
+        data = backup.read_bytes()
+    except (OSError, UnicodeDecodeError):
+        return None
+    tools.write_file(change.path, data)
+    return "restored the file from its backup, comments and all"
+
+
+def _settings(path: Path) -> dict[tuple[str, str], str]:
+    """Every key of an npmrc as npm's ``ini`` reads it, by (section, key)."""
+    found: dict[tuple[str, str], str] = {}
+    section = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+            continue
+        name, separator, raw = stripped.partition("=")
+        if separator and not stripped.startswith((";", "#")):
+            found[(section, _unquote(name))] = _unquote(raw)
+    return found
 
 
 def _file_options(path: Path, env: ToolEnvironment) -> list[str]:

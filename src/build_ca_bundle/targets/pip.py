@@ -30,6 +30,7 @@ from build_ca_bundle.targets import (
     Plan,
     Severity,
     backup_note,
+    backup_of,
     check_unchanged,
 )
 from build_ca_bundle.values import Value
@@ -579,6 +580,10 @@ def undo(change: Change, env: PipEnvironment) -> str:
     current = config.get(section, key)
     if change.new is not None and (current is None or not _same_path(current, change.new, env)):
         return f"left alone: {change.path} [{section}] {key} is now {current!r}, not ours"
+    original = _backup_if_only_ours(change, config, env)
+    if original is not None:
+        _write(change.path, original)
+        return "restored the file from its backup, byte for byte"
     try:
         if change.old is None:
             text = inifile.remove_value(config.text, section, key, normalize_key=normalize_name)
@@ -597,6 +602,32 @@ def undo(change: Change, env: PipEnvironment) -> str:
         return "removed, with the file this tool had created"
     _write(change.path, text.encode(env.encoding))
     return "removed" if change.old is None else f"restored {change.old}"
+
+
+def _backup_if_only_ours(change: Change, config: ConfigFile, env: PipEnvironment) -> bytes | None:
+    """The backup's bytes, if the file is exactly the backup with our value set (nobody
+    edited it since): putting those back is the exact undo, whatever the file's shape (no
+    [global] before, no final line break, a value over two lines). A byte order mark, which
+    breaks pip, stays removed. None if the file changed otherwise, or there is no backup."""
+    backup = backup_of(change)
+    section, _, key = change.key.partition(".")
+    if backup is None or change.new is None:
+        return None
+    try:
+        before = _read(backup, env)
+        if before.raw is None:
+            return None
+        ours = inifile.set_value(
+            before.text,
+            section,
+            key,
+            change.new,
+            normalize_key=normalize_name,
+            default_newline=env.layout.newline,
+        )
+    except (_Unreadable, inifile.IniError):
+        return None
+    return before.text.encode(env.encoding) if ours == config.text else None
 
 
 def names_bundle(scope: Scope, bundle: Path, env: PipEnvironment) -> Path | None:

@@ -14,13 +14,13 @@ import posixpath
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, backup_note
+from build_ca_bundle.targets import Change, Finding, Plan, Severity, backup_note, backup_of
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -200,6 +200,29 @@ def write_backups(plan: Plan) -> None:
                 inifile.write_atomically(path, data)
             except OSError as error:
                 raise ConfigError(f"cannot write the backup {path} ({error.strerror})") from error
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Replace a config file's bytes atomically (its mode kept: npm makes npmrc 0600)."""
+    try:
+        inifile.write_atomically(path, data)
+    except OSError as error:
+        raise ConfigError(f"cannot write {path} ({error.strerror})") from error
+
+
+def backup_if_only_ours(change: Change, current: str, edit: Callable[[str], str]) -> bytes | None:
+    """The backup's bytes, if the file is exactly the backup with our ``edit`` made (nobody
+    edited it since): putting them back is the exact undo. None otherwise, or without a
+    backup (UTF-8 files: uv.toml)."""
+    backup = backup_of(change)
+    if backup is None:
+        return None
+    try:
+        before = backup.read_bytes()
+        ours = edit(before.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+    return before if ours == current else None
 
 
 def apply_commands(plan: Plan, tool: str) -> list[Change]:

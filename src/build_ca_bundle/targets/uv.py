@@ -107,6 +107,14 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     now = None if change.key not in document else _toml(document[change.key])
     if now != change.new:
         return tools.left_alone(now)
+    original = tools.backup_if_only_ours(
+        change,
+        text,
+        lambda before: set_top_level(before, change.key, "true", _newline(before, env)),
+    )
+    if original is not None:
+        _write(change.path, original)
+        return "restored the file from its backup, byte for byte"
     edited = (
         remove_top_level(text, change.key)
         if change.old is None
