@@ -463,6 +463,23 @@ def test_undo_takes_back_what_it_made_and_only_that(
     assert not backup.exists()
 
 
+def test_a_folder_where_pip_conf_goes_is_named_for_what_it_is(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The message said "pip fails on every command"; pip passes over a folder."""
+    folder = isolated_home.pip_user_config
+    folder.mkdir(parents=True)
+    code, _, err = run(capsys)
+    assert code == ExitCode.CONFIG
+    assert f"{folder} is a folder where pip's config file goes: pip passes over it" in err
+    assert "fails on every command" not in err
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, check=False
+    )
+    assert pip.returncode == 0  # pip itself goes on
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

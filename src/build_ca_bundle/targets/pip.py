@@ -389,12 +389,15 @@ class ConfigFile(Value):
 class _Unreadable(Exception):
     """pip cannot load this file; the message says why and where."""
 
-    def __init__(self, path: Path, reason: str, line: int | None = None) -> None:
+    def __init__(
+        self, path: Path, reason: str, line: int | None = None, *, folder: bool = False
+    ) -> None:
         where = f"{path}, line {line}" if line is not None else str(path)
         super().__init__(f"{where}: {reason}")
         self.path = path
         self.reason = reason
         self.line = line
+        self.folder = folder  # a folder where the file goes: pip passes over it
 
 
 def read_config(path: Path, env: PipEnvironment) -> ConfigFile:
@@ -406,6 +409,12 @@ def read_config(path: Path, env: PipEnvironment) -> ConfigFile:
     try:
         return _read(path, env)
     except _Unreadable as error:
+        if error.folder:
+            raise ConfigError(
+                f"{path} is a folder where pip's config file goes: pip passes over it, and "
+                "the bundle cannot be set there; it was left unchanged",
+                hint=f"remove or rename the folder {path}",
+            ) from error
         raise ConfigError(
             f"pip cannot read its config file {error}; it was left unchanged",
             hint=f"fix or remove {path}; pip fails on every command while it is like this",
@@ -417,6 +426,8 @@ def _read(path: Path, env: PipEnvironment) -> ConfigFile:
         raw = path.read_bytes()
     except FileNotFoundError:
         return ConfigFile(path)
+    except IsADirectoryError as error:
+        raise _Unreadable(path, "is a folder", folder=True) from error
     except OSError as error:
         raise _Unreadable(path, f"cannot read it ({error.strerror})") from error
     bom = raw.startswith(UTF8_BOM)
@@ -564,7 +575,8 @@ def apply(plan: Plan) -> list[Change]:
         except OSError as error:
             raise ConfigError(
                 f"cannot write {change.path} ({error.strerror}); it was left unchanged",
-                hint="run as an administrator for --scope global, or use --scope user",
+                hint=f"check that you may write to {change.path.parent} (for --scope global, "
+                "run as an administrator)",
             ) from error
         applied.append(change)
     return applied
@@ -856,6 +868,13 @@ def _pip_config_file_findings(
 
 
 def _broken_file(error: _Unreadable) -> Finding:
+    if error.folder:  # configparser skips what it cannot open: pip goes on without it
+        return Finding(
+            Severity.INFO,
+            str(error.path),
+            "a folder where pip looks for a config file: pip passes over it",
+            f"remove or rename {error.path} if it is there by mistake",
+        )
     line = f"line {error.line} of " if error.line is not None else ""
     return Finding(
         Severity.ERROR,
