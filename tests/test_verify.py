@@ -64,6 +64,24 @@ def test_missing_root_is_named_with_the_next_step(tmp_path: Path) -> None:
     assert any("--extra-ca FILE" in line for line in result.advice)
 
 
+def test_advice_does_not_speak_for_a_store_it_did_not_check() -> None:
+    """The check after a build tries the bundle alone: it said "the OS does not trust it
+    either" of a root the OS trusts (one left out with --exclude)."""
+    top = verify.ChainCertificate("CN=Proxy Root", "CN=Proxy Root", "ab" * 32, b"", True)
+    result = verify.TargetResult(
+        "https://pypi.org/simple/",
+        "pypi.org",
+        443,
+        None,
+        checks=[verify.Check("bundle", verify.Status.CERTIFICATE)],
+        chain=[top],
+    )
+    (advice,) = verify.advise(result)
+    assert "does not trust `CN=Proxy Root`" in advice
+    assert "build-ca-bundle verify" in advice
+    assert "the OS does not" not in advice
+
+
 def test_a_server_of_an_unknown_ca_is_named(tmp_path: Path) -> None:
     stranger = make_root("Nobody Trusts This CA")
     with HTTPSServer(stranger.issue("127.0.0.1"), tmp_path / "srv") as server:

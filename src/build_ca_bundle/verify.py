@@ -403,6 +403,11 @@ def advise(result: TargetResult) -> list[str]:
                 "the OS trusts this server but the bundle does not: the bundle is "
                 "stale; run build-ca-bundle again"
             )
+        elif "os" not in {check.trust for check in result.checks}:  # the check after a build
+            advice.append(
+                f"the bundle does not trust `{issuer}`: `build-ca-bundle verify` tells whether "
+                "the OS does (a root left out with --exclude, say) or not"
+            )
         else:
             advice.append(
                 f"the OS does not trust `{issuer}` either: ask IT for this root, then "
