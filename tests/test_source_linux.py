@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from build_ca_bundle.certificates import BUNDLE_MARKER, SERVER_AUTH, SourceResult, Verdict, select
 from build_ca_bundle.sources import StoreOptions, linux, mozilla
@@ -166,7 +167,9 @@ def test_debian_deselection_removes_that_root_only_not_its_renewal(tmp_path: Pat
     key stays in the OS store (Firmaprofesional's 2009 and 2014 roots share theirs), so it
     must stay in certifi's part: p11-kit's same-key rule is p11-kit's only."""
     store = Debian(tmp_path).build()
-    renewed = make_root("Mozilla Deselected 2014", key=store.deselected.key)
+    key = store.deselected.key
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    renewed = make_root("Mozilla Deselected 2014", key=key)
     place(tmp_path, "/usr/share/ca-certificates/mozilla/Deselected_2.crt", renewed.pem)
     bundle = tmp_path / "etc/ssl/certs/ca-certificates.crt"
     bundle.write_bytes(bundle.read_bytes() + renewed.pem)

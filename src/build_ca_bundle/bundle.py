@@ -198,8 +198,11 @@ def check_machine_file(path: Path, role: str) -> None:
     every folder above each, must be root's and writable by no one else. A link is fine
     when root owns it and its folder (``/etc/alternatives``). (Windows: ACLs, IT's to set;
     not checked here.)"""
-    if sys.platform == "win32":
-        return
+    if sys.platform != "win32":
+        _check_posix_machine_file(path, role)
+
+
+def _check_posix_machine_file(path: Path, role: str) -> None:
     absolute, real = path.absolute(), path.resolve()
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
     for item in dict.fromkeys([absolute, *absolute.parents, real, *real.parents]):
