@@ -480,6 +480,26 @@ def test_a_folder_where_pip_conf_goes_is_named_for_what_it_is(
     assert pip.returncode == 0  # pip itself goes on
 
 
+def test_a_root_not_valid_yet_is_kept_and_said_until_it_is_valid(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """reference/os_stores.md: not-yet-valid roots are kept (as the OS keeps them) and
+    warned about; the warning said nothing. The record holds until the root is valid: a
+    full run then, whose report no longer warns."""
+    from tests.pki import DAY, NOW
+
+    early = make_root("Issued Ahead Of The Clock", not_before=NOW + 2 * DAY)
+    store.add(early, "early.pem")
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert "warning: Issued Ahead Of The Clock: not valid until" in out
+    assert early.pem.decode().strip() in bundle_path(isolated_home).read_text()
+    recorded = manifest.load(bundle_path(isolated_home))
+    assert recorded is not None
+    assert recorded["expires"] == pytest.approx((NOW + 2 * DAY).timestamp(), abs=1)
+    assert "not valid until" in run(capsys)[1]  # the unchanged run says it again
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

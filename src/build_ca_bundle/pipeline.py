@@ -58,6 +58,7 @@ class BuildReport(Value, mutable=True):
         "plans",
         "changes",
         "dry_run",
+        "notices",
     )
     options: BuildOptions
     bundle_path: Path
@@ -68,6 +69,7 @@ class BuildReport(Value, mutable=True):
     plans: list[Plan]
     changes: list[Change]
     dry_run: bool
+    notices: list[Finding]  # about the bundle itself (a root not valid yet)
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class BuildReport(Value, mutable=True):
         plans: list[Plan],
         changes: list[Change],
         dry_run: bool,
+        notices: list[Finding] | None = None,
     ) -> None:
         self.options = options
         self.bundle_path = bundle_path
@@ -91,6 +94,7 @@ class BuildReport(Value, mutable=True):
         self.plans = plans
         self.changes = changes
         self.dry_run = dry_run
+        self.notices = [] if notices is None else notices
 
     @property
     def problems(self) -> list[Problem]:
@@ -98,7 +102,7 @@ class BuildReport(Value, mutable=True):
 
     @property
     def findings(self) -> list[Finding]:
-        return [finding for plan in self.plans for finding in plan.findings]
+        return [*self.notices, *(finding for plan in self.plans for finding in plan.findings)]
 
     @property
     def changed_anything(self) -> bool:
@@ -258,6 +262,7 @@ def _build(options: BuildOptions) -> BuildReport:
         plans=plans,
         changes=changes,
         dry_run=options.dry_run,
+        notices=_not_valid_yet(selection, now),
     )
     if not options.dry_run:
         if all(source.complete_inputs for source in sources):
@@ -265,6 +270,22 @@ def _build(options: BuildOptions) -> BuildReport:
         else:  # what we read cannot all be watched: every run is a full run
             manifest.remove(output)
     return report
+
+
+def _not_valid_yet(selection: Selection, now: dt.datetime) -> list[Finding]:
+    """A root whose validity has not begun is kept, as the OS keeps it, but said: TLS
+    through it fails until then (a corporate root issued with a clock ahead, say)."""
+    return [
+        Finding(
+            Severity.WARNING,
+            entry.certificate.label,
+            f"not valid until {entry.certificate.not_before:%Y-%m-%d %H:%M} UTC: kept, but "
+            "connections through it fail until then",
+            "check this machine's clock, or the root's dates with IT",
+        )
+        for entry in selection.entries
+        if entry.certificate.not_yet_valid(now)
+    ]
 
 
 def _check_usable(selection: Selection, options: BuildOptions) -> None:
@@ -384,6 +405,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
     inputs += [Path(name) for name in openssl.library_files()]  # it loads under this OpenSSL
     inputs.append(pinned_roots_path(report.bundle_path))  # watched while absent too
     entries = report.selection.entries
+    now = options.now or dt.datetime.now(dt.timezone.utc)
     warnings = [
         f"{finding.severity.value}: {finding} (fix: {finding.fix})"
         for finding in report.findings
@@ -396,7 +418,16 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
             key=options.key(),
             inputs=inputs,
             outputs=[report.extra_roots_path],
-            expires=min(entry.certificate.not_after for entry in entries).timestamp(),
+            # A full run when a root expires, or one not valid yet becomes valid (its notice
+            # then goes): the record holds until the first of those moments.
+            expires=min(
+                [entry.certificate.not_after for entry in entries]
+                + [
+                    entry.certificate.not_before
+                    for entry in entries
+                    if entry.certificate.not_before > now
+                ]
+            ).timestamp(),
             certificates=len(entries),
             warnings=warnings,
             registry_keys=[key for source in report.sources for key in source.registry_keys],
