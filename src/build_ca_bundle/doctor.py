@@ -315,7 +315,8 @@ def check_git(context: DoctorContext) -> list[Finding]:
             findings.append(
                 _error(
                     where,
-                    f"git {key} = {value.strip()}: git skips TLS verification",
+                    f"git {key} = {value.strip() or '(empty: false to git)'}: git skips TLS "
+                    "verification",
                     f"git config --unset {key} (in that file); then, if git needs the bundle: "
                     "git config --global http.sslCAInfo <bundle>",
                 )
