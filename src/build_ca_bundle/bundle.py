@@ -19,7 +19,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from build_ca_bundle import lock, openssl, x509der
@@ -170,14 +170,21 @@ def check_machine_path(path: Path) -> None:
         _check_posix_machine_path(path)
 
 
-def _check_posix_machine_path(path: Path) -> None:
-    for item in [path, *path.parents]:
+def _existing(items: Iterable[Path], checking: str) -> Iterator[tuple[Path, os.stat_result]]:
+    """Each item that exists, with its own status (a link's, not its target's). A missing
+    one will be created by us, as root, with our modes."""
+    for item in items:
         try:
             info = item.lstat()
         except FileNotFoundError:
-            continue  # created by us, as root, with our modes
+            continue
         except OSError as exc:
-            raise UnsafePathError(f"cannot check {item}: {exc.strerror}") from exc
+            raise UnsafePathError(f"cannot check {item}{checking}: {exc.strerror}") from exc
+        yield item, info
+
+
+def _check_posix_machine_path(path: Path) -> None:
+    for item, info in _existing([path, *path.parents], ""):
         if stat.S_ISLNK(info.st_mode):
             raise UnsafePathError(
                 f"{item} is a symlink: a machine-wide bundle must not be reached through one",
@@ -205,13 +212,8 @@ def check_machine_file(path: Path, role: str) -> None:
 def _check_posix_machine_file(path: Path, role: str) -> None:
     absolute, real = path.absolute(), path.resolve()
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
-    for item in dict.fromkeys([absolute, *absolute.parents, real, *real.parents]):
-        try:
-            info = item.lstat()
-        except FileNotFoundError:
-            continue  # created by us, as root, with our modes
-        except OSError as exc:
-            raise UnsafePathError(f"cannot check {item} for {shown}: {exc.strerror}") from exc
+    chain = dict.fromkeys([absolute, *absolute.parents, real, *real.parents])
+    for item, info in _existing(chain, f" for {shown}"):
         writable = not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if info.st_uid != 0 or writable:
             raise UnsafePathError(
