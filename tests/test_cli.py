@@ -158,6 +158,48 @@ def test_korean_subject_is_escaped_and_the_bundle_stays_ascii(
     assert korean.pem.strip() in data
 
 
+def _run_on_a_cp1252_pipe(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """The tool as Windows runs it with stdout piped (ConvertFrom-Json, CI): Python then
+    writes the pipe in the ANSI code page."""
+    environ = dict(os.environ, PYTHONIOENCODING="cp1252")
+    command = [sys.executable, "-m", "build_ca_bundle", "--no-verify", *args]
+    return subprocess.run(command, env=environ, capture_output=True, check=False)
+
+
+def test_json_is_one_object_on_a_pipe_that_cannot_hold_every_name(
+    store: Store, isolated_home: Home
+) -> None:
+    """Windows, stdout piped: a root named "NetLock Arany (Class Gold) Főtanúsítvány" (in
+    Wine's own store) ended the JSON mid-way with a UnicodeEncodeError, exit 1."""
+    store.add(make_root("NetLock Arany (Class Gold) Főtanúsítvány"), "netlock.pem")
+    completed = _run_on_a_cp1252_pipe("--json")
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(completed.stdout.decode("cp1252"))
+    labels = [entry["label"] for entry in payload["beyond_certifi"]]
+    assert "NetLock Arany (Class Gold) Főtanúsítvány" in labels
+
+
+def test_a_path_the_console_cannot_hold_is_escaped_in_words_and_refused_for_shells(
+    store: Store, isolated_home: Home, tmp_path: Path
+) -> None:
+    """A Korean profile on a cp1252 console: the unchanged run, --check and env crashed
+    (exit 1). Words may escape what the console cannot show; a shell line must not, or
+    it names another path: env refuses, with the reason."""
+    output = tmp_path / "김민준" / "ca-bundle.pem"
+    assert _run_on_a_cp1252_pipe("--scope", "none", "--output", str(output)).returncode == 0
+    unchanged = _run_on_a_cp1252_pipe("--scope", "none", "--output", str(output))
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert b"bundle unchanged: " in unchanged.stdout
+    assert b"\\uae40" in unchanged.stdout  # escaped, not lost
+    check = _run_on_a_cp1252_pipe("--check", "--scope", "none", "--output", str(output))
+    assert (check.returncode, check.stdout.startswith(b"current: ")) == (0, True)
+    for shell in ("sh", "powershell", "cmd"):
+        printed = _run_on_a_cp1252_pipe("env", "--shell", shell, "--output", str(output))
+        assert printed.returncode == ExitCode.BUNDLE, printed.stderr
+        assert printed.stdout == b""
+        assert b"cannot be written in cp1252" in printed.stderr
+
+
 def test_expired_and_leaf_certificates_are_left_out_and_reported(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -298,3 +298,34 @@ def test_env_for_cmd_sets_the_exact_path_in_a_real_batch_file(wine: Wine, tmp_pa
     result = wine.run(["wine", "cmd", "/c", "C:\\env.cmd"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"SSL_CERT_FILE={path}"
+
+
+_ENV_TO_BATCH = r"""
+import subprocess, sys
+with open(r"C:\env.cmd", "wb") as batch:  # a file, not a console: as `env ... > env.cmd`
+    code = subprocess.call(
+        [sys.executable, "-m", "build_ca_bundle", "env", "--shell", "cmd", "--output", sys.argv[1]],
+        stdout=batch,
+    )
+sys.exit(code)
+"""
+
+
+def test_env_for_cmd_writes_a_batch_file_cmd_reads_in_its_own_code_page(
+    wine: Wine, tmp_path: Path
+) -> None:
+    """Python writes a redirected stdout in the ANSI code page (cp1252), but cmd reads a
+    batch file in the OEM one: "für Café" came out as a path that does not exist."""
+    bundle = "C:\\Zertifikate für Café\\ca-bundle.pem"
+    built = wine.python(["-m", "build_ca_bundle", "--no-verify", "--scope", "none", "-o", bundle])
+    assert built.returncode == 0, built.stdout + built.stderr
+    written = wine.python(["-c", _ENV_TO_BATCH, bundle])
+    assert written.returncode == 0, written.stderr
+    check = wine.drive_c("C:\\check.cmd")
+    check.write_text(
+        "@echo off\r\ncall C:\\env.cmd\r\n"
+        'if exist "%SSL_CERT_FILE%" (echo FOUND) else (echo MISSING)\r\n',
+        encoding="ascii",
+    )
+    result = wine.run(["wine", "cmd", "/c", "C:\\check.cmd"])
+    assert result.stdout.strip().splitlines()[-1] == "FOUND", result.stdout + result.stderr

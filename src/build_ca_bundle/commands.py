@@ -361,5 +361,24 @@ def env(args: argparse.Namespace, options: BuildOptions) -> int:
         output.emit_json({"variables": values, "exit_code": 0})
         return int(ExitCode.OK)
     shell = args.shell or variables.default_shell(options.environ)
-    print(variables.render(values, shell), end="")
+    _print_exactly(variables.render(values, shell), shell, bundle)
     return int(ExitCode.OK)
+
+
+def _print_exactly(text: str, shell: str, bundle: Path) -> None:
+    """The lines for the shell, every character as it is, or an error: an escaped or
+    replaced character would point the shell at another path. cmd reads a batch file in
+    the console's OEM code page, which is not the ANSI one Python writes a pipe in."""
+    as_batch = shell == "cmd" and sys.platform == "win32" and not sys.stdout.isatty()
+    encoding = "oem" if as_batch else (sys.stdout.encoding or "utf-8")
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError as error:
+        raise BundleError(
+            f"the bundle path {bundle} cannot be written in {encoding}, the encoding the "
+            f"{shell} output goes out in: no variables printed",
+            hint="choose a bundle path of plain ASCII with --output (the same for every run)",
+        ) from error
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()

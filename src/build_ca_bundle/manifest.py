@@ -29,7 +29,7 @@ SUFFIX = ".manifest.json"
 # the type checker only (mypy takes a TYPE_CHECKING of our own as true).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TextIO
 
     Signature = list[Any] | None
 
@@ -143,12 +143,20 @@ def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, q
     changed: they go to stderr, even with --quiet, as a full run's do."""
     if not quiet:
         count = manifest["certificates"]
-        print(f"bundle unchanged: {os.fspath(bundle)} ({count} certificates); nothing to do")
+        say(f"bundle unchanged: {os.fspath(bundle)} ({count} certificates); nothing to do")
     for warning in map(str, manifest["warnings"]):
         if warning.startswith("error:"):
-            print(warning, file=sys.stderr)
+            say(warning, sys.stderr)
         elif not quiet:
-            print(warning)
+            say(warning)
+
+
+def say(line: str, stream: TextIO | None = None) -> None:
+    """Print a line, escaping what the console cannot show (a Korean profile path on a
+    cp1252 console): the quick path's ``output.say``, without importing the output module."""
+    target = stream or sys.stdout
+    encoding = getattr(target, "encoding", None) or "utf-8"
+    print(line.encode(encoding, "backslashreplace").decode(encoding), file=target)
 
 
 def why_stale(

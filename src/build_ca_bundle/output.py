@@ -33,9 +33,16 @@ def say(line: str = "", stream: TextIO | None = None) -> None:
 
 
 def emit_json(payload: dict[str, Any]) -> None:
+    """One JSON object on stdout. Names as they are where stdout can hold them; else as
+    \\u escapes, which every JSON reader decodes (Windows pipes are cp1252: a root named
+    "NetLock Arany ... Főtanúsítvány" broke the object off mid-way)."""
     payload = {"format": JSON_FORMAT, **payload}
-    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    try:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = json.dumps(payload, indent=2)
+    sys.stdout.write(text + "\n")
 
 
 def error(problem: BuildCABundleError, *, as_json: bool) -> None:

@@ -136,7 +136,7 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
     quiet = bool({"-q", "--quiet"} & set(argv))
     if "--check" in argv:
         if not quiet:
-            print(f"current: {bundle}")
+            manifest.say(f"current: {bundle}")
     else:
         manifest.say_unchanged(bundle, recorded, quiet=quiet)
     return 0
