@@ -254,17 +254,47 @@ class FakeWinreg:
 def test_windows_user_environment_through_winregs_interface() -> None:
     registry = FakeWinreg({"PIP_CERT": ("C:\\old.pem", 1), "PATH": ("C:\\bin", 2)})
     long_value = "C:\\ProgramData\\" + "x" * 1100 + "\\ca.pem"  # setx would truncate at 1024
-    wanted = {"PIP_CERT": long_value, "SSL_CERT_FILE": "%LOCALAPPDATA%\\b.pem"}
+    # A "%" in the bundle's path is a character: REG_EXPAND_SZ made "100%OS%done" into
+    # "100Windows_NTdone" for every new process.
+    wanted = {"PIP_CERT": long_value, "SSL_CERT_FILE": "C:\\100%OS%done\\b.pem"}
     changes = env.plan_windows_environment(wanted, registry)
     assert [(c.key, c.old, c.new) for c in changes] == [
         ("PIP_CERT", "C:\\old.pem", long_value),
-        ("SSL_CERT_FILE", None, "%LOCALAPPDATA%\\b.pem"),
+        ("SSL_CERT_FILE", None, "C:\\100%OS%done\\b.pem"),
     ]
     broadcasts: list[int] = []
     env.apply_windows_environment(changes, registry, lambda: broadcasts.append(1))
     assert registry.values["PIP_CERT"] == (long_value, registry.REG_SZ)
-    assert registry.values["SSL_CERT_FILE"] == ("%LOCALAPPDATA%\\b.pem", registry.REG_EXPAND_SZ)
+    assert registry.values["SSL_CERT_FILE"] == ("C:\\100%OS%done\\b.pem", registry.REG_SZ)
     assert registry.values["PATH"] == ("C:\\bin", 2)
     assert broadcasts == [1]
     assert registry.open_keys == 0
     assert env.plan_windows_environment(wanted, registry) == []
+
+
+def test_windows_undo_leaves_a_persons_value_and_restores_the_type_it_had(
+    tmp_path: Path,
+) -> None:
+    """undo wrote over values a person set since, and put a REG_SZ value with a "%" back
+    as REG_EXPAND_SZ; a REG_EXPAND_SZ value must go back as one."""
+    from build_ca_bundle import history
+    from build_ca_bundle.targets import registry as targets
+
+    registry = FakeWinreg(
+        {"PIP_CERT": ("%USERPROFILE%\\corp.pem", 2), "SSL_CERT_FILE": ("C:\\100%\\a.pem", 1)}
+    )
+    wanted = {"PIP_CERT": "C:\\b.pem", "SSL_CERT_FILE": "C:\\b.pem", "CURL_CA_BUNDLE": "C:\\b.pem"}
+    changes = env.plan_windows_environment(wanted, registry)
+    env.apply_windows_environment(changes, registry, lambda: None)
+    # The record undo reads back, as history keeps it on disk.
+    history.add(tmp_path / "ca-bundle.pem", changes)
+    recorded = {c.key: c for c in history.load(tmp_path / "ca-bundle.pem")}
+    registry.values["CURL_CA_BUNDLE"] = ("C:\\mine.pem", 1)  # a person's, since
+    outcomes = {
+        name: targets.undo_windows_value(recorded[name], registry, lambda: None)
+        for name in ("PIP_CERT", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+    }
+    assert outcomes["CURL_CA_BUNDLE"].startswith("left alone")
+    assert registry.values["CURL_CA_BUNDLE"] == ("C:\\mine.pem", 1)
+    assert registry.values["PIP_CERT"] == ("%USERPROFILE%\\corp.pem", 2)  # REG_EXPAND_SZ
+    assert registry.values["SSL_CERT_FILE"] == ("C:\\100%\\a.pem", 1)  # REG_SZ, "%" and all

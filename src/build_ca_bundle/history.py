@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
-from build_ca_bundle.targets import CREATED_NOTE, Change, backup_note, backup_of
+from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, backup_note, backup_of
 
 SUFFIX = ".changes.json"
 FORMAT = 1
@@ -42,15 +42,18 @@ def load(bundle: Path) -> list[Change]:
             key=item["key"],
             old=item["old"],
             new=item["new"],
-            notes=_notes(item.get("created"), item.get("backup")),
+            notes=_notes(item.get("created"), item.get("backup"), item.get("old_expandable")),
         )
         for item in data.get("changes", [])
     ]
 
 
-def _notes(created: object, backup: object) -> tuple[str, ...]:
-    notes = (CREATED_NOTE,) if created else ()
-    return (*notes, backup_note(Path(backup))) if isinstance(backup, str) else notes
+def _notes(created: object, backup: object, expandable: object = False) -> tuple[str, ...]:
+    """The notes of a change that undo needs, from what the record keeps of them."""
+    notes = [CREATED_NOTE] if created else []
+    notes += [EXPANDABLE_NOTE] if expandable else []
+    notes += [backup_note(Path(backup))] if isinstance(backup, str) else []
+    return tuple(notes)
 
 
 def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]:
@@ -60,7 +63,7 @@ def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]
     for change in [*recorded, *applied]:
         setting = (change.target, str(change.path), change.key)
         first = by_setting.get(setting, change)
-        kept = _notes(CREATED_NOTE in first.notes, _backup(first))
+        kept = _notes(CREATED_NOTE in first.notes, _backup(first), EXPANDABLE_NOTE in first.notes)
         by_setting[setting] = Change(
             change.target, change.path, change.key, first.old, change.new, kept
         )
@@ -117,6 +120,7 @@ def save(bundle: Path, changes: Iterable[Change]) -> None:
                 "new": change.new,
                 "created": CREATED_NOTE in change.notes,  # the file: undo may remove it
                 "backup": _backup(change),  # made by this change: undo removes it after
+                "old_expandable": EXPANDABLE_NOTE in change.notes,  # Windows: REG_EXPAND_SZ
             }
             for change in changes
         ],

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # A Change note: the file did not exist before. undo removes it again if it holds nothing else.
 CREATED_NOTE = "created the file"
+# A Change note (Windows): the value before was REG_EXPAND_SZ, and undo writes it back so.
+EXPANDABLE_NOTE = "the value before was REG_EXPAND_SZ"
 _BACKUP_AT = "backup at "  # a Change note, maybe after other text: the backup it made
 
 

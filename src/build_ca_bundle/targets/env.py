@@ -11,11 +11,11 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from build_ca_bundle.targets import Change
+from build_ca_bundle.targets import EXPANDABLE_NOTE, Change
 from build_ca_bundle.values import Value
 
 # Variable -> which file it names, and the tools that read it.
@@ -232,28 +232,41 @@ class Registry(Protocol):
     def CloseKey(self, key: Any, /) -> None: ...
 
 
-def plan_windows_environment(values: Mapping[str, str], registry: Registry) -> list[Change]:
-    """One change per HKCU\\Environment value that differs."""
+def read_windows_environment(
+    registry: Registry, names: Iterable[str]
+) -> dict[str, tuple[str, int]]:
+    """The HKCU\\Environment values of ``names`` that are set, with their registry types."""
     key = registry.OpenKey(registry.HKEY_CURRENT_USER, "Environment", 0, registry.KEY_READ)
-    changes = []
+    found: dict[str, tuple[str, int]] = {}
     try:
-        for name, value in values.items():
-            try:
-                current, _ = registry.QueryValueEx(key, name)
-                old: str | None = str(current)
-            except FileNotFoundError:
-                old = None
-            if old != value:
-                changes.append(Change("env", Path("HKCU\\Environment"), name, old, value))
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                value, kind = registry.QueryValueEx(key, name)
+                found[name] = (str(value), kind)
     finally:
         registry.CloseKey(key)
+    return found
+
+
+def plan_windows_environment(values: Mapping[str, str], registry: Registry) -> list[Change]:
+    """One change per HKCU\\Environment value that differs; a REG_EXPAND_SZ value it
+    replaces is noted, so that undo writes it back as one."""
+    current = read_windows_environment(registry, values)
+    changes = []
+    for name, value in values.items():
+        old, kind = current.get(name, (None, registry.REG_SZ))
+        if old != value:
+            notes = (EXPANDABLE_NOTE,) if kind == registry.REG_EXPAND_SZ else ()
+            changes.append(Change("env", Path("HKCU\\Environment"), name, old, value, notes))
     return changes
 
 
 def apply_windows_environment(
     changes: Sequence[Change], registry: Registry, broadcast: Callable[[], None]
 ) -> None:
-    """Write the values (no ``setx``: it truncates at 1024 characters), then tell Explorer."""
+    """Write the values (no ``setx``: it truncates at 1024 characters), then tell Explorer.
+    Ours are plain REG_SZ: a "%" in the bundle's path is a character, not a variable (a
+    folder named "100%OS%done" became "100Windows_NTdone" in every new process)."""
     key = registry.OpenKey(registry.HKEY_CURRENT_USER, "Environment", 0, registry.KEY_SET_VALUE)
     try:
         for change in changes:
@@ -261,7 +274,8 @@ def apply_windows_environment(
                 with contextlib.suppress(FileNotFoundError):  # already gone: nothing to undo
                     registry.DeleteValue(key, change.key)
             else:
-                kind = registry.REG_EXPAND_SZ if "%" in change.new else registry.REG_SZ
+                expandable = EXPANDABLE_NOTE in change.notes
+                kind = registry.REG_EXPAND_SZ if expandable else registry.REG_SZ
                 registry.SetValueEx(key, change.key, 0, kind, change.new)
     finally:
         registry.CloseKey(key)

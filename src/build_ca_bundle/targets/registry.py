@@ -9,10 +9,13 @@ from pathlib import Path
 from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import CREATED_NOTE, Change, Plan, backup_of
+from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, Plan, backup_of
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from build_ca_bundle.targets.env import Registry
     from build_ca_bundle.targets.pip import PipEnvironment
 
 
@@ -151,12 +154,24 @@ def _undo_env(change: Change) -> str:
     if sys.platform == "win32":
         import winreg
 
-        reverse = Change("env", change.path, change.key, change.new, change.old)
-        env.apply_windows_environment([reverse], winreg, env.broadcast_environment_change)
-        outcome = "restored" if change.old is not None else "removed"
+        outcome = undo_windows_value(change, winreg, env.broadcast_environment_change)
     else:
         outcome = _remove_startup_block(change)
     return outcome
+
+
+def undo_windows_value(change: Change, registry: Registry, broadcast: Callable[[], None]) -> str:
+    """Put back one HKCU\\Environment value (as the type it had), unless a person has set
+    it to something else since: then it is theirs."""
+    from build_ca_bundle.targets import env
+
+    now = env.read_windows_environment(registry, [change.key]).get(change.key)
+    if (now[0] if now else None) != change.new:
+        return f"left alone: changed by someone since (now {now[0] if now else 'unset'})"
+    notes = tuple(note for note in change.notes if note == EXPANDABLE_NOTE)
+    reverse = Change("env", change.path, change.key, change.new, change.old, notes)
+    env.apply_windows_environment([reverse], registry, broadcast)
+    return "restored" if change.old is not None else "removed"
 
 
 def _remove_startup_block(change: Change) -> str:
