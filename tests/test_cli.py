@@ -342,8 +342,12 @@ def test_undo_puts_back_every_byte_when_nobody_edited_the_file_since(
     pip_conf.write_bytes(original.encode("utf-8"))
     assert run(capsys)[0] == 0
     assert cli.main(["undo"]) == 0
+    said = capsys.readouterr().out
     assert pip_conf.read_bytes() == original.removeprefix("\ufeff").encode("utf-8")
     assert not pip_conf.with_name("pip.conf.bak").exists()
+    bom = original.startswith("\ufeff")
+    assert ("without the byte order mark that broke pip" in said) is bom
+    assert ("byte for byte" in said) is not bom
 
 
 def test_undo_keeps_a_created_pip_conf_a_person_added_to(

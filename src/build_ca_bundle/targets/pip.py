@@ -595,6 +595,8 @@ def undo(change: Change, env: PipEnvironment) -> str:
     original = _backup_if_only_ours(change, config, env)
     if original is not None:
         _write(change.path, original)
+        if _starts_with_bom(backup_of(change)):
+            return "restored the file from its backup, without the byte order mark that broke pip"
         return "restored the file from its backup, byte for byte"
     try:
         if change.old is None:
@@ -614,6 +616,13 @@ def undo(change: Change, env: PipEnvironment) -> str:
         return "removed, with the file this tool had created"
     _write(change.path, text.encode(env.encoding))
     return "removed" if change.old is None else f"restored {change.old}"
+
+
+def _starts_with_bom(path: Path | None) -> bool:
+    try:
+        return path is not None and path.read_bytes().startswith(UTF8_BOM)
+    except OSError:
+        return False
 
 
 def _backup_if_only_ours(change: Change, config: ConfigFile, env: PipEnvironment) -> bytes | None:
