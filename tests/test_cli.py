@@ -546,6 +546,75 @@ def test_a_root_not_valid_yet_is_kept_and_said_until_it_is_valid(
     assert "not valid until" in run(capsys)[1]  # the unchanged run says it again
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"format": 2, "changes": []}',  # what a newer version could write
+        "[1, 2]",
+        '{"format": 1}',
+        '{"format": 1, "changes": [{"target": "pip"}]}',
+        '{"format": 1, "changes": [{"target": "pip", "path": 5, "key": "global.cert", '
+        '"old": null, "new": "x"}]}',
+        '{"format": 1, "changes": [{"target": "emacs", "path": "/x", "key": "k", '
+        '"old": null, "new": "x"}]}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_a_change_record_this_version_cannot_read_is_kept_and_named(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], record: str
+) -> None:
+    """undo said "nothing to undo", deleted such a record and with it the note of the cert
+    before ours; a record with a wrong-typed entry was a traceback at every logon."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
+    assert run(capsys)[0] == 0
+    changes = bundle_path(isolated_home).with_name("ca-bundle.pem.changes.json")
+    changes.write_text(record)
+    capsys.readouterr()
+    assert cli.main(["undo"]) == ExitCode.CONFIG
+    assert f"cannot read our change record {changes}" in capsys.readouterr().err
+    assert changes.read_text() == record
+    assert bundle_path(isolated_home).exists()
+    store.add(make_root("A Root Added Later"), "later.pem")  # the next logon: a full run,
+    assert run(capsys)[0] == 0  # which has no change to record
+    pip_conf.write_text("[global]\ncert = /elsewhere.pem\n")  # and one that has
+    code, _, err = run(capsys)
+    assert code == ExitCode.CONFIG  # said, not a traceback; and nothing edited unrecorded
+    assert "cannot read our change record" in err
+    assert pip_conf.read_text() == "[global]\ncert = /elsewhere.pem\n"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda record: record.pop("certificates"),
+        lambda record: record.__setitem__("certificates", "x"),
+        lambda record: record.__setitem__("outputs", {}),
+        lambda record: record.__setitem__("expires", "soon"),
+        lambda record: record.__setitem__("warnings", [1]),
+    ],
+)
+def test_a_manifest_of_any_other_shape_means_a_full_run(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[dict[str, object]], object],
+) -> None:
+    """A manifest without "certificates" crashed every run; one watching no outputs called
+    a deleted bundle current."""
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    path = bundle.with_name("ca-bundle.pem.manifest.json")
+    record = json.loads(path.read_text())
+    damage(record)
+    path.write_text(json.dumps(record))
+    bundle.unlink()
+    assert run(capsys, "--check")[0] == ExitCode.STALE
+    code, out, _ = run(capsys)
+    assert code == 0 and f"wrote {bundle}" in out
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.options import TOOLS as TARGETS
 from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, backup_note, backup_of
 
 SUFFIX = ".changes.json"
@@ -24,17 +25,22 @@ def path_for(bundle: Path) -> Path:
 
 
 def load(bundle: Path) -> list[Change]:
+    """The recorded changes; none if there is no record. A record this version cannot
+    read in full is an error, never "nothing to undo": undo would then remove the bundle
+    and the record, and with it the only note of what was there before."""
+    path = path_for(bundle)
     try:
-        data = json.loads(path_for(bundle).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read our change record {path_for(bundle)}: {exc}",
-            hint="undo needs it; restore it from a backup or revert the settings by hand",
-        ) from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise _unreadable(path, str(exc)) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return []
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise _unreadable(path, f"not a change record of format {FORMAT} (found {found!r})")
+    items = data.get("changes")
+    if not isinstance(items, list) or not all(_well_formed(item) for item in items):
+        raise _unreadable(path, "a change in it lacks a field or has one of the wrong type")
     return [
         Change(
             target=item["target"],
@@ -44,8 +50,25 @@ def load(bundle: Path) -> list[Change]:
             new=item["new"],
             notes=_notes(item.get("created"), item.get("backup"), item.get("old_expandable")),
         )
-        for item in data.get("changes", [])
+        for item in items
     ]
+
+
+def _unreadable(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"cannot read our change record {path}: {why}",
+        hint="undo needs it: restore it from a backup (or the version of build-ca-bundle that "
+        "wrote it), or revert the settings by hand and delete it",
+    )
+
+
+def _well_formed(item: object) -> bool:
+    if not isinstance(item, dict) or item.get("target") not in TARGETS:
+        return False
+    strings = all(isinstance(item.get(name), str) for name in ("path", "key"))
+    values = all(isinstance(item.get(name), (str, type(None))) for name in ("old", "new"))
+    backup = isinstance(item.get("backup"), (str, type(None)))
+    return strings and values and backup
 
 
 def _notes(created: object, backup: object, expandable: object = False) -> tuple[str, ...]:

@@ -115,14 +115,27 @@ def load(bundle: str | os.PathLike[str]) -> dict[str, Any] | None:
     try:
         with open(path_for(bundle), encoding="utf-8") as handle:
             data = json.load(handle)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nesting 100,000 deep
         return None
+    return data if _well_formed(data, os.fspath(bundle)) else None
+
+
+def _well_formed(data: object, bundle: str) -> bool:
+    """Every field a record written by :func:`record` has, of its type, and the bundle
+    among the outputs it watches: a record without it would call a deleted bundle current."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return None
+        return False
     needed = {"key": str, "inputs": dict, "registry": dict, "outputs": dict, "warnings": list}
     if any(not isinstance(data.get(name), kind) for name, kind in needed.items()):
-        return None
-    return data
+        return False
+    count, expires = data.get("certificates"), data.get("expires")
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and (expires is None or isinstance(expires, (int, float)))
+        and all(isinstance(warning, str) for warning in data["warnings"])
+        and bundle in data["outputs"]
+    )
 
 
 def loaded_proof(bundle: str | os.PathLike[str]) -> str | None:
