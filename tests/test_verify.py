@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import socket
 import ssl
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,3 +251,150 @@ def test_an_unreadable_pinned_file_is_no_root(
     code = cli.main(["--no-verify", "--scope", "none", "--output", str(output)])
     assert code == ExitCode.NO_CERTIFICATES
     assert not output.exists()
+
+
+class _Listener:
+    """A TCP port that records what arrives, and then closes each connection: a server
+    that reads the ClientHello and hangs up, or a proxy port that must get nothing."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.received: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.socket.accept()
+                with connection:
+                    connection.settimeout(2)
+                    with contextlib.suppress(OSError):
+                        self.received.append(connection.recv(65536))
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+@pytest.mark.parametrize("scheme", ["https", "socks5h", "socks5"])
+def test_a_proxy_the_check_cannot_speak_gets_nothing_not_even_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str
+) -> None:
+    """An https:// proxy was sent a plain CONNECT with "Proxy-Authorization: Basic" (the
+    password in clear); a socks one was a traceback that printed the password."""
+    listener = _Listener()
+    try:
+        url = f"{scheme}://alice:s3cret@127.0.0.1:{listener.port}"
+        bundle = bundle_with(tmp_path)
+        code = cli.main(["verify", "https://pypi.org/simple/", "--proxy", url, "--json",
+                         "--bundle", str(bundle)])  # fmt: skip
+        out = capsys.readouterr().out
+    finally:
+        listener.close()
+    assert code == ExitCode.OFFLINE  # the proxy could not be used: not a certificate problem
+    payload = json.loads(out)
+    assert payload["targets"][0]["checks"]["bundle"]["status"] == "proxy"
+    assert "s3cret" not in out and "alice" not in out
+    assert listener.received == []
+
+
+def test_the_proxy_is_the_one_pip_would_use() -> None:
+    """pip (requests) reads ALL_PROXY, lets an empty https_proxy cancel HTTPS_PROXY, takes
+    CIDR ranges and host:port in no_proxy, and connects to port 80 of a proxy URL without
+    one."""
+    url = "https://pypi.org/simple/"
+
+    def chosen(**environ: str) -> str | None:
+        proxy = verify.proxy_for(url, environ=environ)
+        return None if proxy is None else proxy.url
+
+    assert chosen(ALL_PROXY="http://p.example:3128") == "http://p.example:3128"
+    assert chosen(https_proxy="", HTTPS_PROXY="http://p.example:3128") is None
+    assert chosen(https_proxy="http://p.example") == "http://p.example:80"
+    local = "https://127.0.0.1:8443/"
+    assert (
+        verify.proxy_for(local, environ={"https_proxy": "http://p:1", "no_proxy": "127.0.0.0/8"})
+        is None
+    )
+    other_port = {"https_proxy": "http://p:1", "no_proxy": "127.0.0.1:9"}
+    assert verify.proxy_for(local, environ=other_port) is not None
+    same_port = {"https_proxy": "http://p:1", "no_proxy": "127.0.0.1:8443"}
+    assert verify.proxy_for(local, environ=same_port) is None
+
+
+def test_the_connect_line_names_idn_hosts_and_ipv6_addresses_as_proxies_read_them() -> None:
+    assert verify._authority("bücher.example", 443) == "xn--bcher-kva.example:443"
+    assert verify._authority("::1", 8443) == "[::1]:8443"
+    assert verify._authority("pypi.org", 443) == "pypi.org:443"
+
+
+def test_a_handshake_that_fails_without_a_certificate_verdict_is_not_exit_6(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that reads the ClientHello and hangs up (or plain http on the port): exit 6
+    said "failed on a certificate"."""
+    listener = _Listener()
+    try:
+        bundle = bundle_with(tmp_path)
+        code = cli.main(["verify", f"https://127.0.0.1:{listener.port}/", "--bundle",
+                         str(bundle), "--timeout", "3"])  # fmt: skip
+    finally:
+        listener.close()
+    out = capsys.readouterr().out
+    assert code == ExitCode.OFFLINE
+    assert "failed without a verdict on any certificate" in out
+
+
+def test_no_pinning_is_offered_for_a_certificate_wrong_in_itself(tmp_path: Path) -> None:
+    """The bundle trusts the root; the leaf is for another name. Pinning cannot help, and
+    must not be offered: a certificate for another name can be an interception."""
+    root = make_root("Name Mismatch Root")
+    bundle = bundle_with(tmp_path, root.pem)
+    leaf = root.issue("other.example", hosts=("other.example",))
+    with HTTPSServer(leaf, tmp_path / "srv", send_root=True) as server:
+        result = verify.check_target(server.url, contexts=contexts(bundle), proxy=None, timeout=5)
+    assert result.status("bundle") is verify.Status.CERTIFICATE
+    (advice,) = result.advice
+    assert "the server's own certificate is at fault" in advice
+    assert "--pin" not in advice and "ask IT" not in advice
+
+
+def test_from_server_will_not_pin_what_is_not_a_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server presenting only its leaf (as mitmproxy does): the suggested --pin was the
+    leaf's, and pinning it printed "pinned: 1 trusted" while TLS still failed."""
+    store = make_root("OS Root")
+    monkeypatch.setenv("SSL_CERT_FILE", str(store.write(tmp_path / "store.pem")))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
+    root = make_root("Root Not Presented")
+    output = tmp_path / "out.pem"
+    common = ["--no-verify", "--scope", "none", "--output", str(output)]
+    with HTTPSServer(root.issue("127.0.0.1"), tmp_path / "srv") as server:
+        spec = f"127.0.0.1:{server.port}"
+        assert cli.main([*common, "--from-server", spec]) == 0
+        shown = capsys.readouterr().out
+        assert "is not a root, so pinning it would not help" in shown
+        assert "--pin" not in shown
+        presented = verify.fetch_chain("127.0.0.1", server.port)[-1]  # the leaf, alone
+        pin = hashlib.sha256(presented).hexdigest()
+        assert cli.main([*common, "--from-server", spec, "--pin", pin]) == ExitCode.PIN_MISMATCH
+        assert "is not a root" in capsys.readouterr().err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("spec", ["127.0.0.1:abc", "127.0.0.1:99999", ":443"])
+def test_a_bad_from_server_spec_is_a_usage_error(
+    spec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["--no-verify", "--from-server", spec]) == ExitCode.USAGE
+    assert "not HOST[:PORT]" in capsys.readouterr().err
+
+
+def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["verify", "--json", "https://pypi.org:99999/"]) == ExitCode.OFFLINE
+    payload = json.loads(capsys.readouterr().out)
+    assert "valid port" in payload["targets"][0]["advice"][0]

@@ -86,9 +86,12 @@ def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCo
     from build_ca_bundle.verify import Status
 
     checks = [check for result in results for check in result.checks]
-    if any(c.trust == "bundle" and c.status in (Status.CERTIFICATE, Status.TLS) for c in checks):
+    if any(c.trust == "bundle" and c.status is Status.CERTIFICATE for c in checks):
         return ExitCode.VERIFY_FAILED
-    if offline_counts and any(c.status in (Status.OFFLINE, Status.PROXY) for c in checks):
+    # A handshake that failed with no certificate verdict (EOF, plain http on 443) is the
+    # network's or the server's, as offline is: exit 6 says "failed on a certificate".
+    network = (Status.OFFLINE, Status.PROXY, Status.TLS)
+    if offline_counts and any(c.status in network for c in checks):
         return ExitCode.OFFLINE
     if any(c.trust == "bundle" and c.status is Status.UNAVAILABLE for c in checks):
         return ExitCode.BUNDLE  # none there, or it does not load (the other checks still ran)
@@ -135,7 +138,13 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
             output.say(f"  {subject}")
             output.say(f"    issuer {issuer}; sha256 {sha256}")
     if args.pin is None:
-        command = f"build-ca-bundle --from-server {args.from_server} --pin {chain.top[2]}"
+        root = bool(ders) and pipeline.is_a_root(ders[-1])
+        command = (
+            f"build-ca-bundle --from-server {args.from_server} --pin {chain.top[2]}"
+            if root
+            else "build-ca-bundle --extra-ca FILE (the server does not present its root: "
+            "ask IT for it)"
+        )
         if args.json:
             presented = [
                 {"subject": subject, "issuer": issuer, "sha256": sha256}
@@ -149,13 +158,19 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
                     "exit_code": int(ExitCode.OK),
                 }
             )
-        elif not args.quiet:
+        elif not args.quiet and root:
             output.say(
                 f"nothing trusted. Check the top fingerprint with IT, then run:\n  {command}"
             )
+        elif not args.quiet:
+            output.say(
+                f"nothing trusted. The top certificate presented ({chain.top[0]}) is not a "
+                "root, so pinning it would not help: ask IT for the root, then run "
+                "build-ca-bundle --extra-ca FILE"
+            )
         return None
-    root = pipeline.pinned_root(chain, ders, args.pin)
-    return options.replace(pinned=(*options.pinned, root))
+    pinned = pipeline.pinned_root(chain, ders, args.pin)
+    return options.replace(pinned=(*options.pinned, pinned))
 
 
 def verify(args: argparse.Namespace, options: BuildOptions) -> int:

@@ -517,10 +517,12 @@ def presented_chain(
     """Fetch what HOST[:PORT] presents (through the proxy). Nothing is trusted here."""
     from build_ca_bundle import verify
 
-    host, _, port_text = spec.rpartition(":") if ":" in spec else (spec, "", "443")
-    port = int(port_text or 443)
-    url = f"https://{host}:{port}/"
-    chosen = verify.proxy_for(url, explicit=proxy, environ=options.environ)
+    host, port = _host_and_port(spec)
+    url = f"https://[{host}]:{port}/" if ":" in host else f"https://{host}:{port}/"
+    from build_ca_bundle.targets import pip
+
+    configured = pip.option_value(pip.PipEnvironment.current(options.environ), "proxy")
+    chosen = verify.proxy_for(url, explicit=proxy, configured=configured, environ=options.environ)
     try:
         ders = verify.fetch_chain(host, port, proxy=chosen)
     except verify.VerifyError as error:
@@ -534,6 +536,21 @@ def presented_chain(
     return PresentedChain(host, port, described), ders
 
 
+def _host_and_port(spec: str) -> tuple[str, int]:
+    """HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; a usage error for anything else."""
+    from build_ca_bundle.errors import UsageError
+
+    host, port_text = spec, "443"
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port_text = rest.removeprefix(":") or "443"
+    elif spec.count(":") == 1:
+        host, _, port_text = spec.partition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--from-server {spec}: not HOST[:PORT] with a port from 1 to 65535")
+    return host, int(port_text)
+
+
 def pinned_root(chain: PresentedChain, ders: list[bytes], pin: str) -> bytes:
     """The presented top certificate, only if its SHA-256 is exactly the pinned one."""
     if not ders:
@@ -545,4 +562,20 @@ def pinned_root(chain: PresentedChain, ders: list[bytes], pin: str) -> bytes:
             hint="check the fingerprint with IT; a different root may mean another proxy, or "
             "an attack",
         )
+    if not is_a_root(ders[-1]):
+        raise PinMismatchError(
+            f"the certificate with sha256 {chain.top[2]} is not a root (a self-signed CA "
+            "certificate): pinned, it would make no TLS connection work; nothing was changed",
+            hint="the server does not present its root: ask IT for the root file and use "
+            "--extra-ca FILE",
+        )
     return ders[-1]
+
+
+def is_a_root(der: bytes) -> bool:
+    """A self-signed CA certificate: the only kind pinning can make an anchor of."""
+    try:
+        cert = parse_der(der)
+    except ValueError:
+        return False
+    return cert.is_ca and cert.self_signed

@@ -16,6 +16,7 @@ import contextlib
 import enum
 import hashlib
 import os
+import re
 import socket
 import ssl
 import urllib.parse
@@ -40,29 +41,52 @@ class Status(enum.Enum):
 
 
 class Proxy(Value):
-    """An HTTP proxy that tunnels TLS with CONNECT."""
+    """An HTTP proxy that tunnels TLS with CONNECT, or one the check cannot use (``unusable``
+    says why; nothing is sent to it, credentials least of all)."""
 
-    __slots__ = ("host", "port", "authorization")
+    __slots__ = ("host", "port", "authorization", "unusable")
     host: Final[str]
     port: Final[int]
     authorization: Final[str | None]  # "Basic …" from credentials in the proxy URL
+    unusable: Final[str | None]
 
-    def __init__(self, host: str, port: int, authorization: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        authorization: str | None = None,
+        unusable: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.authorization = authorization
+        self.unusable = unusable
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """How output names it (never with credentials)."""
+        return self.host if self.unusable else f"http://{_authority(self.host, self.port)}"
 
     @classmethod
     def parse(cls, url: str) -> Proxy:
         if "://" not in url:
             url = "http://" + url
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an HTTP proxy URL: {url}")
+        shown = _without_credentials(parts)
+        try:
+            port = parts.port or 80  # urllib3's (pip's) default for an http:// proxy
+        except ValueError:
+            return cls(shown, 0, unusable=f"the proxy URL {shown} has no valid port")
+        if parts.scheme != "http" or not parts.hostname:
+            # https:// means TLS to the proxy itself, then TLS inside it: ssl sockets cannot
+            # be nested here, and speaking plain CONNECT to it sent the credentials in clear.
+            kind = "an https:// proxy" if parts.scheme == "https" else f"a {parts.scheme} proxy"
+            return cls(
+                shown,
+                0,
+                unusable=f"{kind} ({shown}) is not one the live check can use; give the "
+                "proxy's http:// address with --proxy, or use --no-verify",
+            )
         authorization = None
         if parts.username is not None:
             credentials = (
@@ -70,26 +94,50 @@ class Proxy(Value):
                 f"{urllib.parse.unquote(parts.password or '')}"
             )
             authorization = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
-        return cls(parts.hostname, parts.port or 8080, authorization)
+        return cls(parts.hostname, port, authorization)
+
+
+def _without_credentials(parts: urllib.parse.SplitResult) -> str:
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{netloc}" if parts.scheme else netloc
+
+
+def _authority(host: str, port: int) -> str:
+    """``host:port`` as a CONNECT line and a Host header want it: an IPv6 address in
+    brackets, a name in its ASCII (IDNA) form."""
+    if ":" in host:
+        return f"[{host}]:{port}"
+    try:
+        return f"{host.encode('idna').decode('ascii')}:{port}"
+    except UnicodeError:
+        return f"{host}:{port}"  # not a valid name: the lookup will say so
 
 
 class ChainCertificate(Value):
-    __slots__ = ("subject", "issuer", "sha256", "der", "self_signed")
+    __slots__ = ("subject", "issuer", "sha256", "der", "self_signed", "is_ca")
     _hidden = frozenset({"der"})
     subject: Final[str]
     issuer: Final[str]
     sha256: Final[str]
     der: Final[bytes]
     self_signed: Final[bool]
+    is_ca: Final[bool]  # a root one could pin is both
 
     def __init__(
-        self, subject: str, issuer: str, sha256: str, der: bytes, self_signed: bool = False
+        self,
+        subject: str,
+        issuer: str,
+        sha256: str,
+        der: bytes,
+        self_signed: bool = False,
+        is_ca: bool = False,
     ) -> None:
         self.subject = subject
         self.issuer = issuer
         self.sha256 = sha256
         self.der = der
         self.self_signed = self_signed
+        self.is_ca = is_ca
 
 
 class Check(Value):
@@ -168,38 +216,70 @@ def proxy_for(
         return Proxy.parse(configured)
     env = dict(environ) if environ is not None else None
     proxies = _environment_proxies(env)
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if "https" not in proxies or _bypassed(host, env):
+    parts = urllib.parse.urlsplit(url)
+    chosen = proxies.get("https") or proxies.get("all")  # requests' order, so pip's
+    if chosen is None or _bypassed(parts.hostname or "", _port_of(parts), env):
         return None
-    return Proxy.parse(proxies["https"])
+    return Proxy.parse(chosen)
+
+
+def _port_of(parts: urllib.parse.SplitResult) -> int | None:
+    try:
+        return parts.port or 443
+    except ValueError:
+        return None
 
 
 def _environment_proxies(environ: Mapping[str, str] | None) -> dict[str, str]:
     if environ is None:
         return urllib.request.getproxies_environment()
+    # urllib's own rule, which requests (pip) follows: any case sets a proxy, then a
+    # lower-case name wins, and a lower-case one set empty removes it.
     found: dict[str, str] = {}
-    # Lower case wins over upper case, as in urllib and curl.
-    for name, value in sorted(environ.items(), key=lambda item: item[0].islower()):
+    for name, value in environ.items():
         if value and name.lower().endswith("_proxy"):
             found[name.lower()[: -len("_proxy")]] = value
+    for name, value in environ.items():
+        if name.endswith("_proxy"):
+            if value:
+                found[name.lower()[: -len("_proxy")]] = value
+            else:
+                found.pop(name.lower()[: -len("_proxy")], None)
     return found
 
 
-def _bypassed(host: str, environ: Mapping[str, str] | None) -> bool:
-    """Whether ``no_proxy`` names the host: ``*``, the host itself, or a parent domain."""
+def _bypassed(host: str, port: int | None, environ: Mapping[str, str] | None) -> bool:
+    """Whether ``no_proxy`` names the host, as requests reads it: ``*``; the host or a
+    parent domain, with any port, or with this one (``host:port``); a network of an IP
+    address (``10.0.0.0/8``)."""
     env = environ if environ is not None else dict(os.environ)
     no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
     host = host.lower().rstrip(".")
     for entry in (item.strip().lower() for item in no_proxy.split(",")):
         if not entry:
             continue
-        if entry == "*":
+        if entry == "*" or _in_network(host, entry):
             return True
-        name = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+        name, colon, entry_port = entry.rpartition(":") if entry.count(":") == 1 else ("", "", "")
+        if not colon:
+            name = entry
+        elif entry_port != str(port):
+            continue  # another port: not this one
         name = name.lstrip(".")
         if host == name or host.endswith("." + name):
             return True
     return False
+
+
+def _in_network(host: str, entry: str) -> bool:
+    if "/" not in entry:
+        return False
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
 
 
 # --- connections ----------------------------------------------------------------------
@@ -213,6 +293,8 @@ def _connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> socke
             raise VerifyError(
                 Status.OFFLINE, f"cannot reach {host}:{port}: {_reason(exc)}"
             ) from exc
+    if proxy.unusable is not None:
+        raise VerifyError(Status.PROXY, proxy.unusable)
     try:
         sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
     except OSError as exc:
@@ -228,7 +310,8 @@ def _connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> socke
 
 
 def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
-    request = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    target = _authority(host, port)
+    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
     if proxy.authorization:
         request += f"Proxy-Authorization: {proxy.authorization}\r\n"
     try:
@@ -339,8 +422,12 @@ def check_target(
     """Handshake with ``url``'s server once per trust source, and explain a failure."""
     parts = urllib.parse.urlsplit(url if "://" in url else f"https://{url}")
     host = parts.hostname or ""
-    port = parts.port or 443
-    result = TargetResult(url=url, host=host, port=port, proxy=proxy.url if proxy else None)
+    port = _port_of(parts)
+    result = TargetResult(url=url, host=host, port=port or 0, proxy=proxy.url if proxy else None)
+    if port is None or not host:
+        result.checks.append(Check("bundle", Status.OFFLINE, "not a host and port one can reach"))
+        result.advice = [f"{url} is not a URL with a host and a valid port (1-65535)"]
+        return result
     for trust, make_context in contexts:
         try:
             context = make_context()
@@ -373,7 +460,14 @@ def describe(der: bytes) -> ChainCertificate:
         cert = parse_der(der)
     except ValueError:
         return ChainCertificate("(unparsable)", "(unparsable)", sha, der)
-    return ChainCertificate(cert.subject, cert.issuer, sha, der, cert.self_signed)
+    return ChainCertificate(cert.subject, cert.issuer, sha, der, cert.self_signed, cert.is_ca)
+
+
+# OpenSSL's words for a certificate that is wrong in itself, whatever the roots trusted.
+_NOT_A_TRUST_PROBLEM = re.compile(
+    r"hostname mismatch|ip address mismatch|certificate has expired|certificate is not yet valid",
+    re.IGNORECASE,
+)
 
 
 def advise(result: TargetResult) -> list[str]:
@@ -391,6 +485,20 @@ def advise(result: TargetResult) -> list[str]:
             "not a certificate problem"
         ]
     advice: list[str] = []
+    if Status.TLS in statuses and Status.CERTIFICATE not in statuses:
+        return [
+            f"the TLS handshake with {result.host}:{result.port} failed without a verdict on "
+            "any certificate: a server or network problem (does it speak https on that "
+            "port?), not one of the bundle"
+        ]
+    verdict = next((c.detail for c in result.checks if c.status is Status.CERTIFICATE), "")
+    if _NOT_A_TRUST_PROBLEM.search(verdict):
+        return [
+            f"the server's own certificate is at fault ({verdict}): no root in any bundle "
+            "changes that, and pinning must not paper over it (a certificate for another "
+            "name can be an interception); check the URL and this machine's clock, or tell "
+            "the server's owner"
+        ]
     if bundle is Status.OK and certifi is Status.CERTIFICATE:
         advice.append(
             "certifi alone fails here: that is why pip failed before; with the bundle it verifies"
@@ -413,7 +521,7 @@ def advise(result: TargetResult) -> list[str]:
                 f"the OS does not trust `{issuer}` either: ask IT for this root, then "
                 "run `build-ca-bundle --extra-ca FILE`"
             )
-            if top is not None and top.self_signed:
+            if top is not None and top.self_signed and top.is_ca:
                 advice.append(
                     f"the server presents its root itself (sha256 {top.sha256}); only if IT "
                     f"confirms that fingerprint: build-ca-bundle --from-server "
