@@ -182,27 +182,47 @@ def test_user_deny_of_a_system_root_counts_only_in_user_scope(mac: FakeMac) -> N
     assert exports[0].startswith("trust-settings-export -d ")  # the admin domain only
 
 
-def test_user_settings_beat_admin_settings_unless_they_decide_nothing(mac: FakeMac) -> None:
-    overridden, fallen_through = make_root("Admin Denied"), make_root("User SMIME Only")
-    mac.add(macos.SYSTEM_KEYCHAIN, overridden, fallen_through)
+def test_admin_settings_overrule_user_settings_as_trustd_has_it(mac: FakeMac) -> None:
+    """trustd (SecLegacyAnchorSourceCopyUsageConstraints, rdar://37052515): when the admin
+    domain has settings for a certificate, the user's are not read. The reader had the
+    order of Go 1.16 and of SecTrustSettings.h's comment: a user's Always Trust lifted an
+    admin's Deny, and a user's Deny removed an MDM root (from certifi's part too)."""
+    denied, mdm_root = make_root("Admin Denied"), make_root("Zscaler Root CA")
+    smime_only, user_only = make_root("Admin SMIME Only"), make_root("User Trusted Only")
+    mac.add(macos.SYSTEM_KEYCHAIN, denied, mdm_root, smime_only, user_only)
     mac.settings(
         "admin",
         {
-            overridden: [{**SSL, "kSecTrustSettingsResult": 3}],
-            fallen_through: [{**SSL, "kSecTrustSettingsResult": 1}],
+            denied: [{**SSL, "kSecTrustSettingsResult": 3}],
+            mdm_root: [{**SSL, "kSecTrustSettingsResult": 1}],
+            smime_only: [{**SMIME, "kSecTrustSettingsResult": 1}],
         },
     )
     mac.settings(
         "user",
         {
-            overridden: [{**SSL, "kSecTrustSettingsResult": 1}],
-            fallen_through: [{**SMIME, "kSecTrustSettingsResult": 1}],
+            denied: [{**SSL, "kSecTrustSettingsResult": 1}],
+            mdm_root: [{**SSL, "kSecTrustSettingsResult": 3}],
+            smime_only: [{**SSL, "kSecTrustSettingsResult": 1}],
+            user_only: [{**SSL, "kSecTrustSettingsResult": 1}],
         },
     )
     result = mac.load()
-    assert verdicts(result) == {"Admin Denied": Verdict.TRUST, "User SMIME Only": Verdict.TRUST}
-    assert "user trust settings" in reasons(result)["Admin Denied"]
-    assert "admin trust settings" in reasons(result)["User SMIME Only"]
+    assert verdicts(result) == {
+        "Admin Denied": Verdict.DISTRUST,
+        "Zscaler Root CA": Verdict.TRUST,
+        "User Trusted Only": Verdict.TRUST,  # no admin settings: the user's apply
+    }  # "Admin SMIME Only": the admin's settings decide nothing for SSL, and the user's go unread
+    assert "admin trust settings" in reasons(result)["Zscaler Root CA"]
+    assert "user trust settings" in reasons(result)["User Trusted Only"]
+
+
+def test_trust_as_root_makes_no_anchor_of_a_root(mac: FakeMac) -> None:
+    """TrustAsRoot is for a non-root certificate (trustd and Go: !selfSigned)."""
+    root = make_root("Self-Signed As Root")
+    mac.add(macos.SYSTEM_KEYCHAIN, root)
+    mac.settings("admin", {root: [{**SSL, "kSecTrustSettingsResult": 2}]})
+    assert verdicts(mac.load()) == {}
 
 
 def test_disable_user_trust_settings_is_honoured(mac: FakeMac) -> None:

@@ -3,8 +3,9 @@
 Certificates come from the keychains (the system roots, the System keychain where MDM and
 admins put corporate roots, and for ``--scope user`` the user's keychains); trust comes from
 the trust settings of the admin and user domains (``security trust-settings-export``). The
-rules follow Go 1.16's ``root_darwin.go`` (reference/os_stores.md §2.4): user settings beat
-admin settings, which beat "it is a system root"; only SSL (or unconstrained) settings grant
+rules follow Go 1.16's ``root_darwin.go`` (reference/os_stores.md §2.4), except that admin
+settings beat user settings, as trustd has them (see :func:`combine`), and both beat "it is a
+system root"; only SSL (or unconstrained) settings grant
 trust; "unspecified" is not trust; a Deny removes the certificate everywhere, certifi's part
 included.
 
@@ -392,6 +393,8 @@ def _candidate(entry: _Found, admin: TrustSettings, user: TrustSettings) -> Cand
     result, rule = decided
     if result is TrustResult.TRUST_ROOT and not cert.self_signed:
         return None  # Apple: TrustRoot "can only be applied to root (self-signed) certificates"
+    if result is TrustResult.TRUST_AS_ROOT and cert.self_signed:
+        return None  # trustd and Go: TrustAsRoot makes an anchor of a non-root only
     verdict = Verdict.DISTRUST if result is TrustResult.DENY else Verdict.TRUST
     where = ", ".join(Path(keychain).name for keychain in entry.keychains)
     return Candidate(cert, verdict, f"{NAME}:{where}", f"{where}: {rule}")
@@ -400,12 +403,19 @@ def _candidate(entry: _Found, admin: TrustSettings, user: TrustSettings) -> Cand
 def combine(
     sha1: str, *, in_system_roots: bool, admin: TrustSettings, user: TrustSettings
 ) -> tuple[TrustResult, str] | None:
-    """User settings, else admin settings, else "a system root is a root"; None: not trusted."""
-    for domain, settings in ((USER, user), (ADMIN, admin)):
-        if sha1 in settings:
-            result = decide(settings[sha1])
-            if result in _DECISIVE:
-                return result, f"{domain.name} trust settings: {_APPLE_NAMES[result]} for SSL"
+    """Admin settings if the admin domain has any for the certificate, else the user's;
+    then "a system root is a root"; None: not trusted.
+
+    trustd's order (SecLegacyAnchorSourceCopyUsageConstraints: "admin trust settings
+    overrule user trust settings", rdar://37052515): a user's Always Trust cannot lift an
+    admin's or an MDM's Deny, nor a user's Deny remove an MDM root. Go 1.16 and the header
+    comment in SecTrustSettings.h say the reverse; trustd is what macOS does.
+    """
+    domain, settings = (ADMIN, admin) if sha1 in admin else (USER, user)
+    if sha1 in settings:
+        result = decide(settings[sha1])
+        if result in _DECISIVE:
+            return result, f"{domain.name} trust settings: {_APPLE_NAMES[result]} for SSL"
     if in_system_roots:
         return TrustResult.TRUST_ROOT, "system root"
     return None
