@@ -615,6 +615,45 @@ def test_a_manifest_of_any_other_shape_means_a_full_run(
     assert code == 0 and f"wrote {bundle}" in out
 
 
+@pytest.mark.parametrize("version", ["9999.1.1", "2000.1.1"])
+def test_two_pythons_for_one_account_agree_on_the_newer_certifi(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    version: str,
+) -> None:
+    """Two venvs running for one account, one with an older certifi: each run rebuilt the
+    bundle, and the older certifi's brought back roots Mozilla had removed. A run uses the
+    newer certifi the last run read, if that is still there."""
+    import certifi
+
+    from build_ca_bundle import paths
+
+    other = tmp_path / "other-venv" / "certifi" / "cacert.pem"
+    other.parent.mkdir(parents=True)
+    only_there = make_root("Only In The Other Certifi")
+    other.write_bytes(Path(certifi.where()).read_bytes() + only_there.pem)
+    (other.parent / "__init__.py").write_text(f'__version__ = "{version}"\n')
+    ours = paths.certifi_bundle()
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: other)  # the other Python's run
+    assert run(capsys)[0] == 0
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: ours)  # then ours
+    bundle = bundle_path(isolated_home)
+    before = bundle.stat()
+    code, out, _ = run(capsys, "--verbose")
+    assert code == 0
+    newer = version.startswith("9999")
+    assert (only_there.pem.decode().strip() in bundle.read_text()) is newer
+    assert (f"certifi's roots from {other}" in out) is newer
+    if newer:  # the same bytes: not written again
+        assert (bundle.stat().st_ino, bundle.stat().st_mtime_ns) == (
+            before.st_ino,
+            before.st_mtime_ns,
+        )
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -64,3 +64,16 @@ def certifi_bundle() -> Path:
     import certifi
 
     return Path(certifi.where())
+
+
+def certifi_version(bundle_file: Path) -> tuple[int, ...] | None:
+    """The version of the certifi whose ``cacert.pem`` this is ("2026.10.19" as (2026, 10,
+    19)), read from the ``__init__.py`` beside it; None if that says no version."""
+    import re
+
+    try:
+        text = bundle_file.with_name("__init__.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.search(r"""^__version__\s*=\s*["']([0-9.]+)["']""", text, re.MULTILINE)
+    return tuple(int(part) for part in found.group(1).split(".") if part) if found else None

@@ -25,6 +25,7 @@ from build_ca_bundle.certificates import (
     select,
 )
 from build_ca_bundle.errors import (
+    BuildCABundleError,
     NoCertificatesError,
     PinMismatchError,
     RequiredRootMissingError,
@@ -144,13 +145,46 @@ def read_sources(options: BuildOptions, output: Path) -> list[SourceResult]:
         windows_host=options.windows_host,
         environ=options.environ,
     )
-    results = [mozilla.load(), *load_os_store(store_options)]
+    results = [_certifi(output, options), *load_os_store(store_options)]
     if options.extra_ca:
         results.append(files.load(options.extra_ca, own_outputs=own))
     pinned = _pinned_source(options.pinned, pinned_roots_path(output))
     if pinned.candidates or pinned.problems:
         results.append(pinned)
     return results
+
+
+def _certifi(output: Path, options: BuildOptions) -> SourceResult:
+    """certifi's roots: this Python's, or a newer certifi's that the last run for this
+    bundle read. Two Pythons (two venvs) running for one account would otherwise rebuild
+    the bundle in turn, and the older certifi brought back roots Mozilla had removed."""
+    ours = paths.certifi_bundle()
+    newer = _newer_certifi(output, ours, options)
+    if newer is None:
+        return mozilla.load(ours)
+    result = mozilla.load(newer)
+    result.notes.append(
+        f"certifi's roots from {newer}: a newer certifi than this Python's ({ours}), read by "
+        "an earlier run for this bundle; upgrade certifi here to use its own"
+    )
+    return result
+
+
+def _newer_certifi(output: Path, ours: Path, options: BuildOptions) -> Path | None:
+    recorded = manifest.load(output)
+    mine = paths.certifi_version(ours) or ()
+    for name in recorded["inputs"] if recorded is not None else ():
+        other = Path(name)
+        if other.name != "cacert.pem" or other.parent.name != "certifi" or other == ours:
+            continue
+        if other.is_file() and (paths.certifi_version(other) or ()) > mine:
+            if options.scope is Scope.GLOBAL:  # every account's trust: root's files only
+                try:
+                    bundle.check_machine_file(other, "the newer certifi")
+                except BuildCABundleError:
+                    continue
+            return other
+    return None
 
 
 def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
