@@ -654,6 +654,38 @@ def test_two_pythons_for_one_account_agree_on_the_newer_certifi(
         )
 
 
+def test_a_zipped_certifi_lets_a_second_run_be_an_unchanged_one(
+    store: Store, isolated_home: Home, tmp_path: Path
+) -> None:
+    """A zipapp: certifi.where() extracts cacert.pem to a new temporary file each run, and
+    the manifest watched that file, so every run was a full one and --check always said
+    stale. The archive is watched instead."""
+    import zipfile
+
+    import certifi
+
+    archive = tmp_path / "app.pyz"
+    package = Path(certifi.__file__).parent
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for item in package.iterdir():
+            if item.is_file():
+                zipped.write(item, f"certifi/{item.name}")
+    environ = dict(os.environ, PYTHONPATH=os.pathsep.join([str(archive), *sys.path]))
+    command = [sys.executable, "-m", "build_ca_bundle", "--no-verify"]
+
+    def run_zipped(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], env=environ, capture_output=True, text=True, check=False
+        )
+
+    first = run_zipped()
+    assert first.returncode == 0, first.stderr
+    recorded = manifest.load(bundle_path(isolated_home))
+    assert recorded is not None and str(archive) in recorded["inputs"]
+    assert run_zipped("--check").returncode == ExitCode.OK
+    assert "bundle unchanged" in run_zipped().stdout
+
+
 def test_env_command_prints_variables_a_real_shell_reads(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

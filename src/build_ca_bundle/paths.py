@@ -66,6 +66,22 @@ def certifi_bundle() -> Path:
     return Path(certifi.where())
 
 
+def certifi_origin(bundle_file: Path) -> Path:
+    """The file whose change means certifi's roots changed: ``cacert.pem`` itself, or for a
+    zipped install (a zipapp, a .pyz) the archive it is in. ``certifi.where()`` extracts a
+    copy to a new temporary file every run: watched, every run looked like a certifi upgrade."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("certifi")
+    origin = Path(spec.origin) if spec and spec.origin else None
+    if origin is None or origin.is_file() or bundle_file.parent == origin.parent:
+        return bundle_file
+    for container in origin.parents:
+        if container.is_file():  # the archive
+            return container
+    return bundle_file
+
+
 def certifi_version(bundle_file: Path) -> tuple[int, ...] | None:
     """The version of the certifi whose ``cacert.pem`` this is ("2026.10.19" as (2026, 10,
     19)), read from the ``__init__.py`` beside it; None if that says no version."""

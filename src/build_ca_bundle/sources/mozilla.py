@@ -23,7 +23,8 @@ def load(path: Path | None = None) -> SourceResult:
     """Read certifi's ``cacert.pem`` (or ``path``, for tests and pinned copies)."""
     path = path or paths.certifi_bundle()
     parsed, problems = read_certificate_file(path, allow_der=False)
-    result = SourceResult(name=NAME, kind=SourceKind.BASE, problems=problems, inputs=[path])
+    watched = paths.certifi_origin(path) if path == paths.certifi_bundle() else path
+    result = SourceResult(name=NAME, kind=SourceKind.BASE, problems=problems, inputs=[watched])
     result.candidates = [
         Candidate(item.certificate, Verdict.TRUST, NAME, "Mozilla root via certifi")
         for item in parsed
