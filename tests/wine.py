@@ -177,15 +177,28 @@ class Wine:
         relative = PureWindowsPath(windows).relative_to("C:\\")
         return self.prefix / "drive_c" / Path(*relative.parts)
 
+    def _harness_python(
+        self, args: Sequence[str], stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        """A harness script (not the tool): once more if Wine's process died before Python
+        said a word, as it now and then does under a full test run's load (exit code set,
+        nothing on stdout or stderr). A script that ran and failed always says why."""
+        result = self.python(args, stdin=stdin)
+        if result.returncode != 0 and not (result.stdout or result.stderr):
+            result = self.python(args, stdin=stdin)
+        return result
+
     def seed(self, entries: Sequence[StoreEntry]) -> None:
         """Add certificates to Wine's system stores through crypt32, as Windows tools do."""
-        result = self.python(["-c", SEED_SCRIPT], stdin=json.dumps([e.to_json() for e in entries]))
+        result = self._harness_python(
+            ["-c", SEED_SCRIPT], stdin=json.dumps([e.to_json() for e in entries])
+        )
         if result.returncode != 0 or "seeded" not in result.stdout:
             raise RuntimeError(f"seeding failed: {result.stdout}\n{result.stderr}")
 
     def enum_certificates(self, store: str) -> list[Enumerated]:
         """``ssl.enum_certificates(store)`` as Windows Python sees it."""
-        result = self.python(["-c", ENUM_SCRIPT, store])
+        result = self._harness_python(["-c", ENUM_SCRIPT, store])
         if result.returncode != 0:
             raise RuntimeError(f"enum_certificates failed: {result.stdout}\n{result.stderr}")
         return [
