@@ -200,6 +200,22 @@ def test_a_path_the_console_cannot_hold_is_escaped_in_words_and_refused_for_shel
         assert b"cannot be written in cp1252" in printed.stderr
 
 
+def test_azure_gets_its_variables_exactly_or_a_reason_on_a_cp1252_pipe(
+    store: Store, isolated_home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Azure reads ##vso commands from stdout: a path the pipe cannot hold was a traceback."""
+    monkeypatch.setenv("TF_BUILD", "True")
+    output = tmp_path / "김민준" / "ca-bundle.pem"
+    completed = _run_on_a_cp1252_pipe("--ci", "--scope", "none", "--output", str(output))
+    assert completed.returncode == ExitCode.BUNDLE, completed.stderr
+    assert b"no variables exported to Azure Pipelines" in completed.stderr
+    assert b"##vso" not in completed.stdout
+    assert b"Traceback" not in completed.stderr
+    plain = _run_on_a_cp1252_pipe("--ci", "--scope", "none", "--output", str(tmp_path / "b.pem"))
+    assert plain.returncode == 0
+    assert plain.stdout.count(b"##vso[task.setvariable") == 7
+
+
 def test_expired_and_leaf_certificates_are_left_out_and_reported(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -121,7 +121,18 @@ def _azure_escape(value: str) -> str:
 
 
 def write_ci_export(export: CIExport) -> None:
-    if export.path is None:
+    if export.path is None:  # Azure reads its commands from stdout: exactly, or not at all
+        encoding = sys.stdout.encoding or "utf-8"
+        try:
+            export.text.encode(encoding)
+        except UnicodeEncodeError as error:
+            from build_ca_bundle.errors import BundleError
+
+            raise BundleError(
+                f"the bundle path cannot be written in {encoding}, the encoding of this "
+                f"step's output: no variables exported to {export.system}",
+                hint="choose a bundle path of plain ASCII with --output",
+            ) from error
         sys.stdout.write(export.text)
         return
     with export.path.open("a", encoding="utf-8", newline="\n") as handle:
