@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
+from build_ca_bundle.console import say
 from build_ca_bundle.tempfiles import temp_target
 
 FORMAT = 3  # 3: registry keys (Windows stores) among the inputs
@@ -29,7 +30,7 @@ SUFFIX = ".manifest.json"
 # the type checker only (mypy takes a TYPE_CHECKING of our own as true).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, TextIO
+    from typing import Any
 
     Signature = list[Any] | None
 
@@ -162,14 +163,6 @@ def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, q
             say(warning, sys.stderr)
         elif not quiet:
             say(warning)
-
-
-def say(line: str, stream: TextIO | None = None) -> None:
-    """Print a line, escaping what the console cannot show (a Korean profile path on a
-    cp1252 console): the quick path's ``output.say``, without importing the output module."""
-    target = stream or sys.stdout
-    encoding = getattr(target, "encoding", None) or "utf-8"
-    print(line.encode(encoding, "backslashreplace").decode(encoding), file=target)
 
 
 def why_stale(

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from build_ca_bundle import console
 from build_ca_bundle.errors import BuildCABundleError, ExitCode
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -20,16 +21,7 @@ if TYPE_CHECKING:
 
 JSON_FORMAT = 1
 
-
-def printable(text: str, stream: TextIO | None = None) -> str:
-    """Keep a line printable on a console that cannot show every character."""
-    encoding = getattr(stream or sys.stdout, "encoding", None) or "utf-8"
-    return text.encode(encoding, "backslashreplace").decode(encoding)
-
-
-def say(line: str = "", stream: TextIO | None = None) -> None:
-    target = stream or sys.stdout
-    print(printable(line, target), file=target)
+say = console.say  # output.say: the commands print through it
 
 
 def emit_json(payload: dict[str, Any]) -> None:

@@ -127,6 +127,7 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
     import time
 
     from build_ca_bundle import manifest
+    from build_ca_bundle.console import say
 
     recorded = manifest.load(bundle)
     if recorded is None or manifest.why_stale(
@@ -136,7 +137,7 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
     quiet = bool({"-q", "--quiet"} & set(argv))
     if "--check" in argv:
         if not quiet:
-            manifest.say(f"current: {bundle}")
+            say(f"current: {bundle}")
     else:
         manifest.say_unchanged(bundle, recorded, quiet=quiet)
     return 0
