@@ -110,19 +110,15 @@ def _export_to_ci(
     export = env.ci_export(values, options.environ)
     if export is None:  # not in a known CI system: print them, for the user to pass on
         if not as_json:
-            output.say(env.render(values, env.default_shell(options.environ)).rstrip("\n"))
+            shell = env.default_shell(options.environ)
+            env.print_exactly(env.render(values, shell), "printed", batch=shell == "cmd")
         return {"system": None, "path": None, "variables": values}
-    where = f" ({export.path})" if export.path else ""
-    if options.dry_run:
-        # No bundle was written: later steps pointed at a missing file would trust nothing.
-        if not (quiet or as_json):
-            output.say(
-                f"would export {len(values)} variables to later {export.system} steps{where}"
-            )
-    else:
+    if not options.dry_run:  # no bundle was written: steps pointed at it would trust nothing
         env.write_ci_export(export)
-        if not (quiet or as_json):
-            output.say(f"exported {len(values)} variables to later {export.system} steps{where}")
+    if not (quiet or as_json):
+        done = "would export" if options.dry_run else "exported"
+        where = f" ({export.path})" if export.path else ""
+        output.say(f"{done} {len(values)} variables to later {export.system} steps{where}")
     path = str(export.path) if export.path else None
     return {"system": export.system, "path": path, "variables": values}
 
@@ -376,24 +372,5 @@ def env(args: argparse.Namespace, options: BuildOptions) -> int:
         output.emit_json({"variables": values, "exit_code": 0})
         return int(ExitCode.OK)
     shell = args.shell or variables.default_shell(options.environ)
-    _print_exactly(variables.render(values, shell), shell, bundle)
+    variables.print_exactly(variables.render(values, shell), "printed", batch=shell == "cmd")
     return int(ExitCode.OK)
-
-
-def _print_exactly(text: str, shell: str, bundle: Path) -> None:
-    """The lines for the shell, every character as it is, or an error: an escaped or
-    replaced character would point the shell at another path. cmd reads a batch file in
-    the console's OEM code page, which is not the ANSI one Python writes a pipe in."""
-    as_batch = shell == "cmd" and sys.platform == "win32" and not sys.stdout.isatty()
-    encoding = "oem" if as_batch else (sys.stdout.encoding or "utf-8")
-    try:
-        data = text.encode(encoding)
-    except UnicodeEncodeError as error:
-        raise BundleError(
-            f"the bundle path {bundle} cannot be written in {encoding}, the encoding the "
-            f"{shell} output goes out in: no variables printed",
-            hint="choose a bundle path of plain ASCII with --output (the same for every run)",
-        ) from error
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()

@@ -122,21 +122,32 @@ def _azure_escape(value: str) -> str:
 
 def write_ci_export(export: CIExport) -> None:
     if export.path is None:  # Azure reads its commands from stdout: exactly, or not at all
-        encoding = sys.stdout.encoding or "utf-8"
-        try:
-            export.text.encode(encoding)
-        except UnicodeEncodeError as error:
-            from build_ca_bundle.errors import BundleError
-
-            raise BundleError(
-                f"the bundle path cannot be written in {encoding}, the encoding of this "
-                f"step's output: no variables exported to {export.system}",
-                hint="choose a bundle path of plain ASCII with --output",
-            ) from error
-        sys.stdout.write(export.text)
+        print_exactly(export.text, f"exported to {export.system}")
         return
     with export.path.open("a", encoding="utf-8", newline="\n") as handle:
         handle.write(export.text)
+
+
+def print_exactly(text: str, what: str, *, batch: bool = False) -> None:
+    """Write lines that name the bundle to stdout, every character as it is, or refuse
+    (exit 5): an escaped or replaced character would point the shell, or the CI system, at
+    another path. ``batch``: for cmd, which reads a batch file in the console's OEM code
+    page, not the ANSI one Python writes a redirected stdout in."""
+    as_batch = batch and sys.platform == "win32" and not sys.stdout.isatty()
+    encoding = "oem" if as_batch else (sys.stdout.encoding or "utf-8")
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError as error:
+        from build_ca_bundle.errors import BundleError
+
+        raise BundleError(
+            f"the bundle path cannot be written in {encoding}, the encoding this output goes "
+            f"out in: no variables {what}",
+            hint="choose a bundle path of plain ASCII with --output (the same for every run)",
+        ) from error
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 # --- persisting: POSIX shell start-up file ------------------------------------------------
