@@ -86,9 +86,8 @@ def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]
     for change in [*recorded, *applied]:
         setting = (change.target, str(change.path), change.key)
         first = by_setting.get(setting, change)
-        kept = _notes(CREATED_NOTE in first.notes, _backup(first), EXPANDABLE_NOTE in first.notes)
         by_setting[setting] = Change(
-            change.target, change.path, change.key, first.old, change.new, kept
+            change.target, change.path, change.key, first.old, change.new, first.notes
         )
     return list(by_setting.values())
 
@@ -122,10 +121,9 @@ def _inherited(change: Change, bundle: Path) -> Change:
     except ConfigError:  # an unreadable record proves nothing
         return change
     setting = (change.target, str(change.path), change.key)
-    for item in earlier:
+    for item in earlier:  # its first change, with what it made (the file, its backup)
         if (item.target, str(item.path), item.key) == setting:
-            created = (CREATED_NOTE,) if CREATED_NOTE in item.notes else ()
-            return Change(change.target, change.path, change.key, item.old, change.new, created)
+            return Change(change.target, change.path, change.key, item.old, change.new, item.notes)
     return change
 
 
