@@ -43,12 +43,18 @@ def user_toml(home: Home) -> Path:
     return home.config / "uv" / "uv.toml"
 
 
+def written_user_toml(home: Home, text: str) -> Path:
+    """The user's uv.toml, holding ``text``."""
+    path = user_toml(home)
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return path
+
+
 def test_adds_one_line_keeps_comments_unchanged_run_and_undo(
     isolated_home: Home, tmp_path: Path
 ) -> None:
-    path = user_toml(isolated_home)
-    path.parent.mkdir(parents=True)
-    path.write_text(USER_TOML)
+    path = written_user_toml(isolated_home, USER_TOML)
     env = uv_env(isolated_home, tmp_path)
     bundle = tmp_path / "ca-bundle.pem"
 
@@ -95,9 +101,7 @@ def test_new_file_and_a_value_changed_since(isolated_home: Home, tmp_path: Path)
 def test_undo_after_a_persons_edit_takes_out_only_our_line(
     isolated_home: Home, tmp_path: Path
 ) -> None:
-    path = user_toml(isolated_home)
-    path.parent.mkdir(parents=True)
-    path.write_text(USER_TOML)
+    path = written_user_toml(isolated_home, USER_TOML)
     env = uv_env(isolated_home, tmp_path)
     (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
     path.write_text(path.read_text() + "# added by a person\n")
@@ -127,9 +131,7 @@ def test_uv_before_0_11_gets_the_old_name(isolated_home: Home, tmp_path: Path) -
 
 
 def test_findings_insecure_hosts_and_variables(isolated_home: Home, tmp_path: Path) -> None:
-    path = user_toml(isolated_home)
-    path.parent.mkdir(parents=True)
-    path.write_text('allow-insecure-host = ["pypi.org"]\n')
+    path = written_user_toml(isolated_home, 'allow-insecure-host = ["pypi.org"]\n')
     env = uv_env(
         isolated_home,
         tmp_path,
@@ -149,9 +151,7 @@ def test_findings_insecure_hosts_and_variables(isolated_home: Home, tmp_path: Pa
 
 
 def test_invalid_toml_is_an_error_and_left_untouched(isolated_home: Home, tmp_path: Path) -> None:
-    path = user_toml(isolated_home)
-    path.parent.mkdir(parents=True)
-    path.write_text("index-url = \n")
+    path = written_user_toml(isolated_home, "index-url = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, uv_env(isolated_home, tmp_path))
     assert path.read_text() == "index-url = \n"
@@ -166,9 +166,7 @@ def test_an_edit_that_would_change_more_is_refused() -> None:
 
 
 def test_apply_refuses_a_file_changed_since_the_plan(isolated_home: Home, tmp_path: Path) -> None:
-    path = user_toml(isolated_home)
-    path.parent.mkdir(parents=True)
-    path.write_text("offline = false\n")
+    path = written_user_toml(isolated_home, "offline = false\n")
     planned = uv.plan(
         tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, uv_env(isolated_home, tmp_path)
     )
