@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 EXTRA_ROOTS_NAME = "extra-roots.pem"
 PINNED_ROOTS_NAME = "pinned-roots.pem"
+PINNED = "pinned"  # the source, and the origin, of roots pinned with --from-server --pin
 
 
 class BuildReport(Value, mutable=True):
@@ -189,16 +190,16 @@ def _newer_certifi(output: Path, ours: Path, options: BuildOptions) -> Path | No
 
 def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
     """The roots pinned in this run, and those pinned in earlier ones (``saved``)."""
-    result = SourceResult(name="pinned", kind=SourceKind.EXTRA)
+    result = SourceResult(name=PINNED, kind=SourceKind.EXTRA)
     if saved.exists():
         parsed, problems = read_certificate_file(saved, allow_der=False)
         result.problems.extend(problems)
         for item in parsed:
             reason = f"fingerprint pinned earlier ({saved})"
-            result.candidates.append(Candidate(item.certificate, Verdict.TRUST, "pinned", reason))
+            result.candidates.append(Candidate(item.certificate, Verdict.TRUST, PINNED, reason))
     for der in pinned:
         result.candidates.append(
-            Candidate(parse_der(der), Verdict.TRUST, "pinned", "fingerprint pinned by the user")
+            Candidate(parse_der(der), Verdict.TRUST, PINNED, "fingerprint pinned by the user")
         )
     return result
 
@@ -206,7 +207,7 @@ def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
 def _save_pinned(sources: list[SourceResult], path: Path) -> None:
     """Keep every pinned root for the runs to come, in a PEM file of its own: a pin given
     once must not be lost at the next logon, which runs without it."""
-    pinned = [s for s in sources if s.name == "pinned" and s.kind is SourceKind.EXTRA]
+    pinned = [s for s in sources if s.name == PINNED]
     ders = {c.certificate.sha256: c.certificate.der for s in pinned for c in s.candidates}
     if not ders:
         return
@@ -364,7 +365,7 @@ def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions)
         for source in os_sources
         for candidate in source.candidates
     )
-    pinned = any(source.name == "pinned" and source.candidates for source in sources)
+    pinned = any(source.name == PINNED and source.candidates for source in sources)
     if trusted or options.extra_ca or pinned:
         return
     problems = "; ".join(str(p) for source in os_sources for p in source.problems)
