@@ -324,9 +324,9 @@ def test_the_proxy_is_the_one_pip_would_use() -> None:
 
 
 def test_the_connect_line_names_idn_hosts_and_ipv6_addresses_as_proxies_read_them() -> None:
-    assert verify._authority("bücher.example", 443) == "xn--bcher-kva.example:443"
-    assert verify._authority("::1", 8443) == "[::1]:8443"
-    assert verify._authority("pypi.org", 443) == "pypi.org:443"
+    assert verify.authority("bücher.example", 443) == "xn--bcher-kva.example:443"
+    assert verify.authority("::1", 8443) == "[::1]:8443"
+    assert verify.authority("pypi.org", 443) == "pypi.org:443"
 
 
 def test_a_handshake_that_fails_without_a_certificate_verdict_is_not_exit_6(

@@ -553,7 +553,7 @@ def presented_chain(
     from build_ca_bundle import verify
 
     host, port = _host_and_port(spec)
-    url = f"https://[{host}]:{port}/" if ":" in host else f"https://{host}:{port}/"
+    url = f"https://{verify.authority(host, port)}/"
     from build_ca_bundle.targets import pip
 
     configured = pip.option_value(pip.PipEnvironment.current(options.environ), "proxy")
@@ -608,9 +608,7 @@ def pinned_root(chain: PresentedChain, ders: list[bytes], pin: str) -> bytes:
 
 
 def is_a_root(der: bytes) -> bool:
-    """A self-signed CA certificate: the only kind pinning can make an anchor of."""
-    try:
-        cert = parse_der(der)
-    except ValueError:
-        return False
-    return cert.is_ca and cert.self_signed
+    """Whether ``der`` is a certificate pinning can make an anchor of (``is_root``)."""
+    from build_ca_bundle import verify
+
+    return verify.describe(der).is_root

@@ -65,7 +65,7 @@ class Proxy(Value):
     @property
     def url(self) -> str:
         """How output names it (never with credentials)."""
-        return self.host if self.unusable else f"http://{_authority(self.host, self.port)}"
+        return self.host if self.unusable else f"http://{authority(self.host, self.port)}"
 
     @classmethod
     def parse(cls, url: str) -> Proxy:
@@ -102,7 +102,7 @@ def _without_credentials(parts: urllib.parse.SplitResult) -> str:
     return f"{parts.scheme}://{netloc}" if parts.scheme else netloc
 
 
-def _authority(host: str, port: int) -> str:
+def authority(host: str, port: int) -> str:
     """``host:port`` as a CONNECT line and a Host header want it: an IPv6 address in
     brackets, a name in its ASCII (IDNA) form."""
     if ":" in host:
@@ -121,7 +121,7 @@ class ChainCertificate(Value):
     sha256: Final[str]
     der: Final[bytes]
     self_signed: Final[bool]
-    is_ca: Final[bool]  # a root one could pin is both
+    is_ca: Final[bool]
 
     def __init__(
         self,
@@ -138,6 +138,11 @@ class ChainCertificate(Value):
         self.der = der
         self.self_signed = self_signed
         self.is_ca = is_ca
+
+    @property
+    def is_root(self) -> bool:
+        """A self-signed CA certificate: the only kind pinning can make an anchor of."""
+        return self.self_signed and self.is_ca
 
 
 class Check(Value):
@@ -260,10 +265,10 @@ def _bypassed(host: str, port: int | None, environ: Mapping[str, str] | None) ->
             continue
         if entry == "*" or _in_network(host, entry):
             return True
-        name, colon, entry_port = entry.rpartition(":") if entry.count(":") == 1 else ("", "", "")
-        if not colon:
-            name = entry
-        elif entry_port != str(port):
+        name, entry_port = entry, None
+        if entry.count(":") == 1:  # host:port (an IPv6 address has more colons)
+            name, _, entry_port = entry.partition(":")
+        if entry_port is not None and entry_port != str(port):
             continue  # another port: not this one
         name = name.lstrip(".")
         if host == name or host.endswith("." + name):
@@ -310,7 +315,7 @@ def _connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> socke
 
 
 def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
-    target = _authority(host, port)
+    target = authority(host, port)
     request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
     if proxy.authorization:
         request += f"Proxy-Authorization: {proxy.authorization}\r\n"
@@ -521,7 +526,7 @@ def advise(result: TargetResult) -> list[str]:
                 f"the OS does not trust `{issuer}` either: ask IT for this root, then "
                 "run `build-ca-bundle --extra-ca FILE`"
             )
-            if top is not None and top.self_signed and top.is_ca:
+            if top is not None and top.is_root:
                 advice.append(
                     f"the server presents its root itself (sha256 {top.sha256}); only if IT "
                     f"confirms that fingerprint: build-ca-bundle --from-server "
