@@ -21,6 +21,15 @@ CREATED_NOTE = "created the file"
 # A Change note (Windows): the value before was REG_EXPAND_SZ, and undo writes it back so.
 EXPANDABLE_NOTE = "the value before was REG_EXPAND_SZ"
 _BACKUP_AT = "backup at "  # a Change note, maybe after other text: the backup it made
+# How an undo outcome begins when a setting is not ours any more: undo leaves it, and the
+# backup of its file, to the person who changed it.
+LEFT_ALONE = "left alone: "
+
+
+def real_file(path: Path) -> Path:
+    """The file to write or remove for ``path``: through a link (dotfile managers link
+    pip.conf and start-up files), so that the person's link stays a link."""
+    return path.resolve() if path.is_symlink() else path
 
 
 def backup_note(path: Path) -> str:

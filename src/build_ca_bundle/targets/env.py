@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from build_ca_bundle.targets import EXPANDABLE_NOTE, Change
+from build_ca_bundle.targets import EXPANDABLE_NOTE, Change, real_file
 from build_ca_bundle.values import Value
 
 # Variable -> which file it names, and the tools that read it.
@@ -224,14 +224,14 @@ def apply_startup_file(path: Path, new: str) -> None:
     """Write through a link (dotfile managers link start-up files), never replacing it."""
     from build_ca_bundle.inifile import write_atomically
 
-    real = path.resolve() if path.is_symlink() else path
+    real = real_file(path)
     real.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(real, new.encode(_ENCODING, _ERRORS))
 
 
 def remove_startup_file(path: Path) -> None:
     """Remove a start-up file this tool created (the file a link leads to, not the link)."""
-    (path.resolve() if path.is_symlink() else path).unlink()
+    real_file(path).unlink()
 
 
 # --- persisting: Windows per-user environment ---------------------------------------------

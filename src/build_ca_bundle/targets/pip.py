@@ -25,6 +25,7 @@ from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
     CREATED_NOTE,
+    LEFT_ALONE,
     Change,
     Finding,
     Plan,
@@ -32,6 +33,7 @@ from build_ca_bundle.targets import (
     backup_note,
     backup_of,
     check_unchanged,
+    real_file,
 )
 from build_ca_bundle.values import Value
 
@@ -570,8 +572,8 @@ def apply(plan: Plan) -> list[Change]:
         try:
             if original is not None and not backup_path(change.path).exists():
                 # The oldest backup is the person's file: a later change never replaces it.
-                inifile.write_atomically(_real(backup_path(change.path)), original)
-            inifile.write_atomically(_real(change.path), data)
+                inifile.write_atomically(real_file(backup_path(change.path)), original)
+            inifile.write_atomically(real_file(change.path), data)
         except OSError as error:
             raise ConfigError(
                 f"cannot write {change.path} ({error.strerror}); it was left unchanged",
@@ -591,11 +593,11 @@ def undo(change: Change, env: PipEnvironment) -> str:
     config = read_config(change.path, env)
     current = config.get(section, key)
     if change.new is not None and (current is None or not _same_path(current, change.new, env)):
-        return f"left alone: {change.path} [{section}] {key} is now {current!r}, not ours"
+        return f"{LEFT_ALONE}{change.path} [{section}] {key} is now {current!r}, not ours"
     original = _backup_if_only_ours(change, config, env)
     if original is not None:
-        _write(change.path, original)
-        if _starts_with_bom(backup_of(change)):
+        _write(change.path, original.text.encode(env.encoding))  # a byte order mark stays out
+        if original.bom:
             return "restored the file from its backup, without the byte order mark that broke pip"
         return "restored the file from its backup, byte for byte"
     try:
@@ -610,7 +612,7 @@ def undo(change: Change, env: PipEnvironment) -> str:
     if CREATED_NOTE in change.notes and text.strip() == f"[{section}]":
         # The file was ours from the start, and nothing was added since: leave no trace.
         try:
-            _real(change.path).unlink()  # the file it created; a person's link stays
+            real_file(change.path).unlink()  # the file it created; a person's link stays
         except OSError as error:
             raise ConfigError(f"cannot remove {change.path} ({error.strerror})") from error
         return "removed, with the file this tool had created"
@@ -618,18 +620,13 @@ def undo(change: Change, env: PipEnvironment) -> str:
     return "removed" if change.old is None else f"restored {change.old}"
 
 
-def _starts_with_bom(path: Path | None) -> bool:
-    try:
-        return path is not None and path.read_bytes().startswith(UTF8_BOM)
-    except OSError:
-        return False
-
-
-def _backup_if_only_ours(change: Change, config: ConfigFile, env: PipEnvironment) -> bytes | None:
-    """The backup's bytes, if the file is exactly the backup with our value set (nobody
-    edited it since): putting those back is the exact undo, whatever the file's shape (no
-    [global] before, no final line break, a value over two lines). A byte order mark, which
-    breaks pip, stays removed. None if the file changed otherwise, or there is no backup."""
+def _backup_if_only_ours(
+    change: Change, config: ConfigFile, env: PipEnvironment
+) -> ConfigFile | None:
+    """The backup, if the file is exactly the backup with our value set (nobody edited it
+    since): putting it back is the exact undo, whatever the file's shape (no [global]
+    before, no final line break, a value over two lines). None if the file changed
+    otherwise, or there is no backup."""
     backup = backup_of(change)
     section, _, key = change.key.partition(".")
     if backup is None or change.new is None:
@@ -648,7 +645,7 @@ def _backup_if_only_ours(change: Change, config: ConfigFile, env: PipEnvironment
         )
     except (_Unreadable, inifile.IniError):
         return None
-    return before.text.encode(env.encoding) if ours == config.text else None
+    return before if ours == config.text else None
 
 
 def names_bundle(scope: Scope, bundle: Path, env: PipEnvironment) -> Path | None:
@@ -697,7 +694,7 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
 
 def _write(path: Path, data: bytes) -> None:
     try:
-        inifile.write_atomically(_real(path), data)
+        inifile.write_atomically(real_file(path), data)
     except OSError as error:
         raise ConfigError(
             f"cannot write {path} ({error.strerror}); it was left unchanged"
@@ -783,11 +780,6 @@ def _edited_bytes(target: ConfigFile, value: str, env: PipEnvironment) -> bytes:
                 hint=f"add 'cert = {value}' under [global] by hand",
             ) from error
     return text.encode(env.encoding)
-
-
-def _real(path: Path) -> Path:
-    """Write through a symlink (dotfile managers link pip.conf) instead of replacing it."""
-    return path.resolve() if path.is_symlink() else path
 
 
 def _same_path(written: str, ours: str, env: PipEnvironment) -> bool:

@@ -9,7 +9,14 @@ from pathlib import Path
 from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, Plan, backup_of
+from build_ca_bundle.targets import (
+    CREATED_NOTE,
+    EXPANDABLE_NOTE,
+    LEFT_ALONE,
+    Change,
+    Plan,
+    backup_of,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
@@ -58,7 +65,7 @@ def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
     except BuildCABundleError as error:
         return f"not undone: {error}", False
     backup = backup_of(change)
-    if backup is not None and not outcome.startswith("left alone"):
+    if backup is not None and not outcome.startswith(LEFT_ALONE):
         with contextlib.suppress(FileNotFoundError):
             backup.unlink()  # put back: the backup of the first change has done its job
     return outcome, True
@@ -163,11 +170,11 @@ def _undo_env(change: Change) -> str:
 def undo_windows_value(change: Change, registry: Registry, broadcast: Callable[[], None]) -> str:
     """Put back one HKCU\\Environment value (as the type it had), unless a person has set
     it to something else since: then it is theirs."""
-    from build_ca_bundle.targets import env
+    from build_ca_bundle.targets import env, tools
 
-    now = env.read_windows_environment(registry, [change.key]).get(change.key)
-    if (now[0] if now else None) != change.new:
-        return f"left alone: changed by someone since (now {now[0] if now else 'unset'})"
+    value, _ = env.read_windows_environment(registry, [change.key]).get(change.key, (None, 0))
+    if value != change.new:
+        return tools.left_alone(value)
     notes = tuple(note for note in change.notes if note == EXPANDABLE_NOTE)
     reverse = Change("env", change.path, change.key, change.new, change.old, notes)
     env.apply_windows_environment([reverse], registry, broadcast)
@@ -179,10 +186,10 @@ def _remove_startup_block(change: Change) -> str:
 
     text = env.read_startup_file(change.path)
     if text is None:
-        return "left alone: the file is gone"
+        return f"{LEFT_ALONE}the file is gone"
     cleaned = env.with_block(text, None)
     if cleaned == text:
-        return "left alone: our block is no longer there"
+        return f"{LEFT_ALONE}our block is no longer there"
     if CREATED_NOTE in change.notes and not cleaned.strip():
         env.remove_startup_file(change.path)  # ours from the start, and nothing added since
         return "removed, with the file this tool had created"

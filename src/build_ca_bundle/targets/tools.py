@@ -20,7 +20,15 @@ from pathlib import Path
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Plan, Severity, backup_note, backup_of
+from build_ca_bundle.targets import (
+    LEFT_ALONE,
+    Change,
+    Finding,
+    Plan,
+    Severity,
+    backup_note,
+    backup_of,
+)
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -241,7 +249,7 @@ def apply_commands(plan: Plan, tool: str) -> list[Change]:
 
 def left_alone(now: str | None) -> str:
     shown = "unset" if now is None else now
-    return f"left alone: changed by someone since (now {shown})"
+    return f"{LEFT_ALONE}changed by someone since (now {shown})"
 
 
 def undone(change: Change) -> str:
