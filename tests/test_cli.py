@@ -1077,6 +1077,24 @@ def test_global_scope_refuses_an_extra_ca_file_ordinary_users_could_change(
     assert f"the extra CA file {extra} can be changed by users other than root" in err
 
 
+def test_global_scope_refuses_a_store_the_environment_names_in_a_folder_users_can_write(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root's SSL_CERT_FILE (exported by a profile, kept by `sudo -E`) is one session's
+    choice, not the OS's: a machine-wide bundle must not take roots from a file an ordinary
+    user could change (here under /tmp), as it does not from such an --extra-ca file."""
+    code, _, err = run(capsys, "--scope", "global", "--dry-run")
+    assert code == ExitCode.BUNDLE
+    assert (
+        f"the store that SSL_CERT_FILE or SSL_CERT_DIR names, {store.file} can be changed "
+        "by users other than root" in err
+    )
+    monkeypatch.delenv("SSL_CERT_FILE")
+    code, _, err = run(capsys, "--scope", "global", "--dry-run")
+    assert code == ExitCode.BUNDLE
+    assert f"SSL_CERT_DIR names, {store.folder} can be changed" in err
+
+
 def test_unknown_tool_names_are_clear_errors(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -540,6 +540,7 @@ class SourceResult(Value, mutable=True):
         "registry_keys",
         "notes",
         "complete_inputs",
+        "named_inputs",
     )
     name: str
     kind: SourceKind
@@ -551,6 +552,9 @@ class SourceResult(Value, mutable=True):
     # False when ``inputs`` and ``registry_keys`` cannot show every change (the WSL host's
     # store, macOS user trust settings): then no run may be skipped as unchanged.
     complete_inputs: bool
+    # Inputs the run's environment chose, not the OS (SSL_CERT_FILE, SSL_CERT_DIR and the
+    # files read there): a machine-wide run relies on them only if they are root's alone.
+    named_inputs: list[Path]
 
     def __init__(
         self,
@@ -562,6 +566,7 @@ class SourceResult(Value, mutable=True):
         registry_keys: list[str] | None = None,
         notes: list[str] | None = None,
         complete_inputs: bool = True,
+        named_inputs: list[Path] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -571,6 +576,7 @@ class SourceResult(Value, mutable=True):
         self.registry_keys = [] if registry_keys is None else registry_keys
         self.notes = [] if notes is None else notes
         self.complete_inputs = complete_inputs
+        self.named_inputs = [] if named_inputs is None else named_inputs
 
 
 class Entry(Value):

@@ -413,6 +413,9 @@ def _check_machine_files(
         if source.kind is SourceKind.EXTRA:
             for path in source.inputs:
                 bundle.check_machine_file(path, "the extra CA file")
+    for source in sources:  # root's SSL_CERT_FILE, say, is not the OS's choice
+        for path in source.named_inputs:
+            bundle.check_machine_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
     for plan in plans:
         for change in plan.changes:
             bundle.check_machine_file(change.path, f"the machine-wide {plan.target} config")

@@ -159,12 +159,14 @@ class _Reader:
     def read_trusted(self) -> None:
         env_file, env_dirs = self._environment()
         if env_file is not None:
+            self.result.named_inputs.append(env_file)
             self._read_anchor_file(env_file, "SSL_CERT_FILE", required=True)
         else:
             self._read_first_bundle()
         if env_dirs is not None:
             for folder in env_dirs:
-                self._read_hashed_folder(folder, "SSL_CERT_DIR", required=True)
+                self.result.named_inputs.append(folder)
+                self._read_hashed_folder(folder, "SSL_CERT_DIR", required=True, named=True)
         else:
             for folder in self._default_folders():
                 self._read_hashed_folder(folder, "hashed folder", required=False)
@@ -243,7 +245,9 @@ class _Reader:
         self._add_anchors(parsed, str(path), reason)
         return True
 
-    def _read_hashed_folder(self, folder: Path, reason: str, *, required: bool) -> None:
+    def _read_hashed_folder(
+        self, folder: Path, reason: str, *, required: bool, named: bool = False
+    ) -> None:
         names = self._list_folder(folder, required=required)
         if names is None:
             return
@@ -253,6 +257,8 @@ class _Reader:
                 continue
             path = folder / name
             self.watch(path)
+            if named:
+                self.result.named_inputs.append(path)
             info = self._stat_file(path, required=True)
             if info is None:
                 continue
