@@ -14,7 +14,7 @@ import pytest
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Severity
+from build_ca_bundle.targets import Severity, backup_path
 from build_ca_bundle.targets import pip as pip_target
 from build_ca_bundle.targets.pip import PipEnvironment, config_files, current_cert, target_file
 from tests.conftest import Home
@@ -188,7 +188,7 @@ def test_first_run_creates_the_file_and_a_second_run_changes_nothing(tmp_path: P
     second = pip_target.plan(bundle, Scope.USER, env)
     assert second.changes == []
     assert pip_target.apply(second) == []
-    assert not pip_target.backup_path(written).exists()
+    assert not backup_path(written).exists()
 
 
 def test_windows_gets_crlf_in_a_new_file(tmp_path: Path) -> None:
@@ -218,8 +218,30 @@ def test_editing_keeps_everything_else_and_writes_a_backup(tmp_path: Path) -> No
     assert change.old == "/old.pem"
     assert path.read_bytes() == original.replace(b"/old.pem", str(bundle).encode())
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert pip_target.backup_path(path).read_bytes() == original
+    assert backup_path(path).read_bytes() == original
+    # A pip.conf may hold a proxy password: its backup is no more readable than it is.
+    assert stat.S_IMODE(backup_path(path).stat().st_mode) == 0o640
     assert any("backup at" in note for note in change.notes)
+
+
+def test_a_link_at_the_backup_name_is_never_written_through(tmp_path: Path) -> None:
+    """A root run with a user's HOME would otherwise create, as root, the file a planted
+    pip.conf.bak link names (/etc/profile.d/...), holding the user's pip.conf."""
+    env = make_env(tmp_path)
+    path = target_file(Scope.USER, env)
+    path.parent.mkdir(parents=True)
+    path.write_text("[global]\ntimeout = 9\n")
+    elsewhere = tmp_path / "profile.d" / "planted.sh"
+    elsewhere.parent.mkdir()
+    backup_path(path).symlink_to(elsewhere)
+    bundle = bundle_in(tmp_path)
+
+    [change] = pip_target.apply(pip_target.plan(bundle, Scope.USER, env))
+
+    assert f"cert = {bundle}" in path.read_text()
+    assert not elsewhere.exists()
+    assert backup_path(path).is_symlink()  # the person's (or attacker's) link, left alone
+    assert not any("backup at" in note for note in change.notes)  # so undo trusts no backup
 
 
 def test_a_path_written_with_tilde_counts_as_ours(tmp_path: Path) -> None:
@@ -242,7 +264,7 @@ def test_a_utf8_bom_is_removed_with_a_backup_and_a_note(tmp_path: Path) -> None:
     [change] = pip_target.apply(pip_target.plan(bundle, Scope.USER, env))
 
     assert path.read_bytes() == original[3:]
-    assert pip_target.backup_path(path).read_bytes() == original
+    assert backup_path(path).read_bytes() == original
     assert any("byte order mark" in note for note in change.notes)
     assert pip_target.plan(bundle, Scope.USER, env).changes == []
 
@@ -269,7 +291,7 @@ def test_a_file_pip_cannot_read_is_reported_with_its_line_and_left_alone(
     assert str(path) in caught.value.message
     assert f"line {line}" in caught.value.message
     assert path.read_bytes() == content
-    assert not pip_target.backup_path(path).exists()
+    assert not backup_path(path).exists()
 
 
 def test_apply_refuses_a_file_that_changed_after_planning(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Severity, npm
-from build_ca_bundle.targets.tools import ToolEnvironment, backup_path
+from build_ca_bundle.targets import Severity, backup_path, npm
+from build_ca_bundle.targets.tools import ToolEnvironment
 from tests.conftest import Home
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")

@@ -11,8 +11,8 @@ import pytest
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Severity, uv
-from build_ca_bundle.targets.tools import ToolEnvironment, backup_path
+from build_ca_bundle.targets import Severity, backup_path, uv
+from build_ca_bundle.targets.tools import ToolEnvironment
 from tests import fake_tool
 from tests.conftest import Home
 
@@ -55,6 +55,7 @@ def test_adds_one_line_keeps_comments_unchanged_run_and_undo(
     isolated_home: Home, tmp_path: Path
 ) -> None:
     path = written_user_toml(isolated_home, USER_TOML)
+    path.chmod(0o600)  # an index URL with a token in it
     env = uv_env(isolated_home, tmp_path)
     bundle = tmp_path / "ca-bundle.pem"
 
@@ -66,6 +67,7 @@ def test_adds_one_line_keeps_comments_unchanged_run_and_undo(
     assert path.read_text() == USER_TOML.replace("mirror\n", "mirror\nsystem-certs = true\n")
     assert tomllib.loads(path.read_text())["system-certs"] is True
     assert backup_path(path).read_text() == USER_TOML
+    assert backup_path(path).stat().st_mode & 0o777 == 0o600  # no more readable than it
     assert uv.plan(bundle, tmp_path / "e.pem", Scope.USER, env).changes == []
 
     assert uv.undo(change, env) == "restored the file from its backup, byte for byte"

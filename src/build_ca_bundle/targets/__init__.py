@@ -7,6 +7,8 @@ nothing) and ``apply(plan) -> list[Change]``, so ``--dry-run`` is a plan that is
 from __future__ import annotations
 
 import enum
+import os
+import stat
 from pathlib import Path
 
 from build_ca_bundle.values import Value
@@ -30,6 +32,37 @@ def real_file(path: Path) -> Path:
     """The file to write or remove for ``path``: through a link (dotfile managers link
     pip.conf and start-up files), so that the person's link stays a link."""
     return path.resolve() if path.is_symlink() else path
+
+
+def backup_path(path: Path) -> Path:
+    """Where a file's bytes from before our first change are kept."""
+    return path.with_name(path.name + ".bak")
+
+
+def has_backup(path: Path) -> bool:
+    """Whether something is at ``path``'s backup name already: a backup of ours, a person's
+    own file, or a link, dangling or not. The oldest backup is the person's file, so a later
+    change never replaces it."""
+    return os.path.lexists(backup_path(path))
+
+
+def write_backup(path: Path, data: bytes) -> bool:
+    """Keep ``data``, the bytes of ``path`` before our first change, at its backup name,
+    unless something is there (:func:`has_backup`); True if it was written.
+
+    Never through a link at that name: a root run would write wherever a user's link led
+    (/etc/profile.d). The backup gets the permission bits of the file it keeps (0600 for a
+    pip.conf or .npmrc that holds a proxy password or a token), not 0644."""
+    from build_ca_bundle import inifile
+
+    if has_backup(path):
+        return False
+    try:
+        mode = stat.S_IMODE(real_file(path).stat().st_mode)
+    except OSError:
+        mode = None  # the file is gone (undo puts it back from here): the default mode
+    inifile.write_atomically(backup_path(path), data, mode=mode)
+    return True
 
 
 def backup_note(path: Path) -> str:

@@ -32,8 +32,11 @@ from build_ca_bundle.targets import (
     Severity,
     backup_note,
     backup_of,
+    backup_path,
     check_unchanged,
+    has_backup,
     real_file,
+    write_backup,
 )
 from build_ca_bundle.values import Value
 
@@ -570,9 +573,8 @@ def apply(plan: Plan) -> list[Change]:
         original = plan.pending.get(backup_path(change.path))
         check_unchanged(change.path, original)
         try:
-            if original is not None and not backup_path(change.path).exists():
-                # The oldest backup is the person's file: a later change never replaces it.
-                inifile.write_atomically(real_file(backup_path(change.path)), original)
+            if original is not None:
+                write_backup(change.path, original)
             inifile.write_atomically(real_file(change.path), data)
         except OSError as error:
             raise ConfigError(
@@ -682,12 +684,14 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
                     f"{section}.trusted-host",
                     values["trusted-host"],
                     None,
-                    () if backup_path(path).exists() else (backup_note(backup_path(path)),),
+                    () if has_backup(path) else (backup_note(backup_path(path)),),
                 )
             )
     if changes and config.raw is not None:
-        if not backup_path(path).exists():
-            _write(backup_path(path), config.raw)
+        try:
+            write_backup(path, config.raw)
+        except OSError as error:
+            raise ConfigError(f"cannot write the backup of {path} ({error.strerror})") from error
         _write(path, text.encode(env.encoding))
     return changes
 
@@ -699,10 +703,6 @@ def _write(path: Path, data: bytes) -> None:
         raise ConfigError(
             f"cannot write {path} ({error.strerror}); it was left unchanged"
         ) from error
-
-
-def backup_path(path: Path) -> Path:
-    return path.with_name(path.name + ".bak")
 
 
 def value_for(bundle: Path, scope: Scope, env: PipEnvironment) -> str:
@@ -752,7 +752,7 @@ def _change_for(target: ConfigFile, value: str, env: PipEnvironment) -> Change |
     else:
         if target.bom:
             notes.append("removed a UTF-8 byte order mark that made every pip command fail")
-        if not backup_path(target.path).exists():
+        if not has_backup(target.path):
             notes.append(backup_note(backup_path(target.path)))
     if value.startswith("~"):
         notes.append(f"wrote a '~' path: {env.encoding} cannot hold the full path")

@@ -28,6 +28,9 @@ from build_ca_bundle.targets import (
     Severity,
     backup_note,
     backup_of,
+    backup_path,
+    has_backup,
+    write_backup,
 )
 from build_ca_bundle.values import Value
 
@@ -182,11 +185,6 @@ def same_path(a: str | None, b: str | None, platform: str) -> bool:
     return posixpath.normpath(a) == posixpath.normpath(b)
 
 
-def backup_path(path: Path) -> Path:
-    """Where the file's bytes from before our first change are kept (as the pip target)."""
-    return path.with_name(path.name + ".bak")
-
-
 def keep_backup(plan: Plan, path: Path) -> str | None:
     """Queue a backup of ``path`` for apply (its bytes also tell apply whether the file
     changed since); the note to add to the change, if a backup will be made: an older one
@@ -197,15 +195,16 @@ def keep_backup(plan: Plan, path: Path) -> str | None:
         return None
     except OSError as error:
         raise ConfigError(f"cannot read {path} ({error.strerror})") from error
-    return None if backup_path(path).exists() else backup_note(backup_path(path))
+    return None if has_backup(path) else backup_note(backup_path(path))
 
 
 def write_backups(plan: Plan) -> None:
     """Write the queued backups, never over an older one: the oldest is the person's file."""
     for path, data in plan.pending.items():
-        if path.name.endswith(".bak") and not path.exists():
+        if path.name.endswith(".bak"):
+            original = path.with_name(path.name[: -len(".bak")])
             try:
-                inifile.write_atomically(path, data)
+                write_backup(original, data)
             except OSError as error:
                 raise ConfigError(f"cannot write the backup {path} ({error.strerror})") from error
 

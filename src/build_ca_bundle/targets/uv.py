@@ -34,6 +34,7 @@ from build_ca_bundle.targets import (
     Finding,
     Plan,
     Severity,
+    backup_path,
     check_unchanged,
     tools,
 )
@@ -94,7 +95,7 @@ def apply(plan: Plan) -> list[Change]:
     tools.write_backups(plan)
     applied = []
     for change in plan.changes:
-        original = plan.pending.get(tools.backup_path(change.path))
+        original = plan.pending.get(backup_path(change.path))
         check_unchanged(change.path, original)
         _write(change.path, plan.pending[change.path])
         applied.append(change)
