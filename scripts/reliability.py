@@ -166,6 +166,7 @@ def race(runs: int, folder: Path) -> Outcome:
 
 # Where the machine campaign's bundle goes, as processes in its namespace see it: under /etc,
 # whose overlay keeps every write in the campaign's private folder.
+MACHINE_STORE = Path("/etc/bcb-machine-race-store")
 MACHINE_BUNDLE = Path("/etc/bcb-machine-race/ca-bundle.pem")
 
 
@@ -238,7 +239,7 @@ def machine(runs: int, folder: Path) -> Outcome:
             return outcome
         enter = ["nsenter", "-t", str(holder.pid), "-m", "--"]
         command = [*enter, *home.command(), "--scope", "global", "--output", str(MACHINE_BUNDLE)]
-        run_together(command, home.env_for(0), runs, outcome)
+        run_together(command, _machine_store(home, upper), runs, outcome)
     finally:
         holder.kill()
         holder.communicate(timeout=30)
@@ -248,6 +249,23 @@ def machine(runs: int, folder: Path) -> Outcome:
         outcome.damaged += 1
         outcome.details = "the machine's real /etc/pip.conf changed"
     return outcome
+
+
+def _machine_store(home: Home, upper: Path) -> dict[str, str]:
+    """The runs' environment, with the store where a machine-wide run accepts it: a
+    machine-wide run refuses an SSL_CERT_FILE or SSL_CERT_DIR that is not root's alone
+    (under /tmp, anyone's), so the store is copied into the overlay, seen as
+    /etc/bcb-machine-race-store."""
+    store = upper / MACHINE_STORE.relative_to("/etc")
+    (store / "certs").mkdir(parents=True)
+    for folder in (store, store / "certs"):
+        folder.chmod(0o755)
+    (store / "store.pem").write_bytes(home.stores[0].read_bytes())
+    return dict(
+        home.env_for(0),
+        SSL_CERT_FILE=str(MACHINE_STORE / "store.pem"),
+        SSL_CERT_DIR=str(MACHINE_STORE / "certs"),
+    )
 
 
 def _check_machine_files(outcome: Outcome, home: Home, upper: Path) -> None:

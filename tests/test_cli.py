@@ -457,6 +457,65 @@ def test_undo_of_two_bundles_in_turn_puts_back_what_was_there_before_both(
     assert pip_conf.read_text() == original
 
 
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="the rules for a run as root (chown to another account needs root)",
+)
+NOBODY = 65534
+
+
+@needs_root
+def test_as_root_user_scope_refuses_a_home_another_account_owns(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sudo build-ca-bundle` where sudo keeps HOME: root would leave root-owned files in
+    the person's home, write through their links (~/.config/pip -> /etc), and root's pip
+    would trust a bundle they can replace. Refused, nothing written."""
+    for folder in (isolated_home.home, isolated_home.config, isolated_home.data):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chown(folder, NOBODY, NOBODY)
+    code, _, err = run(capsys)
+    assert code == ExitCode.BUNDLE
+    assert "as root, --scope user edits root's own files" in err
+    assert "not owned by root" in err
+    assert not bundle_path(isolated_home).exists()
+    assert not isolated_home.pip_user_config.exists()
+    code, _, _ = run(capsys, "--scope", "none")  # no setting, and the --output is root's
+    assert code == 0
+
+
+@needs_root
+def test_a_change_record_another_account_could_write_is_not_inherited(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip.conf named another bundle: its record says what was there before, unless another
+    account could have written that record (then undo would restore their value, and
+    remove, as root, the "backup" they named)."""
+    from build_ca_bundle import history
+
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text("[global]\ncert = /etc/corp/old-root.pem\n")
+    first = bundle_path(isolated_home)
+    assert run(capsys)[0] == 0
+    record = history.path_for(first)
+    record.write_text(record.read_text().replace("/etc/corp/old-root.pem", "/tmp/theirs.pem"))
+    os.chown(record, NOBODY, NOBODY)
+    other = tmp_path / "other" / "ca.pem"
+    assert run(capsys, "--output", str(other))[0] == 0
+    [change] = history.load(other)
+    assert change.old == str(first)  # what pip.conf held, not what their record says
+    assert cli.main(["undo", "--output", str(other)]) == 0
+    assert "/tmp/theirs.pem" not in pip_conf.read_text()
+    # Nor does undo act on such a record of its own bundle: it names what to remove.
+    capsys.readouterr()
+    assert cli.main(["undo"]) == ExitCode.BUNDLE
+    assert (
+        f"the change record {record} can be changed by another account" in capsys.readouterr().err
+    )
+    assert record.exists() and first.exists()
+
+
 def test_a_run_killed_after_it_set_pip_leaves_a_record_for_undo(
     store: Store,
     isolated_home: Home,

@@ -209,20 +209,40 @@ def check_machine_file(path: Path, role: str) -> None:
         _check_posix_machine_file(path, role)
 
 
-def _check_posix_machine_file(path: Path, role: str) -> None:
+def _check_posix_machine_file(path: Path, role: str, *, sticky_ok: bool = False) -> None:
     absolute, real = path.absolute(), path.resolve()
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
     chain = dict.fromkeys([absolute, *absolute.parents, real, *real.parents])
     for item, info in _existing(chain, f" for {shown}"):
         writable = not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if writable and sticky_ok and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
+            writable = 0  # /tmp: others may add entries, not rename or remove root's
         if info.st_uid != 0 or writable:
+            why = "not owned by root" if info.st_uid else "writable by others"
+            if sticky_ok:
+                raise UnsafePathError(
+                    f"{shown} can be changed by another account ({item} is {why}): as root, "
+                    "--scope user edits root's own files, never through another account's "
+                    "folders; nothing was changed",
+                    hint="run without sudo for your own account, with root's HOME (sudo -H) "
+                    "for root's, or with --scope global for every account",
+                )
             raise UnsafePathError(
-                f"{shown} can be changed by users other than root ({item} is "
-                f"{'not owned by root' if info.st_uid else 'writable by others'}): "
+                f"{shown} can be changed by users other than root ({item} is {why}): "
                 "a machine-wide run does not rely on it; nothing was changed",
                 hint="make the file and its folders root's and writable only by root, or "
                 "use a file that is",
             )
+
+
+def check_root_file(path: Path, role: str) -> None:
+    """As root, ``--scope user`` means root's own files; a HOME that sudo kept is another
+    account's. Refuse a file the run would write or read its undo record from if that
+    account could change it or the folders above it: root would write through their links,
+    leave root-owned files in their home, and root's pip would trust a bundle they can
+    replace. (Not on Windows, where an administrator's HOME is their own.)"""
+    if sys.platform != "win32" and os.geteuid() == 0:
+        _check_posix_machine_file(path, role, sticky_ok=True)
 
 
 # --- folders and locks ----------------------------------------------------------------------

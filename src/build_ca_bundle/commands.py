@@ -10,6 +10,7 @@ from pathlib import Path
 from build_ca_bundle import output
 from build_ca_bundle.errors import BundleError, ExitCode
 from build_ca_bundle.options import BuildOptions, fingerprint
+from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import Finding, Severity
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -292,6 +293,10 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     with bundle.run_lock(fastpath.bundle_path(options)):
         for path in pip_files:
             if audits.pip_trusted_hosts(path):
+                if options.scope is Scope.GLOBAL:
+                    bundle.check_machine_file(path, "the machine-wide pip config")
+                elif options.scope is Scope.USER:
+                    bundle.check_root_file(path, "the pip config")
                 for change in pip.remove_trusted_hosts(path, env):
                     removed.append(f"removed {change.key} = {change.old} from {path}")
     report = pipeline.build(options)

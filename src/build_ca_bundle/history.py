@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -114,7 +117,7 @@ def _inherited(change: Change, bundle: Path) -> Change:
     other = Path(change.old).expanduser()
     if not (other.is_absolute() and other.name) or other == bundle:
         return change  # "" or a relative value names no bundle of ours
-    if not path_for(other).is_file():
+    if not path_for(other).is_file() or not _written_by_us(path_for(other)):
         return change
     try:
         earlier = load(other)
@@ -125,6 +128,28 @@ def _inherited(change: Change, bundle: Path) -> Change:
         if (item.target, str(item.path), item.key) == setting:
             return Change(change.target, change.path, change.key, item.old, change.new, item.notes)
     return change
+
+
+def _written_by_us(record: Path) -> bool:
+    """Whether no other account could have written ``record``: for root, the folders above
+    it too. Another account's record would have this run restore a value they chose and,
+    at undo, remove the "backup" they named (any file, as root)."""
+    if sys.platform == "win32":
+        return True  # ACLs: not checked here, as for the machine-wide files
+    from build_ca_bundle.bundle import check_root_file
+    from build_ca_bundle.errors import UnsafePathError
+
+    if os.geteuid() == 0:
+        try:
+            check_root_file(record, "the record")
+        except UnsafePathError:
+            return False
+        return True
+    try:
+        info = record.stat()
+    except OSError:
+        return False
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def save(bundle: Path, changes: Iterable[Change]) -> None:

@@ -271,6 +271,8 @@ def _build(options: BuildOptions) -> BuildReport:
     plans = _plan_targets(output, extra_path, options)
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
+    elif options.scope is Scope.USER:
+        check_root_files(output, [change.path for plan in plans for change in plan.changes])
     blocks: dict[str, str] = {}
     proof = None
     if options.dry_run:
@@ -421,6 +423,13 @@ def _check_machine_files(
             bundle.check_machine_file(change.path, f"the machine-wide {plan.target} config")
 
 
+def check_root_files(output: Path, configs: list[Path]) -> None:
+    """What a root run in --scope user writes: see :func:`bundle.check_root_file`."""
+    bundle.check_root_file(output, "the bundle")
+    for path in configs:
+        bundle.check_root_file(path, "the config")
+
+
 def _apply(plans: list[Plan]) -> list[Change]:
     from build_ca_bundle.targets import registry
 
@@ -498,6 +507,12 @@ def undo(options: BuildOptions) -> UndoReport:
     report = UndoReport()
     if not output.parent.is_dir():
         return report
+    # Its record names files to restore and remove: one another account could write would
+    # have root remove or overwrite what they chose.
+    if options.scope is Scope.GLOBAL:
+        bundle.check_machine_file(history.path_for(output), "the change record")
+    elif options.scope is Scope.USER:
+        bundle.check_root_file(history.path_for(output), "the change record")
     with bundle.run_lock(output):
         _undo(output, options, report)
     return report
