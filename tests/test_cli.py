@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from build_ca_bundle import cli, manifest, openssl
+from build_ca_bundle.certificates import parse_der
 from build_ca_bundle.errors import ExitCode
 from build_ca_bundle.targets import Change, Plan
 from tests.conftest import Home
@@ -1152,6 +1153,24 @@ def test_global_scope_refuses_a_store_the_environment_names_in_a_folder_users_ca
     code, _, err = run(capsys, "--scope", "global", "--dry-run")
     assert code == ExitCode.BUNDLE
     assert f"SSL_CERT_DIR names, {store.folder} can be changed" in err
+
+
+def test_a_name_cannot_forge_lines_or_hide_text_on_the_terminal(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A certificate's name is anyone's to choose (a server's, a proxy's): a line break in
+    it printed a line of its own (a forged fingerprint), and an escape sequence could hide
+    the real one. Both are written as escapes; the bundle and the JSON were safe already."""
+    sneaky = make_root("Evil Root\nsha256 0000 trusted by IT\x1b[8m")
+    extra = tmp_path / "sneaky.pem"
+    sneaky.write(extra)
+    code, out, _ = run(capsys, "--scope", "none", "--extra-ca", str(extra))
+    assert code == 0
+    assert "\x1b" not in out
+    assert not any(line.startswith("sha256 0000") for line in out.splitlines())
+    assert "Evil Root\\0Asha256 0000 trusted by IT\\1B[8m" in out  # the subject, RFC 4514
+    # The label (messages, the summary's left-out list), as Python writes escapes.
+    assert parse_der(sneaky.der).label == "Evil Root\\nsha256 0000 trusted by IT\\x1b[8m"
 
 
 def test_unknown_tool_names_are_clear_errors(

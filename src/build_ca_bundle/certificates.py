@@ -187,7 +187,8 @@ def name_label(name: x509der.Name) -> str:
         values = x509der.attribute_values(name, oid)
         if values:
             value = values[0]
-            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+            text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+            return x509der.visible(text)
     return x509der.rfc4514(name)
 
 

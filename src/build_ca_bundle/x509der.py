@@ -431,7 +431,8 @@ def rfc4514(name: Name) -> str:
 
 
 def _escape(value: str | bytes) -> str:
-    """RFC 4514 escaping, character for character as cryptography's ``_escape_dn_value``."""
+    """RFC 4514 escaping, character for character as cryptography's ``_escape_dn_value``,
+    and hex escapes for what is not printable (where cryptography leaves it raw)."""
     if not value:
         return ""
     if isinstance(value, bytes):
@@ -443,4 +444,23 @@ def _escape(value: str | bytes) -> str:
         value = "\\" + value
     if value[-1] == " ":
         value = value[:-1] + "\\ "
+    if not value.isprintable():
+        # A line break or an escape sequence in a name (a server's, a proxy's) would forge
+        # lines or hide a fingerprint on the terminal: hex escapes, as RFC 4514 allows for
+        # any character (cryptography leaves them raw; real names never hold them).
+        value = "".join(
+            char if char.isprintable() else "".join(f"\\{byte:02X}" for byte in char.encode())
+            for char in value
+        )
     return value
+
+
+def visible(text: str) -> str:
+    """``text`` with what a terminal would act on (line breaks, escape sequences, direction
+    overrides) written as Python escapes: a certificate's name is anyone's to choose."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
