@@ -242,7 +242,7 @@ def test_issuer_name_equal_to_subject_but_signed_by_another_key_is_not_self_sign
         (None, [ANY_EKU], Verdict.DISTRUST),  # cacert3-distrust-all
         ([SERVER_AUTH], [SERVER_AUTH], Verdict.DISTRUST),  # reject wins
         ([], None, Verdict.DISTRUST),  # cacert3-not-trusted: empty trust list
-        ([EMAIL], None, None),  # trusted, but not for TLS servers
+        ([EMAIL], None, Verdict.DISTRUST),  # trusted for e-mail only: OpenSSL rejects it for TLS
         (None, [EMAIL], Verdict.TRUST),  # rejected for e-mail only: compat rule, self-signed
         (None, None, Verdict.TRUST),  # openssl-trust-no-trust: compat rule
     ],

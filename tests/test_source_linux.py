@@ -199,13 +199,16 @@ def test_fedora_trust_decisions_are_never_read_as_anchors(tmp_path: Path) -> Non
     result = linux.load(NO_ENV, root=tmp_path)
     assert trusted(result) == hashes(store.anchor)
     # Blocklisted (every purpose rejected): distrust, matched by key too, as p11-kit does.
-    assert distrusted(result) == hashes(store.blocked)
-    [distrust] = [c for c in result.candidates if c.verdict is Verdict.DISTRUST]
-    assert distrust.reason == "p11-kit: rejected for serverAuth"
-    assert distrust.match_key
-    # The non-anchor (empty trust list) and the e-mail root say nothing about TLS servers.
+    # Blocklisted, and an anchor for e-mail only (p11-kit leaves it out of the TLS bundle).
+    assert distrusted(result) == hashes(store.blocked, store.email_only)
+    by_hash = {c.certificate.sha256: c for c in result.candidates}
+    assert by_hash[store.blocked.sha256].reason == "p11-kit: rejected for serverAuth"
+    assert by_hash[store.blocked.sha256].match_key
+    assert by_hash[store.email_only.sha256].reason == ("p11-kit: trusted only for emailProtection")
+    assert not by_hash[store.email_only.sha256].match_key
+    # The non-anchor (empty trust list) says nothing about TLS servers.
     offered = {c.certificate.sha256 for c in result.candidates}
-    assert not offered & hashes(store.non_anchor, store.email_only, store.localhost)
+    assert not offered & hashes(store.non_anchor, store.localhost)
     assert result.problems == []
     # mod_ssl's localhost.crt is not a name OpenSSL looks up: never opened.
     assert tmp_path / "etc/pki/tls/certs/localhost.crt" not in result.inputs
@@ -217,6 +220,10 @@ def test_fedora_blocklisted_root_is_removed_from_certifis_part(tmp_path: Path) -
     reissued = same_key_reissue(store.blocked, "Blocked by admin, reissued")
     certifi = certifi_like(store.blocked, reissued, store.non_anchor)
     # The same key under another certificate goes too; the non-anchor stays in certifi's part.
+    assert selected(certifi, result) == hashes(store.anchor, store.non_anchor)
+    # An admin's -addtrust emailProtection takes a public root out of TLS use: certifi's
+    # copy goes as well (it was in the bundle, where OpenSSL with the distro store refuses).
+    certifi = certifi_like(store.email_only, store.non_anchor)
     assert selected(certifi, result) == hashes(store.anchor, store.non_anchor)
 
 
@@ -241,11 +248,17 @@ def test_suse_trusted_certificate_files_in_the_hashed_folder(tmp_path: Path) -> 
     place(tmp_path, f"{folder}/55555555.0", trusted_certificate(plain))  # no trust settings
     result = linux.load(NO_ENV, root=tmp_path)
     assert trusted(result) == hashes(good, plain)
-    assert distrusted(result) == hashes(rejected, nothing)
+    # Trusted for e-mail only: OpenSSL rejects it for TLS servers (openssl verify: error 28,
+    # "certificate rejected"), so certifi's copy must not bring it back.
+    assert distrusted(result) == hashes(rejected, nothing, email)
     by_hash = {c.certificate.sha256: c for c in result.candidates}
     assert by_hash[rejected.sha256].match_key
-    # An empty trust list refuses this certificate only, not others on its key.
+    # An empty or other-purpose trust list refuses this certificate only, not its key.
     assert not by_hash[nothing.sha256].match_key
+    assert not by_hash[email.sha256].match_key
+    assert by_hash[email.sha256].reason == (
+        "hashed folder, OpenSSL trust flags trust it only for emailProtection"
+    )
     assert by_hash[plain.sha256].reason == "hashed folder, self-signed, no OpenSSL trust flags"
 
 

@@ -360,8 +360,11 @@ def aux_verdict(certificate: Certificate, aux: AuxTrust) -> Verdict | None:
     if aux.trust is not None:
         if aux.trust & SERVER_AUTH_PURPOSES:
             return Verdict.TRUST
-        # p11-kit writes an empty trust list for a distrusted certificate.
-        return Verdict.DISTRUST if not aux.trust else None
+        # Trusted for nothing (how p11-kit writes a distrusted certificate), or only for
+        # other purposes (an admin's -addtrust emailProtection): OpenSSL rejects it for TLS
+        # servers, whatever other copy the store holds ("explicit trust EKUs set and none
+        # match", x509_trust.c obj_trust).
+        return Verdict.DISTRUST
     # No trust settings at all: OpenSSL's compatibility rule trusts self-signed roots.
     return Verdict.TRUST if certificate.self_signed else None
 

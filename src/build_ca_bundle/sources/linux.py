@@ -419,7 +419,8 @@ class _Reader:
 
         p11-kit writes a blocklisted certificate with no trust list and every known purpose
         rejected, and a non-anchor with an empty trust list and no rejects (trust/
-        extract-openssl.c, write_trust_and_rejects). So only the rejects mean distrust here.
+        extract-openssl.c, write_trust_and_rejects). So the rejects mean distrust here, and
+        a trust list without serverAuth (an anchor for e-mail only), but an empty one not.
         """
         self.watch(path)
         if self._stat_file(path, required=False) is None:
@@ -428,6 +429,15 @@ class _Reader:
             rejected = _rejected_purposes(item.aux)
             if rejected:
                 self._distrust(item, str(path), f"p11-kit: rejected for {rejected}")
+            elif (
+                item.aux is not None
+                and item.aux.trust
+                and not (item.aux.trust & SERVER_AUTH_PURPOSES)
+            ):
+                # An anchor for other purposes only (e-mail): p11-kit keeps it out of the
+                # TLS bundle, and OpenSSL rejects it for TLS servers; certifi's copy goes too.
+                why = f"p11-kit: trusted only for {_only_for(item.aux)}"
+                self._distrust(item, str(path), why, match_key=False)
 
     def _read_blocklist(self, folder: Path) -> None:
         """Every file in a blocklist folder, PEM or DER, as p11-kit loads it."""
@@ -512,10 +522,14 @@ def _anchor_candidate(item: Parsed, source: str, reason: str) -> Candidate | Non
         return Candidate(cert, Verdict.TRUST, source, reason)
     verdict = aux_verdict(item.certificate, item.aux)
     if verdict is None:
-        return None  # trusted for other purposes only (e-mail, code signing)
+        return None  # no trust flags, and not self-signed: OpenSSL's compat rule says nothing
     rejected = _rejected_purposes(item.aux)
     if rejected:
         why, match_key = f"OpenSSL trust flags reject {rejected}", True
+    elif verdict is Verdict.DISTRUST and item.aux.trust:
+        # Trusted only for other purposes: OpenSSL rejects it for TLS servers. An exact
+        # match only, as for an empty list.
+        why, match_key = f"OpenSSL trust flags trust it only for {_only_for(item.aux)}", False
     elif verdict is Verdict.DISTRUST:
         # An empty trust list: OpenSSL refuses this certificate as an anchor, and p11-kit
         # reads it as distrust. It is also how p11-kit writes a mere non-anchor, so it must
@@ -528,7 +542,19 @@ def _anchor_candidate(item: Parsed, source: str, reason: str) -> Candidate | Non
     return Candidate(item.certificate, verdict, source, f"{reason}, {why}", match_key=match_key)
 
 
-_PURPOSE_NAMES = {SERVER_AUTH: "serverAuth", ANY_EKU: "anyExtendedKeyUsage"}
+_PURPOSE_NAMES = {
+    SERVER_AUTH: "serverAuth",
+    ANY_EKU: "anyExtendedKeyUsage",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+}
+
+
+def _only_for(aux: AuxTrust) -> str:
+    """The purposes a trust list names, by name."""
+    return " and ".join(_PURPOSE_NAMES.get(oid, oid) for oid in sorted(aux.trust or ()))
 
 
 def _rejected_purposes(aux: AuxTrust | None) -> str:
