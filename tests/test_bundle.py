@@ -329,6 +329,26 @@ def test_a_machine_wide_run_relies_only_on_files_root_alone_can_change(tmp_path:
         bundle.check_machine_file(link, "the machine-wide pip config")
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="lchown to another account needs root"
+)
+def test_a_link_that_passes_through_another_accounts_link_is_refused(tmp_path: Path) -> None:
+    """/etc/corp.pem -> ~user/hop -> /etc/real.pem: the path as given and where it ends are
+    root's, but the user can turn their hop to their own file between two runs."""
+    roots = tmp_path / "roots"
+    theirs = tmp_path / "theirs"
+    for folder in (roots, theirs):
+        folder.mkdir(mode=0o755)
+    (roots / "real.pem").write_bytes(b"x")
+    (theirs / "hop").symlink_to(roots / "real.pem")
+    (roots / "corp.pem").symlink_to(theirs / "hop")
+    bundle.check_root_file(roots / "corp.pem", "the extra CA file")  # all root's: fine
+    os.chown(theirs, 65534, 65534)
+    os.lchown(theirs / "hop", 65534, 65534)
+    with pytest.raises(UnsafePathError, match=f"{theirs} is not owned by root"):
+        bundle.check_root_file(roots / "corp.pem", "the extra CA file")
+
+
 # --- writing --------------------------------------------------------------------------------
 
 

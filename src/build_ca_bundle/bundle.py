@@ -212,7 +212,8 @@ def check_machine_file(path: Path, role: str) -> None:
 def _check_posix_machine_file(path: Path, role: str, *, sticky_ok: bool = False) -> None:
     absolute, real = path.absolute(), path.resolve()
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
-    chain = dict.fromkeys([absolute, *absolute.parents, real, *real.parents])
+    walked = _walked(absolute)
+    chain = dict.fromkeys([*walked, *(parent for item in walked for parent in item.parents)])
     for item, info in _existing(chain, f" for {shown}"):
         writable = not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if writable and sticky_ok and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
@@ -233,6 +234,41 @@ def _check_posix_machine_file(path: Path, role: str, *, sticky_ok: bool = False)
                 hint="make the file and its folders root's and writable only by root, or "
                 "use a file that is",
             )
+
+
+_MAX_LINKS = 40  # as Linux's own limit on links followed in one lookup (ELOOP)
+
+
+def _walked(path: Path) -> list[Path]:
+    """Every path the OS looks up to reach ``path`` (absolute): each folder and link on the
+    way, and each hop of a link that leads to another link. A check of the path as given
+    and of where it ends misses a hop in the middle: /etc/corp.pem -> ~user/hop ->
+    /etc/real.pem ends at root's file, but the user can turn their hop elsewhere."""
+    seen: list[Path] = []
+    pending = list(path.parts[1:])
+    current = Path(path.anchor)
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent
+            continue
+        candidate = current / part
+        seen.append(candidate)
+        try:
+            hop = candidate.readlink()
+        except OSError:  # not a link, or not there: a missing part is created by us
+            current = candidate
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            break  # a loop: the OS refuses to open it too
+        if hop.is_absolute():
+            current = Path(hop.anchor)
+        pending[:0] = hop.parts[1:] if hop.is_absolute() else hop.parts
+    return seen
 
 
 def check_root_file(path: Path, role: str) -> None:
