@@ -6,6 +6,7 @@ reader honours as OpenSSL does: the same code path a user with those variables t
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -1171,6 +1172,39 @@ def test_a_name_cannot_forge_lines_or_hide_text_on_the_terminal(
     assert "Evil Root\\0Asha256 0000 trusted by IT\\1B[8m" in out  # the subject, RFC 4514
     # The label (messages, the summary's left-out list), as Python writes escapes.
     assert parse_der(sneaky.der).label == "Evil Root\\nsha256 0000 trusted by IT\\x1b[8m"
+
+
+def test_a_record_that_cannot_be_saved_is_reported_not_a_traceback(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A nearly full disk, an immutable file, a folder in the way: the change record is
+    written before pip.conf is touched (exit 3, pip.conf as it was); the manifest after
+    everything is done (the run succeeds, and says every run will be a full one)."""
+    from build_ca_bundle import history
+
+    bundle = bundle_path(isolated_home)
+    real_save = history.save
+
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(history, "save", disk_full)
+    code, _, err = run(capsys)
+    assert code == ExitCode.CONFIG
+    assert f"cannot save the change record {history.path_for(bundle)} (No space" in err
+    assert not isolated_home.pip_user_config.exists()
+    monkeypatch.setattr(history, "save", real_save)  # not undo(): that ends the isolation
+    Path(manifest.path_for(bundle)).mkdir()  # a folder where the manifest goes
+    code, out, err = run(capsys)
+    assert code == 0
+    assert "cannot save this run's record" in out + err
+    assert "every run will be a full one" in out + err
+    assert isolated_home.pip_user_config.exists()
+    code, _, err = run(capsys, "--quiet")  # a logon script hears it too
+    assert "cannot save this run's record" in err
 
 
 def test_unknown_tool_names_are_clear_errors(

@@ -26,6 +26,7 @@ from build_ca_bundle.certificates import (
 )
 from build_ca_bundle.errors import (
     BuildCABundleError,
+    ConfigError,
     NoCertificatesError,
     PinMismatchError,
     RequiredRootMissingError,
@@ -287,7 +288,7 @@ def _build(options: BuildOptions) -> BuildReport:
         # Recorded first: a run killed between the two would otherwise leave a setting
         # naming the bundle with no record, and undo would remove the bundle under it. A
         # recorded change that was never made is one undo finds not there, and leaves.
-        history.add(output, [change for plan in plans for change in plan.changes])
+        _record_changes(output, plans)
         changes = _apply(plans)
     report = BuildReport(
         options=options,
@@ -302,10 +303,24 @@ def _build(options: BuildOptions) -> BuildReport:
         notices=_not_valid_yet(selection, now),
     )
     if not options.dry_run:
-        if all(source.complete_inputs for source in sources):
-            _record_manifest(report, proof)
-        else:  # what we read cannot all be watched: every run is a full run
-            manifest.remove(output)
+        try:
+            if all(source.complete_inputs for source in sources):
+                _record_manifest(report, proof)
+            else:  # what we read cannot all be watched: every run is a full run
+                manifest.remove(output)
+        except OSError as exc:
+            # The bundle and the settings are done and right; only the shortcut is lost.
+            with contextlib.suppress(OSError):
+                manifest.remove(output)  # an old record must not outlive this run
+            report.notices.append(
+                Finding(
+                    Severity.ERROR,
+                    str(manifest.path_for(output)),
+                    f"cannot save this run's record ({exc.strerror or exc}): the bundle and "
+                    "pip are set, but every run will be a full one until it can",
+                    "free some disk space, or make the file and its folder writable",
+                )
+            )
     return report
 
 
@@ -421,6 +436,18 @@ def _check_machine_files(
     for plan in plans:
         for change in plan.changes:
             bundle.check_machine_file(change.path, f"the machine-wide {plan.target} config")
+
+
+def _record_changes(output: Path, plans: list[Plan]) -> None:
+    try:
+        history.add(output, [change for plan in plans for change in plan.changes])
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot save the change record {history.path_for(output)} "
+            f"({exc.strerror or exc}): no setting was changed, so that undo can always find "
+            "what this tool changed",
+            hint="free some disk space, or make the file and its folder writable",
+        ) from exc
 
 
 def check_root_files(output: Path, configs: list[Path]) -> None:
