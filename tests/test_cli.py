@@ -1207,6 +1207,43 @@ def test_a_record_that_cannot_be_saved_is_reported_not_a_traceback(
     assert "cannot save this run's record" in err
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_or_device_where_a_file_goes_is_refused_not_waited_on(
+    store: Store, isolated_home: Home, tmp_path: Path
+) -> None:
+    """A FIFO read blocks until someone writes; /dev/zero never ends. At logon either hung
+    the login for good. Each is now "not a regular file", at once."""
+    import sys
+
+    def tool(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "build_ca_bundle", "--no-verify", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.symlink_to(fifo)
+    result = tool()
+    assert result.returncode == ExitCode.CONFIG
+    assert "not a regular file" in result.stderr
+    pip_conf.unlink()
+    pip_conf.symlink_to("/dev/zero")
+    assert "not a regular file" in tool().stderr
+    pip_conf.unlink()
+    assert tool().returncode == 0
+    # Our own files: a manifest that is a FIFO means a full run; a store file one is a problem.
+    manifest_path = Path(manifest.path_for(bundle_path(isolated_home)))
+    manifest_path.unlink()
+    os.mkfifo(manifest_path)
+    assert tool("--check").returncode == ExitCode.STALE
+    store.file.unlink()
+    os.mkfifo(store.file)
+    result = tool("--scope", "none", "--extra-ca", str(store.folder))
+    assert result.returncode in (0, ExitCode.NO_CERTIFICATES), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_tool_names_are_clear_errors(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,7 @@ from build_ca_bundle.errors import (
 )
 from build_ca_bundle.inifile import NEW_FILE_FLAGS, remove_stale_temps, sync_folder, temp_path
 from build_ca_bundle.paths import default_bundle_path
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.values import Value
 
@@ -387,7 +388,7 @@ def proof(content: bytes) -> str:
 def read_existing(path: Path) -> bytes | None:
     """The bundle's current bytes, or None if there is no readable file."""
     try:
-        return path.read_bytes()
+        return read_bytes(path)
     except OSError:
         return None
 

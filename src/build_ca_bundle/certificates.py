@@ -19,6 +19,7 @@ from pathlib import Path
 
 from build_ca_bundle import x509der
 from build_ca_bundle.options import fingerprint
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -490,7 +491,7 @@ def read_certificate_file(
 ) -> tuple[list[Parsed], list[Problem]]:
     """Read a certificate file; an unreadable file is a problem, never an exception."""
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         return [], [Problem(str(path), f"skipped: cannot read ({exc.strerror or exc})")]
     return parse_bytes(data, str(path), allow_der=allow_der)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.options import TOOLS as TARGETS
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, backup_note, backup_of
 
 SUFFIX = ".changes.json"
@@ -33,7 +34,7 @@ def load(bundle: Path) -> list[Change]:
     and the record, and with it the only note of what was there before."""
     path = path_for(bundle)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bytes(path))
     except FileNotFoundError:
         return []
     except (OSError, ValueError, RecursionError) as exc:

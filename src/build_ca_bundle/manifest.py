@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from build_ca_bundle.console import say
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.tempfiles import temp_target
 
 FORMAT = 3  # 3: registry keys (Windows stores) among the inputs
@@ -114,8 +115,7 @@ def remove(bundle: str | os.PathLike[str]) -> None:
 
 def load(bundle: str | os.PathLike[str]) -> dict[str, Any] | None:
     try:
-        with open(path_for(bundle), encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(read_bytes(path_for(bundle)))
     except (OSError, ValueError, RecursionError):  # RecursionError: nesting 100,000 deep
         return None
     return data if _well_formed(data, os.fspath(bundle)) else None

@@ -15,6 +15,7 @@ from pathlib import Path, PureWindowsPath
 
 from build_ca_bundle.errors import PolicyError
 from build_ca_bundle.options import TOOLS, sha256_fingerprint
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -86,7 +87,7 @@ def load(path: Path | None, *, explicit: bool) -> Policy:
     if path is None:
         return Policy()
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except FileNotFoundError:
         if explicit:
             raise PolicyError(f"policy file not found: {path}") from None

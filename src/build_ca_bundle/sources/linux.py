@@ -35,6 +35,7 @@ from build_ca_bundle.certificates import (
     aux_verdict,
     parse_bytes,
 )
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.sources import StoreOptions
 
 NAME = "linux"
@@ -203,6 +204,8 @@ class _Reader:
         """Our bundle, by path or identity, or any file that starts with our marker."""
         if _resolved(path) in self.own_paths or _file_key(path) in self.own_files:
             return True
+        if not path.is_file():
+            return False  # a FIFO would block the open; a folder is never our bundle
         try:
             with path.open("rb") as handle:
                 return handle.read(len(BUNDLE_MARKER)) == BUNDLE_MARKER
@@ -331,7 +334,7 @@ class _Reader:
 
     def _parse_file(self, path: Path, *, allow_der: bool, refuse_own: bool) -> list[Parsed] | None:
         try:
-            data = path.read_bytes()
+            data = read_bytes(path)
         except OSError as exc:
             self.problem(path, f"skipped: cannot read ({_os_reason(exc)})")
             return None
@@ -383,7 +386,7 @@ class _Reader:
 
     def _report_if_pending(self, path: Path, folder: str, tool: str, stored: set[str]) -> None:
         try:
-            data = path.read_bytes()
+            data = read_bytes(path)
         except OSError:
             return  # the tool cannot read it either; nothing to tell that it would not
         parsed, _ = parse_bytes(data, str(path))

@@ -11,6 +11,7 @@ import os
 import stat
 from pathlib import Path
 
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.values import Value
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -166,7 +167,7 @@ def check_unchanged(path: Path, original: bytes | None) -> None:
     from build_ca_bundle.errors import ConfigError
 
     try:
-        now: bytes | None = path.read_bytes()
+        now: bytes | None = read_bytes(path)
     except FileNotFoundError:
         now = None
     except OSError as error:

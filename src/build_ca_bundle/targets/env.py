@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.targets import EXPANDABLE_NOTE, Change, real_file
 from build_ca_bundle.values import Value
 
@@ -204,7 +205,7 @@ _ENCODING, _ERRORS = "utf-8", "surrogateescape"
 def read_startup_file(path: Path) -> str | None:
     """The file's text, every byte kept (see ``_ENCODING``); None if there is none."""
     try:
-        return path.read_bytes().decode(_ENCODING, _ERRORS)
+        return read_bytes(path).decode(_ENCODING, _ERRORS)
     except FileNotFoundError:
         return None
 

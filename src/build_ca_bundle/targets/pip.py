@@ -22,6 +22,7 @@ from pathlib import Path
 
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
     CREATED_NOTE,
@@ -428,7 +429,7 @@ def read_config(path: Path, env: PipEnvironment) -> ConfigFile:
 
 def _read(path: Path, env: PipEnvironment) -> ConfigFile:
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return ConfigFile(path)
     except IsADirectoryError as error:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
     LEFT_ALONE,
@@ -190,7 +191,7 @@ def keep_backup(plan: Plan, path: Path) -> str | None:
     changed since); the note to add to the change, if a backup will be made: an older one
     is never replaced (:func:`write_backups`)."""
     try:
-        plan.pending[backup_path(path)] = path.read_bytes()
+        plan.pending[backup_path(path)] = read_bytes(path)
     except FileNotFoundError:
         return None
     except OSError as error:

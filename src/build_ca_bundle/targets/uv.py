@@ -27,6 +27,7 @@ from typing import Any
 
 from build_ca_bundle import inifile
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
     CREATED_NOTE,
@@ -217,7 +218,7 @@ def _checked(original: str, edited: str, key: str, value: str) -> str:
 
 def _read(path: Path) -> tuple[str, dict[str, Any]]:
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         return "", {}
     except (OSError, UnicodeDecodeError) as error:
