@@ -135,22 +135,23 @@ def _written_by_us(record: Path) -> bool:
     """Whether no other account could have written ``record``: for root, the folders above
     it too. Another account's record would have this run restore a value they chose and,
     at undo, remove the "backup" they named (any file, as root)."""
-    if sys.platform == "win32":
-        return True  # ACLs: not checked here, as for the machine-wide files
     from build_ca_bundle.bundle import check_root_file
     from build_ca_bundle.errors import UnsafePathError
 
-    if os.geteuid() == 0:
+    if sys.platform == "win32":
+        return True  # ACLs: not checked here, as for the machine-wide files
+    else:  # noqa: RET505 - mypy checks each platform's branch only under its own platform
+        if os.geteuid() == 0:
+            try:
+                check_root_file(record, "the record")
+            except UnsafePathError:
+                return False
+            return True
         try:
-            check_root_file(record, "the record")
-        except UnsafePathError:
+            info = record.stat()
+        except OSError:
             return False
-        return True
-    try:
-        info = record.stat()
-    except OSError:
-        return False
-    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def save(bundle: Path, changes: Iterable[Change]) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_FLAGS = os.O_RDONLY | _NONBLOCK | getattr(os, "O_BINARY", 0)
+_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -26,7 +26,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
         if not stat.S_ISREG(mode):
             raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
-        if _NONBLOCK:  # POSIX only (Windows has neither FIFOs to open nor set_blocking)
+        if sys.platform != "win32":  # no set_blocking there before 3.12 (nor FIFOs to open)
             os.set_blocking(descriptor, True)  # a regular file never blocks; be plain
         chunks = []
         while chunk := os.read(descriptor, 1 << 20):
