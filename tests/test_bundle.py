@@ -673,9 +673,43 @@ def test_remove_takes_the_bundle_and_its_lock_files_and_tolerates_absence(
         bundle.write(target, bundle.render(entries("X")))
     assert bundle.lock_path(target).exists()
     assert bundle.remove(target) is True
+    assert not target.exists()
+    bundle.remove_locks(target)  # undo's last step
     assert list(target.parent.iterdir()) == []
     assert bundle.remove(target) is False
     assert bundle.remove(tmp_path / "never" / "ca-bundle.pem") is False
+
+
+def test_a_run_waiting_on_a_lock_file_that_undo_removed_takes_the_new_one(
+    tmp_path: Path,
+) -> None:
+    """undo removes the lock files while it holds the run lock. A run that was waiting got
+    the removed file's lock and went on beside the run that came after, which had made a
+    new file: two runs at once (3 builds racing 3 undos failed 2-4 rounds in 25)."""
+    from build_ca_bundle import lock
+
+    path = str(tmp_path / "run.lock")
+    inside: list[str] = []
+    seen: dict[str, int] = {}
+
+    def run(name: str, stay: float) -> None:
+        with lock.hold(path, timeout=10):
+            inside.append(name)
+            seen[name] = len(inside)
+            time.sleep(stay)
+            inside.remove(name)
+
+    with lock.hold(path, timeout=10):  # the undo
+        waiter = threading.Thread(target=run, args=("waiter", 0))
+        waiter.start()
+        time.sleep(0.3)  # the waiter now waits on this file
+        Path(path).unlink()  # undo's last step, still holding it
+        newcomer = threading.Thread(target=run, args=("newcomer", 0.6))
+        newcomer.start()  # a run after undo: a new file, free at once
+        time.sleep(0.2)
+    waiter.join(timeout=20)
+    newcomer.join(timeout=20)
+    assert seen == {"newcomer": 1, "waiter": 1}  # never both inside at once
 
 
 def test_remove_reports_what_it_cannot_remove(tmp_path: Path) -> None:

@@ -591,7 +591,8 @@ def _block_text(piece: str) -> str | None:
 
 
 def remove(path: Path) -> bool:
-    """Remove a bundle and its lock files (undo); True if the bundle was there."""
+    """Remove a bundle (undo); True if it was there. Its lock files stay until the undo's
+    last step (:func:`remove_locks`)."""
     try:
         path.unlink()
     except FileNotFoundError:
@@ -603,7 +604,12 @@ def remove(path: Path) -> bool:
         ) from exc
     else:
         removed = True
+    return removed
+
+
+def remove_locks(path: Path) -> None:
+    """Remove a bundle's lock files: undo's last step, with nothing left to do under them.
+    A run that was waiting on one then finds it gone and takes the new one (lock.hold)."""
     for lock_file in (lock_path(path), _run_lock_path(path)):
         with contextlib.suppress(OSError):
             lock_file.unlink()
-    return removed

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 _FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _POLL = 0.05  # seconds between attempts while another run holds the lock
@@ -46,16 +48,22 @@ def hold(path: str, timeout: float) -> Iterator[None]:
     Raises :class:`Timeout` after ``timeout`` seconds, :class:`Unavailable` when the lock
     file cannot be opened.
     """
-    try:
-        descriptor = os.open(path, _FLAGS, _MODE)
-    except OSError as exc:
-        raise Unavailable(path, exc) from exc
-    try:
-        _keep_private(descriptor)
+    deadline = time.monotonic() + timeout
+    while True:
+        descriptor = _open(path)
         try:
-            _acquire(descriptor, time.monotonic() + timeout)
-        except OSError as exc:  # no locks on this file system (ENOLCK on some NFS mounts)
-            raise Unavailable(path, exc) from exc
+            _acquire(descriptor, deadline)
+        except BaseException as exc:
+            os.close(descriptor)
+            if isinstance(exc, OSError):  # no locks here (ENOLCK on some NFS mounts)
+                raise Unavailable(path, exc) from exc
+            raise
+        if _still_there(path, descriptor):
+            break
+        # An undo removed the file while we waited on it: a run that came after holds the
+        # new one. Take turns on that, or two runs would go on at once.
+        os.close(descriptor)
+    try:
         try:
             yield
         finally:
@@ -94,14 +102,45 @@ else:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
+def _open(path: str) -> int:
+    try:
+        descriptor = os.open(path, _FLAGS, _MODE)
+    except PermissionError as exc:
+        if sys.platform == "win32":
+            raise Unavailable(path, exc) from exc
+        else:  # noqa: RET506 - mypy checks each branch on its own platform only
+            # Made 0400 under an odd umask (0222) by an earlier version: ours to fix, once.
+            try:
+                if Path(path).stat().st_uid != os.geteuid():
+                    raise Unavailable(path, exc) from exc
+                Path(path).chmod(_MODE)
+                descriptor = os.open(path, _FLAGS, _MODE)
+            except OSError as again:
+                raise Unavailable(path, again) from exc
+    except OSError as exc:
+        raise Unavailable(path, exc) from exc
+    _keep_private(descriptor)
+    return descriptor
+
+
+def _still_there(path: str, descriptor: int) -> bool:
+    """Whether ``path`` is still the file ``descriptor`` holds (not removed or replaced)."""
+    try:
+        named, held = Path(path).stat(), os.fstat(descriptor)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
 def _keep_private(descriptor: int) -> None:
-    """Take away the group and other bits of a lock file an earlier version made 0644.
-    Best effort: a file system without modes (FAT, SMB) has nothing to take away."""
+    """Make a lock file exactly 0600: an earlier version made it 0644 (anyone could hold
+    it), an odd umask 0400 (the next run could not open it). Best effort: a file system
+    without modes (FAT, SMB) has nothing to set."""
     fchmod = getattr(os, "fchmod", None)  # absent on Windows before 3.13: ACLs rule there
     if fchmod is None or os.name != "posix":
         return
     with contextlib.suppress(OSError):
-        if os.fstat(descriptor).st_mode & 0o077:
+        if stat.S_IMODE(os.fstat(descriptor).st_mode) != _MODE:  # umask 0222 made it 0400
             fchmod(descriptor, _MODE)
 
 

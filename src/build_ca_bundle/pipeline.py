@@ -570,6 +570,8 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
             report.removed.append(path)
     manifest.remove(output)
     history.remove(output)
+    for path in (output, extra_roots_path(output), pinned_roots_path(output)):
+        bundle.remove_locks(path)
     if options.output is None:  # our own data folder (never one the user named): if empty
         with contextlib.suppress(OSError):
             output.parent.rmdir()
