@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -1242,6 +1243,25 @@ def test_a_fifo_or_device_where_a_file_goes_is_refused_not_waited_on(
     result = tool("--scope", "none", "--extra-ca", str(store.folder))
     assert result.returncode in (0, ExitCode.NO_CERTIFICATES), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize("mask", [0o000, 0o222, 0o077])
+def test_an_odd_umask_leaves_no_folder_open_to_others_and_no_file_shut_to_its_owner(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], mask: int
+) -> None:
+    """umask 000 made ~/.config/pip world-writable (anyone could swap pip.conf); umask
+    0222 made the lock files 0400, which no later run could open (as their owner)."""
+    old = os.umask(mask)
+    try:
+        assert run(capsys)[0] == 0
+    finally:
+        os.umask(old)
+    folder_mode = stat.S_IMODE(isolated_home.pip_user_config.parent.stat().st_mode)
+    assert folder_mode == (0o700 if mask == 0o077 else 0o755)
+    bundle = bundle_path(isolated_home)
+    for lock_file in bundle.parent.glob("*.lock"):
+        assert stat.S_IMODE(lock_file.stat().st_mode) == 0o600, lock_file
 
 
 def test_unknown_tool_names_are_clear_errors(

@@ -404,7 +404,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     (and owner, where we may set it); a new file gets ``mode`` (default 0o644). Callers hold
     the run lock, so a temp file of ours for ``path`` is a killed run's: it is removed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folders(path.parent)
     remove_stale_temps(path)
     existing = _stat_or_none(path)
     temp = temp_path(path)
@@ -423,6 +423,23 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
             temp.unlink()
         raise
     sync_folder(path.parent)
+
+
+def _make_folders(folder: Path) -> None:
+    """Create the missing folders as mkdir does, except that the umask may neither open them
+    to other accounts' writes (umask 000: another user could swap pip.conf) nor shut out
+    their owner (umask 0222 or 0777: the next write fails). A umask of 077 stays private."""
+    missing = []
+    while not folder.is_dir() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        if os.name == "posix":
+            mask = os.umask(0)
+            os.umask(mask)
+            with contextlib.suppress(OSError):
+                new.chmod(((0o777 & ~mask) | 0o700) & ~0o022)
 
 
 # A new file only, never through a planted link (what mkstemp does; tempfile itself would
