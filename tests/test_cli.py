@@ -1079,6 +1079,34 @@ def test_a_reader_that_goes_away_gets_no_traceback(store: Store, isolated_home: 
     assert bundle_path(isolated_home).exists()  # the run itself did its job
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_output_to_a_full_disk_is_one_line_on_stderr_not_a_traceback(
+    store: Store, isolated_home: Home, extra: list[str]
+) -> None:
+    """A logon script's log on a full disk: the run does its work; its report cannot go
+    out. Exit 1 with one line saying so (it was a traceback, or exit 120 at the exit flush
+    on an unchanged run)."""
+    import sys
+
+    for _ in range(2):  # a first run, then the unchanged one
+        with Path("/dev/full").open("w") as full:
+            result = subprocess.run(
+                [sys.executable, "-m", "build_ca_bundle", "--no-verify", *extra],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        assert result.returncode == 1
+        assert result.stderr == (
+            "build-ca-bundle: cannot write its output (No space left on device); "
+            "the run itself is done\n"
+        )
+        assert bundle_path(isolated_home).exists()
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,36 @@ if TYPE_CHECKING:
     from typing import TextIO
 
 
+class OutputError(Exception):
+    """The console cannot be written (stdout is a log file on a full disk, /dev/full). The
+    run's own work is not affected; the entry point says so once, without a traceback. Not
+    an ``OSError``, so no file operation's handler takes it for its own failure."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
+
+
 def say(line: str = "", stream: TextIO | None = None) -> None:
     target = stream or sys.stdout
     encoding = getattr(target, "encoding", None) or "utf-8"
-    print(line.encode(encoding, "backslashreplace").decode(encoding), file=target)
+    with guarded():
+        print(line.encode(encoding, "backslashreplace").decode(encoding), file=target)
+
+
+class guarded:
+    """Turn a failed console write into :class:`OutputError` (a closed pipe stays a
+    ``BrokenPipeError``: the reader left, which is no one's failure)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if isinstance(error, OSError) and not isinstance(error, BrokenPipeError):
+            raise OutputError(error) from error
+
+
+def flush() -> None:
+    """Flush stdout now, where a failure can be reported, not at exit (exit 120)."""
+    with guarded():
+        sys.stdout.flush()

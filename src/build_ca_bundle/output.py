@@ -34,7 +34,8 @@ def emit_json(payload: dict[str, Any]) -> None:
         text.encode(sys.stdout.encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
         text = json.dumps(payload, indent=2)
-    sys.stdout.write(text + "\n")
+    with console.guarded():
+        sys.stdout.write(text + "\n")
 
 
 def error(problem: BuildCABundleError, *, as_json: bool) -> None:

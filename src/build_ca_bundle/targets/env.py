@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from build_ca_bundle import console
 from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.targets import EXPANDABLE_NOTE, Change, real_file
 from build_ca_bundle.values import Value
@@ -146,9 +147,10 @@ def print_exactly(text: str, what: str, *, batch: bool = False) -> None:
             f"out in: no variables {what}",
             hint="choose a bundle path of plain ASCII with --output (the same for every run)",
         ) from error
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    with console.guarded():
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 # --- persisting: POSIX shell start-up file ------------------------------------------------
