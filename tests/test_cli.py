@@ -920,6 +920,35 @@ def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
     assert run(capsys, "--check")[0] == ExitCode.OK
 
 
+def test_doctor_from_a_removed_folder_still_checks_the_rest(
+    store: Store, isolated_home: Home, tmp_path: Path
+) -> None:
+    """A shell left in a deleted checkout: doctor and doctor --fix failed with a traceback
+    (Path.cwd() raises). The removed folder holds nothing to check; the rest is checked."""
+    import sys
+
+    gone = tmp_path / "deleted-checkout"
+    gone.mkdir()
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text("[global]\ntrusted-host = pypi.org\n")
+    command = [sys.executable, "-m", "build_ca_bundle", "doctor"]
+    script = (
+        "import os, subprocess, sys; os.rmdir(os.getcwd()); sys.exit(subprocess.call(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *command],
+        cwd=gone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == ExitCode.FINDINGS
+    assert "trusted-host" in result.stdout + result.stderr
+
+
 def test_doctor_agrees_with_the_build_about_whether_the_bundle_is_current(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

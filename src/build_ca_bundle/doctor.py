@@ -300,7 +300,7 @@ def check_git(context: DoctorContext) -> list[Finding]:
             text=True,
             timeout=10,
             env=dict(context.environ),
-            cwd=context.cwd,
+            cwd=context.cwd if context.cwd.is_dir() else context.home,  # global config still
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -503,8 +503,17 @@ ALL_CHECKS: tuple[Check, ...] = (
 
 def current_context(pip_files: Sequence[Path] = ()) -> DoctorContext:
     return DoctorContext(
-        home=Path.home(), cwd=Path.cwd(), environ=dict(os.environ), pip_files=pip_files
+        home=Path.home(), cwd=_current_folder(), environ=dict(os.environ), pip_files=pip_files
     )
+
+
+def _current_folder() -> Path:
+    """The current folder; a removed one (a shell left in a deleted checkout) by the name
+    the shell knew it by: it holds no project files to check, and is no reason to fail."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return Path(os.environ.get("PWD") or "/nonexistent (the current folder was removed)")
 
 
 # --- Python 3.13+ strict X.509 -----------------------------------------------------------
