@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import configparser
+import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -261,7 +263,7 @@ def test_remove_value_drops_the_key_and_its_continuations_only() -> None:
 def test_a_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path: Path) -> None:
     """A run killed between creating its temp file and the rename leaves
     `.pip.conf.<16 hex digits>.tmp` (`<8 chars>` from earlier versions, which used mkstemp);
-    the next write of that file (inside the run lock) removes it, and no other file."""
+    the next write of that file removes it once it is old, and no other file."""
     target = tmp_path / "pip.conf"
     stale = [
         tmp_path / ".pip.conf.0123456789abcdef.tmp",
@@ -273,14 +275,20 @@ def test_a_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path: Pat
         tmp_path / ".pip.ini.abcdefgh.tmp",  # another file's
         tmp_path / "notes.tmp",
     ]
-    for item in [*stale, *kept]:
+    live = tmp_path / ".pip.conf.fedcba9876543210.tmp"  # a run for another bundle, now
+    for item in [*stale, *kept, live]:
         item.write_text("half a file")
+    an_hour_ago = time.time() - 3600
+    for item in [*stale, *kept]:
+        os.utime(item, (an_hour_ago, an_hour_ago))
     inifile.write_atomically(target, b"[global]\n")
     assert target.read_bytes() == b"[global]\n"
     assert not any(item.exists() for item in stale)
     assert all(item.exists() for item in kept)
+    # Another run's write in progress (runs for other bundles take other locks) is left.
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".pip.conf.")) == [
-        ".pip.conf.toolongname.tmp"
+        ".pip.conf.fedcba9876543210.tmp",
+        ".pip.conf.toolongname.tmp",
     ]
 
 

@@ -18,6 +18,7 @@ import contextlib
 import enum
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -405,7 +406,9 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     the run lock, so a temp file of ours for ``path`` is a killed run's: it is removed.
     """
     _make_folders(path.parent)
-    remove_stale_temps(path)
+    # A config file is shared by runs for other bundles, which hold other run locks: only
+    # a temp file too old to be another run's live write is a killed run's.
+    remove_stale_temps(path, older_than=_STALE_AFTER)
     existing = _stat_or_none(path)
     temp = temp_path(path)
     handle = os.open(temp, NEW_FILE_FLAGS, 0o600)
@@ -454,17 +457,23 @@ def temp_path(path: Path) -> Path:
     return path.with_name(temp_name(path.name))
 
 
-def remove_stale_temps(path: Path) -> None:
+_STALE_AFTER = 600.0  # seconds: a live write takes milliseconds
+
+
+def remove_stale_temps(path: Path, *, older_than: float | None = None) -> None:
     """Remove ``.<name>.<random part>.tmp`` beside ``path``: a killed run's temp files.
-    Exactly that pattern, so no other file is touched; callers hold the run lock."""
+    Exactly that pattern, so no other file is touched. Callers hold the lock every writer
+    of ``path`` takes, or give ``older_than`` (seconds since the temp file was written)."""
     try:
         items = list(path.parent.iterdir())
     except OSError:
         return
+    now = time.time()
     for item in items:
         if temp_target(item.name) == path.name:
             with contextlib.suppress(OSError):
-                item.unlink()
+                if older_than is None or now - item.lstat().st_mtime > older_than:
+                    item.unlink()
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
