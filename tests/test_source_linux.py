@@ -104,6 +104,22 @@ def test_a_root_dropped_in_without_update_ca_certificates_is_named_not_trusted(
     assert tmp_path / "usr/local/share/ca-certificates" in result.inputs
 
 
+def test_a_root_for_other_purposes_only_is_not_called_pending(tmp_path: Path) -> None:
+    """An e-mail root in the admin's folder is in the distro's store after its tool ran, for
+    e-mail: never in a TLS bundle. "Run update-ca-trust" sent the admin after nothing."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    store = Debian(tmp_path).build()
+    mail = make_root("Mail Only", eku=[ExtendedKeyUsageOID.EMAIL_PROTECTION])
+    path = place(tmp_path, "/usr/local/share/ca-certificates/mail.crt", mail.pem)
+    result = linux.load(NO_ENV, root=tmp_path)
+    assert trusted(result) == hashes(*store.trusted)
+    message = problems(result)[str(path)]
+    assert "update-ca-certificates" not in message
+    assert "trusted only for emailProtection" in message
+    assert "the OS does not use it for TLS" in message
+
+
 def test_with_the_real_update_ca_certificates_a_pending_root_is_named_then_trusted(
     tmp_path: Path, isolated_home: Home
 ) -> None:

@@ -394,6 +394,15 @@ class _Reader:
         if not missing:
             return
         label = missing[0].certificate.label
+        purposes = _other_purposes_only(missing[0])
+        if purposes:
+            # The distro's tool took it, for those purposes: no TLS store holds it, ever.
+            self.problem(
+                path,
+                f"not a root for TLS servers ({label}): it is trusted only for {purposes}, "
+                "so the OS does not use it for TLS, and neither does the bundle",
+            )
+            return
         if folder == _DEBIAN_LOCAL and path.suffix != ".crt":
             self.problem(
                 path,
@@ -553,6 +562,17 @@ _PURPOSE_NAMES = {
     "1.3.6.1.5.5.7.3.4": "emailProtection",
     "1.3.6.1.5.5.7.3.8": "timeStamping",
 }
+
+
+def _other_purposes_only(item: Parsed) -> str:
+    """The purposes a certificate is limited to, by its extendedKeyUsage or its OpenSSL
+    trust list, if serverAuth is not among them ("" if it may serve TLS servers)."""
+    usage = item.certificate.extended_key_usage
+    if usage is not None and not usage & SERVER_AUTH_PURPOSES:
+        return " and ".join(_PURPOSE_NAMES.get(oid, oid) for oid in sorted(usage)) or "nothing"
+    if item.aux is not None and item.aux.trust and not item.aux.trust & SERVER_AUTH_PURPOSES:
+        return _only_for(item.aux)
+    return ""
 
 
 def _only_for(aux: AuxTrust) -> str:
