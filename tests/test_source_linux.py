@@ -343,6 +343,22 @@ def test_ssl_cert_dir_replaces_only_the_folders(tmp_path: Path) -> None:
     assert trusted(result) == hashes(mine, *store.trusted)
 
 
+def test_a_variable_set_but_empty_names_nothing_as_in_openssl(tmp_path: Path) -> None:
+    """OpenSSL takes a set variable as it is, even empty: SSL_CERT_FILE= loads no CA file,
+    not the default (openssl verify fails, and so does Python). A root only in the default
+    bundle was trusted here, without a word."""
+    store = Debian(tmp_path / "fs").build()
+    late = make_root("Only in the folder")
+    place(store.root, "/etc/ssl/certs/77777777.0", late.pem)
+    result = linux.load(StoreOptions(environ={"SSL_CERT_FILE": ""}), root=store.root)
+    assert store.root / "etc/ssl/certs/ca-certificates.crt" not in result.inputs
+    assert late.sha256 in trusted(result)  # the default folders still count
+    assert any("SSL_CERT_FILE is set but empty" in note for note in result.notes)
+    result = linux.load(StoreOptions(environ={"SSL_CERT_DIR": ""}), root=store.root)
+    assert late.sha256 not in trusted(result)  # no folder at all, as OpenSSL reads it
+    assert any("SSL_CERT_DIR is set but empty" in note for note in result.notes)
+
+
 def test_ssl_cert_variables_naming_nothing_are_problems(tmp_path: Path) -> None:
     Debian(tmp_path / "fs").build()
     (tmp_path / "a-folder").mkdir()

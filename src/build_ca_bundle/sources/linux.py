@@ -162,7 +162,7 @@ class _Reader:
         if env_file is not None:
             self.result.named_inputs.append(env_file)
             self._read_anchor_file(env_file, "SSL_CERT_FILE", required=True)
-        else:
+        elif self.options.environ.get("SSL_CERT_FILE") != "":
             self._read_first_bundle()
         if env_dirs is not None:
             for folder in env_dirs:
@@ -180,15 +180,23 @@ class _Reader:
         """
         environ = self.options.environ
         file_value = environ.get("SSL_CERT_FILE", "")
-        dir_value = environ.get("SSL_CERT_DIR", "")
+        dir_value = environ.get("SSL_CERT_DIR")
         env_file = Path(file_value) if file_value else None
-        # OpenSSL and Go split SSL_CERT_DIR on ":"; an empty part names no folder.
-        env_dirs = [Path(part) for part in dir_value.split(":") if part] if dir_value else None
+        # OpenSSL and Go split SSL_CERT_DIR on ":"; an empty part names no folder. Set but
+        # empty, either variable means none for OpenSSL, not the default: so here too.
+        env_dirs = None if dir_value is None else [Path(p) for p in dir_value.split(":") if p]
+        for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            if environ.get(variable) == "":
+                self.result.notes.append(
+                    f"{variable} is set but empty: OpenSSL then reads no CA "
+                    f"{'file' if variable == 'SSL_CERT_FILE' else 'folder'}, not even the "
+                    "default one, and neither does this tool (unset it to read the default)"
+                )
         if env_file is not None and self._is_own_output(env_file):
             self._note_own_output("SSL_CERT_FILE", file_value)
             env_file = None
         if env_dirs is not None and any(map(self._is_own_output, env_dirs)):
-            self._note_own_output("SSL_CERT_DIR", dir_value)
+            self._note_own_output("SSL_CERT_DIR", dir_value or "")
             env_dirs = None
         if file_value or dir_value:
             self.result.notes.append(_honoured_note(env_file, env_dirs))
@@ -375,7 +383,7 @@ class _Reader:
     def report_pending(self) -> None:
         """A problem for each root in an admin's anchor folder that the store lacks."""
         environ = self.options.environ
-        if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
+        if "SSL_CERT_FILE" in environ or "SSL_CERT_DIR" in environ:
             return  # the store read is not the distro's: its tool would change nothing here
         stored = {c.certificate.sha256 for c in self.result.candidates}
         for folder_name, tool in PENDING_ANCHOR_FOLDERS:
