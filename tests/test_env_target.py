@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from build_ca_bundle.errors import BundleError
 from build_ca_bundle.targets import env
 
 TRICKY = Path("/home/o'brien/My Data/$HOME/ca-bundle.pem")
@@ -86,6 +87,21 @@ def test_gitlab_writes_a_dotenv_report(tmp_path: Path) -> None:
     assert export is not None
     env.write_ci_export(export)
     assert (tmp_path / "x.env").read_text() == "PIP_CERT=/b.pem\n"
+
+
+def test_gitlab_never_appends_through_a_link_the_repository_committed(tmp_path: Path) -> None:
+    """build-ca-bundle.env is ours, in the checkout: a repository that commits it as a link
+    to ~/.bashrc must not get our lines appended there."""
+    bashrc = tmp_path / "bashrc"
+    bashrc.write_text("# mine\n")
+    dotenv = tmp_path / "build-ca-bundle.env"
+    dotenv.symlink_to(bashrc)
+    export = env.ci_export({"PIP_CERT": "/b.pem"}, {"GITLAB_CI": "true"}, dotenv=dotenv)
+    assert export is not None
+    with pytest.raises(BundleError, match="no variables exported") as refused:
+        env.write_ci_export(export)
+    assert refused.value.hint == "remove what is at that path (a link is never followed)"
+    assert bashrc.read_text() == "# mine\n"
 
 
 def test_azure_pipelines_prints_logging_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -126,7 +126,22 @@ def write_ci_export(export: CIExport) -> None:
     if export.path is None:  # Azure reads its commands from stdout: exactly, or not at all
         print_exactly(export.text, f"exported to {export.system}")
         return
-    with export.path.open("a", encoding="utf-8", newline="\n") as handle:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    if export.system == "GitLab CI":
+        # Our own file in the checkout: a repository that commits it as a link must not
+        # have the job append to what it names (~/.bashrc).
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(export.path, flags, 0o644)
+    except OSError as error:
+        from build_ca_bundle.errors import BundleError
+
+        raise BundleError(
+            f"cannot write {export.path} for {export.system} ({error.strerror or error}); "
+            "no variables exported",
+            hint="remove what is at that path (a link is never followed)",
+        ) from error
+    with os.fdopen(descriptor, "a", encoding="utf-8", newline="\n") as handle:
         handle.write(export.text)
 
 
