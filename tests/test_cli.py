@@ -1136,6 +1136,40 @@ def test_output_to_a_full_disk_is_one_line_on_stderr_not_a_traceback(
         assert bundle_path(isolated_home).exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_ctrl_c_is_one_line_and_exit_130_not_a_traceback(store: Store, isolated_home: Home) -> None:
+    """SIGINT in the middle of a run: a KeyboardInterrupt traceback before."""
+    import signal
+    import sys
+    import time
+
+    from build_ca_bundle import bundle as bundle_module
+
+    run_lock = bundle_path(isolated_home).with_name("ca-bundle.pem.run.lock")
+    with bundle_module.run_lock(bundle_path(isolated_home)):  # the run waits here
+        process = subprocess.Popen(
+            [sys.executable, "-m", "build_ca_bundle", "--no-verify"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        fds = Path(f"/proc/{process.pid}/fd")
+        while not any(_names(link, run_lock) for link in fds.iterdir()):
+            assert time.monotonic() < deadline, "the run never reached its lock"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == "build-ca-bundle: interrupted; no file was left half-written\n"
+
+
+def _names(link: Path, target: Path) -> bool:
+    try:
+        return link.readlink() == target
+    except OSError:
+        return False
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,6 +20,12 @@ def main() -> int:
 
             code = cli_main(quick_checked=True)
         console.flush()  # here, not at exit: a failure then is exit 120 and a traceback
+    except KeyboardInterrupt:
+        # Ctrl-C: every file is replaced whole or not at all, so there is nothing to tell
+        # but that; the shell's convention for SIGINT is 128 + 2.
+        with contextlib.suppress(OSError):
+            print("build-ca-bundle: interrupted; no file was left half-written", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (`build-ca-bundle --json | head`): not our failure, and no
         # traceback. Python's recipe: point stdout at devnull so the exit flush is quiet.
