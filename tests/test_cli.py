@@ -1170,6 +1170,21 @@ def _names(link: Path, target: Path) -> bool:
         return False
 
 
+def test_extra_roots_that_cannot_be_written_do_not_claim_the_bundle_unchanged(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bundle is replaced first, then extra-roots.pem: a failure on the second said
+    "the previous bundle is unchanged", which was false and misled whoever read it."""
+    bundle = bundle_path(isolated_home)
+    extra = bundle.with_name("extra-roots.pem")
+    extra.mkdir(parents=True)  # in the way
+    code, _, err = run(capsys)
+    assert code == ExitCode.BUNDLE
+    assert f"{bundle} was written, but {extra} could not be" in err
+    assert "no setting was changed" in err
+    assert not isolated_home.pip_user_config.exists()
+
+
 def test_policy_file_sets_defaults_and_flags_win(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,6 +26,7 @@ from build_ca_bundle.certificates import (
 )
 from build_ca_bundle.errors import (
     BuildCABundleError,
+    BundleError,
     ConfigError,
     NoCertificatesError,
     PinMismatchError,
@@ -283,7 +284,7 @@ def _build(options: BuildOptions) -> BuildReport:
         selection, written = _write_loadable(output, selection, blocks, options, loaded_before)
         changed, proof = written.changed, written.proof
         extra_content = bundle.render(selection.beyond_base(), blocks)
-        bundle.write(extra_path, extra_content, validated=True)  # its blocks just loaded
+        _write_extra_roots(output, extra_path, extra_content)
         _save_pinned(sources, pinned_roots_path(output))
         # Recorded first: a run killed between the two would otherwise leave a setting
         # naming the bundle with no record, and undo would remove the bundle under it. A
@@ -436,6 +437,19 @@ def _check_machine_files(
     for plan in plans:
         for change in plan.changes:
             bundle.check_machine_file(change.path, f"the machine-wide {plan.target} config")
+
+
+def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
+    """The roots beyond certifi, beside the bundle just written: a failure here must not
+    say the bundle is unchanged (it was replaced), only what was not done."""
+    try:
+        bundle.write(extra_path, content, validated=True)  # its blocks just loaded
+    except BundleError as exc:
+        raise BundleError(
+            f"{output} was written, but {extra_path} could not be ({exc.message}); no "
+            "setting was changed",
+            hint=exc.hint,
+        ) from exc
 
 
 def _record_changes(output: Path, plans: list[Plan]) -> None:
