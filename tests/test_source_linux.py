@@ -196,6 +196,23 @@ def test_debian_deselection_removes_that_root_only_not_its_renewal(tmp_path: Pat
     assert store.deselected.sha256 not in chosen
 
 
+@pytest.mark.parametrize("added_back", ["a plain line too", "a local copy"])
+def test_a_debian_deselection_added_back_is_no_distrust(tmp_path: Path, added_back: str) -> None:
+    """update-ca-certificates removes the "!" ones first, then adds every plain line and
+    every local *.crt: a root added back that way is in the store (openssl verify and Python
+    accept it), so neither it nor certifi's copy may be taken out."""
+    store = Debian(tmp_path).build()
+    conf = tmp_path / "etc/ca-certificates.conf"
+    if added_back == "a plain line too":
+        conf.write_bytes(conf.read_bytes() + b"mozilla/Deselected.crt\n")
+    else:
+        place(tmp_path, "/usr/local/share/ca-certificates/again.crt", store.deselected.pem)
+    result = linux.load(NO_ENV, root=tmp_path)
+    assert distrusted(result) == set()
+    certifi = certifi_like(store.mozilla_a, store.deselected)
+    assert store.deselected.sha256 in selected(certifi, result)
+
+
 def test_debian_deselection_of_a_path_outside_the_share_is_refused(tmp_path: Path) -> None:
     Debian(tmp_path).build()
     place(tmp_path, "/etc/ca-certificates.conf", b"!../../etc/ssl/certs/ca-certificates.crt\n")

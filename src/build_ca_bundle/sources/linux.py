@@ -484,7 +484,14 @@ class _Reader:
             self.problem(conf, f"skipped: cannot read ({_os_reason(exc)})")
             return
         share = self.live(DEBIAN_SHARE)
-        for name in _deselected_names(text.splitlines()):
+        lines = text.splitlines()
+        # update-ca-certificates removes the "!" ones first, then adds every plain line and
+        # every local *.crt: a certificate added back that way stays in the store.
+        selected = {line.strip() for line in lines if line.strip()[:1] not in ("", "!", "#")}
+        local: set[str] | None = None
+        for name in _deselected_names(lines):
+            if name in selected:
+                continue  # "name" and "!name" both: added back after the removal
             relative = PurePosixPath(name)
             if relative.is_absolute() or ".." in relative.parts:
                 self.problem(conf, f"skipped !{name}: not a path under {DEBIAN_SHARE}")
@@ -495,9 +502,21 @@ class _Reader:
                 continue  # deselected and removed: certifi may still have it, nothing to match
             reason = f"deselected in {DEBIAN_CONF} (!{name})"
             for item in self._parse_file(path, allow_der=False, refuse_own=False) or []:
+                if local is None:
+                    local = self._debian_local_certificates()
+                if item.certificate.sha256 in local:
+                    continue  # the admin installed it again as a local root
                 # Exactly that certificate: update-ca-certificates leaves out the one file,
                 # and a renewed root with the same key (Firmaprofesional's) stays trusted.
                 self._distrust(item, str(path), reason, match_key=False)
+
+    def _debian_local_certificates(self) -> set[str]:
+        """What update-ca-certificates adds from the admin's folder: each *.crt below it."""
+        found: set[str] = set()
+        for path in _files_below(self.live(_DEBIAN_LOCAL)):
+            if path.suffix == ".crt":
+                found.update(item.certificate.sha256 for item in parse_file_quietly(path))
+        return found
 
     def _distrust(self, item: Parsed, source: str, reason: str, *, match_key: bool = True) -> None:
         """``match_key``: p11-kit's rule, a distrust also covers the same key and the same
@@ -570,6 +589,16 @@ _PURPOSE_NAMES = {
     "1.3.6.1.5.5.7.3.4": "emailProtection",
     "1.3.6.1.5.5.7.3.8": "timeStamping",
 }
+
+
+def parse_file_quietly(path: Path) -> list[Parsed]:
+    """The certificates of a file, or none if it cannot be read (its problems are another
+    reader's to report)."""
+    try:
+        data = read_bytes(path)
+    except OSError:
+        return []
+    return parse_bytes(data, str(path))[0]
 
 
 def _other_purposes_only(item: Parsed) -> str:
