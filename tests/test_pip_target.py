@@ -224,6 +224,16 @@ def test_editing_keeps_everything_else_and_writes_a_backup(tmp_path: Path) -> No
     assert any("backup at" in note for note in change.notes)
 
 
+def test_a_config_folder_that_is_a_dangling_link_is_named_as_such(tmp_path: Path) -> None:
+    """XDG_CONFIG_HOME pointing at a removed folder: the error was 'File exists'."""
+    env = make_env(tmp_path)
+    path = target_file(Scope.USER, env)
+    path.parent.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.symlink_to(tmp_path / "removed-config")
+    with pytest.raises(ConfigError, match=r"is a link to .*removed-config, which does not exist"):
+        pip_target.apply(pip_target.plan(bundle_in(tmp_path), Scope.USER, env))
+
+
 def test_a_link_at_the_backup_name_is_never_written_through(tmp_path: Path) -> None:
     """A root run with a user's HOME would otherwise create, as root, the file a planted
     pip.conf.bak link names (/etc/profile.d/...), holding the user's pip.conf."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import enum
+import errno
 import os
 import re
 import time
@@ -437,6 +438,10 @@ def _make_folders(folder: Path) -> None:
         missing.append(folder)
         folder = folder.parent
     for new in reversed(missing):
+        if new.is_symlink():  # dangling: mkdir would say only "File exists"
+            raise FileNotFoundError(
+                errno.ENOENT, f"{new} is a link to {new.readlink()}, which does not exist"
+            )
         new.mkdir(exist_ok=True)
         if os.name == "posix":
             mask = os.umask(0)
