@@ -119,8 +119,21 @@ def test_dry_run_writes_nothing(
     assert code == 0
     assert "would write" in out
     assert "pip: would set" in out
+    assert "would create the file" in out  # not "created the file": nothing was
+    assert "created the file" not in out.replace("would create the file", "")
     assert not bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
+
+
+def test_pin_without_from_server_is_a_usage_error_not_ignored(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Alone, --pin pinned nothing and said nothing: the admin thought the root trusted."""
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "--pin", "ab" * 32)
+    assert usage.value.code == ExitCode.USAGE
+    assert "--pin needs --from-server" in capsys.readouterr().err
+    assert not bundle_path(isolated_home).exists()
 
 
 def test_json_output_is_one_object_with_the_documented_keys(

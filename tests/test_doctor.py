@@ -7,6 +7,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -226,6 +227,10 @@ def test_strict_x509_lint_names_what_python_313_rejects() -> None:
     (finding,) = doctor.lint_roots([good, lax])
     assert "Lax Root" in finding.where
     assert "reissuing it" in finding.fix
+    # Broken now only where Python checks strictly; before 3.13 a note, not exit 12 for
+    # something no one on the machine can mend.
+    strict_python = sys.version_info >= (3, 13)
+    assert finding.severity is (Severity.WARNING if strict_python else Severity.INFO)
 
 
 # Each root, and what the lint says of it. A root without authorityKeyIdentifier is fine:

@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--persist-env",
         action="store_true",
-        help="persist the variables `env` prints (same as --configure +env)",
+        help="persist the variables `env` prints (the same as adding env to --configure)",
     )
     parser.add_argument(
         "--ci",
@@ -309,6 +309,11 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
             return unchanged
     parser = build_parser()
     args = parser.parse_args(arguments)
+    if getattr(args, "pin", None) is not None and getattr(args, "from_server", None) is None:
+        # Alone it would pin nothing, silently: the admin would think the root trusted.
+        parser.error(
+            "--pin needs --from-server HOST[:PORT]: it checks the root that server presents"
+        )
     try:
         options = options_from(args, environ)
         build_arguments = _build_arguments(parser, arguments, args.command)
