@@ -320,7 +320,7 @@ def undo_human(report: UndoReport) -> None:
             "fix what they name, then run build-ca-bundle undo again",
             sys.stderr,
         )
-    if not report.outcomes and not report.removed:
+    if not report.outcomes and not report.removed and report.kept is None:
         say("nothing to undo: no record of changes and no bundle")
 
 

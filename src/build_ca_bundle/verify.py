@@ -85,7 +85,8 @@ class Proxy(Value):
                 shown,
                 0,
                 unusable=f"{kind} ({shown}) is not one the live check can use; give the "
-                "proxy's http:// address with --proxy, or use --no-verify",
+                "proxy's http:// address with --proxy (a build can skip the check with "
+                "--no-verify)",
             )
         authorization = None
         if parts.username is not None:
