@@ -125,6 +125,19 @@ def test_dry_run_writes_nothing(
     assert not isolated_home.pip_user_config.exists()
 
 
+def test_a_mistyped_extra_ca_path_is_an_error_a_quiet_logon_script_hears(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The corporate root went missing from every machine with exit 0 and, under --quiet,
+    not a word. The rest is still built; the error goes to stderr, every run."""
+    typo = tmp_path / "corp-roo.pem"
+    for _ in range(2):  # the full run, then the unchanged one
+        code, out, err = run(capsys, "--quiet", "--extra-ca", str(typo))
+        assert (code, out) == (0, "")
+        assert f"{typo}: an extra CA file was not read (skipped: no such file" in err
+    assert bundle_path(isolated_home).exists()
+
+
 def test_pin_without_from_server_is_a_usage_error_not_ignored(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

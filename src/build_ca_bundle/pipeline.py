@@ -301,7 +301,7 @@ def _build(options: BuildOptions) -> BuildReport:
         plans=plans,
         changes=changes,
         dry_run=options.dry_run,
-        notices=_not_valid_yet(selection, now),
+        notices=[*_extra_not_read(sources), *_not_valid_yet(selection, now)],
     )
     if not options.dry_run:
         try:
@@ -323,6 +323,23 @@ def _build(options: BuildOptions) -> BuildReport:
                 )
             )
     return report
+
+
+def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
+    """What an --extra-ca file or folder (or the policy's extra_ca) could not give: an error,
+    said on stderr even with --quiet. A mistyped path left the corporate root out of every
+    machine, and a logon script never heard of it."""
+    return [
+        Finding(
+            Severity.ERROR,
+            problem.where,
+            f"an extra CA file was not read ({problem.message}): its roots are not in the bundle",
+            "check the path given with --extra-ca or in the policy's extra_ca",
+        )
+        for source in sources
+        if source.kind is SourceKind.EXTRA and source.name != PINNED
+        for problem in source.problems
+    ]
 
 
 def _not_valid_yet(selection: Selection, now: dt.datetime) -> list[Finding]:
