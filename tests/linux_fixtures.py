@@ -107,7 +107,7 @@ class Debian:
         # A local root as IT drops it in: a byte order mark and CRLF line ends.
         corp_pem = b"\xef\xbb\xbf" + self.corp.pem.replace(b"\n", b"\r\n")
         place(self.root, "/usr/local/share/ca-certificates/corp.crt", corp_pem)
-        self._link("/usr/local/share/ca-certificates/corp.crt", "corp", "0", "9f8e7d6c")
+        self._link("/usr/local/share/ca-certificates/corp.crt", "corp", "0", self.corp.hash_name)
         # Deselected: its file stays in /usr/share, no link, not in the bundle.
         place(self.root, "/usr/share/ca-certificates/mozilla/Deselected.crt", self.deselected.pem)
         place(
@@ -122,7 +122,7 @@ class Debian:
 
     def _install(self, absolute: str, issued: Issued, number: str) -> None:
         place(self.root, absolute, issued.pem)
-        self._link(absolute, Path(absolute).stem, number, "1a2b3c4d")
+        self._link(absolute, Path(absolute).stem, number, issued.hash_name)
 
     def _link(self, absolute: str, name: str, number: str, hash_prefix: str) -> None:
         # NAME.pem -> absolute path of the source file; HASH.N -> NAME.pem (relative).
@@ -159,13 +159,13 @@ class Fedora:
         # p11-kit's pem-directory-hash: NAME.pem plus a relative hash link.
         folder = "/etc/pki/ca-trust/extracted/pem/directory-hash"
         place(self.root, f"{folder}/Fedora_Anchor.pem", self.anchor.pem)
-        link(self.root, f"{folder}/5c4d3e2f.0", "Fedora_Anchor.pem")
+        link(self.root, f"{folder}/{self.anchor.hash_name}.0", "Fedora_Anchor.pem")
         return self
 
 
 def arch_cadir(root: Path, issued: Issued) -> Path:
     """Arch's cadir: one file and its hash names as hard links to it."""
     first = place(root, "/etc/ca-certificates/extracted/cadir/Arch_Corp.pem", issued.pem)
-    os.link(first, first.with_name("0a0b0c0d.0"))
+    os.link(first, first.with_name(f"{issued.hash_name}.0"))
     os.link(first, first.with_name("d0c0b0a0.0"))  # the old-style (MD5) subject hash
     return first.parent

@@ -43,6 +43,14 @@ class Issued:
         return self.cert.public_bytes(serialization.Encoding.DER)
 
     @property
+    def hash_name(self) -> str:
+        """OpenSSL's subject hash: the name a hashed folder files it under (``<hash>.0``).
+        Checked against ``openssl x509 -hash`` in test_x509der."""
+        from build_ca_bundle import x509der
+
+        return x509der.subject_hash(self.cert.subject.public_bytes())
+
+    @property
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 

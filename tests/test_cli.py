@@ -37,7 +37,7 @@ class Store:
     def add(self, issued: Issued, name: str) -> Path:
         """Install a certificate the way c_rehash does: the file, and a hash-named link."""
         path = issued.write(self.folder / name)
-        (self.folder / f"{issued.sha256[:8]}.0").symlink_to(name)
+        (self.folder / f"{issued.hash_name}.0").symlink_to(name)
         return path
 
 
@@ -1678,10 +1678,11 @@ def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
     import base64
     import ssl
 
-    broken = base64.encodebytes(refused_by_openssl(make_root("Refused By OpenSSL")))
+    root = make_root("Refused By OpenSSL")
+    broken = base64.encodebytes(refused_by_openssl(root))
     pem = b"-----BEGIN CERTIFICATE-----\n" + broken + b"-----END CERTIFICATE-----\n"
     (store.folder / "refused.pem").write_bytes(pem)
-    (store.folder / "00000000.0").symlink_to("refused.pem")
+    (store.folder / f"{root.hash_name}.0").symlink_to("refused.pem")
     code, out, _ = run(capsys)
     assert code == 0
     bundle = bundle_path(isolated_home)
@@ -1828,11 +1829,12 @@ def test_a_hand_edited_bundle_proves_nothing_about_the_blocks_in_it(
 
     assert run(capsys)[0] == 0
     bundle = bundle_path(isolated_home)
-    refused = ssl.DER_cert_to_PEM_cert(refused_by_openssl(make_root("Refused By OpenSSL")))
+    root = make_root("Refused By OpenSSL")
+    refused = ssl.DER_cert_to_PEM_cert(refused_by_openssl(root))
     with bundle.open("a", encoding="ascii") as handle:
         handle.write(refused)
     (store.folder / "refused.pem").write_text(refused)
-    (store.folder / "00000000.0").symlink_to("refused.pem")
+    (store.folder / f"{root.hash_name}.0").symlink_to("refused.pem")
     code, out, _ = run(capsys)
     assert code == 0
     assert "Refused By OpenSSL" in out and "cannot load it" in out

@@ -368,7 +368,7 @@ def test_linux_reader_finishes_names_the_problem_and_keeps_the_good_certificates
     folder = tmp_path / "certs"
     folder.mkdir()
     in_folder.write(folder / "good.pem")
-    (folder / f"{in_folder.sha256[:8]}.0").symlink_to("good.pem")
+    (folder / f"{in_folder.hash_name}.0").symlink_to("good.pem")
     good_file = in_file.write(tmp_path / "bundle.pem")
     mode, expected = case.build(folder, good_file)
     cert_file, cert_dir = {

@@ -61,7 +61,7 @@ def test_debian_store_is_read_once_per_certificate(tmp_path: Path) -> None:
     assert {c.source for c in result.candidates if c.verdict is Verdict.TRUST} == {str(bundle)}
     for watched in (bundle, store.certs, tmp_path / "etc/ca-certificates.conf"):
         assert watched in result.inputs
-    assert store.certs / "9f8e7d6c.0" in result.inputs
+    assert store.certs / f"{store.corp.hash_name}.0" in result.inputs
 
 
 def test_hashed_folder_adds_what_the_bundle_lacks(tmp_path: Path) -> None:
@@ -69,12 +69,27 @@ def test_hashed_folder_adds_what_the_bundle_lacks(tmp_path: Path) -> None:
     store = Debian(tmp_path).build()
     late = make_root("Installed by hand")
     place(tmp_path, "/etc/ssl/certs/Late.pem", late.pem)
-    link(tmp_path, "/etc/ssl/certs/77777777.0", "Late.pem")
+    link(tmp_path, f"/etc/ssl/certs/{late.hash_name}.0", "Late.pem")
     result = linux.load(NO_ENV, root=tmp_path)
     assert trusted(result) == hashes(*store.trusted, late)
     [candidate] = [c for c in result.candidates if c.certificate.sha256 == late.sha256]
-    assert candidate.source == str(store.certs / "77777777.0")
+    assert candidate.source == str(store.certs / f"{late.hash_name}.0")
     assert candidate.reason == "hashed folder"
+
+
+def test_a_hashed_file_under_another_hash_is_never_opened_by_openssl(tmp_path: Path) -> None:
+    """OpenSSL opens <hash>.N only to look up a subject with that hash: a root copied in
+    under another name (by hand, or left from another root) is never read, so never
+    trusted (openssl verify: error 20). It was trusted here. A file it does open for one
+    subject gives it all the certificates in it."""
+    store = Debian(tmp_path).build()
+    stray, first, second = (make_root(name) for name in ("Stray", "First", "Second"))
+    place(tmp_path, "/etc/ssl/certs/deadbeef.0", stray.pem)
+    place(tmp_path, f"/etc/ssl/certs/{first.hash_name}.0", first.pem + second.pem)
+    result = linux.load(NO_ENV, root=tmp_path)
+    assert trusted(result) == hashes(*store.trusted, first, second)
+    message = problems(result)[str(store.certs / "deadbeef.0")]
+    assert f"OpenSSL looks this certificate up under {stray.hash_name}.N" in message
 
 
 def test_debian_local_root_with_bom_and_crlf_is_trusted_from_the_folder(tmp_path: Path) -> None:
@@ -274,11 +289,17 @@ def test_suse_trusted_certificate_files_in_the_hashed_folder(tmp_path: Path) -> 
         make_root(name) for name in ("Good", "Rejected", "E-mail", "Trusts nothing", "Plain")
     )
     folder = "/var/lib/ca-certificates/openssl"
-    place(tmp_path, f"{folder}/11111111.0", trusted_certificate(good, trust=[SERVER_AUTH]))
-    place(tmp_path, f"{folder}/22222222.0", trusted_certificate(rejected, reject=[SERVER_AUTH]))
-    place(tmp_path, f"{folder}/33333333.0", trusted_certificate(email, trust=[EMAIL]))
-    place(tmp_path, f"{folder}/44444444.0", trusted_certificate(nothing, trust=[]))
-    place(tmp_path, f"{folder}/55555555.0", trusted_certificate(plain))  # no trust settings
+    place(tmp_path, f"{folder}/{good.hash_name}.0", trusted_certificate(good, trust=[SERVER_AUTH]))
+    place(
+        tmp_path,
+        f"{folder}/{rejected.hash_name}.0",
+        trusted_certificate(rejected, reject=[SERVER_AUTH]),
+    )
+    place(tmp_path, f"{folder}/{email.hash_name}.0", trusted_certificate(email, trust=[EMAIL]))
+    place(tmp_path, f"{folder}/{nothing.hash_name}.0", trusted_certificate(nothing, trust=[]))
+    place(
+        tmp_path, f"{folder}/{plain.hash_name}.0", trusted_certificate(plain)
+    )  # no trust settings
     result = linux.load(NO_ENV, root=tmp_path)
     assert trusted(result) == hashes(good, plain)
     # Trusted for e-mail only: OpenSSL rejects it for TLS servers (openssl verify: error 28,
@@ -319,8 +340,8 @@ def test_ssl_cert_file_and_dir_replace_the_defaults(tmp_path: Path) -> None:
     store = Debian(tmp_path / "fs").build()
     from_file, from_dir_1, from_dir_2 = (make_root(n) for n in ("File", "Dir 1", "Dir 2"))
     file = from_file.write(tmp_path / "mine.pem")
-    from_dir_1.write(tmp_path / "one/abcdef12.0")
-    from_dir_2.write(tmp_path / "two/abcdef12.0")
+    from_dir_1.write(tmp_path / f"one/{from_dir_1.hash_name}.0")
+    from_dir_2.write(tmp_path / f"two/{from_dir_2.hash_name}.0")
     environ = {
         "SSL_CERT_FILE": str(file),
         "SSL_CERT_DIR": f"{tmp_path / 'one'}::{tmp_path / 'two'}",
@@ -340,7 +361,7 @@ def test_ssl_cert_file_replaces_only_the_bundle(tmp_path: Path) -> None:
     store = Debian(tmp_path / "fs").build()
     mine = make_root("Only the file")
     late = make_root("Only in the folder")
-    place(store.root, "/etc/ssl/certs/77777777.0", late.pem)
+    place(store.root, f"/etc/ssl/certs/{late.hash_name}.0", late.pem)
     environ = {"SSL_CERT_FILE": str(mine.write(tmp_path / "mine.pem"))}
     result = linux.load(StoreOptions(environ=environ), root=store.root)
     # The default folders still count, as in OpenSSL; the default bundle does not.
@@ -352,9 +373,9 @@ def test_ssl_cert_file_replaces_only_the_bundle(tmp_path: Path) -> None:
 def test_ssl_cert_dir_replaces_only_the_folders(tmp_path: Path) -> None:
     store = Debian(tmp_path / "fs").build()
     late = make_root("Only in the default folder")
-    place(store.root, "/etc/ssl/certs/77777777.0", late.pem)
+    place(store.root, f"/etc/ssl/certs/{late.hash_name}.0", late.pem)
     mine = make_root("From SSL_CERT_DIR")
-    mine.write(tmp_path / "dir/12345678.0")
+    mine.write(tmp_path / f"dir/{mine.hash_name}.0")
     environ = {"SSL_CERT_DIR": str(tmp_path / "dir")}
     result = linux.load(StoreOptions(environ=environ), root=store.root)
     assert trusted(result) == hashes(mine, *store.trusted)
@@ -366,7 +387,7 @@ def test_a_variable_set_but_empty_names_nothing_as_in_openssl(tmp_path: Path) ->
     bundle was trusted here, without a word."""
     store = Debian(tmp_path / "fs").build()
     late = make_root("Only in the folder")
-    place(store.root, "/etc/ssl/certs/77777777.0", late.pem)
+    place(store.root, f"/etc/ssl/certs/{late.hash_name}.0", late.pem)
     result = linux.load(StoreOptions(environ={"SSL_CERT_FILE": ""}), root=store.root)
     assert store.root / "etc/ssl/certs/ca-certificates.crt" not in result.inputs
     assert late.sha256 in trusted(result)  # the default folders still count

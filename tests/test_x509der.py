@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shutil
+import ssl
+import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,3 +322,23 @@ def test_what_the_reader_refuses_beyond_the_structure_openssl_refuses_too(case: 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     with pytest.raises(ssl.SSLError):
         context.load_verify_locations(cadata=BROKEN[case])
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_subject_hash_is_openssls_for_every_root_here_and_the_odd_names() -> None:
+    """The name a hashed folder files a root under: `openssl x509 -hash` is the oracle, over
+    the machine's and certifi's roots and names with case, spaces and wide strings."""
+    made = [_build(name) for name in ODD_NAMES.values()]
+    made.append(
+        _build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "  Mixed   CASE  Root ")]))
+    )
+    for der in [*_system_and_certifi_roots(), *made]:
+        pem = ssl.DER_cert_to_PEM_cert(der).encode()
+        theirs = (
+            subprocess.run(
+                ["openssl", "x509", "-noout", "-hash"], input=pem, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .strip()
+        )
+        assert x509der.subject_hash(x509der.read(der).subject_der) == theirs

@@ -464,3 +464,72 @@ def visible(text: str) -> str:
         char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
         for char in text
     )
+
+
+# --- OpenSSL's subject hash (the name of a hashed folder's file) ---------------------------
+
+# The string types OpenSSL canonicalizes (ASN1_MASK_CANON), and how each decodes.
+_CANON_STRINGS = {
+    _UTF8_STRING: "utf-8",
+    _BMP_STRING: "utf-16-be",
+    _UNIVERSAL_STRING: "utf-32-be",
+    0x13: "latin-1",  # PrintableString
+    0x14: "latin-1",  # T61String (OpenSSL reads it byte for byte)
+    0x16: "latin-1",  # IA5String
+    0x1A: "latin-1",  # VisibleString
+}
+_SPACE = b" \t\n\v\f\r"
+
+
+def subject_hash(name_der: bytes) -> str:
+    """``openssl x509 -hash``: the first four bytes of the SHA-1 of the name's canonical
+    encoding (x509_name_canon), little-endian, as eight hex digits. OpenSSL looks a subject
+    up in a hashed folder only under this name: a file under any other is never opened."""
+    import hashlib
+
+    _, start, end = read_tlv(name_der, 0, len(name_der), _SEQUENCE, "a name")
+    canonical = []
+    while start < end:
+        _, set_start, set_end = read_tlv(name_der, start, end, _SET, "a name's RDN")
+        entries = []
+        offset = set_start
+        while offset < set_end:
+            _, pair_start, pair_end = read_tlv(name_der, offset, set_end, _SEQUENCE, "an attribute")
+            _, _, oid_end = read_tlv(name_der, pair_start, pair_end, _OID, "an attribute")
+            tag, value_start, value_end = read_tlv(name_der, oid_end, pair_end)
+            value = _canonical_value(tag, name_der[value_start:value_end])
+            entries.append(_tlv(_SEQUENCE, name_der[pair_start:oid_end] + value))
+            offset = pair_end
+        canonical.append(_tlv(_SET, b"".join(sorted(entries))))
+        start = set_end
+    digest = hashlib.sha1(b"".join(canonical), usedforsecurity=False).digest()
+    return f"{int.from_bytes(digest[:4], 'little'):08x}"
+
+
+def _canonical_value(tag: int, body: bytes) -> bytes:
+    """asn1_string_canon: as UTF-8, outer spaces gone, inner runs of them one space, ASCII
+    lower-cased; a type outside the mask stays as it is."""
+    encoding = _CANON_STRINGS.get(tag)
+    if encoding is None:
+        return _tlv(tag, body)
+    try:
+        text = body.decode(encoding).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DERError("a name holds text OpenSSL cannot convert") from exc
+    words = [word for word in _split_spaces(text.strip(_SPACE)) if word]
+    lowered = bytes(byte + 32 if 0x41 <= byte <= 0x5A else byte for byte in b" ".join(words))
+    return _tlv(_UTF8_STRING, lowered)
+
+
+def _split_spaces(text: bytes) -> list[bytes]:
+    for space in _SPACE[1:]:
+        text = text.replace(bytes([space]), b" ")
+    return text.split(b" ")
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    length = len(body)
+    if length < 0x80:
+        return bytes([tag, length]) + body
+    size = (length.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + length.to_bytes(size, "big") + body

@@ -19,7 +19,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from build_ca_bundle import openssl
+from build_ca_bundle import openssl, x509der
 from build_ca_bundle.certificates import (
     ANY_EKU,
     BUNDLE_MARKER,
@@ -274,6 +274,14 @@ class _Reader:
             if info is None:
                 continue
             parsed = self._read_once(path, info)
+            if parsed and not _found_under(name, parsed):
+                hashes = ", ".join(sorted({_subject_hash(item) for item in parsed}))
+                self.problem(
+                    path,
+                    f"skipped: OpenSSL looks this certificate up under {hashes}.N, so it never "
+                    f"opens {name}; run 'sudo update-ca-certificates' (or c_rehash) to rename it",
+                )
+                continue
             if parsed is not None:
                 self._add_anchors(parsed, str(path), reason)
 
@@ -589,6 +597,17 @@ _PURPOSE_NAMES = {
     "1.3.6.1.5.5.7.3.4": "emailProtection",
     "1.3.6.1.5.5.7.3.8": "timeStamping",
 }
+
+
+def _subject_hash(item: Parsed) -> str:
+    return x509der.subject_hash(item.certificate.fields.subject_der)
+
+
+def _found_under(name: str, parsed: list[Parsed]) -> bool:
+    """Whether OpenSSL opens a hashed folder's file named ``name`` (``<hash>.<n>``) at all:
+    only a lookup of a subject with that hash does, and then it loads all the file holds."""
+    prefix = name.partition(".")[0]
+    return any(_subject_hash(item) == prefix for item in parsed)
 
 
 def parse_file_quietly(path: Path) -> list[Parsed]:
