@@ -274,7 +274,9 @@ class _Reader:
             if info is None:
                 continue
             parsed = self._read_once(path, info)
-            if parsed and not _found_under(name, parsed):
+            # Checked only for what would be new: a root the bundle file gave already gains
+            # nothing (Debian's folder repeats its bundle, and hashing each name is 2 ms).
+            if parsed and self._adds_roots(parsed) and not _found_under(name, parsed):
                 hashes = ", ".join(sorted({_subject_hash(item) for item in parsed}))
                 self.problem(
                     path,
@@ -284,6 +286,9 @@ class _Reader:
                 continue
             if parsed is not None:
                 self._add_anchors(parsed, str(path), reason)
+
+    def _adds_roots(self, parsed: list[Parsed]) -> bool:
+        return any((item.certificate.sha256, Verdict.TRUST) not in self.trusted for item in parsed)
 
     def _list_folder(self, folder: Path, *, required: bool) -> list[str] | None:
         """The sorted names in a folder not read yet; None if it is missing or unusable."""
