@@ -484,7 +484,11 @@ _SPACE = b" \t\n\v\f\r"
 def subject_hash(name_der: bytes) -> str:
     """``openssl x509 -hash``: the first four bytes of the SHA-1 of the name's canonical
     encoding (x509_name_canon), little-endian, as eight hex digits. OpenSSL looks a subject
-    up in a hashed folder only under this name: a file under any other is never opened."""
+    up in a hashed folder only under this name: a file under any other is never opened.
+
+    The same walk as :func:`_read_name`, which checked this name already when the
+    certificate was read. Not one shared walker: yielding each attribute's offsets cost
+    _read_name, run for every root of every full run, 1-2 us a certificate (10-15%)."""
     import hashlib
 
     _, start, end = read_tlv(name_der, 0, len(name_der), _SEQUENCE, "a name")
