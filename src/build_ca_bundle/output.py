@@ -231,24 +231,15 @@ def _beyond_human(report: BuildReport) -> None:
 
 
 def _changes_human(report: BuildReport) -> None:
+    from build_ca_bundle.targets import as_planned
+
     prefix = "would set" if report.dry_run else "set"
     for change in report.changes:
         say(f"{change.target}: {prefix} {change}")
         for note in change.notes:
-            say(f"  {_as_planned(note) if report.dry_run else note}")
+            say(f"  {as_planned(note) if report.dry_run else note}")
     if not report.changed_anything:
         say("nothing to do: the bundle is current and every setting already points at it")
-
-
-def _as_planned(note: str) -> str:
-    """A change's note as a dry run says it: nothing was done."""
-    from build_ca_bundle.targets import CREATED_NOTE
-
-    if note == CREATED_NOTE:
-        return "would create the file"
-    if note.startswith("backup at "):
-        return "would keep a backup at " + note.removeprefix("backup at ")
-    return note
 
 
 def findings_human(findings: Sequence[Finding], *, errors: TextIO | None = None) -> None:

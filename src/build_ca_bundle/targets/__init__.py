@@ -70,6 +70,15 @@ def backup_note(path: Path) -> str:
     return f"{_BACKUP_AT}{path}"
 
 
+def as_planned(note: str) -> str:
+    """A change's note as a dry run says it: nothing was done."""
+    if note == CREATED_NOTE:
+        return "would create the file"
+    if note.startswith(_BACKUP_AT):
+        return "would keep a " + note
+    return note
+
+
 def backup_of(change: Change) -> Path | None:
     """The backup this change made of its file, if it made one (see :func:`backup_note`)."""
     for note in change.notes:
