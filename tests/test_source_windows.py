@@ -6,6 +6,7 @@ same certificate can come back twice with different usages (one per location).""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -331,6 +332,45 @@ def test_the_reader_names_the_registry_keys_of_every_store_it_read() -> None:
     assert not any(key.endswith("\\CA") for key in keys)
     with_ca = read({"ROOT": [], "Disallowed": [], "CA": []}, include_intermediates=True)
     assert r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\CA" in with_ca.registry_keys
+
+
+@pytest.mark.parametrize("scope", ["global", "site", "none"])
+def test_any_scope_but_user_reads_the_machines_stores_alone(scope: str, tmp_path: Path) -> None:
+    """A machine-wide bundle must not hold a root the account that ran the build added for
+    itself: ssl.enum_certificates merges the account's stores in, so only --scope user
+    reads it; the others read the machine's locations (sources/crypt32.py, under Wine in
+    tests/test_wine.py) and watch only the machine's registry keys."""
+    account, machine = make_root("Account Root"), make_root("Machine Root")
+    merged = FakeEnum({"ROOT": [(account.der, "x509_asn", True), (machine.der, "x509_asn", True)]})
+    merged.stores["Disallowed"] = []
+    machine_only = FakeEnum({"ROOT": [(machine.der, "x509_asn", True)], "Disallowed": []})
+    appdata = tmp_path / "AppData"
+    options = StoreOptions(scope=scope, environ={"APPDATA": str(appdata)})
+
+    result = windows.load(options, enum=merged, machine_enum=machine_only)
+
+    assert [c.certificate.label for c in result.candidates] == ["Machine Root"]
+    assert merged.calls == []
+    assert machine_only.calls == ["ROOT", "Disallowed"]
+    assert all(key.startswith("HKEY_LOCAL_MACHINE\\SOFTWARE\\") for key in result.registry_keys)
+    assert not any("Cryptography\\Services" in key for key in result.registry_keys)
+    assert not any(str(path).startswith(str(appdata)) for path in result.inputs)
+
+    user = windows.load(
+        StoreOptions(scope="user", environ={"APPDATA": str(appdata)}),
+        enum=merged,
+        machine_enum=machine_only,
+    )
+    assert {c.certificate.label for c in user.candidates} == {"Account Root", "Machine Root"}
+    assert machine_only.calls == ["ROOT", "Disallowed"]  # not called again
+    assert any(key.startswith("HKEY_CURRENT_USER\\") for key in user.registry_keys)
+
+
+def test_no_machine_reader_outside_windows() -> None:
+    result = windows.load(StoreOptions(scope="global", environ={}))
+    assert result.candidates == []
+    (problem,) = result.problems
+    assert "crypt32 cannot be called" in problem.message
 
 
 _ITEMS = st.lists(

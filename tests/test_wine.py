@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.pki import CODE_SIGNING, make_root
+from tests.pki import CODE_SIGNING, EMAIL, make_root
 from tests.tls import PROBE, corporate_network
 from tests.wine import (
     KOREAN_LANG,
     KOREAN_USER,
     LOCAL_MACHINE,
+    LOCAL_MACHINE_GROUP_POLICY,
     REPO,
     StoreEntry,
     Wine,
@@ -151,6 +152,91 @@ def test_our_windows_reader_inside_wine(wine: Wine) -> None:
     assert verdicts[disallowed.sha256] == "distrust", summary
 
 
+# Runs inside Windows python: ssl.enum_certificates and our machine-only reader (crypt32 by
+# ctypes) over the same store, each item as (sha256, encoding, trust) in JSON.
+COMPARE_READERS = """
+import hashlib, json, ssl, sys
+from build_ca_bundle.sources import crypt32
+def items(enumerate_store):
+    return sorted(
+        [hashlib.sha256(der).hexdigest(), encoding, trust if trust is True else sorted(trust)]
+        for der, encoding, trust in enumerate_store(sys.argv[1])
+    )
+print(json.dumps({"stdlib": items(ssl.enum_certificates),
+                  "machine": items(crypt32.machine_enumerator())}))
+"""
+
+
+def test_the_machine_reader_sees_what_the_stdlib_sees_but_the_accounts_own_roots(
+    wine: Wine,
+) -> None:
+    """Our crypt32 reader against ssl.enum_certificates over Wine's real stores: the same
+    items in the same shapes (usages from the EKU property or else the extension), and the
+    only ones the stdlib adds are the running account's own."""
+    machine = make_root("Compare Machine Root")
+    signing_only = make_root("Compare Machine Code Signing Root")
+    email_extension = make_root("Compare Machine E-mail Extension Root", eku=[EMAIL])
+    both_flags = make_root("Compare Machine Both Encodings Root")
+    policy = make_root("Compare Group Policy Root")
+    account = make_root("Compare Account Root")
+    wine.seed(
+        [
+            StoreEntry("ROOT", machine.der, location=LOCAL_MACHINE),
+            StoreEntry("ROOT", signing_only.der, location=LOCAL_MACHINE, eku=[CODE_SIGNING]),
+            StoreEntry("ROOT", email_extension.der, location=LOCAL_MACHINE),
+            StoreEntry("ROOT", both_flags.der, location=LOCAL_MACHINE, encoding=0x10001),
+            StoreEntry("ROOT", policy.der, location=LOCAL_MACHINE_GROUP_POLICY),
+            StoreEntry("ROOT", account.der),
+        ]
+    )
+    result = wine.python(["-c", COMPARE_READERS, "ROOT"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    stdlib = {item[0]: item for item in seen["stdlib"]}
+    machine_items = {item[0]: item for item in seen["machine"]}
+
+    assert machine_items[signing_only.sha256][2] == ["1.3.6.1.5.5.7.3.3"]  # the property
+    assert machine_items[email_extension.sha256][2] == ["1.3.6.1.5.5.7.3.4"]  # the extension
+    assert both_flags.sha256 in machine_items  # Wine stores it as plain X.509 (both readers)
+    assert machine_items[policy.sha256][2] is True
+    assert account.sha256 not in machine_items
+    assert all(item in seen["stdlib"] for item in seen["machine"])
+    seeded = {machine, signing_only, email_extension, both_flags, policy, account}
+    only_in_stdlib = {sha for sha in stdlib if sha not in machine_items}
+    assert only_in_stdlib & {root.sha256 for root in seeded} == {account.sha256}
+
+
+def test_a_machine_wide_build_holds_the_machines_roots_and_not_the_accounts(
+    tmp_path: Path,
+) -> None:
+    """--scope global run by an account that added a root for itself (CurrentUser\\Root):
+    the machine's bundle, which every account's pip reads, leaves that root out; the
+    account's own bundle (--scope user) has it."""
+    machine, account = make_root("Global Machine Root"), make_root("Global Account Root")
+    disallowed = make_root("Global Disallowed Root")
+    with wine_prefix(tmp_path / "prefix") as wine:  # its own: this writes C:\\ProgramData
+        wine.seed(
+            [
+                StoreEntry("ROOT", machine.der, location=LOCAL_MACHINE),
+                StoreEntry("ROOT", disallowed.der, location=LOCAL_MACHINE),
+                StoreEntry("Disallowed", disallowed.der, location=LOCAL_MACHINE),
+                StoreEntry("ROOT", account.der),
+            ]
+        )
+        machine_wide = wine.python(["-m", "build_ca_bundle", "--scope", "global", "--no-verify"])
+        assert machine_wide.returncode == 0, machine_wide.stdout + machine_wide.stderr
+        bundle = wine.drive_c("C:\\ProgramData\\build-ca-bundle\\ca-bundle.pem").read_bytes()
+        assert machine.pem in bundle
+        assert account.pem not in bundle
+        assert disallowed.pem not in bundle
+
+        own = wine.python(["-m", "build_ca_bundle", "--no-verify", "--json"])
+        assert own.returncode == 0, own.stdout + own.stderr
+        user_bundle = wine.drive_c(json.loads(own.stdout)["bundle"]["path"]).read_bytes()
+        assert account.pem in user_bundle
+        assert machine.pem in user_bundle
+
+
 def test_an_unchanged_windows_store_is_not_read_again_and_every_change_is_seen(
     wine: Wine,
 ) -> None:
@@ -158,7 +244,7 @@ def test_an_unchanged_windows_store_is_not_read_again_and_every_change_is_seen(
     registry keys' state; a root added, a root's usages edited, or a root disallowed (each
     through crypt32, as certmgr and group policy do) makes the next run a full one."""
     first, second = make_root("Watch First Root"), make_root("Watch Second Root")
-    wine.seed([StoreEntry("ROOT", first.der)])
+    wine.seed([StoreEntry("ROOT", first.der, location=LOCAL_MACHINE)])  # --scope none: machine's
     tool = ["-m", "build_ca_bundle", "--no-verify", "--scope", "none"]
     tool += ["--output", "C:\\watch\\ca-bundle.pem"]
 

@@ -54,6 +54,7 @@ KOREAN_LANG = "ko_KR.UTF-8"
 # Certificate store locations for CertOpenStore (CERT_SYSTEM_STORE_*).
 CURRENT_USER = 0x10000
 LOCAL_MACHINE = 0x20000
+LOCAL_MACHINE_GROUP_POLICY = 0x80000  # where group policy puts its roots
 # Encoding types for CertAddEncodedCertificateToStore.
 X509_ASN_ENCODING = 0x1
 PKCS_7_ASN_ENCODING = 0x10000

@@ -23,6 +23,13 @@ from typing import Any, Protocol, cast
 # LocalMachine ROOT also shows AuthRoot (roots Windows Update fetched) and SmartCardRoot.
 _PHYSICAL = {"ROOT": ("ROOT", "AuthRoot", "SmartCardRoot")}
 
+# The machine's own locations (LOCAL_MACHINE, its group policy, ENTERPRISE): all that a
+# build for any scope but "user" reads (sources/crypt32.py).
+_MACHINE_LOCATIONS = (
+    r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates",  # Intune, certutil, MDM
+    r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\SystemCertificates",  # group policy
+    r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\EnterpriseCertificates",  # AD enterprise roots
+)
 # Where each location of CPython's collection keeps its stores (_ssl.c opens LOCAL_MACHINE,
 # LOCAL_MACHINE_ENTERPRISE, LOCAL_MACHINE_GROUP_POLICY, CURRENT_USER,
 # CURRENT_USER_GROUP_POLICY, SERVICES and USERS). "*" stands for every subkey there: each
@@ -30,9 +37,7 @@ _PHYSICAL = {"ROOT": ("ROOT", "AuthRoot", "SmartCardRoot")}
 _LOCATIONS = (
     r"HKEY_CURRENT_USER\Software\Microsoft\SystemCertificates",
     r"HKEY_CURRENT_USER\Software\Policies\Microsoft\SystemCertificates",  # user group policy
-    r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates",  # Intune, certutil, MDM
-    r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\SystemCertificates",  # group policy
-    r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\EnterpriseCertificates",  # AD enterprise roots
+    *_MACHINE_LOCATIONS,
     r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Cryptography\Services\*\SystemCertificates",
     r"HKEY_USERS\*\Software\Microsoft\SystemCertificates",
 )
@@ -53,14 +58,16 @@ class Registry(Protocol):
     def CloseKey(self, key: Any) -> None: ...
 
 
-def watched_keys(stores: Sequence[str]) -> list[str]:
-    """The registry keys whose state decides what ``enum_certificates`` returns for
-    ``stores`` (``ROOT``, ``Disallowed``, ``CA``)."""
+def watched_keys(stores: Sequence[str], *, machine_only: bool = False) -> list[str]:
+    """The registry keys whose state decides what ``enum_certificates`` (or, with
+    ``machine_only``, the machine's own locations) returns for ``stores`` (``ROOT``,
+    ``Disallowed``, ``CA``)."""
+    locations = _MACHINE_LOCATIONS if machine_only else _LOCATIONS
     return [
         f"{location}\\{physical}"
         for store in stores
         for physical in _PHYSICAL.get(store.upper(), (store,))
-        for location in _LOCATIONS
+        for location in locations
     ]
 
 

@@ -1,4 +1,6 @@
-"""The Windows trust store, read through the standard library's ``ssl.enum_certificates``.
+"""The Windows trust store: for ``--scope user`` through the standard library's
+``ssl.enum_certificates``, for any other scope through :mod:`.crypt32`, which gives the same
+items from the machine's own locations alone.
 
 ``enum_certificates(store)`` opens the store in the local-machine, enterprise, group-policy,
 current-user, user-group-policy, services and users locations and enumerates them as one
@@ -35,7 +37,7 @@ from build_ca_bundle.certificates import (
     Verdict,
     parse_der,
 )
-from build_ca_bundle.sources import StoreOptions
+from build_ca_bundle.sources import StoreOptions, crypt32
 from build_ca_bundle.values import Value
 
 NAME = "windows"
@@ -96,19 +98,32 @@ class _Entry(Value):
         self.usages = usages
 
 
-def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResult:
-    """Read ROOT (anchors), Disallowed (distrust) and, if asked, CA (intermediates)."""
+def load(
+    options: StoreOptions,
+    *,
+    enum: Enumerator | None = None,
+    machine_enum: Enumerator | None = None,
+) -> SourceResult:
+    """Read ROOT (anchors), Disallowed (distrust) and, if asked, CA (intermediates): for
+    ``--scope user`` as ``ssl.enum_certificates`` merges the machine's and the account's
+    stores, for any other scope the machine's alone (see :mod:`.crypt32`)."""
     result = SourceResult(name=NAME, kind=SourceKind.OS)
     stores = [ROOT, DISALLOWED, *([CA] if options.include_intermediates else [])]
-    _watch(stores, options, result)
-    enumerate_store: Enumerator | None = enum or getattr(ssl, "enum_certificates", None)
+    machine_only = options.scope != "user"
+    _watch(stores, options, result, machine_only=machine_only)
+    enumerate_store: Enumerator | None
+    if machine_only:
+        enumerate_store = machine_enum or crypt32.machine_enumerator()
+        missing = "crypt32 cannot be called from this Python"
+    else:
+        enumerate_store = enum or getattr(ssl, "enum_certificates", None)
+        missing = (
+            "ssl.enum_certificates is not available in this Python (it exists only in "
+            "Windows builds made with MSVC)"
+        )
     if enumerate_store is None:
         result.problems.append(
-            Problem(
-                "Windows certificate stores",
-                "ssl.enum_certificates is not available in this Python (it exists only in "
-                "Windows builds made with MSVC): the Windows roots were not read",
-            )
+            Problem("Windows certificate stores", f"{missing}: the Windows roots were not read")
         )
         return result
     _read_roots(enumerate_store, result)
@@ -118,12 +133,15 @@ def load(options: StoreOptions, *, enum: Enumerator | None = None) -> SourceResu
     return result
 
 
-def _watch(stores: list[str], options: StoreOptions, result: SourceResult) -> None:
-    """What the unchanged-run check watches: the stores' registry keys, and the roaming
-    profile's file-based copies (%APPDATA%\\Microsoft\\SystemCertificates\\<store>)."""
-    result.registry_keys = winstate.watched_keys(stores)
+def _watch(
+    stores: list[str], options: StoreOptions, result: SourceResult, *, machine_only: bool
+) -> None:
+    """What the unchanged-run check watches: the stores' registry keys, and for the
+    account's stores the roaming profile's file-based copies
+    (%APPDATA%\\Microsoft\\SystemCertificates\\<store>)."""
+    result.registry_keys = winstate.watched_keys(stores, machine_only=machine_only)
     appdata = options.environ.get("APPDATA")
-    if not appdata:
+    if machine_only or not appdata:
         return
     for store in stores:
         folder = Path(appdata, "Microsoft", "SystemCertificates", store, "Certificates")
