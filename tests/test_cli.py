@@ -136,6 +136,11 @@ def test_a_mistyped_extra_ca_path_is_an_error_a_quiet_logon_script_hears(
         assert (code, out) == (0, "")
         assert f"{typo}: an extra CA file was not read (skipped: no such file" in err
     assert bundle_path(isolated_home).exists()
+    bundle_path(isolated_home).unlink()  # a full run, not quiet: said once, not twice
+    code, out, err = run(capsys, "--extra-ca", str(typo))
+    assert out.startswith("wrote ")
+    assert str(typo) not in out
+    assert err.count(str(typo)) == 1
 
 
 def test_pin_without_from_server_is_a_usage_error_not_ignored(

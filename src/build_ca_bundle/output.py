@@ -182,9 +182,12 @@ def build_human(report: BuildReport, *, verbose: bool = False) -> None:
         for item in report.selection.excluded:
             cert = item.certificate
             say(f"  {cert.label} (sha256 {cert.sha256[:16]}): {item.reason}")
-    if report.problems:
-        say(f"problems, skipped ({len(report.problems)}):")
-        for problem in report.problems:
+    # One that is an error (an --extra-ca path not read) is said once, on stderr, below.
+    told = {finding.where for finding in report.findings}
+    problems = [problem for problem in report.problems if problem.where not in told]
+    if problems:
+        say(f"problems, skipped ({len(problems)}):")
+        for problem in problems:
             say(f"  {problem}")
     if verbose:
         say("certificates in the bundle:")
