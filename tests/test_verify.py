@@ -392,6 +392,25 @@ def test_a_bad_from_server_spec_is_a_usage_error(
     assert "not HOST[:PORT]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["http://pypi.org/simple/"], "only https:// URLs have certificates to check"),
+        (["--timeout", "0", "pypi.org"], "not a number of seconds above 0: '0'"),
+        (["--timeout", "nan", "pypi.org"], "not a number of seconds above 0: 'nan'"),
+    ],
+)
+def test_what_verify_cannot_check_is_a_usage_error_not_a_network_one(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """http:// was checked as TLS on port 443 and a zero timeout made every socket
+    non-blocking: both ended as "offline" (exit 7), a network problem there was not."""
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["verify", *args])
+    assert usage.value.code == ExitCode.USAGE
+    assert said in capsys.readouterr().err
+
+
 def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -119,6 +119,29 @@ def _fingerprint(value: str) -> str:
     return value
 
 
+def _tls_target(value: str) -> str:
+    """argparse's check of a URL to verify: http:// would be checked as TLS on port 80 (or
+    443), which says nothing about that URL."""
+    scheme, separator, _ = value.partition("://")
+    if separator and scheme.lower() != "https":
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: only https:// URLs have certificates to check (or give HOST[:PORT])"
+        )
+    return value
+
+
+def _seconds(value: str) -> float:
+    """argparse's check of a timeout: 0 would make every socket non-blocking (a false
+    "offline"), and a negative one is refused by socket itself."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds above 0: {value!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build-ca-bundle",
@@ -226,15 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     verify = command("verify", "live TLS check through your proxy")
-    verify.add_argument("urls", nargs="*", metavar="URL")
-    verify.add_argument("--proxy", metavar="URL", default=argparse.SUPPRESS)
+    verify.add_argument(
+        "urls",
+        nargs="*",
+        type=_tls_target,
+        metavar="URL",
+        help="https:// URL or HOST[:PORT] (default: the policy's verify_targets, pip's "
+        "indexes and PyPI)",
+    )
+    verify.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="proxy to connect through (default: pip's proxy, then https_proxy)",
+    )
     verify.add_argument(
         "--bundle",
         type=Path,
         metavar="PATH",
         help="check this bundle (default: ours for the scope)",
     )
-    verify.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    verify.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="give up on a server after this long (default: 5)",
+    )
 
     doctor = command("doctor", "find what switches verification off")
     doctor.add_argument(
