@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -951,6 +952,66 @@ def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
     assert bashrc.read_text() == "alias pipi='pip install --trusted-host pypi.org'\n"
     assert "not current" not in json.dumps(payload)  # the fix's own pip.conf edit is recorded
     assert run(capsys, "--check")[0] == ExitCode.OK
+
+
+WORKAROUND = "[global]\ntrusted-host = pypi.org\n"
+
+
+def root_only_folder() -> str:
+    """A folder that is root's alone, for a machine-wide path that must pass the checks
+    (tmp_path lies under /tmp, which is everyone's)."""
+    for candidate in (Path("/var/cache"), Path("/root")):
+        status = candidate.lstat() if candidate.is_dir() else None
+        if status and status.st_uid == 0 and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return str(candidate)
+    pytest.skip("no folder here is root's alone")
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
+def test_a_machine_wide_doctor_fix_leaves_a_pip_config_users_can_change_alone(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """doctor --fix --scope global edits every pip file that holds trusted-host. One in an
+    XDG_CONFIG_DIRS folder under /tmp (pip reads it for every account) is anyone's to swap
+    for a link to a file root must not write: refused before the lock or the build make
+    anything, the file as it was."""
+    machine_conf = isolated_home.config_dirs / "pip" / "pip.conf"
+    machine_conf.parent.mkdir()
+    machine_conf.write_text(WORKAROUND)
+    unsafe_output = tmp_path / "machine" / "ca-bundle.pem"
+    code, _, err = run(capsys, "doctor", "--fix", "--scope", "global", "-o", str(unsafe_output))
+    assert code == ExitCode.BUNDLE
+    assert f"the machine-wide bundle {unsafe_output} could be swapped" in err
+    assert not unsafe_output.parent.exists()  # not even the lock's folder
+
+    safe = Path(tempfile.mkdtemp(prefix="bcb-test-", dir=root_only_folder()))
+    try:
+        output = safe / "ca-bundle.pem"
+        code, _, err = run(capsys, "doctor", "--fix", "--scope", "global", "-o", str(output))
+        assert code == ExitCode.BUNDLE
+        assert f"the machine-wide pip config {machine_conf} can be changed by users" in err
+        assert not output.exists()
+    finally:
+        shutil.rmtree(safe)
+    assert machine_conf.read_text() == WORKAROUND
+    assert sorted(path.name for path in machine_conf.parent.iterdir()) == ["pip.conf"]
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
+def test_doctor_fix_as_root_leaves_another_accounts_pip_config_alone(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sudo kept a user's HOME: doctor --fix (--scope user) would have rewritten their
+    pip.conf as root, through whatever link they put there."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    user_conf.write_text(WORKAROUND)
+    os.chown(user_conf, 65534, 65534)  # nobody's
+    code, _, err = run(capsys, "doctor", "--fix")
+    assert code == ExitCode.BUNDLE
+    assert f"{user_conf}" in err
+    assert user_conf.read_text() == WORKAROUND
+    assert sorted(path.name for path in user_conf.parent.iterdir()) == ["pip.conf"]
 
 
 def test_doctor_from_a_removed_folder_still_checks_the_rest(

@@ -288,9 +288,12 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     from build_ca_bundle.targets import pip
 
     removed = []
+    output = fastpath.bundle_path(options)
+    if options.scope is Scope.GLOBAL:
+        bundle.check_machine_path(output)  # before the lock makes any folder there
     # pip.conf edits take turns with runs (a logon at the same moment), as builds do. Before
     # the build: its manifest then records pip.conf as the fix left it, so it stays current.
-    with bundle.run_lock(fastpath.bundle_path(options)):
+    with bundle.run_lock(output):
         for path in pip_files:
             if audits.pip_trusted_hosts(path):
                 if options.scope is Scope.GLOBAL:
