@@ -344,6 +344,29 @@ def test_check_reports_stale_then_current(
     assert str(isolated_home.pip_user_config) in out
 
 
+def test_the_same_options_spelled_otherwise_find_the_run_current(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An IT check written as `--scope user --check` after a bare logon run said stale
+    (exit 10), and a run with it rebuilt: the argv differed, the options did not."""
+    extra = ["--extra-ca", str(store.file)]
+    assert run(capsys, *extra)[0] == 0
+    written = {path: path.stat().st_mtime_ns for path in isolated_home.root.rglob("*")}
+    for spelled in (
+        ["--scope", "user", *extra, "--check"],
+        ["--check", f"--extra-ca={store.file}", "--scope=user"],
+    ):
+        assert run(capsys, *spelled)[:2] == (
+            ExitCode.OK,
+            f"current: {bundle_path(isolated_home)}\n",
+        )
+    code, out, _ = run(capsys, "--scope=user", f"--extra-ca={store.file}")
+    assert (code, out.split(":")[0]) == (0, "bundle unchanged")
+    assert {path: path.stat().st_mtime_ns for path in isolated_home.root.rglob("*")} == written
+    assert run(capsys, "--scope", "user", "--check")[0] == ExitCode.STALE  # no --extra-ca
+    assert run(capsys, *extra, "--keep-expired", "--check")[0] == ExitCode.STALE
+
+
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

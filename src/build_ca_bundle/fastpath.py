@@ -18,7 +18,9 @@ def bundle_path(options: BuildOptions) -> Path:
 def stale_reason(options: BuildOptions) -> str | None:
     """None when the last full run's result still holds; otherwise why not."""
     now = options.now or dt.datetime.now(dt.timezone.utc)
-    return manifest.stale_reason(bundle_path(options), options.key(), now.timestamp())
+    return manifest.stale_reason(
+        bundle_path(options), options.key(), now.timestamp(), options_key=options.options_key()
+    )
 
 
 def start_loading(options: BuildOptions) -> str | None:

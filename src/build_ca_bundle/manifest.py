@@ -74,6 +74,7 @@ def record(
     warnings: Sequence[str] = (),
     registry_keys: Iterable[str] = (),
     loaded: str | None = None,
+    options_key: str | None = None,
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
     bundle's load proof (``bundle.proof``), if its bytes are known to load."""
@@ -86,6 +87,7 @@ def record(
     return {
         "format": FORMAT,
         "key": key,
+        "options": options_key,  # BuildOptions.options_key: the same options, spelled otherwise
         "certificates": certificates,
         "expires": expires,  # seconds since the epoch
         "inputs": {name: signature(name) for name in names},
@@ -146,9 +148,12 @@ def loaded_proof(bundle: str | os.PathLike[str]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | None:
-    """None when the last full run's result still holds; otherwise why not, in a few words."""
-    return why_stale(load(bundle), key, now, bundle)
+def stale_reason(
+    bundle: str | os.PathLike[str], key: str, now: float, *, options_key: str | None = None
+) -> str | None:
+    """None when the last full run's result still holds; otherwise why not, in a few words.
+    The run is the recorded one if its argv ``key`` or, when given, its ``options_key`` is."""
+    return why_stale(load(bundle), key, now, bundle, options_key=options_key)
 
 
 def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, quiet: bool) -> None:
@@ -166,12 +171,18 @@ def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, q
 
 
 def why_stale(
-    manifest: dict[str, Any] | None, key: str, now: float, bundle: str | os.PathLike[str]
+    manifest: dict[str, Any] | None,
+    key: str,
+    now: float,
+    bundle: str | os.PathLike[str],
+    *,
+    options_key: str | None = None,
 ) -> str | None:
     """:func:`stale_reason` for a record already loaded."""
     if manifest is None:
         return "no record of an earlier run"
-    if manifest["key"] != key:
+    same_options = options_key is not None and manifest.get("options") == options_key
+    if manifest["key"] != key and not same_options:
         return "the options, policy or environment changed"
     changed = (
         _changed_file(manifest)

@@ -103,8 +103,13 @@ class BuildOptions(Value):
     def key(self) -> str:
         """Everything that decides the result, except the files read (the manifest records
         those). The CLI's runs use the key the quick path computes from argv."""
-        if self.run_key is not None:
-            return self.run_key
+        return self.run_key if self.run_key is not None else self.options_key()
+
+    def options_key(self) -> str:
+        """:meth:`key` from the options as resolved (flags, policy, defaults), not as
+        spelled: ``--scope user`` and no flag at all, or ``-o F`` and ``--output=F``, give
+        one key, so the full CLI finds a run current that the quick path's argv key would
+        not (the quick path answers only for the argv it recorded)."""
         described = {
             "tool": __version__,
             "python": sys.version,

@@ -521,6 +521,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
         manifest.record(
             report.bundle_path,
             key=options.key(),
+            options_key=options.options_key(),
             inputs=inputs,
             outputs=[report.extra_roots_path],
             # A full run when a root expires, or one not valid yet becomes valid (its notice
