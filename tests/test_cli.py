@@ -265,6 +265,8 @@ def test_expired_and_leaf_certificates_are_left_out_and_reported(
     assert leaf.pem.decode().strip() not in text
     assert "expired on" in out
     assert "not a CA certificate" in out
+    # The source's count says so too, not "2 trusted" alone above "left out".
+    assert re.search(r"^  linux: \d+ trusted \(2 of them left out, below\)$", out, re.M), out
     assert run(capsys, "--keep-expired")[0] == 0
     assert expired.pem.decode().strip() in bundle_path(isolated_home).read_text()
 

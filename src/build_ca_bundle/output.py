@@ -202,8 +202,13 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
     from build_ca_bundle.certificates import Verdict
 
     options = report.options
+    excluded = {item.certificate.sha256 for item in report.selection.excluded}
     for source in report.sources:
         line = f"  {source.name}: {report.count(source, Verdict.TRUST)} trusted"
+        trusted = {c.certificate.sha256 for c in source.candidates if c.verdict is Verdict.TRUST}
+        left_out = len(trusted & excluded)
+        if left_out:  # a leaf in an --extra-ca file, an expired root: "left out" says why
+            line += f" ({left_out} of them left out, below)"
         distrusted = report.count(source, Verdict.DISTRUST)
         if distrusted:
             line += f", {distrusted} distrusted"
