@@ -107,6 +107,24 @@ def test_a_host_disallowed_certificate_is_removed_from_certifi_too() -> None:
     assert [e.certificate.label for e in selection.entries] == ["Corp Root"]
 
 
+@pytest.mark.parametrize("scope", ["global", "site", "none"])
+def test_any_scope_but_user_asks_the_host_for_its_machine_stores_alone(scope: str) -> None:
+    """A bundle other accounts read must not hold a root the Windows user added for
+    themselves (CurrentUser\\Root): the script asks for LocalMachine's stores only, and a
+    CurrentUser line in its output is not trusted."""
+    machine, own = make_root("Host Machine Root"), make_root("Host User's Own Root")
+    runner = FakePowerShell([line("LocalMachine\\Root", machine), line("CurrentUser\\Root", own)])
+    result = wsl.load(StoreOptions(scope=scope, environ={}), runner=runner)
+    ((command, _),) = runner.calls
+    assert "CurrentUser" not in command[-1]
+    assert "'LocalMachine\\Root','LocalMachine\\Disallowed'" in command[-1]
+    assert [c.certificate.label for c in result.candidates] == ["Host Machine Root"]
+    assert [p.message for p in result.problems] == ["unexpected output"]
+
+    user = load(FakePowerShell([line("CurrentUser\\Root", own)]))
+    assert [c.certificate.label for c in user.candidates] == ["Host User's Own Root"]
+
+
 def test_a_host_root_restricted_to_code_signing_is_left_out() -> None:
     signing, unknown = make_root("Signing Root"), make_root("Unknown Usages")
     runner = FakePowerShell(

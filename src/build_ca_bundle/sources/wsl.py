@@ -17,7 +17,7 @@ import binascii
 import errno
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from build_ca_bundle.certificates import (
@@ -51,26 +51,36 @@ HOST_STORES = {
 UNREADABLE = "!"  # in place of the certificate: the store could not be opened
 USAGES_UNKNOWN = "?"  # in place of the usages: they could not be read; treated as all
 
-# One line per certificate: store, tab, base64 DER, tab, comma-separated usage OIDs. ASCII
-# only, so no console code page can garble it. The script holds no double quote: WSL's
-# translation of arguments to a Windows command line does not keep them intact.
-_STORE_LIST = ",".join(f"'{store}'" for store in HOST_STORES)
-SCRIPT = " ".join(
-    (
-        # A store that cannot be opened then lands in catch instead of on stderr.
-        "$ErrorActionPreference = 'Stop';",
-        "$t = [char]9;",
-        f"foreach ($s in @({_STORE_LIST})) {{",
-        "try { $certs = @(Get-ChildItem -Path ('Cert:\\' + $s)) }",
-        f"catch {{ $s + $t + '{UNREADABLE}'; continue }};",
-        "foreach ($c in $certs) {",
-        # EnhancedKeyUsageList: property and extension intersected, as Windows decides.
-        "try { $u = @($c.EnhancedKeyUsageList | ForEach-Object { $_.ObjectId }) -join ',' }",
-        f"catch {{ $u = '{USAGES_UNKNOWN}' }};",
-        "$s + $t + [Convert]::ToBase64String($c.RawData) + $t + $u",
-        "} }",
+# What a bundle for any scope but "user" reads: the machine's stores, not the Windows
+# user's own (as the Windows reader does, sources/crypt32.py).
+MACHINE_STORES = tuple(store for store in HOST_STORES if store.startswith("LocalMachine\\"))
+
+
+def script(stores: Sequence[str]) -> str:
+    """One line per certificate: store, tab, base64 DER, tab, comma-separated usage OIDs.
+    ASCII only, so no console code page can garble it. The script holds no double quote:
+    WSL's translation of arguments to a Windows command line does not keep them intact."""
+    store_list = ",".join(f"'{store}'" for store in stores)
+    return " ".join(
+        (
+            # A store that cannot be opened then lands in catch instead of on stderr.
+            "$ErrorActionPreference = 'Stop';",
+            "$t = [char]9;",
+            f"foreach ($s in @({store_list})) {{",
+            "try { $certs = @(Get-ChildItem -Path ('Cert:\\' + $s)) }",
+            f"catch {{ $s + $t + '{UNREADABLE}'; continue }};",
+            "foreach ($c in $certs) {",
+            # EnhancedKeyUsageList: property and extension intersected, as Windows decides.
+            "try { $u = @($c.EnhancedKeyUsageList | ForEach-Object { $_.ObjectId }) -join ',' }",
+            f"catch {{ $u = '{USAGES_UNKNOWN}' }};",
+            "$s + $t + [Convert]::ToBase64String($c.RawData) + $t + $u",
+            "} }",
+        )
     )
-)
+
+
+SCRIPT = script(tuple(HOST_STORES))  # --scope user
+MACHINE_SCRIPT = script(MACHINE_STORES)  # any other scope
 
 Runner = Callable[..., subprocess.CompletedProcess[bytes]]
 
@@ -81,9 +91,12 @@ def load(
     """Read the Windows host's Root and Disallowed stores through ``powershell.exe``."""
     # The host store can change without any file here changing: never skip a run for it.
     result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
-    stdout = _run_script(_powershell(options.environ), runner or subprocess.run, timeout, result)
+    stores = tuple(HOST_STORES) if options.scope == "user" else MACHINE_STORES
+    command = SCRIPT if options.scope == "user" else MACHINE_SCRIPT
+    powershell = _powershell(options.environ)
+    stdout = _run_script(powershell, command, runner or subprocess.run, timeout, result)
     if stdout is not None:
-        _parse(stdout.decode("ascii", "replace"), result)
+        _parse(stdout.decode("ascii", "replace"), stores, result)
     return result
 
 
@@ -95,10 +108,10 @@ def _powershell(environ: Mapping[str, str]) -> str:
 
 
 def _run_script(
-    powershell: str, runner: Runner, timeout: float, result: SourceResult
+    powershell: str, text: str, runner: Runner, timeout: float, result: SourceResult
 ) -> bytes | None:
     """The script's output, or None with a problem saying what went wrong."""
-    command = [powershell, "-NoProfile", "-NonInteractive", "-Command", SCRIPT]
+    command = [powershell, "-NoProfile", "-NonInteractive", "-Command", text]
     try:
         completed = runner(
             command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
@@ -132,8 +145,9 @@ def _report(result: SourceResult, message: str) -> None:
     )
 
 
-def _parse(text: str, result: SourceResult) -> None:
-    """Turn the script's lines into candidates, one per certificate and verdict."""
+def _parse(text: str, stores: Sequence[str], result: SourceResult) -> None:
+    """Turn the script's lines into candidates, one per certificate and verdict; a line
+    from a store not asked for is unexpected output."""
     chosen: dict[tuple[str, Verdict], Candidate] = {}
     restricted: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
@@ -141,7 +155,7 @@ def _parse(text: str, result: SourceResult) -> None:
             continue
         store, _, rest = line.strip().partition("\t")
         encoded, _, usages_text = rest.partition("\t")
-        verdict = HOST_STORES.get(store)
+        verdict = HOST_STORES.get(store) if store in stores else None
         where = f"{NAME}:{store}"
         if verdict is None:
             result.problems.append(Problem(f"{WHERE} (line {number})", "unexpected output"))
