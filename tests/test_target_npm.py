@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -117,6 +118,31 @@ def test_global_scope_writes_the_global_npmrc(isolated_home: Home, tmp_path: Pat
     assert npm.undo(change, env) == "removed"
     assert npm.read_value(tmp_path / "global-npmrc", "cafile") is None
     assert npm.read_value(isolated_home.home / ".npmrc", "cafile") == "/user.pem"
+
+
+@needs_npm
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_the_global_npmrc_keeps_its_mode_though_npm_rewrites_it_world_writable(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """npm 11 writes the global npmrc 0666 on every `config set --location=global`: any
+    account could then set every account's cafile. It keeps the mode it had, through the
+    change and its undo; one npm creates gets no group or other write."""
+    env = npm_env(isolated_home, tmp_path)
+    global_npmrc = tmp_path / "global-npmrc"
+    global_npmrc.write_text("registry=https://registry.npmjs.org/\n")
+    global_npmrc.chmod(0o644)
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = npm.apply(npm.plan(bundle, tmp_path / "e.pem", Scope.GLOBAL, env))
+    assert npm.read_value(global_npmrc, "cafile") == str(bundle)
+    assert stat.S_IMODE(global_npmrc.stat().st_mode) == 0o644
+    global_npmrc.write_text(f"cafile={bundle}\nfund=false\n")  # edited: undo goes by npm
+    assert npm.undo(change, env) == "removed"
+    assert stat.S_IMODE(global_npmrc.stat().st_mode) == 0o644
+
+    global_npmrc.unlink()
+    npm.apply(npm.plan(bundle, tmp_path / "e.pem", Scope.GLOBAL, env))
+    assert not global_npmrc.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 @needs_npm

@@ -14,7 +14,11 @@ Two npm behaviours shape this module (checked with npm 11.19):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
@@ -49,6 +53,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     location = _LOCATIONS[scope]
     effective = _get(env, ["userconfig", "globalconfig", "strict-ssl"], location)
     path = Path(effective[_FILE_SETTING[location]])
+    result.files.append(path)
     value = str(bundle)
     old = read_value(path, KEY)
     if not tools.same_path(old, value, env.platform):
@@ -65,7 +70,33 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
 
 def apply(plan: ToolPlan) -> list[Change]:
     """Back up each npmrc, then run ``npm config set`` in the environment of the plan."""
-    return tools.apply_commands(plan, TARGET)
+    with _keeping_modes([change.path for change in plan.changes]):
+        return tools.apply_commands(plan, TARGET)
+
+
+@contextlib.contextmanager
+def _keeping_modes(paths: list[Path]) -> Iterator[None]:
+    """npm writes the global npmrc with mode 0666 whatever it was (npm 11): every account
+    could then point every account's npm at its own CA. Each file gets its mode back after
+    npm has written it, and one npm created gets npm's mode without group or other write."""
+    if os.name != "posix":
+        yield  # Windows: ACLs, not mode bits
+        return
+    before: dict[Path, int | None] = {}
+    for path in paths:
+        try:
+            before[path] = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            before[path] = None
+    try:
+        yield
+    finally:
+        for path, mode in before.items():
+            with contextlib.suppress(OSError):
+                now = stat.S_IMODE(path.stat().st_mode)
+                wanted = now & ~(stat.S_IWGRP | stat.S_IWOTH) if mode is None else mode
+                if now != wanted:
+                    path.chmod(wanted)
 
 
 def undo(change: Change, env: ToolEnvironment) -> str:
@@ -75,13 +106,14 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     if not tools.same_path(now, change.new, env.platform):
         return tools.left_alone(now)  # before _file_options, which starts npm
     where = _file_options(change.path, env)
-    outcome = tools.revert(
-        env,
-        change,
-        now,
-        remove=["config", "delete", change.key, *where],
-        restore=["config", "set", change.key, change.old or "", *where],
-    )
+    with _keeping_modes([change.path]):
+        outcome = tools.revert(
+            env,
+            change,
+            now,
+            remove=["config", "delete", change.key, *where],
+            restore=["config", "set", change.key, change.old or "", *where],
+        )
     return _put_back_backup(change) or outcome
 
 
