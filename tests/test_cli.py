@@ -1524,6 +1524,49 @@ def test_configure_git_and_undo_through_the_cli(
     assert read.returncode == 1  # unset again
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_tool_setting_changed_by_hand_makes_the_next_run_a_full_one(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only pip's files were watched: after `git config --global http.sslCAInfo` by hand,
+    --check said current and a run said "nothing to do", leaving git on the other file."""
+    assert run(capsys, "--configure", "pip,git")[0] == 0
+    other = tmp_path / "other.pem"
+    subprocess.run(["git", "config", "--global", "http.sslCAInfo", str(other)], check=True)
+    code, out, _ = run(capsys, "--configure", "pip,git", "--check")
+    assert code == ExitCode.STALE
+    assert str(isolated_home.home / ".gitconfig") in out
+    code, out, _ = run(capsys, "--configure", "pip,git")
+    assert f"http.sslCAInfo: {other} -> {bundle_path(isolated_home)}" in out
+    assert run(capsys, "--configure", "pip,git", "--check")[0] == ExitCode.OK
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_machine_wide_run_refuses_a_tool_config_users_can_change_even_when_already_set(
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine-wide git config already names the bundle, so there is nothing to change
+    in it: it was not checked, though any user could point every account's git elsewhere.
+    (The machine's own store is read: a store under /tmp would be refused first.)"""
+    safe = Path(tempfile.mkdtemp(prefix="bcb-test-", dir=root_only_folder()))
+    try:
+        output = safe / "ca-bundle.pem"
+        system = tmp_path / "gitconfig"  # under /tmp: anyone's to swap
+        system.write_text(f"[http]\n\tsslCAInfo = {output}\n")
+        monkeypatch.setenv("GIT_CONFIG_SYSTEM", str(system))
+        monkeypatch.delenv("GIT_CONFIG_NOSYSTEM")
+        code, _, err = run(capsys, "--scope", "global", "-o", str(output), "--configure", "git")
+        assert code == ExitCode.BUNDLE, err
+        assert f"the machine-wide git config {system} can be changed by users" in err
+        assert not output.exists()
+    finally:
+        shutil.rmtree(safe)
+
+
 def test_persist_env_writes_one_block_to_the_login_shell_file(
     store: Store,
     isolated_home: Home,

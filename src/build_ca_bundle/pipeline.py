@@ -451,9 +451,9 @@ def _check_machine_files(
     for source in sources:  # root's SSL_CERT_FILE, say, is not the OS's choice
         for path in source.named_inputs:
             bundle.check_machine_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
-    for plan in plans:
-        for change in plan.changes:
-            bundle.check_machine_file(change.path, f"the machine-wide {plan.target} config")
+    for plan in plans:  # the files it edits, and those it leaves as they are
+        for path in dict.fromkeys([*(change.path for change in plan.changes), *plan.files]):
+            bundle.check_machine_file(path, f"the machine-wide {plan.target} config")
 
 
 def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
@@ -507,6 +507,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
     if options.policy_path is not None:
         inputs.append(options.policy_path)
     inputs += registry.watched_files(options)
+    inputs += [path for plan in report.plans for path in plan.files]  # git's, npm's, ...
     inputs += [Path(name) for name in openssl.library_files()]  # it loads under this OpenSSL
     inputs.append(pinned_roots_path(report.bundle_path))  # watched while absent too
     entries = report.selection.entries

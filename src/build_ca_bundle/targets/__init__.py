@@ -149,13 +149,17 @@ class Finding(Value):
 class Plan(Value, mutable=True):
     """What a target would change, and what would still get in the way."""
 
-    __slots__ = ("target", "changes", "findings", "pending")
-    _hidden = frozenset({"pending"})
+    __slots__ = ("target", "changes", "findings", "pending", "files")
+    _hidden = frozenset({"pending", "files"})
     target: str
     changes: list[Change]
     findings: list[Finding]
     # Work that apply() does beyond setting keys, e.g. the cleaned text of a file with a BOM.
     pending: dict[Path, bytes]
+    # The config file the setting lives in, changed or not: the manifest watches it (a
+    # person's `git config` or `npm config delete` means a full run), and a machine-wide
+    # run refuses it when users could change it, as it does a file it edits.
+    files: list[Path]
 
     def __init__(
         self,
@@ -168,6 +172,7 @@ class Plan(Value, mutable=True):
         self.changes = [] if changes is None else changes
         self.findings = [] if findings is None else findings
         self.pending = {} if pending is None else pending
+        self.files = []
 
 
 def check_unchanged(path: Path, original: bytes | None) -> None:

@@ -45,6 +45,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
         )
         return result
     path, old = _get(env, where)
+    result.files.append(path)
     value = str(bundle)
     if not tools.same_path(old, value, env.platform):
         notes = [REPLACES_NOTE]

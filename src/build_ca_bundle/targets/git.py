@@ -53,6 +53,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
         return result
     option = _SCOPE_OPTIONS[scope]
     path = config_file(scope, env)
+    result.files.append(path)
     listing = _http_settings(env)
     value = str(bundle)
     duplicates = [v for s, k, v in listing if s == _scope_name(scope) and k == KEY.lower()]

@@ -551,6 +551,7 @@ def plan(bundle: Path, scope: Scope, env: PipEnvironment) -> Plan:
     if scope is Scope.NONE:
         return result
     path = target_file(scope, env)
+    result.files.append(path)
     value = value_for(bundle, scope, env)
     target = read_config(path, env)
     change = _change_for(target, value, env)

@@ -91,7 +91,7 @@ class ToolPlan(Plan):
     environment to run it in (the one the plan was made in, not whatever apply runs in)."""
 
     __slots__ = ("env", "commands")
-    _hidden = frozenset({"pending", "env", "commands"})
+    _hidden = Plan._hidden | {"env", "commands"}
     env: ToolEnvironment | None
     commands: dict[Change, list[str]]
 

@@ -77,6 +77,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
         return result
     key = KEY if _version(env) >= FIRST_WITH_KEY else OLD_KEY
     path = config_file(scope, env)
+    result.files.append(path)
     text, document = _read(path)
     if document.get(key) is not True and document.get(OLD_KEY) is not True:
         old = document.get(key)
