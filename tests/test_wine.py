@@ -186,6 +186,7 @@ def test_the_machine_reader_sees_what_the_stdlib_sees_but_the_accounts_own_roots
             StoreEntry("ROOT", email_extension.der, location=LOCAL_MACHINE),
             StoreEntry("ROOT", both_flags.der, location=LOCAL_MACHINE, encoding=0x10001),
             StoreEntry("ROOT", policy.der, location=LOCAL_MACHINE_GROUP_POLICY),
+            StoreEntry("ROOT", policy.der, location=LOCAL_MACHINE),  # two locations, one item
             StoreEntry("ROOT", account.der),
         ]
     )
@@ -199,11 +200,65 @@ def test_the_machine_reader_sees_what_the_stdlib_sees_but_the_accounts_own_roots
     assert machine_items[email_extension.sha256][2] == ["1.3.6.1.5.5.7.3.4"]  # the extension
     assert both_flags.sha256 in machine_items  # Wine stores it as plain X.509 (both readers)
     assert machine_items[policy.sha256][2] is True
+    assert [item[0] for item in seen["machine"]].count(policy.sha256) == 1
     assert account.sha256 not in machine_items
     assert all(item in seen["stdlib"] for item in seen["machine"])
     seeded = {machine, signing_only, email_extension, both_flags, policy, account}
     only_in_stdlib = {sha for sha in stdlib if sha not in machine_items}
     assert only_in_stdlib & {root.sha256 for root in seeded} == {account.sha256}
+
+
+# Runs inside Windows python: our machine reader with crypt32 failing as argv[1] says, through
+# the real library otherwise (ctypes.set_last_error is what a failed Win32 call leaves).
+FAILING_CRYPT32 = """
+import ctypes, json, sys
+from build_ca_bundle.sources import StoreOptions, crypt32, windows
+real = crypt32._crypt32
+ACCESS_DENIED = 5
+def failing():
+    library = real()
+    class Wrapped:
+        def __getattr__(self, name):
+            return getattr(library, name)
+        def CertOpenStore(self, provider, encoding, prov, flags, name):
+            if sys.argv[1] == f"open:{flags & 0xFFFF0000:#x}":
+                ctypes.set_last_error(ACCESS_DENIED)
+                return None
+            return library.CertOpenStore(provider, encoding, prov, flags, name)
+        def CertEnumCertificatesInStore(self, handle, previous):
+            if sys.argv[1] == "enumerate" and previous:  # the listing stops after one
+                library.CertFreeCertificateContext(previous)
+                ctypes.set_last_error(ACCESS_DENIED)
+                return None
+            return library.CertEnumCertificatesInStore(handle, previous)
+    return Wrapped()
+crypt32._crypt32 = failing
+result = windows.load(StoreOptions(scope="global"))
+print(json.dumps({"roots": len(result.candidates), "problems": [str(p) for p in result.problems]}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("failure", "roots_read"),
+    [
+        pytest.param(f"open:{LOCAL_MACHINE:#x}", False, id="local-machine-denied"),
+        pytest.param(f"open:{LOCAL_MACHINE_GROUP_POLICY:#x}", True, id="group-policy-denied"),
+        pytest.param("enumerate", False, id="listing-cut-short"),
+    ],
+)
+def test_a_machine_store_read_in_part_is_a_problem_not_a_smaller_store(
+    wine: Wine, failure: str, roots_read: bool
+) -> None:
+    """LOCAL_MACHINE holds nearly all of the machine's roots and its distrust: if it cannot
+    be opened, or a listing stops with an error, the store is reported unreadable rather than
+    read as the little that came back (a Disallowed list cut short would trust a distrusted
+    root). Group policy's own location failing alone loses nothing LOCAL_MACHINE shows."""
+    result = wine.python(["-c", FAILING_CRYPT32, failure])
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    unreadable = [p for p in seen["problems"] if "Windows ROOT store: cannot read it" in p]
+    assert bool(unreadable) is not roots_read, seen
+    assert (seen["roots"] > 0) is roots_read, seen
 
 
 def test_a_machine_wide_build_holds_the_machines_roots_and_not_the_accounts(

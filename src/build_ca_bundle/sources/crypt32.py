@@ -3,13 +3,17 @@
 ``ssl.enum_certificates`` merges the machine's stores with the running account's and every
 loaded profile's (CPython ``ssl_collect_certificates`` adds CURRENT_USER, its group policy,
 SERVICES and USERS). A machine-wide bundle must hold only what the machine trusts, not what
-the account that happened to run the build added for itself, so it reads the three machine
-locations Node, Chromium and Mozilla read for the machine: LOCAL_MACHINE (which also shows
-AuthRoot and SmartCardRoot), its group policy (GPO roots) and ENTERPRISE (AD roots).
+the account that happened to run the build added for itself, so it reads the machine's
+locations as Node does (``CERT_STORE_PROV_SYSTEM_W``, open-existing and read-only):
+LOCAL_MACHINE, whose logical ROOT already holds the .AuthRoot, .GroupPolicy, .Enterprise and
+.SmartCard physical stores (Microsoft, "System Store Locations"), then its group policy and
+ENTERPRISE locations on their own, in case the machine's own key is missing.
 
-Each item has the exact shape ``enum_certificates`` gives, ``(der, encoding, trust)``, made
-the way CPython makes it (``_ssl.c``: ``certEncodingType``, ``parseKeyUsage``): the rest of
-the Windows reader is the same for both.
+Each item has the shape ``enum_certificates`` gives, ``(der, encoding, trust)``, made the way
+CPython makes it (``_ssl.c``: ``certEncodingType``, ``parseKeyUsage``), and, as there, each
+item once (a group-policy root comes back from two locations): the rest of the Windows
+reader is the same for both. One difference: a store no location has is an empty list here,
+where CPython raises.
 """
 
 from __future__ import annotations
@@ -35,9 +39,13 @@ MACHINE_LOCATIONS = {
 CERT_FIND_EXT_ONLY_ENHKEY_USAGE_FLAG = 0x2
 CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG = 0x4
 CRYPT_E_NOT_FOUND = 0x80092004
-# CertOpenStore's errors for a store that is not there (with CERT_STORE_OPEN_EXISTING_FLAG).
-# 0: what Wine answers for the ENTERPRISE location, which it does not implement.
-_ABSENT = frozenset({0, 2, 3})  # ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND
+# CertOpenStore's errors for a store that is not there (with CERT_STORE_OPEN_EXISTING_FLAG):
+# ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, and 0 (no reason: the last error is cleared
+# before each call), which Wine gives for the ENTERPRISE location it does not implement.
+_ABSENT = frozenset({0, 2, 3})
+# How CertEnumCertificatesInStore says it reached the end; any other error cut it short.
+_END_OF_STORE = frozenset({CRYPT_E_NOT_FOUND, 18})  # and ERROR_NO_MORE_FILES
+CERT_CLOSE_STORE_FORCE_FLAG = 0x1
 X509_ASN_ENCODING = 0x1
 PKCS_7_ASN_ENCODING = 0x10000
 
@@ -105,46 +113,53 @@ if sys.platform == "win32":
 
     def _enumerate_machine(store: str) -> list[Item]:
         """The items of ``store`` in each machine location. A location without the store
-        adds nothing; one that cannot be opened for another reason (access denied) is an
-        OSError unless another location opened, as CPython has it; so is a certificate
-        whose usages cannot be read."""
+        adds nothing. LOCAL_MACHINE failing for another reason (access denied) is an
+        OSError: it holds nearly all of the machine's roots and distrust. The others may
+        fail if one location opened, as in CPython; a certificate whose usages cannot be
+        read is an OSError too."""
         crypt32 = _crypt32()
         name = ctypes.create_unicode_buffer(store)
-        items: list[Item] = []
+        items: dict[Item, None] = {}  # each item once, in order
         opened, failure = False, None
-        for location in MACHINE_LOCATIONS.values():
+        for location_name, location in MACHINE_LOCATIONS.items():
             flags = CERT_STORE_READONLY_FLAG | CERT_STORE_OPEN_EXISTING_FLAG | location
+            ctypes.set_last_error(0)  # so that 0 after a failure means "no reason given"
             handle = crypt32.CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, None, flags, name)
             if not handle:
-                error = ctypes.get_last_error()
+                error = ctypes.get_last_error() & 0xFFFFFFFF
                 if error not in _ABSENT:
                     failure = failure or ctypes.WinError(error)
+                    if location_name == "LocalMachine":
+                        raise failure
                 continue
             opened = True
             try:
-                items.extend(_items(crypt32, handle))
+                items.update(dict.fromkeys(_items(crypt32, handle)))
             finally:
-                crypt32.CertCloseStore(handle, 0)
+                crypt32.CertCloseStore(handle, CERT_CLOSE_STORE_FORCE_FLAG)
         if failure is not None and not opened:
             raise failure
-        return items
+        return list(items)
 
     def _items(crypt32: ctypes.WinDLL, handle: int) -> list[Item]:
         items: list[Item] = []
         context = crypt32.CertEnumCertificatesInStore(handle, None)
-        while context:
-            try:
+        try:
+            while context:
                 cert = context.contents
                 der = ctypes.string_at(cert.pbCertEncoded, cert.cbCertEncoded)
                 trust = _usages(crypt32, context, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG)
                 if trust is True:
                     trust = _usages(crypt32, context, CERT_FIND_EXT_ONLY_ENHKEY_USAGE_FLAG)
-            except OSError:
-                crypt32.CertFreeCertificateContext(context)  # the enumeration stops here
-                raise
-            items.append((der, encoding_name(cert.dwCertEncodingType), trust))
-            # The next call frees the context it is given.
-            context = crypt32.CertEnumCertificatesInStore(handle, context)
+                items.append((der, encoding_name(cert.dwCertEncodingType), trust))
+                # The next call frees the context it is given; NULL at the end.
+                context = crypt32.CertEnumCertificatesInStore(handle, context)
+            error = ctypes.get_last_error() & 0xFFFFFFFF
+        finally:
+            if context:  # stopped early by an exception: ours to free
+                crypt32.CertFreeCertificateContext(context)
+        if error not in _END_OF_STORE:
+            raise ctypes.WinError(error)  # a store read halfway is not the store
         return items
 
     def _usages(crypt32: ctypes.WinDLL, context: object, flags: int) -> bool | frozenset[str]:
@@ -157,7 +172,10 @@ if sys.platform == "win32":
             raise ctypes.WinError(error)
         buffer = ctypes.create_string_buffer(size.value)
         if not crypt32.CertGetEnhancedKeyUsage(context, flags, buffer, ctypes.byref(size)):
-            raise ctypes.WinError(ctypes.get_last_error())
+            error = ctypes.get_last_error() & 0xFFFFFFFF
+            if error == CRYPT_E_NOT_FOUND:
+                return True  # as CPython's second call has it
+            raise ctypes.WinError(error)
         usage = ctypes.cast(buffer, ctypes.POINTER(_EnhKeyUsage)).contents
         oids = (usage.rgpszUsageIdentifier[i] for i in range(usage.cUsageIdentifier))
         return frozenset(oid.decode("ascii") for oid in oids if oid)

@@ -245,8 +245,9 @@ def _read_store(
     try:
         items: list[object] = list(enumerate_store(store))
     except (OSError, ValueError) as exc:
-        # CPython raises OSError when no location of the store opens, and also when reading
-        # one certificate's usages fails: then the whole store is lost, not one entry.
+        # Both readers raise OSError when reading one certificate's usages fails, CPython's
+        # also when no location of the store opens, ours when LOCAL_MACHINE cannot be opened
+        # or a store's listing stops short: then the whole store is lost, not one entry.
         result.problems.append(Problem(where, f"cannot read it ({exc}): {if_unreadable}"))
         return None
     entries = []
