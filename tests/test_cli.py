@@ -369,6 +369,45 @@ def test_the_same_options_spelled_otherwise_find_the_run_current(
     assert run(capsys, *extra, "--keep-expired", "--check")[0] == ExitCode.STALE
 
 
+def test_a_file_this_tool_did_not_write_is_never_replaced_or_removed(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--output ~/.bashrc` replaced the file with a bundle, and `undo --output notes.txt`
+    deleted whatever was there: neither kept a copy. A bundle of ours edited by hand is
+    still rebuilt (its record is beside it), and an empty file holds nothing to lose."""
+    bashrc = isolated_home.home / ".bashrc"
+    bashrc.write_text("export EDITOR=vi\n")
+    code, _, err = run(capsys, "--scope", "none", "--output", str(bashrc))
+    assert code == ExitCode.BUNDLE
+    assert f"{bashrc} holds a file this tool did not write" in err
+    assert bashrc.read_text() == "export EDITOR=vi\n"
+    assert sorted(p.name for p in bashrc.parent.iterdir()) == [".bashrc"]  # no lock, no temp
+
+    roots = tmp_path / "certs" / "extra-roots.pem"  # where the side file of ca-bundle.pem goes
+    make_root("Someone's Own Root").write(roots)
+    code, _, err = run(capsys, "--scope", "none", "--output", str(roots.with_name("ca-bundle.pem")))
+    assert code == ExitCode.BUNDLE
+    assert f"{roots} holds a file this tool did not write" in err
+    assert not roots.with_name("ca-bundle.pem").exists()
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n")
+    code, out, _ = run(capsys, "--output", str(notes), "undo")
+    assert code == 0
+    assert f"left alone: {notes} (this tool did not write it)" in out
+    assert notes.read_text() == "precious\n"
+
+    ours = tmp_path / "ours.pem"
+    ours.touch()  # empty: nothing to lose
+    assert run(capsys, "--scope", "none", "--output", str(ours))[0] == 0
+    ours.write_text("edited by hand\n")  # ours, with its record beside it: rebuilt
+    assert run(capsys, "--scope", "none", "--output", str(ours))[0] == 0
+    assert ours.read_text().startswith("# This CA bundle was written by build-ca-bundle.")
+    ours.write_text("edited by hand\n")
+    code, out, _ = run(capsys, "--scope", "none", "--output", str(ours), "undo")
+    assert (code, ours.exists()) == (0, False), out
+
+
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1293,13 +1332,22 @@ def test_extra_roots_that_cannot_be_written_do_not_claim_the_bundle_unchanged(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The bundle is replaced first, then extra-roots.pem: a failure on the second said
-    "the previous bundle is unchanged", which was false and misled whoever read it."""
+    "the previous bundle is unchanged", which was false and misled whoever read it. (What is
+    in the way, a folder say, is refused before anything is written.)"""
     bundle = bundle_path(isolated_home)
     extra = bundle.with_name("extra-roots.pem")
     extra.mkdir(parents=True)  # in the way
     code, _, err = run(capsys)
     assert code == ExitCode.BUNDLE
-    assert f"{bundle} was written, but {extra} could not be" in err
+    assert f"{extra} is a folder" in err
+    assert not bundle.exists()
+    assert not isolated_home.pip_user_config.exists()
+    extra.rmdir()
+
+    long_name = bundle.with_name("b" * 224 + ".pem")  # its side file's temp name: too long
+    code, _, err = run(capsys, "--output", str(long_name))
+    assert code == ExitCode.BUNDLE
+    assert f"{long_name} was written, but " in err
     assert "no setting was changed" in err
     assert not isolated_home.pip_user_config.exists()
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from build_ca_bundle import lock, openssl, x509der
+from build_ca_bundle import lock, manifest, openssl, x509der
 from build_ca_bundle.certificates import BUNDLE_MARKER, Entry
 from build_ca_bundle.errors import (
     BundleError,
@@ -30,6 +30,7 @@ from build_ca_bundle.errors import (
     UnloadableCertificatesError,
     UnsafePathError,
 )
+from build_ca_bundle.history import SUFFIX as HISTORY_SUFFIX
 from build_ca_bundle.inifile import NEW_FILE_FLAGS, remove_stale_temps, sync_folder, temp_path
 from build_ca_bundle.paths import default_bundle_path
 from build_ca_bundle.regular import read_bytes
@@ -158,6 +159,43 @@ def check_bundle_path(path: Path) -> None:
             f"{path} is a folder: the bundle needs a file's path",
             hint=f"name a file, e.g. --output {path / 'ca-bundle.pem'}",
         )
+    check_ours(path)
+
+
+def check_ours(path: Path, marker: bytes = BUNDLE_MARKER, *, bundle: Path | None = None) -> None:
+    """Refuse to replace a file this tool did not write: ``--output ~/.bashrc`` (or a
+    policy's ``output`` naming the policy, an --extra-ca file, pip.conf) replaced it with a
+    bundle, and nothing kept what it held. An empty file holds nothing to lose."""
+    if os.path.isdir(path):  # noqa: PTH112 (Path.is_dir raises for a name too long)
+        raise BundleError(
+            f"{path} is a folder, where this tool keeps a file; nothing was changed",
+            hint="move that folder away, or name another path with --output",
+        )
+    if not is_ours(path, marker, bundle=bundle):
+        raise BundleError(
+            f"{path} holds a file this tool did not write (it does not begin with "
+            f"'{marker.decode('ascii')}'); it was not replaced, and nothing was changed",
+            hint="name another path with --output, or move that file away first",
+        )
+
+
+def is_ours(path: Path, marker: bytes = BUNDLE_MARKER, *, bundle: Path | None = None) -> bool:
+    """True if nothing is at ``path``, or an empty file, or one that begins with ``marker``
+    (what this tool writes at the top of every file of its own of that kind), or if a run of
+    ours keeps its record beside the bundle it belongs to (``bundle``, else ``path`` itself):
+    a bundle of ours edited by hand is rebuilt."""
+    try:
+        with open(path, "rb") as handle:  # noqa: PTH123 (a few bytes, not the whole file)
+            head = handle.read(len(marker))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return not os.path.lexists(path)
+    if not head or head == marker:
+        return True
+    owner = path if bundle is None else bundle
+    records = (manifest.path_for(owner), os.fspath(owner) + HISTORY_SUFFIX)
+    return any(os.path.lexists(record) for record in records)
 
 
 def check_machine_path(path: Path) -> None:
@@ -401,6 +439,7 @@ def write(
     validated: bool = False,
     loaded_before: str | None = None,
     preloaded: frozenset[str] = frozenset(),
+    bundle: Path | None = None,
 ) -> WriteResult:
     """Replace ``path`` with ``content`` atomically, unless it already holds exactly that.
 
@@ -409,13 +448,14 @@ def write(
     ``loaded_before`` is the :func:`proof` recorded for the bundle now on disk: if it still
     matches, the blocks in it are not loaded again; nor are ``preloaded`` blocks, which this
     process loaded already (``openssl.Preload``). The result's ``proof`` is set when the bytes
-    now in ``path`` are known to load. Raises :class:`BundleError` (the previous bundle is
-    then unchanged) or :class:`LockTimeoutError`.
+    now in ``path`` are known to load. ``bundle`` is the bundle a side file belongs to (see
+    :func:`is_ours`). Raises :class:`BundleError` (the previous bundle is then unchanged) or
+    :class:`LockTimeoutError`.
     """
     _ensure_folder(path.parent)
     busy = f"another build-ca-bundle run held the lock for over {lock_timeout:g} s"
     with _holding(lock_path(path), lock_timeout, busy):
-        return _write_locked(path, content, validated, loaded_before, preloaded)
+        return _write_locked(path, content, validated, loaded_before, preloaded, bundle)
 
 
 def _write_locked(
@@ -424,9 +464,12 @@ def _write_locked(
     validated: bool,
     loaded_before: str | None,
     preloaded: frozenset[str],
+    bundle: Path | None,
 ) -> WriteResult:
     remove_stale_temps(path)  # a killed run's: inside the lock, every one of ours is stale
     existing = read_existing(path)
+    if existing and not existing.startswith(BUNDLE_MARKER):
+        check_ours(path, bundle=bundle)  # a file that is not ours is never replaced
     # Only the exact bytes that loaded, under the same OpenSSL, prove anything: a hand edit
     # or another Python means every block is loaded again.
     proven = None

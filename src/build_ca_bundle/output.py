@@ -306,6 +306,8 @@ def undo_human(report: UndoReport) -> None:
         say(f"{change.target}: {change.path}: {change.key}: {outcome}")
     for path in report.removed:
         say(f"removed {path}")
+    for path in report.foreign:
+        say(f"left alone: {path} (this tool did not write it)")
     if report.named_by is not None:
         say(
             f"error: kept {report.kept}: {report.named_by} names it in its cert setting, "
@@ -319,7 +321,7 @@ def undo_human(report: UndoReport) -> None:
             "fix what they name, then run build-ca-bundle undo again",
             sys.stderr,
         )
-    if not report.outcomes and not report.removed and report.kept is None:
+    if not report.outcomes and not report.removed and not report.foreign and report.kept is None:
         say("nothing to undo: no record of changes and no bundle")
 
 
@@ -330,6 +332,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
             for c, outcome in report.outcomes
         ],
         "removed": [str(path) for path in report.removed],
+        "left_alone": [str(path) for path in report.foreign],
         "kept": None if report.kept is None else str(report.kept),
         "named_by": None if report.named_by is None else str(report.named_by),
         "exit_code": int(undo_exit_code(report)),

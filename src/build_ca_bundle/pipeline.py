@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from build_ca_bundle import bundle, fastpath, history, manifest, openssl, paths
 from build_ca_bundle.certificates import (
+    BUNDLE_MARKER,
     Candidate,
     Entry,
     Problem,
@@ -126,6 +128,10 @@ def extra_roots_path(bundle_file: Path) -> Path:
     return _beside(bundle_file, EXTRA_ROOTS_NAME)
 
 
+# How the pinned roots' file begins (``_save_pinned``): undo removes only such a file.
+PINNED_MARKER = b"# Roots pinned with build-ca-bundle"
+
+
 def pinned_roots_path(bundle_file: Path) -> Path:
     """``pinned-roots.pem`` beside the bundle: the roots pinned with ``--from-server --pin``,
     which every later run keeps (``undo`` removes them; so does deleting a block)."""
@@ -193,7 +199,7 @@ def _newer_certifi(output: Path, ours: Path, options: BuildOptions) -> Path | No
 def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
     """The roots pinned in this run, and those pinned in earlier ones (``saved``)."""
     result = SourceResult(name=PINNED, kind=SourceKind.EXTRA)
-    if saved.exists():
+    if os.path.lexists(saved):  # not Path.exists: it raises for a name too long
         parsed, problems = read_certificate_file(saved, allow_der=False)
         result.problems.extend(problems)
         for item in parsed:
@@ -214,7 +220,7 @@ def _save_pinned(sources: list[SourceResult], path: Path) -> None:
     if not ders:
         return
     text = (
-        "# Roots pinned with build-ca-bundle --from-server --pin. Every run adds them to the\n"
+        PINNED_MARKER.decode("ascii") + " --from-server --pin. Every run adds them to the\n"
         "# bundle; remove a block to unpin it (build-ca-bundle undo removes this file).\n"
         + "".join(bundle.pem_text(der) for der in ders.values())
     )
@@ -245,6 +251,7 @@ def build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     try:
         bundle.check_bundle_path(output)
+        bundle.check_ours(extra_roots_path(output), bundle=output)  # its side file too
         if options.dry_run:
             return _build(options)
         if options.scope is Scope.GLOBAL:
@@ -460,7 +467,7 @@ def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
     """The roots beyond certifi, beside the bundle just written: a failure here must not
     say the bundle is unchanged (it was replaced), only what was not done."""
     try:
-        bundle.write(extra_path, content, validated=True)  # its blocks just loaded
+        bundle.write(extra_path, content, validated=True, bundle=output)  # blocks just loaded
     except BundleError as exc:
         raise BundleError(
             f"{output} was written, but {extra_path} could not be ({exc.message}); no "
@@ -547,9 +554,10 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
 
 
 class UndoReport(Value, mutable=True):
-    __slots__ = ("outcomes", "removed", "kept", "named_by")
+    __slots__ = ("outcomes", "removed", "foreign", "kept", "named_by")
     outcomes: list[tuple[Change, str]]
     removed: list[Path]
+    foreign: list[Path]  # at one of our files' paths, a file this tool did not write: kept
     # The bundle, kept because a setting that could not be reverted still points at it.
     kept: Path | None
     named_by: Path | None  # or because this file names it, though not by our change
@@ -557,6 +565,7 @@ class UndoReport(Value, mutable=True):
     def __init__(self) -> None:
         self.outcomes = []
         self.removed = []
+        self.foreign = []
         self.kept = None
         self.named_by = None
 
@@ -598,8 +607,14 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         history.remove(output)
         report.kept, report.named_by = output, naming
         return
-    for path in (output, extra_roots_path(output), pinned_roots_path(output)):
-        if bundle.remove(path):
+    for path, marker in (
+        (output, BUNDLE_MARKER),
+        (extra_roots_path(output), BUNDLE_MARKER),
+        (pinned_roots_path(output), PINNED_MARKER),
+    ):
+        if not bundle.is_ours(path, marker, bundle=output):  # `undo --output notes.txt`
+            report.foreign.append(path)
+        elif bundle.remove(path):
             report.removed.append(path)
     manifest.remove(output)
     history.remove(output)
