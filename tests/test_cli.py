@@ -408,6 +408,36 @@ def test_a_file_this_tool_did_not_write_is_never_replaced_or_removed(
     assert (code, ours.exists()) == (0, False), out
 
 
+def test_dry_run_and_check_never_write_before_a_command(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--dry-run undo` undid everything (the flag was taken, then ignored), and
+    `--dry-run doctor --fix` removed trusted-host lines. Undo has a real dry run now; the
+    other commands refuse the flags instead of ignoring them."""
+    assert run(capsys)[0] == 0
+    pip_conf = isolated_home.pip_user_config
+    before = {path: path.read_bytes() for path in isolated_home.root.rglob("*") if path.is_file()}
+    for spelled in (["--dry-run", "undo"], ["undo", "--dry-run"]):
+        code, out, _ = run(capsys, *spelled)
+        assert code == 0
+        assert f"pip: {pip_conf}: global.cert: would put back (unset), unless changed since" in out
+        assert f"would remove {bundle_path(isolated_home)}" in out
+    assert json.loads(run(capsys, "undo", "--dry-run", "--json")[1])["dry_run"] is True
+    after = {path: path.read_bytes() for path in isolated_home.root.rglob("*") if path.is_file()}
+    assert after == before
+    for refused, said in (
+        (["--check", "undo"], "--check is for the build itself; undo does not take it"),
+        (["--dry-run", "doctor", "--fix"], "doctor --fix has no dry run"),
+        (["--dry-run", "env"], "--dry-run is for the build and undo; env writes nothing"),
+    ):
+        with pytest.raises(SystemExit) as usage:
+            cli.main(refused)
+        assert usage.value.code == ExitCode.USAGE
+        assert said in capsys.readouterr().err
+    assert cli.main(["undo"]) == 0
+    assert not bundle_path(isolated_home).exists()
+
+
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

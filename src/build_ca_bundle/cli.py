@@ -284,7 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fix what is safe to fix alone; print the commands for the rest",
     )
 
-    command("undo", "revert every change this tool made")
+    undo = command("undo", "revert every change this tool made")
+    undo.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="say what undo would revert and remove; change nothing",
+    )
     env = command("env", "print the environment variables for other tools")
     env.add_argument(
         "--shell",
@@ -350,6 +356,8 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
             return unchanged
     parser = build_parser()
     args = parser.parse_args(arguments)
+    if args.command is not None and (args.dry_run or args.check):
+        _refuse_write_nothing_flags(parser, args)
     if getattr(args, "pin", None) is not None and getattr(args, "from_server", None) is None:
         # Alone it would pin nothing, silently: the admin would think the root trusted.
         parser.error(
@@ -369,6 +377,17 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
 
         output.error(error, as_json=args.json)
         return int(error.exit_code)
+
+
+def _refuse_write_nothing_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--dry-run and --check promise that nothing is written; before a command they were
+    taken and ignored, and `--dry-run undo` undid everything. Only undo has a dry run."""
+    if args.check:
+        parser.error(f"--check is for the build itself; {args.command} does not take it")
+    if args.command == "doctor" and getattr(args, "fix", False):
+        parser.error("doctor --fix has no dry run: `build-ca-bundle doctor` says what it would fix")
+    if args.command != "undo":
+        parser.error(f"--dry-run is for the build and undo; {args.command} writes nothing")
 
 
 def _build_arguments(

@@ -355,7 +355,7 @@ def _bundle_findings(options: BuildOptions, env: PipEnvironment) -> list[Finding
 def undo(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import pipeline
 
-    report = pipeline.undo(options)
+    report = pipeline.undo(options, dry_run=bool(args.dry_run))
     if args.json:
         output.emit_json(output.undo_json(report))
     elif not args.quiet or report.kept is not None:

@@ -305,7 +305,7 @@ def undo_human(report: UndoReport) -> None:
     for change, outcome in report.outcomes:
         say(f"{change.target}: {change.path}: {change.key}: {outcome}")
     for path in report.removed:
-        say(f"removed {path}")
+        say(f"would remove {path}" if report.dry_run else f"removed {path}")
     for path in report.foreign:
         say(f"left alone: {path} (this tool did not write it)")
     if report.named_by is not None:
@@ -335,6 +335,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
         "left_alone": [str(path) for path in report.foreign],
         "kept": None if report.kept is None else str(report.kept),
         "named_by": None if report.named_by is None else str(report.named_by),
+        "dry_run": report.dry_run,
         "exit_code": int(undo_exit_code(report)),
     }
 

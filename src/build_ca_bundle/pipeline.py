@@ -554,7 +554,8 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
 
 
 class UndoReport(Value, mutable=True):
-    __slots__ = ("outcomes", "removed", "foreign", "kept", "named_by")
+    __slots__ = ("dry_run", "outcomes", "removed", "foreign", "kept", "named_by")
+    dry_run: bool  # then outcomes and removed say what would be done
     outcomes: list[tuple[Change, str]]
     removed: list[Path]
     foreign: list[Path]  # at one of our files' paths, a file this tool did not write: kept
@@ -562,7 +563,8 @@ class UndoReport(Value, mutable=True):
     kept: Path | None
     named_by: Path | None  # or because this file names it, though not by our change
 
-    def __init__(self) -> None:
+    def __init__(self, *, dry_run: bool = False) -> None:
+        self.dry_run = dry_run
         self.outcomes = []
         self.removed = []
         self.foreign = []
@@ -570,11 +572,15 @@ class UndoReport(Value, mutable=True):
         self.named_by = None
 
 
-def undo(options: BuildOptions) -> UndoReport:
-    """Revert every change recorded for this bundle, newest first, then remove our files."""
+def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
+    """Revert every change recorded for this bundle, newest first, then remove our files;
+    with ``dry_run``, say what that would do and change nothing."""
     output = bundle_path(options)
-    report = UndoReport()
+    report = UndoReport(dry_run=dry_run)
     if not output.parent.is_dir():
+        return report
+    if dry_run:
+        _preview_undo(output, report)
         return report
     # Its record names files to restore and remove: one another account could write would
     # have root remove or overwrite what they chose.
@@ -585,6 +591,28 @@ def undo(options: BuildOptions) -> UndoReport:
     with bundle.run_lock(output):
         _undo(output, options, report)
     return report
+
+
+def _preview_undo(output: Path, report: UndoReport) -> None:
+    """What undo would try, from the record: each change back, newest first (a setting a
+    person changed since is left alone then), and our files that would go."""
+    for change in reversed(history.load(output)):
+        back = "(unset)" if change.old is None else change.old
+        report.outcomes.append((change, f"would put back {back}, unless changed since"))
+    for path, marker in _our_files(output):
+        if not bundle.is_ours(path, marker, bundle=output):
+            report.foreign.append(path)
+        elif path.exists():
+            report.removed.append(path)
+
+
+def _our_files(output: Path) -> list[tuple[Path, bytes]]:
+    """The files undo removes, each with the marker it begins with when it is ours."""
+    return [
+        (output, BUNDLE_MARKER),
+        (extra_roots_path(output), BUNDLE_MARKER),
+        (pinned_roots_path(output), PINNED_MARKER),
+    ]
 
 
 def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
@@ -607,11 +635,7 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         history.remove(output)
         report.kept, report.named_by = output, naming
         return
-    for path, marker in (
-        (output, BUNDLE_MARKER),
-        (extra_roots_path(output), BUNDLE_MARKER),
-        (pinned_roots_path(output), PINNED_MARKER),
-    ):
+    for path, marker in _our_files(output):
         if not bundle.is_ours(path, marker, bundle=output):  # `undo --output notes.txt`
             report.foreign.append(path)
         elif bundle.remove(path):
