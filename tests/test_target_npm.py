@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Severity, backup_path, npm
+from build_ca_bundle.targets import Severity, backup_path, npm, registry
 from build_ca_bundle.targets.tools import ToolEnvironment
 from tests.conftest import Home
 
@@ -97,6 +98,27 @@ def test_undo_removes_ours_but_leaves_a_value_changed_since(
     assert npm.undo(change, env) == "removed"
     assert npm.read_value(npmrc, "cafile") is None
     assert npm.read_value(npmrc, "registry") == "https://registry.npmjs.org/"
+
+
+@needs_npm
+def test_an_undo_that_cannot_give_the_comments_back_keeps_the_backup(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """A person added a line after our change: undo reverts setting by setting through
+    npm, which drops the file's comments, and then deleted the backup that held them."""
+    npmrc = isolated_home.home / ".npmrc"
+    npmrc.write_text("; company npm settings: ask IT before changing\nfund=false\n")
+    env = npm_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = npm.apply(npm.plan(bundle, tmp_path / "e.pem", Scope.USER, env))
+    npmrc.write_text(npmrc.read_text() + "audit=false\n")  # a person's edit since
+    options = BuildOptions(environ=dict(env.environ))
+    outcome, settled = registry.undo(change, options)
+    assert settled
+    assert outcome == f"removed; the backup with its comments stays at {backup_path(npmrc)}"
+    assert "ask IT before changing" in backup_path(npmrc).read_text()
+    assert npm.read_value(npmrc, "cafile") is None
+    assert npm.read_value(npmrc, "audit") == "false"
 
 
 @needs_npm

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Severity, backup_of, tools
+from build_ca_bundle.targets import BACKUP_KEPT, Change, Finding, Severity, backup_of, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "plan", "undo"]
@@ -114,7 +114,23 @@ def undo(change: Change, env: ToolEnvironment) -> str:
             remove=["config", "delete", change.key, *where],
             restore=["config", "set", change.key, change.old or "", *where],
         )
-    return _put_back_backup(change) or outcome
+    restored = _put_back_backup(change)
+    if restored is not None:
+        return restored
+    backup = backup_of(change)
+    if backup is not None and outcome.startswith(("removed", "restored")) and _lost(backup, change):
+        return f"{outcome}{BACKUP_KEPT}{backup}"  # npm rewrote the file without its comments
+    return outcome
+
+
+def _lost(backup: Path, change: Change) -> bool:
+    """Whether the backup holds comment lines the file, as npm left it, does not."""
+    try:
+        kept = set(change.path.read_text(encoding="utf-8").splitlines())
+        lines = backup.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return backup.exists()
+    return any(line.lstrip().startswith((";", "#")) and line not in kept for line in lines)
 
 
 def _put_back_backup(change: Change) -> str | None:

@@ -10,6 +10,7 @@ from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
+    BACKUP_KEPT,
     CREATED_NOTE,
     EXPANDABLE_NOTE,
     LEFT_ALONE,
@@ -65,7 +66,7 @@ def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
     except BuildCABundleError as error:
         return f"not undone: {error}", False
     backup = backup_of(change)
-    if backup is not None and not outcome.startswith(LEFT_ALONE):
+    if backup is not None and not outcome.startswith(LEFT_ALONE) and BACKUP_KEPT not in outcome:
         with contextlib.suppress(FileNotFoundError):
             backup.unlink()  # put back: the backup of the first change has done its job
     return outcome, True
