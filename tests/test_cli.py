@@ -1092,6 +1092,26 @@ def test_a_machine_wide_doctor_fix_leaves_a_pip_config_users_can_change_alone(
 
 
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
+def test_a_bundle_folder_made_writable_by_others_is_refused_by_the_next_run_too(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full run refuses a bundle others could replace; the unchanged run and --check
+    decided from the record alone and called it current. Who may write each folder above
+    the bundle is in the record now."""
+    assert run(capsys)[0] == 0
+    folder = bundle_path(isolated_home).parent
+    folder.chmod(0o777)
+    code, out, _ = run(capsys, "--check")
+    assert (code, out) == (ExitCode.STALE, f"stale: who may write {folder} changed\n")
+    code, _, err = run(capsys)
+    assert code == ExitCode.BUNDLE
+    assert str(folder) in err
+    folder.chmod(0o755)
+    assert run(capsys)[0] == 0
+    assert run(capsys, "--check")[0] == ExitCode.OK
+
+
 def test_doctor_fix_as_root_leaves_another_accounts_pip_config_alone(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,7 +24,7 @@ from build_ca_bundle.console import say
 from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.tempfiles import temp_target
 
-FORMAT = 3  # 3: registry keys (Windows stores) among the inputs
+FORMAT = 4  # 3: registry keys (Windows stores) among the inputs; 4: the folders' guards
 SUFFIX = ".manifest.json"
 
 # Importing typing costs about 3 ms, a tenth of the logon path; the names below are for
@@ -63,6 +63,30 @@ def signature(path: str | os.PathLike[str]) -> Signature:
     return signed
 
 
+def guard(path: str | os.PathLike[str]) -> Signature:
+    """Who may change a folder or link, not what is in it: owner, group, type and mode, as
+    lstat says. A folder's times change with every file written in it; its owner and mode
+    only when someone makes it another account's to write."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    return [status.st_uid, status.st_gid, status.st_mode]
+
+
+def guarded(bundle: str | os.PathLike[str]) -> list[str]:
+    """The bundle's folder and each folder above it: what the full run's checks of who may
+    replace the bundle look at (bundle.check_machine_path, check_root_file). One made
+    writable by others since (chmod 777) means a full run, which then refuses it."""
+    folders, folder = [], os.path.dirname(os.path.abspath(bundle))
+    while True:
+        folders.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return folders
+        folder = parent
+
+
 def record(
     bundle: str | os.PathLike[str],
     *,
@@ -93,6 +117,7 @@ def record(
         "inputs": {name: signature(name) for name in names},
         "registry": registry,
         "outputs": {os.fspath(p): signature(p) for p in [bundle, *outputs]},
+        "guards": {folder: guard(folder) for folder in guarded(bundle)},
         "warnings": list(warnings),
         "loaded": loaded,
     }
@@ -128,7 +153,14 @@ def _well_formed(data: object, bundle: str) -> bool:
     among the outputs it watches: a record without it would call a deleted bundle current."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return False
-    needed = {"key": str, "inputs": dict, "registry": dict, "outputs": dict, "warnings": list}
+    needed = {
+        "key": str,
+        "inputs": dict,
+        "registry": dict,
+        "outputs": dict,
+        "guards": dict,
+        "warnings": list,
+    }
     if any(not isinstance(data.get(name), kind) for name, kind in needed.items()):
         return False
     count, expires = data.get("certificates"), data.get("expires")
@@ -204,6 +236,9 @@ def _changed_file(manifest: dict[str, Any]) -> str | None:
     for path, signed in manifest["inputs"].items():
         if signature(path) != signed:
             return f"{path} changed"
+    for folder, guarded_by in manifest["guards"].items():
+        if guard(folder) != guarded_by:
+            return f"who may write {folder} changed"
     return None
 
 
