@@ -454,6 +454,28 @@ def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     assert "removed" in out
 
 
+@pytest.mark.parametrize("at_first", ["[global]\ncert = /old.pem\n", None])
+def test_undo_puts_back_what_a_person_set_between_two_runs(
+    at_first: str | None,
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run set the bundle, the person set /mine.pem, the next run set the bundle again:
+    undo put back what was there before the first run (/old.pem), or deleted the file the
+    first run had created, and /mine.pem was nowhere."""
+    pip_conf = isolated_home.pip_user_config
+    if at_first is not None:
+        pip_conf.parent.mkdir(parents=True)
+        pip_conf.write_text(at_first)
+    assert run(capsys)[0] == 0
+    pip_conf.write_text("[global]\ncert = /mine.pem\ntimeout = 60\n")
+    code, out, _ = run(capsys)
+    assert (code, f"global.cert: /mine.pem -> {bundle_path(isolated_home)}" in out) == (0, True)
+    assert cli.main(["undo"]) == 0
+    assert pip_conf.read_text() == "[global]\ncert = /mine.pem\ntimeout = 60\n"
+
+
 def test_undo_removes_the_pip_conf_it_created_and_its_own_folder(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,11 +85,17 @@ def _notes(created: object, backup: object, expandable: object = False) -> tuple
 
 def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]:
     """The record after ``applied``: the first ``old`` of each setting, the latest ``new``;
-    whether the first change created the file, and the backup it made."""
+    whether the first change created the file, and the backup it made. Unless a person set
+    the setting in between (a change's ``old`` is not what we last set): then what they set
+    is what undo puts back, with that change's own notes, and the earlier record is theirs
+    no more (undo gave back the value from before our first change, and their own was lost).
+    """
     by_setting: dict[tuple[str, str, str], Change] = {}
     for change in [*recorded, *applied]:
         setting = (change.target, str(change.path), change.key)
         first = by_setting.get(setting, change)
+        if change.old != first.new:
+            first = change  # set by a person since our last change: theirs is the "before"
         by_setting[setting] = Change(
             change.target, change.path, change.key, first.old, change.new, first.notes
         )
