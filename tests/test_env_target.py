@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from build_ca_bundle.errors import BundleError
-from build_ca_bundle.targets import env
+from build_ca_bundle.options import BuildOptions
+from build_ca_bundle.scope import Scope
+from build_ca_bundle.targets import env, registry
 
 TRICKY = Path("/home/o'brien/My Data/$HOME/ca-bundle.pem")
 
@@ -314,3 +317,28 @@ def test_windows_undo_leaves_a_persons_value_and_restores_the_type_it_had(
     assert registry.values["CURL_CA_BUNDLE"] == ("C:\\mine.pem", 1)
     assert registry.values["PIP_CERT"] == ("%USERPROFILE%\\corp.pem", 2)  # REG_EXPAND_SZ
     assert registry.values["SSL_CERT_FILE"] == ("C:\\100%\\a.pem", 1)  # REG_SZ, "%" and all
+
+
+@pytest.mark.parametrize("scope", [Scope.SITE, Scope.GLOBAL])
+def test_the_variables_are_persisted_for_the_users_own_bundle_only(
+    scope: Scope, tmp_path: Path
+) -> None:
+    """The start-up file (and HKCU\\Environment) is the account's own: --scope site wrote the
+    venv's bundle into ~/.profile, replacing the user scope's block, and its undo then
+    removed that block; --scope global wrote root's own ~/.profile. Both are notices now,
+    with how to give the machine's shells the variables."""
+    home = tmp_path / "home"
+    home.mkdir()
+    environ = {"HOME": str(home), "SHELL": "/bin/bash"}
+    bundle, extra = tmp_path / "ca-bundle.pem", tmp_path / "extra-roots.pem"
+    planned = registry.plan("env", bundle, extra, BuildOptions(scope=scope, environ=environ))
+    assert planned.changes == []
+    (finding,) = planned.findings
+    assert f"not for --scope {scope.value}" in finding.message
+    assert f"build-ca-bundle --scope {scope.value} env" in finding.fix
+    none = registry.plan("env", bundle, extra, BuildOptions(scope=Scope.NONE, environ=environ))
+    assert (none.changes, none.findings) == ([], [])
+    user = registry.plan("env", bundle, extra, BuildOptions(scope=Scope.USER, environ=environ))
+    if sys.platform != "win32":
+        (change,) = user.changes
+        assert change.path.parent == home

@@ -15,7 +15,9 @@ from build_ca_bundle.targets import (
     EXPANDABLE_NOTE,
     LEFT_ALONE,
     Change,
+    Finding,
     Plan,
+    Severity,
     backup_of,
 )
 
@@ -104,7 +106,7 @@ def watched_files(options: BuildOptions) -> list[Path]:
     if "pip" in options.configure:
         files += pip.loaded_files(_pip_env(options))
         files.append(pip.target_file(options.scope, _pip_env(options)))
-    if "env" in options.configure and sys.platform != "win32":
+    if "env" in options.configure and options.scope is Scope.USER and sys.platform != "win32":
         from build_ca_bundle.targets import env
 
         home = Path(options.environ.get("HOME") or Path.home())
@@ -126,6 +128,24 @@ def _plan_env(bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
 
     values = env.variables(bundle, extra_roots)
     result = Plan(target="env")
+    if options.scope is Scope.NONE:
+        return result
+    if options.scope is not Scope.USER:
+        # The start-up file and HKCU\Environment are the running account's own: a venv's
+        # or the machine's bundle does not belong there (and site undo removed the block
+        # that user scope had written).
+        result.findings.append(
+            Finding(
+                Severity.INFO,
+                "env",
+                f"env persists the variables for your account only, not for --scope "
+                f"{options.scope.value}; not configured",
+                f"print them with `build-ca-bundle --scope {options.scope.value} env` and put "
+                "them where that scope's shells read them (every account's: "
+                "/etc/profile.d/build-ca-bundle.sh, or the machine environment on Windows)",
+            )
+        )
+        return result
     if sys.platform == "win32":
         import winreg
 
