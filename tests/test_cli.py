@@ -1452,6 +1452,33 @@ def test_policy_file_sets_defaults_and_flags_win(
     assert str(policy) in err
 
 
+def test_a_named_policy_is_read_over_the_machines_and_cannot_drop_what_it_requires(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--policy FILE replaced the machine's policy: an empty file of one's own brought back
+    a root IT had excluded, and dropped the fingerprints IT requires. It is read over the
+    machine's now, as flags are: its values win, IT's lists stay."""
+    from build_ca_bundle import policy as policy_module
+
+    machine = tmp_path / "machine-policy.toml"
+    machine.write_text(f'exclude = ["{store.corporate.sha256}"]\nkeep_expired = false\n')
+    monkeypatch.setattr(policy_module, "default_location", lambda **_: machine)
+    own = tmp_path / "own.toml"
+    own.write_text('scope = "none"\n')
+    code, out, _ = run(capsys, "--policy", str(own))
+    assert code == 0
+    assert store.corporate.pem.decode().strip() not in bundle_path(isolated_home).read_text()
+    assert f"policy {own} (over the machine's {machine}): exclude, keep_expired, scope" in out
+    assert not isolated_home.pip_user_config.exists()  # its own scope won
+
+    machine.write_text(f'required = ["{make_root("Required By IT").sha256}"]\n')
+    assert run(capsys, "--policy", str(own))[0] == ExitCode.REQUIRED_MISSING
+
+
 def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

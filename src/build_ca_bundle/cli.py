@@ -65,7 +65,7 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         type=Path,
         metavar="FILE",
         default=default(None),
-        help="read this IT policy file (default: the machine-wide one, if present)",
+        help="read this policy file too, over the machine-wide one (whose lists still apply)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -301,12 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOptions:
-    """Merge flags with the IT policy: flags win; lists of roots and fingerprints add up."""
+    """Merge flags with the IT policy (and a named one read over it): flags win; lists of
+    roots and fingerprints add up."""
     from build_ca_bundle import policy as policy_module
 
-    explicit = args.policy is not None
-    location = args.policy or policy_module.default_location(environ=environ)
-    policy = policy_module.load(location, explicit=explicit)
+    policy = policy_module.load(policy_module.default_location(environ=environ), explicit=False)
+    if args.policy is not None:
+        policy = policy_module.layered(policy, policy_module.load(args.policy, explicit=True))
     scope = Scope(args.scope or policy.string("scope") or Scope.USER.value)
     output = args.output or (Path(policy.string("output") or "") if "output" in policy else None)
     configure_names = (
@@ -337,6 +338,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
         windows_host=getattr(args, "windows_host", True),
         configure=check_tool_names(configure_names),
         policy_path=policy.path,
+        policy_paths=policy.paths,
         dry_run=getattr(args, "dry_run", False),
         environ=environ,
         policy_values=tuple(sorted(policy.values)),

@@ -36,6 +36,7 @@ class BuildOptions(Value):
         "pinned",
         "configure",
         "policy_path",
+        "policy_paths",
         "policy_values",
         "verify_targets",
         "dry_run",
@@ -53,7 +54,8 @@ class BuildOptions(Value):
     windows_host: Final[bool]  # WSL: read the Windows host's store too
     pinned: Final[tuple[bytes, ...]]  # DER roots whose fingerprint the user pinned
     configure: Final[tuple[str, ...]]  # tools to point at the bundle
-    policy_path: Final[Path | None]  # the policy file read, if any
+    policy_path: Final[Path | None]  # the policy file read, if any (the named one)
+    policy_paths: Final[tuple[Path, ...]]  # every one read: the machine's, then the named one
     policy_values: Final[tuple[str, ...]]  # which settings came from the policy, for the report
     verify_targets: Final[tuple[str, ...]]  # URLs the live check tries first
     dry_run: Final[bool]
@@ -75,6 +77,7 @@ class BuildOptions(Value):
         pinned: tuple[bytes, ...] = (),
         configure: tuple[str, ...] = ("pip",),
         policy_path: Path | None = None,
+        policy_paths: tuple[Path, ...] | None = None,
         policy_values: tuple[str, ...] = (),
         verify_targets: tuple[str, ...] = (),
         dry_run: bool = False,
@@ -93,6 +96,9 @@ class BuildOptions(Value):
         self.pinned = pinned
         self.configure = configure
         self.policy_path = policy_path
+        if policy_paths is None:
+            policy_paths = () if policy_path is None else (policy_path,)
+        self.policy_paths = policy_paths
         self.policy_values = policy_values
         self.verify_targets = verify_targets
         self.dry_run = dry_run
@@ -125,7 +131,7 @@ class BuildOptions(Value):
             "windows_host": self.windows_host,
             "pinned": sorted(hashlib.sha256(der).hexdigest() for der in self.pinned),
             "configure": list(self.configure),
-            "policy": str(self.policy_path),
+            "policy": [str(path) for path in self.policy_paths] or str(self.policy_path),
             "environ": {name: self.environ.get(name) for name in RELEVANT_VARIABLES},
         }
         text = json.dumps(described, sort_keys=True)

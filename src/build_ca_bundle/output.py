@@ -112,6 +112,7 @@ def build_json(
         },
         "policy": {
             "path": str(report.options.policy_path) if report.options.policy_path else None,
+            "paths": [str(path) for path in report.options.policy_paths],  # machine's first
             "values": list(report.options.policy_values),
         },
         "sources": [
@@ -224,7 +225,9 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
                     verdict = candidate.verdict.value
                     say(f"    {verdict}: {candidate.certificate.label} ({candidate.reason})")
     if options.policy_path is not None and options.policy_values:
-        say(f"  policy {options.policy_path}: " + ", ".join(options.policy_values))
+        *under, named = options.policy_paths or (options.policy_path,)
+        over = "".join(f" (over the machine's {path})" for path in under)
+        say(f"  policy {named}{over}: " + ", ".join(options.policy_values))
 
 
 def _beyond_human(report: BuildReport) -> None:

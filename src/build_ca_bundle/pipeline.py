@@ -449,8 +449,8 @@ def _check_machine_files(
 ) -> None:
     """What a machine-wide run trusts or edits beyond the OS store (whose own permissions
     are the OS's trust) must be root's alone, or one user would decide for every account."""
-    if options.policy_path is not None:
-        bundle.check_machine_file(options.policy_path, "the policy file")
+    for policy_path in options.policy_paths:
+        bundle.check_machine_file(policy_path, "the policy file")
     for source in sources:
         if source.kind is SourceKind.EXTRA:
             for path in source.inputs:
@@ -511,8 +511,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
     options = report.options
     inputs = [path for source in report.sources for path in source.inputs]
     inputs += list(options.extra_ca)
-    if options.policy_path is not None:
-        inputs.append(options.policy_path)
+    inputs += options.policy_paths
     inputs += registry.watched_files(options)
     inputs += [path for plan in report.plans for path in plan.files]  # git's, npm's, ...
     inputs += [Path(name) for name in openssl.library_files()]  # it loads under this OpenSSL

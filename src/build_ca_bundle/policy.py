@@ -47,15 +47,23 @@ _SCOPES = frozenset({"user", "site", "global", "none"})
 
 
 class Policy(Value):
-    """The values a policy file set, and where it was."""
+    """The values a policy file set, and where it was (``paths``: every file read, the
+    machine's first, when a named policy was read over it)."""
 
-    __slots__ = ("path", "values")
+    __slots__ = ("path", "values", "paths")
     path: Final[Path | None]
     values: Final[Mapping[str, Any]]
+    paths: Final[tuple[Path, ...]]
 
-    def __init__(self, path: Path | None = None, values: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        values: Mapping[str, Any] | None = None,
+        paths: tuple[Path, ...] | None = None,
+    ) -> None:
         self.path = path
         self.values = {} if values is None else values
+        self.paths = paths if paths is not None else (() if path is None else (path,))
 
     def strings(self, key: str) -> list[str]:
         value = self.values.get(key, [])
@@ -71,6 +79,22 @@ class Policy(Value):
 
     def __contains__(self, key: str) -> bool:
         return key in self.values
+
+
+# What a named policy read over the machine's cannot take away: IT's lists add up with it.
+_LISTS = frozenset({"extra_ca", "exclude", "required", "verify_targets"})
+
+
+def layered(machine: Policy, named: Policy) -> Policy:
+    """``named`` (``--policy FILE``) read over the machine's policy, as flags are: its
+    values win, but the machine's roots, exclusions and required fingerprints stay (a
+    policy of one's own must not drop a root IT requires, or bring back one IT excluded)."""
+    if machine.path is None or named.path == machine.path:
+        return named
+    values = {**machine.values, **named.values}
+    for key in _LISTS & (machine.values.keys() | named.values.keys()):
+        values[key] = [*machine.values.get(key, []), *named.values.get(key, [])]
+    return Policy(path=named.path, values=values, paths=(*machine.paths, *named.paths))
 
 
 def default_location(platform: str = sys.platform, environ: Mapping[str, str] = os.environ) -> Path:
