@@ -269,6 +269,10 @@ def test_expired_and_leaf_certificates_are_left_out_and_reported(
     assert re.search(r"^  linux: \d+ trusted \(2 of them left out, below\)$", out, re.M), out
     assert run(capsys, "--keep-expired")[0] == 0
     assert expired.pem.decode().strip() in bundle_path(isolated_home).read_text()
+    # The kept root had expired already: that made every run a full one and --check stale.
+    code, out, _ = run(capsys, "--keep-expired")
+    assert (code, out.split(":")[0]) == (0, "bundle unchanged")
+    assert run(capsys, "--keep-expired", "--check")[0] == ExitCode.OK
 
 
 def test_unparsable_pip_conf_is_reported_and_left_byte_identical(

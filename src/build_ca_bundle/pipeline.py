@@ -531,22 +531,26 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
             options_key=options.options_key(),
             inputs=inputs,
             outputs=[report.extra_roots_path],
-            # A full run when a root expires, or one not valid yet becomes valid (its notice
-            # then goes): the record holds until the first of those moments.
-            expires=min(
-                [entry.certificate.not_after for entry in entries]
-                + [
-                    entry.certificate.not_before
-                    for entry in entries
-                    if entry.certificate.not_before > now
-                ]
-            ).timestamp(),
+            expires=_record_holds_until(entries, now, keep_expired=options.keep_expired),
             certificates=len(entries),
             warnings=warnings,
             registry_keys=[key for source in report.sources for key in source.registry_keys],
             loaded=proof,
         ),
     )
+
+
+def _record_holds_until(
+    entries: Sequence[Entry], now: dt.datetime, *, keep_expired: bool
+) -> float | None:
+    """A full run when a root expires (it leaves the bundle), or one not valid yet becomes
+    valid (its notice goes): the record holds until the first of those moments. With
+    --keep-expired an expiry changes nothing, and a root that had expired already made every
+    run a full one, and --check say stale, for ever."""
+    moments = [e.certificate.not_before for e in entries if e.certificate.not_before > now]
+    if not keep_expired:
+        moments += [entry.certificate.not_after for entry in entries]
+    return min(moments).timestamp() if moments else None
 
 
 # --- check, undo, pin ---------------------------------------------------------------------
