@@ -1370,6 +1370,35 @@ def test_output_to_a_full_disk_is_one_line_on_stderr_not_a_traceback(
         assert bundle_path(isolated_home).exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX shell")
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_closed_stdout_is_no_traceback_and_takes_no_file_of_ours(
+    store: Store, isolated_home: Home
+) -> None:
+    """A launcher that closes stdout (`>&-`): the unchanged run and --check ended in an
+    AttributeError traceback (exit 1, the answer lost). The closed descriptor is now held on
+    the null device, so no file of ours takes it while git runs (which writes to it)."""
+    tool = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--configure", "pip,git"]
+    for extra, code in (([], 0), ([], 0), (["--check"], 0), (["--scope", "none", "--check"], 10)):
+        closed = subprocess.run(
+            ["sh", "-c", 'exec "$@" >&-', "sh", *tool, *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (closed.returncode, closed.stderr) == (code, ""), extra
+    assert bundle_path(isolated_home).read_bytes().startswith(b"# This CA bundle")
+    assert run_check_current(isolated_home)
+
+
+def run_check_current(home: Home) -> bool:
+    """Whether a --check (in a child, stdout a pipe) says the bundle is current."""
+    check = [sys.executable, "-m", "build_ca_bundle", "--configure", "pip,git", "--check"]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=120, check=False)
+    return result.returncode == 0 and result.stdout.startswith("current: ")
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 def test_ctrl_c_is_one_line_and_exit_130_not_a_traceback(store: Store, isolated_home: Home) -> None:
     """SIGINT in the middle of a run: a KeyboardInterrupt traceback before."""

@@ -44,6 +44,9 @@ class guarded:
 
 
 def flush() -> None:
-    """Flush stdout now, where a failure can be reported, not at exit (exit 120)."""
+    """Flush stdout now, where a failure can be reported, not at exit (exit 120). With
+    stdout closed (``>&-``, a launcher's) Python has none: nothing to flush."""
+    if sys.stdout is None:
+        return
     with guarded():
         sys.stdout.flush()

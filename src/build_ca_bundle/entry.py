@@ -11,6 +11,7 @@ import sys
 def main() -> int:
     from build_ca_bundle import console
 
+    _hold_closed_standard_streams()
     try:
         from build_ca_bundle import quick
 
@@ -42,6 +43,18 @@ def main() -> int:
             )
         return 1
     return code
+
+
+def _hold_closed_standard_streams() -> None:
+    """A launcher that closed stdin, stdout or stderr (``>&-``): the next file opened would
+    get that descriptor, and a tool we run (git, npm) would write its output into it, a
+    bundle's temp file say. Each closed one is held open on the null device instead."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
 
 
 def _silence_stdout() -> None:
