@@ -372,6 +372,23 @@ def test_the_same_options_spelled_otherwise_find_the_run_current(
     assert run(capsys, "--scope", "user", "--check")[0] == ExitCode.STALE  # no --extra-ca
     assert run(capsys, *extra, "--keep-expired", "--check")[0] == ExitCode.STALE
 
+    excluded = make_root("Excluded By Fingerprint").sha256
+    assert run(capsys, *extra, "--exclude", excluded, "--configure", "pip,uv")[0] == 0
+    shouted = ":".join(excluded[i : i + 2] for i in range(0, 64, 2)).upper()
+    for spelled in (
+        [*extra, "--exclude", shouted, "--configure", "uv,pip"],
+        [
+            *extra,
+            "--exclude",
+            excluded,
+            "--configure",
+            "pip,uv",
+            "-o",
+            str(bundle_path(isolated_home)),
+        ],
+    ):
+        assert run(capsys, *spelled, "--check")[0] == ExitCode.OK, spelled
+
 
 def test_a_file_this_tool_did_not_write_is_never_replaced_or_removed(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -115,22 +115,28 @@ class BuildOptions(Value):
         """:meth:`key` from the options as resolved (flags, policy, defaults), not as
         spelled: ``--scope user`` and no flag at all, or ``-o F`` and ``--output=F``, give
         one key, so the full CLI finds a run current that the quick path's argv key would
-        not (the quick path answers only for the argv it recorded)."""
+        not (the quick path answers only for the argv it recorded). Spellings with the same
+        result count as one: the tools in any order, a fingerprint in any case or with colons,
+        the scope's default path named or not. (The order of --extra-ca files stays: it
+        orders each root's sources in its header.)"""
+        from build_ca_bundle.paths import default_bundle_path
+
+        output = self.output or default_bundle_path(self.scope, environ=self.environ)
         described = {
             "tool": __version__,
             "python": sys.version,
             "prefix": sys.prefix,
             "platform": sys.platform,
             "scope": self.scope.value,
-            "output": str(self.output),
+            "output": str(output),
             "extra_ca": [str(path) for path in self.extra_ca],
             "keep_expired": self.keep_expired,
             "include_intermediates": self.include_intermediates,
-            "exclude": sorted(self.exclude),
-            "require": sorted(self.require),
+            "exclude": sorted({fingerprint(value) for value in self.exclude}),
+            "require": sorted({fingerprint(value) for value in self.require}),
             "windows_host": self.windows_host,
             "pinned": sorted(hashlib.sha256(der).hexdigest() for der in self.pinned),
-            "configure": list(self.configure),
+            "configure": sorted(set(self.configure)),
             "policy": [str(path) for path in self.policy_paths] or str(self.policy_path),
             "environ": {name: self.environ.get(name) for name in RELEVANT_VARIABLES},
         }
