@@ -1199,6 +1199,21 @@ def test_doctor_from_a_removed_folder_still_checks_the_rest(
     assert result.returncode == ExitCode.FINDINGS
     assert "trusted-host" in result.stdout + result.stderr
 
+    gone.mkdir()  # a relative --output there: a traceback (Path.absolute) before
+    relative = [sys.executable, "-m", "build_ca_bundle", "--scope", "none", "-o", "rel.pem"]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *relative],
+        cwd=gone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        ExitCode.BUNDLE,
+        "error: the bundle path rel.pem is relative, and the current folder no longer exists",
+    )
+
 
 def test_doctor_agrees_with_the_build_about_whether_the_bundle_is_current(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from build_ca_bundle import __version__
-from build_ca_bundle.errors import BuildCABundleError, ExitCode
+from build_ca_bundle.errors import BuildCABundleError, BundleError, ExitCode
 from build_ca_bundle.options import BuildOptions, check_tool_names, sha256_fingerprint
 from build_ca_bundle.scope import Scope
 
@@ -326,7 +326,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
 
     return BuildOptions(
         scope=scope,
-        output=output.expanduser().absolute() if output else None,
+        output=_absolute(output.expanduser()) if output else None,
         extra_ca=tuple(
             Path(p).expanduser()
             for p in [*policy.strings("extra_ca"), *getattr(args, "extra_ca", [])]
@@ -379,6 +379,17 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
 
         output.error(error, as_json=args.json)
         return int(error.exit_code)
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` from the current folder, which a shell left in a removed checkout lacks."""
+    try:
+        return path.absolute()
+    except FileNotFoundError:
+        raise BundleError(
+            f"the bundle path {path} is relative, and the current folder no longer exists",
+            hint="give an absolute path, or cd into a folder that exists",
+        ) from None
 
 
 def _refuse_write_nothing_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
