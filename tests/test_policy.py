@@ -73,6 +73,15 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         ),
         ('extra_ca = ["roots"]\n', "line 1: 'extra_ca' holds 'roots', which is not an abs"),
         ('# scope\n\n\n\n"scope" = "machine"\n', "line 5: scope must be one of"),  # quoted
+        (  # a table was said to be on line 1
+            'scope = "user"\n\n[extra_ca]\npath = "/etc/corp"\n',
+            "line 3: 'extra_ca' must be a list of strings",
+        ),
+        (  # checked as TLS on port 443, then "offline" (exit 7) in every run's live check
+            'verify_targets = ["http://pypi.corp.example/simple/"]\n',
+            "line 1: 'verify_targets' holds 'http://pypi.corp.example/simple/': only https://",
+        ),
+        ('verify_targets = ["https://"]\n', "'verify_targets' holds 'https://'"),
     ],
 )
 def test_wrong_keys_and_types_are_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -86,11 +95,19 @@ def test_missing_default_policy_is_no_policy_but_a_named_one_is_an_error(tmp_pat
         policy.load(tmp_path / "absent.toml", explicit=True)
 
 
-def test_not_utf8_is_refused(tmp_path: Path) -> None:
+def test_not_utf8_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
-    path.write_bytes(b'scope = "\xff"\n')
-    with pytest.raises(PolicyError, match="not UTF-8"):
+    path.write_bytes(b'keep_expired = false\nscope = "\xff"\n')
+    with pytest.raises(PolicyError, match="line 2: not UTF-8"):
         policy.load(path, explicit=True)
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path: Path) -> None:
+    """Windows PowerShell 5 writes one (Set-Content -Encoding UTF8): 'Invalid statement (at
+    line 1, column 1)' before, for a file that looks right in every editor."""
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b'\xef\xbb\xbfscope = "none"\n')
+    assert policy.load(path, explicit=True).values == {"scope": "none"}
 
 
 def test_default_locations() -> None:

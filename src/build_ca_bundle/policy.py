@@ -128,10 +128,15 @@ def parse(data: bytes, path: Path) -> Policy:
     else:  # pragma: no cover - exercised on Python 3.10 only
         import tomli as tomllib
     try:
-        text = data.decode("utf-8")
+        # utf-8-sig: Windows PowerShell 5 (Set-Content -Encoding UTF8) writes a BOM first.
+        text = data.decode("utf-8-sig")
         document = tomllib.loads(text)
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyError(
+            f"{path}, line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="save the file as UTF-8; nothing was changed",
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(
             f"{path}: {exc}", hint="fix the TOML syntax on that line; nothing was changed"
@@ -181,6 +186,14 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
                     "not an absolute path",
                     hint="write the full path; nothing was changed",
                 )
+    for item in document.get("verify_targets", []):
+        scheme, separator, rest = item.partition("://")
+        if (separator and scheme.lower() != "https") or not (rest if separator else item):
+            # http:// was checked as TLS on port 443, and junk ended as "offline" (exit 7).
+            raise PolicyError(
+                f"{path}, line {_line_of(text, 'verify_targets')}: 'verify_targets' holds "
+                f"{item!r}: only https:// URLs (or HOST[:PORT]) have certificates to check"
+            )
     scope = document.get("scope")
     if scope is not None and scope not in _SCOPES:
         raise PolicyError(
@@ -190,10 +203,19 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
 
 
 def _line_of(text: str, key: str) -> int:
-    """The line a top-level key is set on, for error messages."""
+    """The line a top-level key is set on (``key = ...``, or a ``[key]`` table), for error
+    messages."""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.lstrip()
         for spelled in (key, f'"{key}"', f"'{key}'"):  # TOML's bare and quoted keys
-            if stripped.startswith(spelled) and stripped[len(spelled) :].lstrip().startswith("="):
+            rest = stripped[len(spelled) :].lstrip() if stripped.startswith(spelled) else None
+            if rest is not None and rest.startswith(("=", ".")):
+                return number
+            table = stripped.lstrip("[").lstrip()
+            if (
+                stripped.startswith("[")
+                and table.startswith(spelled)
+                and table[len(spelled) :].lstrip().startswith(("]", "."))
+            ):
                 return number
     return 1
