@@ -775,6 +775,22 @@ def test_a_folder_where_pip_conf_goes_is_named_for_what_it_is(
     assert pip.returncode == 0  # pip itself goes on
 
 
+def test_a_config_folder_that_is_a_file_is_named_for_what_it_is(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XDG_CONFIG_HOME=/dev/null: "cannot read it (Not a directory) ... pip fails on every
+    command while it is like this", and pip works (it passes over the file)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", os.devnull)
+    code, _, err = run(capsys)
+    assert code == ExitCode.CONFIG
+    assert f"{os.devnull}/pip/pip.conf cannot be pip's config file: a folder above it" in err
+    assert "fails on every command" not in err
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, check=False
+    )
+    assert pip.returncode == 0
+
+
 def test_a_root_not_valid_yet_is_kept_and_said_until_it_is_valid(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

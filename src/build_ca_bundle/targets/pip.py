@@ -415,11 +415,18 @@ def read_config(path: Path, env: PipEnvironment) -> ConfigFile:
     try:
         return _read(path, env)
     except _Unreadable as error:
-        if error.folder:
+        if error.folder and error.reason == "is a folder":
             raise ConfigError(
                 f"{path} is a folder where pip's config file goes: pip passes over it, and "
                 "the bundle cannot be set there; it was left unchanged",
                 hint=f"remove or rename the folder {path}",
+            ) from error
+        if error.folder:
+            raise ConfigError(
+                f"{path} cannot be pip's config file: a folder above it is a file (check "
+                "XDG_CONFIG_HOME and HOME); pip passes over it, and the bundle cannot be set "
+                "there",
+                hint="point XDG_CONFIG_HOME at a folder, or unset it",
             ) from error
         raise ConfigError(
             f"pip cannot read its config file {error}; it was left unchanged",
@@ -434,6 +441,8 @@ def _read(path: Path, env: PipEnvironment) -> ConfigFile:
         return ConfigFile(path)
     except IsADirectoryError as error:
         raise _Unreadable(path, "is a folder", folder=True) from error
+    except NotADirectoryError as error:  # XDG_CONFIG_HOME=/dev/null: pip passes over it
+        raise _Unreadable(path, "is under a file, not a folder", folder=True) from error
     except OSError as error:
         raise _Unreadable(path, f"cannot read it ({error.strerror})") from error
     bom = raw.startswith(UTF8_BOM)
