@@ -317,6 +317,16 @@ def test_required_root_missing_changes_nothing(
     assert absent in err
     assert not bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
+    assert "not enrolled?" in err
+    # Required and excluded: found, and left out on purpose. "Not enrolled yet?" sent IT
+    # looking for a root the machine has.
+    corporate = store.corporate.sha256
+    code, _, err = run(capsys, "--require", corporate, "--exclude", corporate)
+    assert code == ExitCode.REQUIRED_MISSING
+    label = parse_der(store.corporate.der).label
+    assert f"{corporate} ({label}: found, but left out: excluded by fingerprint)" in err
+    assert "cannot be both required and left out" in err
+    assert "not enrolled?" not in err
     fingerprint = ":".join(store.corporate.sha256[i : i + 2].upper() for i in range(0, 64, 2))
     assert run(capsys, "--require", fingerprint)[0] == 0
 

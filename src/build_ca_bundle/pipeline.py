@@ -423,14 +423,29 @@ def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions)
 def _check_required(selection: Selection, required: tuple[str, ...]) -> None:
     present = {entry.certificate.sha256 for entry in selection.entries}
     missing = [value for value in required if fingerprint(value) not in present]
-    if missing:
-        raise RequiredRootMissingError(
-            "a required root is not in the result, so nothing was changed: " + ", ".join(missing),
-            hint=(
-                "the machine may not have received the corporate root yet (not enrolled?); "
-                "check the OS trust store, or pass the root with --extra-ca FILE"
-            ),
+    if not missing:
+        return
+    # One that was found and left out says why (excluded too, expired, distrusted by the
+    # OS): "not enrolled yet?" would send IT looking for a root the machine has.
+    left_out = {item.certificate.sha256: item for item in selection.excluded}
+    said = []
+    for value in missing:
+        item = left_out.get(fingerprint(value))
+        said.append(
+            value
+            if item is None
+            else f"{value} ({item.certificate.label}: found, but left out: {item.reason})"
         )
+    hint = (
+        "the machine may not have received the corporate root yet (not enrolled?); "
+        "check the OS trust store, or pass the root with --extra-ca FILE"
+    )
+    if all(fingerprint(value) in left_out for value in missing):
+        hint = "a root cannot be both required and left out: see why above"
+    raise RequiredRootMissingError(
+        "a required root is not in the result, so nothing was changed: " + ", ".join(said),
+        hint=hint,
+    )
 
 
 # --- targets ------------------------------------------------------------------------------
