@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -235,6 +237,27 @@ def test_startup_file_per_shell(
             check=True,
         )
         assert completed.stdout.strip() == "/b.pem"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX user database")
+def test_without_shell_the_login_shell_comes_from_the_user_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cron and `env -i` set no SHELL: ~/.profile was written though the account's login
+    bash reads ~/.bash_profile, so the block never reached a login shell."""
+    import pwd
+
+    (tmp_path / ".bash_profile").write_text("")
+
+    def with_shell(shell: str) -> Callable[[int], pwd.struct_passwd]:
+        fields = list(pwd.getpwuid(os.getuid()))
+        fields[6] = shell  # pw_shell
+        return lambda uid: pwd.struct_passwd(fields)
+
+    monkeypatch.setattr(pwd, "getpwuid", with_shell("/bin/bash"))
+    assert env.startup_file(tmp_path, {}) == (tmp_path / ".bash_profile", "sh")
+    monkeypatch.setattr(pwd, "getpwuid", with_shell("/usr/bin/zsh"))
+    assert env.startup_file(tmp_path, {})[0] == tmp_path / ".zprofile"
 
 
 class FakeWinreg:

@@ -177,7 +177,7 @@ _BLOCK = re.compile(rf"^{re.escape(BEGIN)}\n.*?^{re.escape(END)}\n?", re.MULTILI
 
 def startup_file(home: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
     """The login shell's start-up file, and the syntax it takes."""
-    shell = Path(environ.get("SHELL", "")).name
+    shell = Path(login_shell(environ)).name
     if shell == "zsh":
         return home / ".zprofile", "sh"
     if shell == "fish":  # fish reads $XDG_CONFIG_HOME/fish when that is an absolute path
@@ -189,6 +189,23 @@ def startup_file(home: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
             if (home / name).exists():
                 return home / name, "sh"
     return home / ".profile", "sh"
+
+
+def login_shell(environ: Mapping[str, str]) -> str:
+    """$SHELL, else the account's login shell from the user database: cron and `env -i`
+    set no SHELL, and ~/.profile was then written though login bash reads ~/.bash_profile."""
+    shell = environ.get("SHELL", "")
+    if shell:
+        return shell
+    if sys.platform == "win32":
+        return ""
+    else:  # noqa: RET505 (mypy checks one branch per platform)
+        import pwd
+
+        try:
+            return pwd.getpwuid(os.getuid()).pw_shell
+        except KeyError:  # an account the user database does not know (a container's uid)
+            return ""
 
 
 def block(values: Mapping[str, str], shell: str) -> str:
