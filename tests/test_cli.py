@@ -126,22 +126,32 @@ def test_dry_run_writes_nothing(
     assert not isolated_home.pip_user_config.exists()
 
 
-def test_a_mistyped_extra_ca_path_is_an_error_a_quiet_logon_script_hears(
+def test_an_extra_ca_path_that_cannot_be_read_changes_nothing(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The corporate root went missing from every machine with exit 0 and, under --quiet,
-    not a word. The rest is still built; the error goes to stderr, every run."""
-    typo = tmp_path / "corp-roo.pem"
-    for _ in range(2):  # the full run, then the unchanged one
-        code, out, err = run(capsys, "--quiet", "--extra-ca", str(typo))
-        assert (code, out) == (0, "")
-        assert f"{typo}: an extra CA file was not read (skipped: no such file" in err
-    assert bundle_path(isolated_home).exists()
-    bundle_path(isolated_home).unlink()  # a full run, not quiet: said once, not twice
-    code, out, err = run(capsys, "--extra-ca", str(typo))
-    assert out.startswith("wrote ")
-    assert str(typo) not in out
-    assert err.count(str(typo)) == 1
+    """A mistyped path left the corporate root out of every machine with exit 0; and a
+    share not mounted yet at logon rebuilt the bundle without the roots it had given. Now
+    nothing changes (exit 3), said on stderr even with --quiet, and the bundle from before
+    keeps its roots. A bad certificate in a file that was read is still only skipped."""
+    share = tmp_path / "share"
+    corp = make_root("Root On The Share")
+    corp.write(share / "corp.pem")
+    assert run(capsys, "--quiet", "--extra-ca", str(share))[0] == 0
+    before = bundle_path(isolated_home).read_bytes()
+    share.rename(tmp_path / "unmounted")
+    for _ in range(2):  # and not taken as unchanged the second time
+        code, out, err = run(capsys, "--quiet", "--extra-ca", str(share))
+        assert (code, out) == (ExitCode.CONFIG, "")
+        assert f"could not be read, so nothing was changed: {share} (skipped: no such" in err
+        assert err.count(str(share)) == 1
+    assert bundle_path(isolated_home).read_bytes() == before
+    assert corp.pem.decode().strip() in before.decode()  # its roots kept, not dropped
+
+    (tmp_path / "unmounted").rename(share)
+    (share / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64!\n")
+    code, _, err = run(capsys, "--quiet", "--extra-ca", str(share))
+    assert code == 0
+    assert f"{share / 'broken.pem'} (block 1): an extra CA file was not read" in err
 
 
 def test_pin_without_from_server_is_a_usage_error_not_ignored(

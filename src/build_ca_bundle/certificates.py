@@ -546,6 +546,7 @@ class SourceResult(Value, mutable=True):
         "notes",
         "complete_inputs",
         "named_inputs",
+        "unread",
     )
     name: str
     kind: SourceKind
@@ -560,6 +561,9 @@ class SourceResult(Value, mutable=True):
     # Inputs the run's environment chose, not the OS (SSL_CERT_FILE, SSL_CERT_DIR and the
     # files read there): a machine-wide run relies on them only if they are root's alone.
     named_inputs: list[Path]
+    # A named file or folder that could not be read at all (missing, unreadable), among the
+    # problems too: a bundle built without an --extra-ca file IT named would drop its roots.
+    unread: list[Problem]
 
     def __init__(
         self,
@@ -582,6 +586,7 @@ class SourceResult(Value, mutable=True):
         self.notes = [] if notes is None else notes
         self.complete_inputs = complete_inputs
         self.named_inputs = [] if named_inputs is None else named_inputs
+        self.unread = []
 
 
 class Entry(Value):

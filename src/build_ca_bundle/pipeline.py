@@ -267,6 +267,7 @@ def _build(options: BuildOptions) -> BuildReport:
     extra_path = extra_roots_path(output)
     loaded_before = None if options.dry_run else fastpath.start_loading(options)
     sources = read_sources(options, output)
+    _refuse_unread_extra_files(sources)
     _refuse_without_os_roots(sources, options)
     now = options.now or dt.datetime.now(dt.timezone.utc)
     selection = select(
@@ -330,6 +331,26 @@ def _build(options: BuildOptions) -> BuildReport:
                 )
             )
     return report
+
+
+def _refuse_unread_extra_files(sources: list[SourceResult]) -> None:
+    """An --extra-ca file or folder (or the policy's extra_ca) that cannot be read at all:
+    change nothing (exit 3). Built without it, the bundle would lose the roots it gave
+    (a share not mounted yet at logon), and a mistyped path left the corporate root out of
+    every machine with exit 0. A bad certificate in a file that was read is skipped, and
+    said (below)."""
+    unread = [
+        problem
+        for source in sources
+        if source.kind is SourceKind.EXTRA and source.name != PINNED
+        for problem in source.unread
+    ]
+    if unread:
+        raise ConfigError(
+            "an extra CA file or folder could not be read, so nothing was changed: "
+            + "; ".join(f"{problem.where} ({problem.message})" for problem in unread),
+            hint="check the path given with --extra-ca or in the policy's extra_ca",
+        )
 
 
 def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:

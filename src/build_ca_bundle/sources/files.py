@@ -17,8 +17,9 @@ from build_ca_bundle.certificates import (
     SourceResult,
     Verdict,
     aux_verdict,
-    read_certificate_file,
+    parse_bytes,
 )
+from build_ca_bundle.regular import read_bytes
 
 NAME = "extra"
 
@@ -36,7 +37,7 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
             try:
                 children = sorted(path.iterdir())
             except OSError as exc:
-                result.problems.append(Problem(str(path), f"cannot list folder ({exc.strerror})"))
+                _unread(result, Problem(str(path), f"cannot list folder ({exc.strerror})"))
                 continue
             for child in children:
                 skipped = _skipped_in_folder(child)
@@ -47,8 +48,13 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
         elif path.exists():
             _read_into(result, path, own)
         else:
-            result.problems.append(Problem(str(path), "skipped: no such file or folder"))
+            _unread(result, Problem(str(path), "skipped: no such file or folder"))
     return result
+
+
+def _unread(result: SourceResult, problem: Problem) -> None:
+    result.problems.append(problem)
+    result.unread.append(problem)
 
 
 def _skipped_in_folder(child: Path) -> str | None:
@@ -79,7 +85,12 @@ def _read_into(result: SourceResult, path: Path, own: set[Path]) -> None:
         result.problems.append(Problem(str(path), "skipped: this is our own output bundle"))
         return
     result.inputs.append(path)
-    parsed, problems = read_certificate_file(path)
+    try:
+        data = read_bytes(path)
+    except OSError as exc:
+        _unread(result, Problem(str(path), f"skipped: cannot read ({exc.strerror or exc})"))
+        return
+    parsed, problems = parse_bytes(data, str(path))
     result.problems.extend(problems)
     if parsed and BUNDLE_MARKER in _head(path):
         result.problems.append(Problem(str(path), "skipped: a bundle written by build-ca-bundle"))
