@@ -479,6 +479,21 @@ def test_dry_run_and_check_never_write_before_a_command(
     assert not bundle_path(isolated_home).exists()
 
 
+def test_a_bare_undo_after_an_output_run_says_where_that_bundles_undo_is(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "nothing to undo" (exit 0) while pip.conf still named corp.pem."""
+    corp = tmp_path / "corp.pem"
+    assert run(capsys, "--output", str(corp))[0] == 0
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    assert f"pip's cert names {corp}, a bundle of this tool's: undo it with " in out
+    assert f"build-ca-bundle undo --output {corp}" in out
+    assert run(capsys, "--output", str(corp), "undo")[0] == 0
+    assert not corp.exists()
+    assert "pip's cert names" not in run(capsys, "undo")[1]
+
+
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

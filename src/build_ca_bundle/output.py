@@ -324,8 +324,13 @@ def undo_human(report: UndoReport) -> None:
             "fix what they name, then run build-ca-bundle undo again",
             sys.stderr,
         )
-    if not report.outcomes and not report.removed and not report.foreign and report.kept is None:
+    if report.nothing_done():
         say("nothing to undo: no record of changes and no bundle")
+        if report.elsewhere is not None:
+            say(
+                f"pip's cert names {report.elsewhere}, a bundle of this tool's: undo it with "
+                f"build-ca-bundle undo --output {report.elsewhere}"
+            )
 
 
 def undo_json(report: UndoReport) -> dict[str, Any]:
@@ -338,6 +343,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
         "left_alone": [str(path) for path in report.foreign],
         "kept": None if report.kept is None else str(report.kept),
         "named_by": None if report.named_by is None else str(report.named_by),
+        "elsewhere": None if report.elsewhere is None else str(report.elsewhere),
         "dry_run": report.dry_run,
         "exit_code": int(undo_exit_code(report)),
     }

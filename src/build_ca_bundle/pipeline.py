@@ -593,7 +593,7 @@ def _record_holds_until(
 
 
 class UndoReport(Value, mutable=True):
-    __slots__ = ("dry_run", "outcomes", "removed", "foreign", "kept", "named_by")
+    __slots__ = ("dry_run", "outcomes", "removed", "foreign", "kept", "named_by", "elsewhere")
     dry_run: bool  # then outcomes and removed say what would be done
     outcomes: list[tuple[Change, str]]
     removed: list[Path]
@@ -601,6 +601,8 @@ class UndoReport(Value, mutable=True):
     # The bundle, kept because a setting that could not be reverted still points at it.
     kept: Path | None
     named_by: Path | None  # or because this file names it, though not by our change
+    # Nothing to undo here, but pip's cert names this other bundle of ours (--output).
+    elsewhere: Path | None
 
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run
@@ -609,6 +611,10 @@ class UndoReport(Value, mutable=True):
         self.foreign = []
         self.kept = None
         self.named_by = None
+        self.elsewhere = None
+
+    def nothing_done(self) -> bool:
+        return not (self.outcomes or self.removed or self.foreign) and self.kept is None
 
 
 def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
@@ -616,11 +622,20 @@ def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
     with ``dry_run``, say what that would do and change nothing."""
     output = bundle_path(options)
     report = UndoReport(dry_run=dry_run)
-    if not output.parent.is_dir():
-        return report
-    if dry_run:
-        _preview_undo(output, report)
-        return report
+    if output.parent.is_dir():
+        if dry_run:
+            _preview_undo(output, report)
+        else:
+            _undo_under_lock(output, options, report)
+    if report.nothing_done():  # after an --output run, say where its undo is
+        from build_ca_bundle.targets import registry
+
+        elsewhere = registry.bundle_pip_names(options)
+        report.elsewhere = elsewhere if elsewhere != output else None
+    return report
+
+
+def _undo_under_lock(output: Path, options: BuildOptions, report: UndoReport) -> None:
     # Its record names files to restore and remove: one another account could write would
     # have root remove or overwrite what they chose.
     if options.scope is Scope.GLOBAL:
@@ -629,7 +644,6 @@ def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
         bundle.check_root_file(history.path_for(output), "the change record")
     with bundle.run_lock(output):
         _undo(output, options, report)
-    return report
 
 
 def _preview_undo(output: Path, report: UndoReport) -> None:

@@ -96,6 +96,25 @@ def still_named_by(bundle: Path, options: BuildOptions) -> Path | None:
     return pip.names_bundle(options.scope, bundle, _pip_env(options))
 
 
+def bundle_pip_names(options: BuildOptions) -> Path | None:
+    """The bundle of ours pip's cert names, if it names one with our change record beside
+    it: an undo for another bundle (the default one, after an --output run) points there."""
+    if "pip" not in options.configure or options.scope is Scope.NONE:
+        return None
+    from build_ca_bundle import history
+    from build_ca_bundle.errors import ConfigError
+    from build_ca_bundle.targets import pip
+
+    try:
+        value = pip.current_cert(_pip_env(options)).value
+    except ConfigError:
+        return None
+    if not value:
+        return None
+    named = Path(value).expanduser()
+    return named if named.is_absolute() and history.path_for(named).is_file() else None
+
+
 def watched_files(options: BuildOptions) -> list[Path]:
     """Config files whose change must trigger a full run (a person may have edited them)."""
     if options.scope is Scope.NONE:
