@@ -494,6 +494,19 @@ def test_a_bare_undo_after_an_output_run_says_where_that_bundles_undo_is(
     assert "pip's cert names" not in run(capsys, "undo")[1]
 
 
+def test_undo_says_a_setting_removed_by_hand_is_unset(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "cert is now None", Python's word, not the person's."""
+    assert run(capsys)[0] == 0
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.write_text("[global]\ntimeout = 60\n")
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    assert f"left alone: {pip_conf} [global] cert is now unset, not ours" in out
+    assert pip_conf.read_text() == "[global]\ntimeout = 60\n"
+
+
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

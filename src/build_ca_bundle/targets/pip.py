@@ -606,7 +606,8 @@ def undo(change: Change, env: PipEnvironment) -> str:
     config = read_config(change.path, env)
     current = config.get(section, key)
     if change.new is not None and (current is None or not _same_path(current, change.new, env)):
-        return f"{LEFT_ALONE}{change.path} [{section}] {key} is now {current!r}, not ours"
+        now = "unset" if current is None else repr(current)
+        return f"{LEFT_ALONE}{change.path} [{section}] {key} is now {now}, not ours"
     original = _backup_if_only_ours(change, config, env)
     if original is not None:
         _write(change.path, original.text.encode(env.encoding))  # a byte order mark stays out
