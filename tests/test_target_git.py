@@ -74,8 +74,17 @@ def test_undo_removes_ours_but_leaves_a_value_changed_since(
     assert git_get(env, "--global", "--get", "http.sslCAInfo") == "/mine.pem"
 
     subprocess.run(["git", "config", "--global", "http.sslCAInfo", str(bundle)], check=True)
-    assert git.undo(change, env) == "removed"
+    # git had created ~/.gitconfig for our setting: empty again, it goes too (an empty
+    # file was left behind before).
+    assert git.undo(change, env) == "removed, with the file git had created for it"
     assert git_get(env, "--global", "--get", "http.sslCAInfo") is None
+    assert not (isolated_home.home / ".gitconfig").exists()
+
+    gitconfig = isolated_home.home / ".gitconfig"
+    gitconfig.write_text("[user]\n\tname = Someone\n")  # a file of the person's: it stays
+    (change,) = git.apply(git.plan(bundle, tmp_path / "e.pem", Scope.USER, env))
+    assert git.undo(change, env) == "removed"
+    assert gitconfig.read_text().startswith("[user]")
 
 
 def test_apply_runs_git_in_the_environment_of_the_plan(

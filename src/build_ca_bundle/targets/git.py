@@ -11,11 +11,13 @@ Git for Windows with ``http.sslBackend=schannel`` ignores ``http.sslCAInfo`` unl
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Severity, tools
+from build_ca_bundle.targets import CREATED_NOTE, Change, Finding, Severity, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "config_file", "plan", "undo"]
@@ -62,7 +64,8 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
         return result
     old = _get(env, [option], KEY)
     if not tools.same_path(old, value, env.platform):
-        change = Change(TARGET, path, KEY, old, value, (REPLACES_NOTE,))
+        notes = (REPLACES_NOTE,) + (() if os.path.lexists(path) else (CREATED_NOTE,))
+        change = Change(TARGET, path, KEY, old, value, notes)
         result.changes.append(change)
         result.commands[change] = ["config", option, KEY, value]
     if env.platform == "win32" and _effective(listing, "http.sslbackend") == "schannel":
@@ -80,13 +83,19 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     """Put back the value from before our change, in the very file we changed, unless a
     person has changed it since."""
     where = ["--file", str(change.path)]
-    return tools.revert(
+    outcome = tools.revert(
         env,
         change,
         _get(env, where, change.key),
         remove=["config", *where, "--unset", change.key],
         restore=["config", *where, change.key, change.old or ""],
     )
+    if outcome == "removed" and CREATED_NOTE in change.notes:
+        with contextlib.suppress(OSError):
+            if change.path.stat().st_size == 0:  # git created it for us, and it is empty again
+                change.path.unlink()
+                return "removed, with the file git had created for it"
+    return outcome
 
 
 def config_file(scope: Scope, env: ToolEnvironment) -> Path:
