@@ -1337,6 +1337,13 @@ def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
     )
     assert (quick.returncode, quick.stdout) == (0, "")
     assert "error: environment variable PIP_CERT" in quick.stderr
+    # --check: current, and the error still holds (it said only "current" before).
+    for check in (["--check", "-q"], ["--check", "--scope=user"]):  # quick path, full CLI
+        code, out, err = run(capsys, *check)
+        assert code == ExitCode.OK
+        assert "error: environment variable PIP_CERT" in err, check
+    payload = json.loads(run(capsys, "--check", "--json")[1])
+    assert any("PIP_CERT" in error for error in payload["errors"])
     monkeypatch.delenv("PIP_CERT")
     assert run(capsys, "--quiet")[1:] == ("", "")  # nothing wrong: silent
 

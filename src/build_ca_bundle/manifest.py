@@ -188,6 +188,13 @@ def stale_reason(
     return why_stale(load(bundle), key, now, bundle, options_key=options_key)
 
 
+def recorded_errors(manifest: dict[str, Any] | None) -> list[str]:
+    """The last full run's errors (our setting will not apply: PIP_CERT beats it, say):
+    they hold while nothing changed, so --check says them too."""
+    warnings = [] if manifest is None else manifest["warnings"]
+    return [warning for warning in map(str, warnings) if warning.startswith("error:")]
+
+
 def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, quiet: bool) -> None:
     """What an unchanged run says: the bundle, its size, and the last full run's warnings.
     Its errors (our setting will not apply: PIP_CERT beats it, say) still hold, as nothing

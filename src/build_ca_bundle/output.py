@@ -52,22 +52,29 @@ def error(problem: BuildCABundleError, *, as_json: bool) -> None:
 
 
 def check_result(reason: str | None, options: BuildOptions, *, as_json: bool, quiet: bool) -> None:
+    from build_ca_bundle import manifest
     from build_ca_bundle.fastpath import bundle_path
 
     code = ExitCode.OK if reason is None else ExitCode.STALE
+    # Current, but the last run's errors still hold (PIP_CERT beats our setting, say).
+    errors = manifest.recorded_errors(manifest.load(bundle_path(options))) if reason is None else []
     if as_json:
         emit_json(
             {
                 "bundle": {"path": str(bundle_path(options))},
                 "current": reason is None,
                 "reason": reason,
+                "errors": errors,
                 "exit_code": int(code),
             }
         )
-    elif reason is not None:
+        return
+    if reason is not None:
         say(f"stale: {reason}")
     elif not quiet:
         say(f"current: {bundle_path(options)}")
+    for error in errors:
+        say(error, sys.stderr)
 
 
 # --- the main job ---------------------------------------------------------------------------

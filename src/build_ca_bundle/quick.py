@@ -138,6 +138,8 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
     if "--check" in argv:
         if not quiet:
             say(f"current: {bundle}")
+        for error in manifest.recorded_errors(recorded):
+            say(error, sys.stderr)
     else:
         manifest.say_unchanged(bundle, recorded, quiet=quiet)
     return 0
