@@ -1243,36 +1243,30 @@ def test_doctor_from_a_removed_folder_still_checks_the_rest(
     import sys
 
     gone = tmp_path / "deleted-checkout"
-    gone.mkdir()
     pip_conf = isolated_home.pip_user_config
     pip_conf.parent.mkdir(parents=True)
     pip_conf.write_text("[global]\ntrusted-host = pypi.org\n")
-    command = [sys.executable, "-m", "build_ca_bundle", "doctor"]
     script = (
         "import os, subprocess, sys; os.rmdir(os.getcwd()); sys.exit(subprocess.call(sys.argv[1:]))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, *command],
-        cwd=gone,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+
+    def from_removed_folder(*args: str) -> subprocess.CompletedProcess[str]:
+        gone.mkdir()
+        return subprocess.run(
+            [sys.executable, "-c", script, sys.executable, "-m", "build_ca_bundle", *args],
+            cwd=gone,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    result = from_removed_folder("doctor")
     assert "Traceback" not in result.stderr
     assert result.returncode == ExitCode.FINDINGS
     assert "trusted-host" in result.stdout + result.stderr
 
-    gone.mkdir()  # a relative --output there: a traceback (Path.absolute) before
-    relative = [sys.executable, "-m", "build_ca_bundle", "--scope", "none", "-o", "rel.pem"]
-    result = subprocess.run(
-        [sys.executable, "-c", script, *relative],
-        cwd=gone,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = from_removed_folder("--scope", "none", "-o", "rel.pem")  # Path.absolute raised
     assert (result.returncode, result.stderr.splitlines()[0]) == (
         ExitCode.BUNDLE,
         "error: the bundle path rel.pem is relative, and the current folder no longer exists",
