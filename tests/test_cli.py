@@ -507,6 +507,42 @@ def test_undo_says_a_setting_removed_by_hand_is_unset(
     assert pip_conf.read_text() == "[global]\ntimeout = 60\n"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX special files")
+def test_what_is_not_a_regular_file_of_ours_is_never_opened_replaced_or_removed(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As root, `--output /dev/null` replaced the device with a bundle file and `undo
+    --output /dev/null` deleted it (a device read as an empty file: tested on a device node
+    of the test's own); a FIFO there hung the
+    run; `undo --output proj/yarn` took yarn.lock for our lock; and `undo --output
+    pkg/__init__.py` deleted an empty file of the person's."""
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    specials = [fifo]
+    if os.geteuid() == 0:  # a device of the test's own, never the machine's /dev/null
+        device = tmp_path / "null"
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        specials.append(device)
+    for special in specials:
+        code, _, err = run(capsys, "--scope", "none", "-o", str(special))  # FIFO: a hang
+        assert code == ExitCode.BUNDLE, special
+        assert "is not a regular file (a device, a FIFO" in err
+    assert fifo.is_fifo() and all(not path.is_file() for path in specials)
+    for special in specials:
+        code, out, _ = run(capsys, "--scope", "none", "-o", str(special), "undo")
+        assert (code, f"left alone: {special} (this tool did not write it)" in out) == (0, True)
+    assert fifo.is_fifo() and all(path.exists() and not path.is_file() for path in specials)
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "yarn.lock").write_text("# yarn lockfile v1\n")
+    (project / "__init__.py").touch()
+    for named in ("yarn", "__init__.py"):
+        assert run(capsys, "--scope", "none", "-o", str(project / named), "undo")[0] == 0
+    assert (project / "yarn.lock").read_text() == "# yarn lockfile v1\n"
+    assert (project / "__init__.py").exists()
+
+
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -171,27 +171,52 @@ def check_ours(path: Path, marker: bytes = BUNDLE_MARKER, *, bundle: Path | None
             f"{path} is a folder, where this tool keeps a file; nothing was changed",
             hint="move that folder away, or name another path with --output",
         )
-    if not is_ours(path, marker, bundle=bundle):
-        raise BundleError(
-            f"{path} holds a file this tool did not write (it does not begin with "
-            f"'{marker.decode('ascii')}'); it was not replaced, and nothing was changed",
-            hint="name another path with --output, or move that file away first",
-        )
+    if is_ours(path, marker, bundle=bundle):
+        return
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        regular = False  # a dangling link, say
+    what = (
+        f"holds a file this tool did not write (it does not begin with "
+        f"'{marker.decode('ascii')}')"
+        if regular
+        else "is not a regular file (a device, a FIFO, a socket, a dangling link)"
+    )
+    raise BundleError(
+        f"{path} {what}; it was not replaced, and nothing was changed",
+        hint="name another path with --output, or move that file away first",
+    )
 
 
-def is_ours(path: Path, marker: bytes = BUNDLE_MARKER, *, bundle: Path | None = None) -> bool:
-    """True if nothing is at ``path``, or an empty file, or one that begins with ``marker``
-    (what this tool writes at the top of every file of its own of that kind), or if a run of
-    ours keeps its record beside the bundle it belongs to (``bundle``, else ``path`` itself):
-    a bundle of ours edited by hand is rebuilt."""
+def is_ours(
+    path: Path,
+    marker: bytes = BUNDLE_MARKER,
+    *,
+    bundle: Path | None = None,
+    empty_is_ours: bool = True,
+) -> bool:
+    """True if nothing is at ``path``, or a regular file that begins with ``marker`` (what
+    this tool writes at the top of every file of its own of that kind), or an empty one
+    (nothing to lose by replacing it; undo, which would delete it, passes
+    ``empty_is_ours=False``), or if a run of ours keeps its record beside the bundle it
+    belongs to (``bundle``, else ``path`` itself): a bundle of ours edited by hand is rebuilt.
+    Anything but a regular file (/dev/null, a FIFO, a socket) is never ours, and never
+    opened: a FIFO would hang the run."""
+    try:
+        status = path.stat()  # through a link: what it leads to is what would be replaced
+    except FileNotFoundError:
+        return not path.is_symlink()  # a dangling link is someone's, not nothing
+    except OSError:
+        return not os.path.lexists(path)
+    if not stat.S_ISREG(status.st_mode):
+        return False
     try:
         with open(path, "rb") as handle:  # noqa: PTH123 (a few bytes, not the whole file)
             head = handle.read(len(marker))
-    except FileNotFoundError:
-        return True
     except OSError:
-        return not os.path.lexists(path)
-    if not head or head == marker:
+        return False
+    if head == marker or (not head and empty_is_ours):
         return True
     owner = path if bundle is None else bundle
     records = (manifest.path_for(owner), os.fspath(owner) + HISTORY_SUFFIX)
@@ -655,4 +680,7 @@ def remove_locks(path: Path) -> None:
     A run that was waiting on one then finds it gone and takes the new one (lock.hold)."""
     for lock_file in (lock_path(path), _run_lock_path(path)):
         with contextlib.suppress(OSError):
-            lock_file.unlink()
+            status = lock_file.lstat()
+            # Ours are empty files: `undo --output proj/yarn` must not take yarn.lock.
+            if stat.S_ISREG(status.st_mode) and status.st_size == 0:
+                lock_file.unlink()

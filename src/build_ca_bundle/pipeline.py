@@ -653,7 +653,7 @@ def _preview_undo(output: Path, report: UndoReport) -> None:
         back = "(unset)" if change.old is None else change.old
         report.outcomes.append((change, f"would put back {back}, unless changed since"))
     for path, marker in _our_files(output):
-        if not bundle.is_ours(path, marker, bundle=output):
+        if not bundle.is_ours(path, marker, bundle=output, empty_is_ours=False):
             report.foreign.append(path)
         elif path.exists():
             report.removed.append(path)
@@ -689,7 +689,8 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         report.kept, report.named_by = output, naming
         return
     for path, marker in _our_files(output):
-        if not bundle.is_ours(path, marker, bundle=output):  # `undo --output notes.txt`
+        # `undo --output notes.txt`, or /dev/null, or an empty __init__.py: not ours
+        if not bundle.is_ours(path, marker, bundle=output, empty_is_ours=False):
             report.foreign.append(path)
         elif bundle.remove(path):
             report.removed.append(path)
