@@ -431,6 +431,14 @@ def test_a_file_this_tool_did_not_write_is_never_replaced_or_removed(
     assert f"{roots} holds a file this tool did not write" in err
     assert not roots.with_name("ca-bundle.pem").exists()
 
+    pinned = tmp_path / "own" / "pinned-roots.pem"  # the side file of own/ca-bundle.pem
+    make_root("Trusted Nowhere").write(pinned)
+    mine = pinned.read_bytes()
+    code, _, err = run(capsys, "--scope", "none", "-o", str(pinned.with_name("ca-bundle.pem")))
+    assert code == ExitCode.BUNDLE  # it was trusted, then rewritten with our header
+    assert f"{pinned} holds a file this tool did not write" in err
+    assert pinned.read_bytes() == mine
+
     notes = tmp_path / "notes.txt"
     notes.write_text("precious\n")
     code, out, _ = run(capsys, "--output", str(notes), "undo")

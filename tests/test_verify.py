@@ -246,7 +246,9 @@ def test_an_unreadable_pinned_file_is_no_root(
     (tmp_path / "none").mkdir()
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "store.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
-    (tmp_path / "pinned-roots.pem").write_text("-----BEGIN CERTIFICATE-----\nbroken\n")
+    (tmp_path / "pinned-roots.pem").write_text(
+        "# Roots pinned with build-ca-bundle, edited\n-----BEGIN CERTIFICATE-----\nbroken\n"
+    )
     output = tmp_path / "ca-bundle.pem"
     code = cli.main(["--no-verify", "--scope", "none", "--output", str(output)])
     assert code == ExitCode.NO_CERTIFICATES

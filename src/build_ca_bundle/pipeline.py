@@ -251,7 +251,9 @@ def build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     try:
         bundle.check_bundle_path(output)
-        bundle.check_ours(extra_roots_path(output), bundle=output)  # its side file too
+        # Its side files too: the pinned roots' file would be trusted, then rewritten.
+        bundle.check_ours(extra_roots_path(output), bundle=output)
+        bundle.check_ours(pinned_roots_path(output), PINNED_MARKER, bundle=output)
         if options.dry_run:
             return _build(options)
         if options.scope is Scope.GLOBAL:
