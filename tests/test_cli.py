@@ -147,7 +147,19 @@ def test_an_extra_ca_path_that_cannot_be_read_changes_nothing(
     assert bundle_path(isolated_home).read_bytes() == before
     assert corp.pem.decode().strip() in before.decode()  # its roots kept, not dropped
 
-    (tmp_path / "unmounted").rename(share)
+    # The share's mount point, empty while it is not mounted; a folder of links into it.
+    share.mkdir()
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "corp.pem").symlink_to(tmp_path / "unmounted" / "corp.pem")
+    (tmp_path / "unmounted").rename(tmp_path / "away")
+    for named, said in ((share, "gave no certificate"), (links, "a link to a file that is not")):
+        code, _, err = run(capsys, "--quiet", "--extra-ca", str(named))
+        assert code == ExitCode.CONFIG, named
+        assert said in err
+    assert bundle_path(isolated_home).read_bytes() == before
+    share.rmdir()
+    (tmp_path / "away").rename(share)
     (share / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64!\n")
     code, _, err = run(capsys, "--quiet", "--extra-ca", str(share))
     assert code == 0
@@ -1787,7 +1799,7 @@ def test_a_fifo_or_device_where_a_file_goes_is_refused_not_waited_on(
     store.file.unlink()
     os.mkfifo(store.file)
     result = tool("--scope", "none", "--extra-ca", str(store.folder))
-    assert result.returncode in (0, ExitCode.NO_CERTIFICATES), result.stderr
+    assert result.returncode in (0, ExitCode.CONFIG, ExitCode.NO_CERTIFICATES), result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -178,8 +178,7 @@ def check_ours(path: Path, marker: bytes = BUNDLE_MARKER, *, bundle: Path | None
     except OSError:
         regular = False  # a dangling link, say
     what = (
-        f"holds a file this tool did not write (it does not begin with "
-        f"'{marker.decode('ascii')}')"
+        f"holds a file this tool did not write (it does not begin with '{marker.decode('ascii')}')"
         if regular
         else "is not a regular file (a device, a FIFO, a socket, a dangling link)"
     )

@@ -32,6 +32,7 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
     result = SourceResult(name=NAME, kind=SourceKind.EXTRA)
     own = {_resolved(path) for path in own_outputs}
     for path in paths:
+        said_before = len(result.candidates), len(result.problems)
         if path.is_dir():
             result.inputs.append(path)
             try:
@@ -43,13 +44,24 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
                 skipped = _skipped_in_folder(child)
                 if skipped is None:
                     _read_into(result, child, own)
+                elif skipped == _NOT_THERE:  # a link into a share that is not mounted
+                    _unread(result, Problem(str(child), skipped))
                 elif skipped:  # an IT-provided root must not go missing without a word
                     result.problems.append(Problem(str(child), skipped))
         elif path.exists():
             _read_into(result, path, own)
         else:
             _unread(result, Problem(str(path), "skipped: no such file or folder"))
+            continue
+        if (len(result.candidates), len(result.problems)) == said_before:
+            # Nothing at all, not even a bad block: an empty mount point, a file emptied. A
+            # bundle without it would drop its roots. (A bad certificate is only skipped.)
+            _unread(result, Problem(str(path), _GAVE_NOTHING))
     return result
+
+
+_NOT_THERE = "skipped: a link to a file that is not there (a share not mounted yet?)"
+_GAVE_NOTHING = "gave no certificate (an empty folder or file: a share not mounted yet?)"
 
 
 def _unread(result: SourceResult, problem: Problem) -> None:
@@ -64,8 +76,8 @@ def _skipped_in_folder(child: Path) -> str | None:
         return ""  # .DS_Store, editors' swap files, our own temp files
     if child.is_dir():
         return "skipped: a folder inside an --extra-ca folder (name it to read it too)"
-    if not child.is_file():
-        return "skipped: not a regular file"
+    if not child.is_file():  # a dangling link: one into a share that is not mounted
+        return _NOT_THERE if child.is_symlink() else "skipped: not a regular file"
     if child.suffix.lower() in CERTIFICATE_SUFFIXES:
         return None
     if not _looks_like_certificates(child):
