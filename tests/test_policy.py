@@ -95,6 +95,17 @@ def test_missing_default_policy_is_no_policy_but_a_named_one_is_an_error(tmp_pat
         policy.load(tmp_path / "absent.toml", explicit=True)
 
 
+def test_a_default_policy_that_is_a_dangling_link_is_an_error_not_no_policy(
+    tmp_path: Path,
+) -> None:
+    """A link into a share not mounted yet read as "no policy": the run went on without
+    IT's required and excluded roots."""
+    link = tmp_path / "policy.toml"
+    link.symlink_to(tmp_path / "not-mounted" / "policy.toml")
+    with pytest.raises(PolicyError, match="is a link to a file that is not there"):
+        policy.load(link, explicit=False)
+
+
 def test_not_utf8_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_bytes(b'keep_expired = false\nscope = "\xff"\n')

@@ -115,6 +115,12 @@ def load(path: Path | None, *, explicit: bool) -> Policy:
     except FileNotFoundError:
         if explicit:
             raise PolicyError(f"policy file not found: {path}") from None
+        if path.is_symlink():  # there, but what it names is not (a share not mounted yet)
+            raise PolicyError(
+                f"the policy file {path} is a link to a file that is not there "
+                f"({path.readlink()}); nothing was changed",
+                hint="mount or restore what it names, or remove the link",
+            ) from None
         return Policy()
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
