@@ -1257,7 +1257,10 @@ def test_a_machine_wide_doctor_fix_leaves_a_pip_config_users_can_change_alone(
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="POSIX, as root")
 def test_a_bundle_folder_made_writable_by_others_is_refused_by_the_next_run_too(
-    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A full run refuses a bundle others could replace; the unchanged run and --check
     decided from the record alone and called it current. Who may write each folder above
@@ -1273,6 +1276,19 @@ def test_a_bundle_folder_made_writable_by_others_is_refused_by_the_next_run_too(
     folder.chmod(0o755)
     assert run(capsys)[0] == 0
     assert run(capsys, "--check")[0] == ExitCode.OK
+
+    # Through a link: a symlinked HOME whose target is made writable by others.
+    real_home = isolated_home.root / "real-home"
+    real_home.mkdir(mode=0o700)
+    linked = isolated_home.root / "linked-home"
+    linked.symlink_to(real_home)
+    monkeypatch.setenv("HOME", str(linked))
+    monkeypatch.setenv("XDG_DATA_HOME", str(linked / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(linked / "config"))
+    assert run(capsys)[0] == 0
+    real_home.chmod(0o777)
+    code, out, _ = run(capsys, "--check")
+    assert (code, out) == (ExitCode.STALE, f"stale: who may write {real_home} changed\n")
 
 
 def test_doctor_fix_as_root_leaves_another_accounts_pip_config_alone(

@@ -78,13 +78,18 @@ def guarded(bundle: str | os.PathLike[str]) -> list[str]:
     """The bundle's folder and each folder above it: what the full run's checks of who may
     replace the bundle look at (bundle.check_machine_path, check_root_file). One made
     writable by others since (chmod 777) means a full run, which then refuses it."""
-    folders, folder = [], os.path.dirname(os.path.abspath(bundle))
-    while True:
-        folders.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return folders
-        folder = parent
+    folders: dict[str, None] = {}
+    # The path as given and the one its links lead to (a symlinked HOME: the folder made
+    # writable is the link's target).
+    for start in (os.path.abspath(bundle), os.path.realpath(bundle)):
+        folder = os.path.dirname(start)
+        while True:
+            folders[folder] = None
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return list(folders)
 
 
 def record(
