@@ -716,6 +716,27 @@ def test_undo_keeps_a_bundle_that_pip_conf_named_before_any_change_of_ours(
     assert not bundle_path(isolated_home).exists()
 
 
+@pytest.mark.parametrize("where", ["[install] of pip.conf", "~/.pip/pip.conf"])
+def test_undo_keeps_a_bundle_that_another_section_or_pip_file_names(
+    where: str, store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the scope's own [global] cert was looked at: with `[install] cert = <bundle>`
+    by hand, or pip's older per-user file naming it, undo removed the bundle and `pip
+    install` failed ("Could not find a suitable TLS CA certificate bundle")."""
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    if where.startswith("[install]"):
+        naming = isolated_home.pip_user_config
+        naming.write_text(naming.read_text() + f"[install]\ncert = {bundle}\n")
+    else:
+        naming = isolated_home.home / ".pip" / "pip.conf"
+        naming.parent.mkdir()
+        naming.write_text(f"[global]\ncert = {bundle}\n")
+    assert cli.main(["undo"]) == ExitCode.CONFIG
+    assert f"{naming} names it" in capsys.readouterr().err
+    assert bundle.exists()
+
+
 def test_undo_of_two_bundles_in_turn_puts_back_what_was_there_before_both(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -663,16 +663,22 @@ def _backup_if_only_ours(
 
 
 def names_bundle(scope: Scope, bundle: Path, env: PipEnvironment) -> Path | None:
-    """The scope's pip config file if its ``cert`` names ``bundle`` (put there by anyone:
-    a synced dotfile, a re-imaged machine), else None."""
+    """A pip config file whose ``cert``, in any section, names ``bundle`` (put there by
+    anyone: a synced dotfile, a re-imaged machine, ``[install] cert`` by hand), among the
+    scope's file and every file pip loads; else None. Only the scope's own ``[global]``
+    was looked at: undo removed a bundle that ``pip install`` was still told to use."""
     if scope is Scope.NONE:
         return None
-    path = target_file(scope, env)
-    try:
-        current = read_config(path, env).get(SECTION)
-    except ConfigError:
-        return None  # undo reported this file already
-    return path if current is not None and _same_path(current, str(bundle), env) else None
+    for path in dict.fromkeys([target_file(scope, env), *loaded_files(env)]):
+        try:
+            sections = read_config(path, env).sections
+        except ConfigError:
+            continue  # undo reported the scope's file already; pip cannot load the others
+        for values in sections.values():
+            current = values.get(KEY)
+            if current is not None and _same_path(current, str(bundle), env):
+                return path
+    return None
 
 
 def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
