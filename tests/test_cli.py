@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from build_ca_bundle import cli, manifest, openssl
+from build_ca_bundle import cli, history, manifest, openssl
 from build_ca_bundle.certificates import parse_der
 from build_ca_bundle.errors import ExitCode
 from build_ca_bundle.targets import Change, Plan
@@ -561,6 +561,29 @@ def test_what_is_not_a_regular_file_of_ours_is_never_opened_replaced_or_removed(
         assert run(capsys, "--scope", "none", "-o", str(project / named), "undo")[0] == 0
     assert (project / "yarn.lock").read_text() == "# yarn lockfile v1\n"
     assert (project / "__init__.py").exists()
+
+
+def test_undo_dry_run_says_the_bundle_would_be_kept_where_undo_keeps_it(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dry run said "would remove" the bundle where undo keeps it (exit 3): a pip.conf
+    it cannot parse, or one that names the bundle without a record of ours."""
+    assert run(capsys)[0] == 0
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.write_text(pip_conf.read_text() + "garbage line\n")
+    for dry in (True, False):
+        code = cli.main(["undo", *(["--dry-run"] if dry else [])])
+        out, err = capsys.readouterr()
+        assert code == ExitCode.CONFIG, dry
+        assert f"{'would keep' if dry else 'kept'} {bundle_path(isolated_home)}" in err
+        assert "remove" not in out
+    pip_conf.write_text("[global]\n")
+    assert cli.main(["undo"]) == 0  # the record was kept while a setting was not undone
+    assert run(capsys)[0] == 0
+    history.path_for(bundle_path(isolated_home)).unlink()  # no record; pip.conf names it
+    code = cli.main(["undo", "--dry-run"])
+    assert code == ExitCode.CONFIG
+    assert f"{pip_conf} names it" in capsys.readouterr().err
 
 
 def test_undo_restores_pip_conf_byte_for_byte_and_removes_the_bundle(

@@ -318,16 +318,17 @@ def undo_human(report: UndoReport) -> None:
         say(f"would remove {path}" if report.dry_run else f"removed {path}")
     for path in report.foreign:
         say(f"left alone: {path} (this tool did not write it)")
+    kept = "would keep" if report.dry_run else "kept"
     if report.named_by is not None:
         say(
-            f"error: kept {report.kept}: {report.named_by} names it in its cert setting, "
+            f"error: {kept} {report.kept}: {report.named_by} names it in its cert setting, "
             "which this tool did not put there; remove that line, then run "
             "build-ca-bundle undo again",
             sys.stderr,
         )
     elif report.kept is not None:
         say(
-            f"error: kept {report.kept}: the settings not undone above still point at it; "
+            f"error: {kept} {report.kept}: the settings not undone above still point at it; "
             "fix what they name, then run build-ca-bundle undo again",
             sys.stderr,
         )

@@ -626,7 +626,7 @@ def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
     report = UndoReport(dry_run=dry_run)
     if output.parent.is_dir():
         if dry_run:
-            _preview_undo(output, report)
+            _preview_undo(output, options, report)
         else:
             _undo_under_lock(output, options, report)
     if report.nothing_done():  # after an --output run, say where its undo is
@@ -648,12 +648,28 @@ def _undo_under_lock(output: Path, options: BuildOptions, report: UndoReport) ->
         _undo(output, options, report)
 
 
-def _preview_undo(output: Path, report: UndoReport) -> None:
+def _preview_undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
     """What undo would try, from the record: each change back, newest first (a setting a
-    person changed since is left alone then), and our files that would go."""
-    for change in reversed(history.load(output)):
+    person changed since is left alone then), and our files that would go, unless, as
+    undo would find, a file it must edit cannot be read or a pip file still names the
+    bundle: then the bundle would be kept."""
+    from build_ca_bundle.targets import registry
+
+    blocked = False
+    recorded = history.load(output)
+    for change in reversed(recorded):
         back = "(unset)" if change.old is None else change.old
-        report.outcomes.append((change, f"would put back {back}, unless changed since"))
+        problem = registry.unreadable(change, options)
+        blocked = blocked or problem is not None
+        outcome = f"would put back {back}, unless changed since"
+        report.outcomes.append((change, outcome if problem is None else f"not undone: {problem}"))
+    if blocked:
+        report.kept = output
+        return
+    naming = registry.still_named_by(output, options, reverting=recorded)
+    if naming is not None:
+        report.kept, report.named_by = output, naming
+        return
     for path, marker in _our_files(output):
         if not bundle.is_ours(path, marker, bundle=output, empty_is_ours=False):
             report.foreign.append(path)

@@ -662,11 +662,17 @@ def _backup_if_only_ours(
     return before if ours == config.text else None
 
 
-def names_bundle(scope: Scope, bundle: Path, env: PipEnvironment) -> Path | None:
+def names_bundle(
+    scope: Scope,
+    bundle: Path,
+    env: PipEnvironment,
+    ignoring: frozenset[tuple[Path, str]] = frozenset(),
+) -> Path | None:
     """A pip config file whose ``cert``, in any section, names ``bundle`` (put there by
     anyone: a synced dotfile, a re-imaged machine, ``[install] cert`` by hand), among the
     scope's file and every file pip loads; else None. Only the scope's own ``[global]``
-    was looked at: undo removed a bundle that ``pip install`` was still told to use."""
+    was looked at: undo removed a bundle that ``pip install`` was still told to use.
+    ``ignoring``: (file, ``section.cert``) settings undo is about to revert (its dry run)."""
     if scope is Scope.NONE:
         return None
     for path in dict.fromkeys([target_file(scope, env), *loaded_files(env)]):
@@ -674,8 +680,10 @@ def names_bundle(scope: Scope, bundle: Path, env: PipEnvironment) -> Path | None
             sections = read_config(path, env).sections
         except ConfigError:
             continue  # undo reported the scope's file already; pip cannot load the others
-        for values in sections.values():
+        for section, values in sections.items():
             current = values.get(KEY)
+            if (path, f"{section}.{KEY}") in ignoring:
+                continue
             if current is not None and _same_path(current, str(bundle), env):
                 return path
     return None

@@ -23,7 +23,7 @@ from build_ca_bundle.targets import (
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from build_ca_bundle.targets.env import Registry
     from build_ca_bundle.targets.pip import PipEnvironment
@@ -87,13 +87,31 @@ def _undo(change: Change, options: BuildOptions) -> str:
     return outcome
 
 
-def still_named_by(bundle: Path, options: BuildOptions) -> Path | None:
-    """A config file that names ``bundle`` after undo: pip's, whoever set it there."""
+def unreadable(change: Change, options: BuildOptions) -> str | None:
+    """Why undo could not edit this change's pip file (it does not parse), or None: what
+    ``undo --dry-run`` says, without editing anything."""
+    if change.target != "pip":
+        return None
+    from build_ca_bundle.targets import pip
+
+    try:
+        pip.read_config(change.path, _pip_env(options))
+    except BuildCABundleError as error:
+        return str(error)
+    return None
+
+
+def still_named_by(
+    bundle: Path, options: BuildOptions, reverting: Sequence[Change] = ()
+) -> Path | None:
+    """A config file that names ``bundle`` after undo: pip's, whoever set it there
+    (``reverting``: the changes undo would revert first, for its dry run)."""
     if "pip" not in options.configure:
         return None
     from build_ca_bundle.targets import pip
 
-    return pip.names_bundle(options.scope, bundle, _pip_env(options))
+    ignoring = frozenset((c.path, c.key) for c in reverting if c.target == "pip")
+    return pip.names_bundle(options.scope, bundle, _pip_env(options), ignoring)
 
 
 def bundle_pip_names(options: BuildOptions) -> Path | None:
