@@ -1891,6 +1891,16 @@ def test_unknown_tool_names_are_clear_errors(
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_configure_given_twice_configures_both(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--configure git --configure pip` silently meant pip alone (the last one won)."""
+    code, out, _ = run(capsys, "--configure", "git", "--configure", "pip")
+    assert code == 0
+    assert "git: set " in out and "pip: set " in out
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_configure_git_and_undo_through_the_cli(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

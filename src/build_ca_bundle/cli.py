@@ -196,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--configure",
         metavar="TOOLS",
+        action="append",
         help="comma-separated tools to point at the bundle: pip (default), "
-        "git, npm, conda, uv, env (persist variables), or all",
+        "git, npm, conda, uv, env (persist variables), or all (repeatable)",
     )
     parser.add_argument(
         "--persist-env",
@@ -311,7 +312,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     scope = Scope(args.scope or policy.string("scope") or Scope.USER.value)
     output = args.output or (Path(policy.string("output") or "") if "output" in policy else None)
     configure_names = (
-        args.configure.split(",")
+        ",".join(args.configure).split(",")  # --configure git --configure pip: both
         if getattr(args, "configure", None)
         else policy.strings("configure") or ["pip"]
     )
