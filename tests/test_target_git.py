@@ -193,3 +193,25 @@ def test_a_broken_config_file_is_an_error_and_left_alone(
     with pytest.raises(ConfigError, match="bad config line 1"):
         git.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, tool_env(isolated_home))
     assert gitconfig.read_text() == "[broken\n"
+
+
+def test_an_included_file_is_watched_and_its_other_value_said(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """A value in an [include]d file counted as a second one in ~/.gitconfig ("set 2 times
+    ... not configured"), though `git config --global` edits only ~/.gitconfig; and the
+    included file was not watched, so a change there went unseen."""
+    gitconfig = isolated_home.home / ".gitconfig"
+    local = isolated_home.home / ".gitconfig.local"
+    local.write_text("[http]\n\tsslCAInfo = /elsewhere.pem\n")
+    gitconfig.write_text(f"[http]\n\tsslCAInfo = /old.pem\n[include]\n\tpath = {local}\n")
+    env = tool_env(isolated_home)
+    bundle = tmp_path / "ca-bundle.pem"
+    planned = git.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    (change,) = planned.changes
+    assert (change.path, change.old) == (gitconfig, "/old.pem")
+    assert local in planned.files and gitconfig in planned.files
+    (included,) = [f for f in planned.findings if f.where == f"{local}: http.sslCAInfo"]
+    assert included.severity is Severity.WARNING
+    assert "/elsewhere.pem" in included.message
+    assert included.fix == f"git config --file {local} --unset http.sslCAInfo"

@@ -56,9 +56,22 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     option = _SCOPE_OPTIONS[scope]
     path = config_file(scope, env)
     result.files.append(path)
-    listing = _http_settings(env)
+    listing, origins = _http_settings(env)
+    # An [include]d file's http settings count too: watched, and said when they differ.
+    result.files.extend(origin for origin in origins if origin is not None)
     value = str(bundle)
-    duplicates = [v for s, k, v in listing if s == _scope_name(scope) and k == KEY.lower()]
+    ours = [
+        (v, origin)
+        for (s, k, v), origin in zip(listing, origins, strict=True)
+        if s == _scope_name(scope) and k == KEY.lower()
+    ]
+    # Values in the file we write: 'git config' refuses to overwrite more than one there.
+    duplicates = [v for v, origin in ours if origin == path]
+    result.findings.extend(
+        _included_finding(origin, theirs, path)
+        for theirs, origin in ours
+        if origin not in (path, None) and not tools.same_path(theirs, value, env.platform)
+    )
     if len(duplicates) > 1:
         result.findings.append(_duplicate_finding(option, duplicates))
         return result
@@ -143,25 +156,43 @@ def _get(env: ToolEnvironment, where: list[str], key: str) -> str | None:
     return completed.stdout.rstrip("\r\n")
 
 
-def _http_settings(env: ToolEnvironment) -> list[tuple[str, str, str]]:
+def _included_finding(origin: Path, theirs: str, path: Path) -> Finding:
+    return Finding(
+        Severity.WARNING,
+        f"{origin}: {KEY}",
+        f"{KEY} = {theirs} in {origin}, a file git reads with {path} ([include]): git uses "
+        "the value it reads last, which may not be ours",
+        f"git config --file {origin} --unset {KEY}",
+    )
+
+
+def _http_settings(
+    env: ToolEnvironment,
+) -> tuple[list[tuple[str, str, str]], list[Path | None]]:
     """Every ``http.*`` setting git reads here, as (scope, lower-case key, value), in the
-    order git reads them (later wins)."""
+    order git reads them (later wins), and the file each comes from."""
     completed = run(
-        env, TARGET, ["config", "--show-scope", "--get-regexp", r"^http\."], check=False
+        env,
+        TARGET,
+        ["config", "--show-scope", "--show-origin", "--get-regexp", r"^http\."],
+        check=False,
     )
     if completed.returncode not in (0, _UNSET):
         raise ConfigError(
             f"git cannot read its config: {completed.stderr.strip()[:300]}",
             hint="fix the file git names; nothing was changed",
         )
-    settings = []
+    settings: list[tuple[str, str, str]] = []
+    origins: list[Path | None] = []
     for line in completed.stdout.splitlines():
         scope, _, rest = line.partition("\t")
+        origin, _, rest = rest.partition("\t")  # file:<path>, or command line:, blob:
         key, _, value = rest.partition(" ")
         # Section and variable names are case-blind; a URL subsection keeps its case.
         first, _, last = key.rpartition(".")
         settings.append((scope, f"{first}.{last.lower()}", value))
-    return settings
+        origins.append(Path(origin[len("file:") :]) if origin.startswith("file:") else None)
+    return settings, origins
 
 
 def _effective(listing: list[tuple[str, str, str]], key: str) -> str | None:
