@@ -1454,6 +1454,9 @@ def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
         assert "error: environment variable PIP_CERT" in err, check
     payload = json.loads(run(capsys, "--check", "--json")[1])
     assert any("PIP_CERT" in error for error in payload["errors"])
+    code, out, _ = run(capsys, "--keep-expired")  # a full run that changes nothing
+    assert "nothing changed: the bundle is current; see the errors below" in out
+    assert "every setting already points at it" not in out  # PIP_CERT beats it
     monkeypatch.delenv("PIP_CERT")
     assert run(capsys, "--quiet")[1:] == ("", "")  # nothing wrong: silent
 

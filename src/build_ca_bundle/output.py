@@ -257,7 +257,13 @@ def _changes_human(report: BuildReport) -> None:
         for note in change.notes:
             say(f"  {as_planned(note) if report.dry_run else note}")
     if not report.changed_anything:
-        say("nothing to do: the bundle is current and every setting already points at it")
+        from build_ca_bundle.targets import Severity
+
+        # Not "every setting": one that was not configured says so below, as an error.
+        if any(finding.severity is Severity.ERROR for finding in report.findings):
+            say("nothing changed: the bundle is current; see the errors below")
+        else:
+            say("nothing to do: the bundle is current and every setting already points at it")
 
 
 def findings_human(findings: Sequence[Finding], *, errors: TextIO | None = None) -> None:
