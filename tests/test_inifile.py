@@ -114,7 +114,7 @@ def test_a_key_in_default_is_overridden_not_edited() -> None:
         ("[global]\ncert = /a\nCERT = /b\n", 3, "'cert' appears twice"),
         ("cert = /a\n[global]\n", 1, "before the first [section]"),
         ("\ufeff[global]\n", 1, "before the first [section]"),
-        ("[global]\ncert = /a\njust words\n", 3, "not a 'key = value' line"),
+        ("[global]\ncert = /a\njust words\n", 3, "not a 'key = value' line: 'just words'"),
     ],
 )
 def test_text_the_parser_rejects_is_refused_with_its_line(

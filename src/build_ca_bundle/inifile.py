@@ -126,6 +126,17 @@ class _Parser(configparser.RawConfigParser):
         return self._normalize_key(optionstr)
 
 
+def _unrepr(line: str) -> str:
+    """configparser keeps a bad line as its repr(): the line itself, to quote it once."""
+    import ast
+
+    try:
+        value = ast.literal_eval(line)
+    except (ValueError, SyntaxError):
+        return line
+    return value if isinstance(value, str) else line
+
+
 def _as_ini_error(error: configparser.Error) -> IniError:
     """Name the first bad line; configparser's own messages are long and name a fake file."""
     if isinstance(error, configparser.MissingSectionHeaderError):
@@ -134,7 +145,7 @@ def _as_ini_error(error: configparser.Error) -> IniError:
         )
     if isinstance(error, configparser.ParsingError):
         lineno, line = error.errors[0]
-        return IniError(f"not a 'key = value' line: {line.strip()!r}", lineno)
+        return IniError(f"not a 'key = value' line: {_unrepr(line).strip()!r}", lineno)
     if isinstance(error, configparser.DuplicateSectionError):
         return IniError(f"section [{error.section}] appears twice", error.lineno)
     if isinstance(error, configparser.DuplicateOptionError):
