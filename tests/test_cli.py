@@ -622,6 +622,9 @@ def test_undo_puts_back_what_a_person_set_between_two_runs(
     assert (code, f"global.cert: /mine.pem -> {bundle_path(isolated_home)}" in out) == (0, True)
     assert cli.main(["undo"]) == 0
     assert pip_conf.read_text() == "[global]\ncert = /mine.pem\ntimeout = 60\n"
+    if at_first is not None:  # the file from before the first run: kept, and said
+        assert f"an older copy of the file stays at {pip_conf}.bak" in capsys.readouterr().out
+        assert Path(f"{pip_conf}.bak").read_text() == at_first
 
 
 def test_undo_removes_the_pip_conf_it_created_and_its_own_folder(

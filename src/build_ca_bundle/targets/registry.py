@@ -19,6 +19,8 @@ from build_ca_bundle.targets import (
     Plan,
     Severity,
     backup_of,
+    backup_path,
+    has_backup,
 )
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -71,6 +73,10 @@ def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
     if backup is not None and not outcome.startswith(LEFT_ALONE) and BACKUP_KEPT not in outcome:
         with contextlib.suppress(FileNotFoundError):
             backup.unlink()  # put back: the backup of the first change has done its job
+    elif backup is None and not outcome.startswith(LEFT_ALONE) and has_backup(change.path):
+        # Not this change's (a person set the value in between; doctor --fix's): the file
+        # as it was before an earlier change stays, and is said, for whoever needs it.
+        outcome += f"; an older copy of the file stays at {backup_path(change.path)}"
     return outcome, True
 
 
