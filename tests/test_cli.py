@@ -562,6 +562,21 @@ def test_what_is_not_a_regular_file_of_ours_is_never_opened_replaced_or_removed(
     assert (project / "yarn.lock").read_text() == "# yarn lockfile v1\n"
     assert (project / "__init__.py").exists()
 
+    # A run there: yarn.lock was opened read-write as our lock and made 0600.
+    (project / "yarn.lock").chmod(0o664)
+    code, _, err = run(capsys, "--scope", "none", "-o", str(project / "yarn"))
+    assert code == ExitCode.BUNDLE
+    assert "a file that is not one of our (empty) lock files" in err
+    assert stat.S_IMODE((project / "yarn.lock").stat().st_mode) == 0o664
+    assert not (project / "yarn").exists()
+    # A link at the side file's lock: refused before anything is written, not half a run.
+    side_lock = tmp_path / "side" / "extra-roots.pem.lock"
+    side_lock.parent.mkdir()
+    side_lock.symlink_to(tmp_path / "elsewhere")
+    code, _, err = run(capsys, "--scope", "none", "-o", str(side_lock.with_name("ca-bundle.pem")))
+    assert (code, "a link is in its place" in err) == (ExitCode.BUNDLE, True)
+    assert not side_lock.with_name("ca-bundle.pem").exists()
+
 
 def test_undo_dry_run_says_the_bundle_would_be_kept_where_undo_keeps_it(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]

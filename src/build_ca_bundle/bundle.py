@@ -421,6 +421,20 @@ def _holding(lock_file: Path, timeout: float, busy: str) -> Iterator[None]:
         ) from exc
 
 
+def check_lock_files(*paths: Path) -> None:
+    """What is at the lock files' paths of ``paths`` must be ours or nothing, checked before
+    anything is written (one refused after the bundle was written left half a run)."""
+    for path in paths:
+        for lock_file in (lock_path(path), _run_lock_path(path)):
+            try:
+                lock.check_lock_file(str(lock_file))
+            except lock.Unavailable as exc:
+                raise BundleError(
+                    f"{exc}; nothing was changed",
+                    hint="move that file away, or choose another path with --output",
+                ) from exc
+
+
 # --- writing ------------------------------------------------------------------------------
 
 

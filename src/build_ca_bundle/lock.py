@@ -102,7 +102,24 @@ else:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
+def check_lock_file(path: str) -> None:
+    """Refuse what is at a lock file's path unless it is nothing, or an empty regular file
+    (ours are): a person's yarn.lock (`--output proj/yarn`) was opened and made 0600, and
+    a device there would be opened read-write. Raises :class:`Unavailable`."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise Unavailable(path, exc) from exc
+    if stat.S_ISLNK(status.st_mode):
+        raise Unavailable(path, OSError(0, "a link is in its place"))
+    if not stat.S_ISREG(status.st_mode) or status.st_size:
+        raise Unavailable(path, OSError(0, "a file that is not one of our (empty) lock files"))
+
+
 def _open(path: str) -> int:
+    check_lock_file(path)
     try:
         descriptor = os.open(path, _FLAGS, _MODE)
     except PermissionError as exc:

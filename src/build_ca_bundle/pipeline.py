@@ -254,6 +254,7 @@ def build(options: BuildOptions) -> BuildReport:
         # Its side files too: the pinned roots' file would be trusted, then rewritten.
         bundle.check_ours(extra_roots_path(output), bundle=output)
         bundle.check_ours(pinned_roots_path(output), PINNED_MARKER, bundle=output)
+        bundle.check_lock_files(output, extra_roots_path(output))
         if options.dry_run:
             return _build(options)
         if options.scope is Scope.GLOBAL:
