@@ -102,8 +102,13 @@ def test_a_default_policy_that_is_a_dangling_link_is_an_error_not_no_policy(
     IT's required and excluded roots."""
     link = tmp_path / "policy.toml"
     link.symlink_to(tmp_path / "not-mounted" / "policy.toml")
-    with pytest.raises(PolicyError, match="is a link to a file that is not there"):
+    with pytest.raises(PolicyError, match=f"because {link} is a link to"):
         policy.load(link, explicit=False)
+    folder = tmp_path / "build-ca-bundle"  # the folder is the link: the same
+    folder.symlink_to(tmp_path / "share-not-mounted")
+    with pytest.raises(PolicyError, match=f"because {folder} is a link to"):
+        policy.load(folder / "policy.toml", explicit=False)
+    assert policy.load(tmp_path / "absent" / "policy.toml", explicit=False).values == {}
 
 
 def test_not_utf8_is_refused_with_its_line(tmp_path: Path) -> None:

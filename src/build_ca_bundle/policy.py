@@ -115,10 +115,15 @@ def load(path: Path | None, *, explicit: bool) -> Policy:
     except FileNotFoundError:
         if explicit:
             raise PolicyError(f"policy file not found: {path}") from None
-        if path.is_symlink():  # there, but what it names is not (a share not mounted yet)
+        # There, but what it names is not (a share not mounted yet): the file, or a folder
+        # above it, is a link that leads nowhere.
+        dangling = next(
+            (p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None
+        )
+        if dangling is not None:
             raise PolicyError(
-                f"the policy file {path} is a link to a file that is not there "
-                f"({path.readlink()}); nothing was changed",
+                f"the policy file {path} is not there because {dangling} is a link to "
+                f"{dangling.readlink()}, which is not there; nothing was changed",
                 hint="mount or restore what it names, or remove the link",
             ) from None
         return Policy()
