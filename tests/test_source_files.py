@@ -91,3 +91,21 @@ def test_certifi_is_read_whole() -> None:
     assert result.problems == []
     expected = Path(certifi.where()).read_bytes().count(b"-----BEGIN CERTIFICATE-----")
     assert len(result.candidates) == expected > 100
+
+
+def test_a_named_path_that_holds_no_certificate_at_all_is_unread(tmp_path: Path) -> None:
+    """An empty file, a folder of subfolders only, an empty folder: each said "skipped" and
+    the run went on without the roots it used to give (a share not mounted yet). Now each
+    is unread, which changes nothing (exit 3). A file of bad blocks is still only skipped."""
+    empty = tmp_path / "empty.pem"
+    empty.touch()
+    nested = tmp_path / "nested"
+    make_root("Deeper").write(nested / "inner" / "root.pem")
+    hollow = tmp_path / "hollow"
+    hollow.mkdir()
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    result = files.load([empty, nested, hollow, broken])
+    assert [p.where for p in result.unread] == [str(empty), str(nested), str(hollow)]
+    assert all("gave no certificate" in p.message for p in result.unread)
+    assert f"{broken} (block 1)" in [p.where for p in result.problems]

@@ -108,8 +108,8 @@ def check_lock_file(path: str) -> None:
     a device there would be opened read-write. Raises :class:`Unavailable`."""
     try:
         status = os.lstat(path)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there (a file where its folder goes is said when that is made)
     except OSError as exc:
         raise Unavailable(path, exc) from exc
     if stat.S_ISLNK(status.st_mode):

@@ -32,7 +32,7 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
     result = SourceResult(name=NAME, kind=SourceKind.EXTRA)
     own = {_resolved(path) for path in own_outputs}
     for path in paths:
-        said_before = len(result.candidates), len(result.problems)
+        found_before, blocks = len(result.candidates), 0
         if path.is_dir():
             result.inputs.append(path)
             try:
@@ -43,19 +43,20 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
             for child in children:
                 skipped = _skipped_in_folder(child)
                 if skipped is None:
-                    _read_into(result, child, own)
+                    blocks += _read_into(result, child, own)
                 elif skipped == _NOT_THERE:  # a link into a share that is not mounted
                     _unread(result, Problem(str(child), skipped))
                 elif skipped:  # an IT-provided root must not go missing without a word
                     result.problems.append(Problem(str(child), skipped))
         elif path.exists():
-            _read_into(result, path, own)
+            blocks += _read_into(result, path, own)
         else:
             _unread(result, Problem(str(path), "skipped: no such file or folder"))
             continue
-        if (len(result.candidates), len(result.problems)) == said_before:
-            # Nothing at all, not even a bad block: an empty mount point, a file emptied. A
-            # bundle without it would drop its roots. (A bad certificate is only skipped.)
+        if len(result.candidates) == found_before and not blocks:
+            # No certificate at all, not even a bad one: an empty mount point, an emptied
+            # file, only subfolders or misnamed files. A bundle without it would drop its
+            # roots. (A bad certificate is only skipped, and said.)
             _unread(result, Problem(str(path), _GAVE_NOTHING))
     return result
 
@@ -92,25 +93,31 @@ def _looks_like_certificates(path: Path) -> bool:
     return b"CERTIFICATE-----" in head or head[:2] in (b"\x30\x82", b"\x30\x81")
 
 
-def _read_into(result: SourceResult, path: Path, own: set[Path]) -> None:
+def _read_into(result: SourceResult, path: Path, own: set[Path]) -> int:
+    """Read one file's certificates into ``result``; how many blocks it held, good or bad
+    (a bad one is skipped, and said; a file of junk counts too: the problem names it)."""
     if _resolved(path) in own:
         result.problems.append(Problem(str(path), "skipped: this is our own output bundle"))
-        return
+        return 1  # something is there: the mistake is said, not "gave nothing"
     result.inputs.append(path)
     try:
         data = read_bytes(path)
     except OSError as exc:
         _unread(result, Problem(str(path), f"skipped: cannot read ({exc.strerror or exc})"))
-        return
+        return 0
+    if not data:
+        result.problems.append(Problem(str(path), "skipped: an empty file"))
+        return 0
     parsed, problems = parse_bytes(data, str(path))
     result.problems.extend(problems)
     if parsed and BUNDLE_MARKER in _head(path):
         result.problems.append(Problem(str(path), "skipped: a bundle written by build-ca-bundle"))
-        return
+        return len(parsed)
     for item in parsed:
         verdict = Verdict.TRUST if item.aux is None else aux_verdict(item.certificate, item.aux)
         if verdict is not None:
             result.candidates.append(Candidate(item.certificate, verdict, str(path), "named file"))
+    return len(parsed) + len(problems)  # certificate data seen, even if none is trusted
 
 
 def _head(path: Path) -> bytes:
