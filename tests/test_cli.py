@@ -517,10 +517,13 @@ def test_a_bare_undo_after_an_output_run_says_where_that_bundles_undo_is(
 def test_undo_says_a_setting_removed_by_hand_is_unset(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """It said "cert is now None", Python's word, not the person's."""
+    """It said "cert is now None", Python's word, not the person's. The dry run says the
+    same (it said "would put back (unset)")."""
     assert run(capsys)[0] == 0
     pip_conf = isolated_home.pip_user_config
     pip_conf.write_text("[global]\ntimeout = 60\n")
+    code, out, _ = run(capsys, "undo", "--dry-run")
+    assert f"would be left alone: {pip_conf} [global] cert is now unset, not ours" in out
     code, out, _ = run(capsys, "undo")
     assert code == 0
     assert f"left alone: {pip_conf} [global] cert is now unset, not ours" in out

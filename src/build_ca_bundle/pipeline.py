@@ -660,10 +660,10 @@ def _preview_undo(output: Path, options: BuildOptions, report: UndoReport) -> No
     recorded = history.load(output)
     for change in reversed(recorded):
         back = "(unset)" if change.old is None else change.old
-        problem = registry.unreadable(change, options)
-        blocked = blocked or problem is not None
-        outcome = f"would put back {back}, unless changed since"
-        report.outcomes.append((change, outcome if problem is None else f"not undone: {problem}"))
+        known, settled = registry.preview_undo(change, options)
+        blocked = blocked or not settled
+        outcome = known or f"would put back {back}, unless changed since"
+        report.outcomes.append((change, outcome))
     if blocked:
         report.kept = output
         return

@@ -597,6 +597,17 @@ def apply(plan: Plan) -> list[Change]:
     return applied
 
 
+def not_ours_now(change: Change, config: ConfigFile, env: PipEnvironment) -> str | None:
+    """The outcome for a setting a person changed since our change (undo leaves it), or
+    None while it is still ours."""
+    section, _, key = change.key.partition(".")
+    current = config.get(section, key)
+    if change.new is not None and (current is None or not _same_path(current, change.new, env)):
+        now = "unset" if current is None else repr(current)
+        return f"{LEFT_ALONE}{change.path} [{section}] {key} is now {now}, not ours"
+    return None
+
+
 def undo(change: Change, env: PipEnvironment) -> str:
     """Put back the value from before our first change, if the file still holds ours.
 
@@ -604,10 +615,9 @@ def undo(change: Change, env: PipEnvironment) -> str:
     """
     section, _, key = change.key.partition(".")
     config = read_config(change.path, env)
-    current = config.get(section, key)
-    if change.new is not None and (current is None or not _same_path(current, change.new, env)):
-        now = "unset" if current is None else repr(current)
-        return f"{LEFT_ALONE}{change.path} [{section}] {key} is now {now}, not ours"
+    left_alone = not_ours_now(change, config, env)
+    if left_alone is not None:
+        return left_alone
     original = _backup_if_only_ours(change, config, env)
     if original is not None:
         _write(change.path, original.text.encode(env.encoding))  # a byte order mark stays out

@@ -93,18 +93,22 @@ def _undo(change: Change, options: BuildOptions) -> str:
     return outcome
 
 
-def unreadable(change: Change, options: BuildOptions) -> str | None:
-    """Why undo could not edit this change's pip file (it does not parse), or None: what
-    ``undo --dry-run`` says, without editing anything."""
+def preview_undo(change: Change, options: BuildOptions) -> tuple[str | None, bool]:
+    """What ``undo --dry-run`` can tell of a pip change without editing anything: (the
+    outcome undo would have, if known: the file does not parse, or a person changed the
+    setting since; whether it would be settled). (None, True) when it would be put back,
+    or for another tool, whose value only its own CLI reads."""
     if change.target != "pip":
-        return None
+        return None, True
     from build_ca_bundle.targets import pip
 
+    env = _pip_env(options)
     try:
-        pip.read_config(change.path, _pip_env(options))
+        config = pip.read_config(change.path, env)
     except BuildCABundleError as error:
-        return str(error)
-    return None
+        return f"not undone: {error}", False
+    left_alone = pip.not_ours_now(change, config, env)
+    return (None if left_alone is None else f"would be {left_alone}"), True
 
 
 def still_named_by(
