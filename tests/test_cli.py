@@ -1742,7 +1742,7 @@ def test_a_named_policy_is_read_over_the_machines_and_cannot_drop_what_it_requir
     code, out, _ = run(capsys, "--policy", str(own))
     assert code == 0
     assert store.corporate.pem.decode().strip() not in bundle_path(isolated_home).read_text()
-    assert f"policy {own} (over the machine's {machine}): exclude, keep_expired, scope" in out
+    assert f"policy {machine}, then {own}: exclude, keep_expired, scope" in out
     assert not isolated_home.pip_user_config.exists()  # its own scope won
 
     machine.write_text(f'required = ["{make_root("Required By IT").sha256}"]\n')

@@ -232,9 +232,9 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
                     verdict = candidate.verdict.value
                     say(f"    {verdict}: {candidate.certificate.label} ({candidate.reason})")
     if options.policy_path is not None and options.policy_values:
-        *under, named = options.policy_paths or (options.policy_path,)
-        over = "".join(f" (over the machine's {path})" for path in under)
-        say(f"  policy {named}{over}: " + ", ".join(options.policy_values))
+        # The keys of both files when a named one is read over the machine's.
+        files = ", then ".join(map(str, options.policy_paths or (options.policy_path,)))
+        say(f"  policy {files}: " + ", ".join(options.policy_values))
 
 
 def _beyond_human(report: BuildReport) -> None:
