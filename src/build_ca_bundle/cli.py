@@ -338,7 +338,6 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
         require=(*policy.strings("required"), *getattr(args, "require", [])),
         windows_host=getattr(args, "windows_host", True),
         configure=check_tool_names(configure_names),
-        policy_path=policy.path,
         policy_paths=policy.paths,
         dry_run=getattr(args, "dry_run", False),
         environ=environ,

@@ -35,7 +35,6 @@ class BuildOptions(Value):
         "windows_host",
         "pinned",
         "configure",
-        "policy_path",
         "policy_paths",
         "policy_values",
         "verify_targets",
@@ -54,8 +53,7 @@ class BuildOptions(Value):
     windows_host: Final[bool]  # WSL: read the Windows host's store too
     pinned: Final[tuple[bytes, ...]]  # DER roots whose fingerprint the user pinned
     configure: Final[tuple[str, ...]]  # tools to point at the bundle
-    policy_path: Final[Path | None]  # the policy file read, if any (the named one)
-    policy_paths: Final[tuple[Path, ...]]  # every one read: the machine's, then the named one
+    policy_paths: Final[tuple[Path, ...]]  # every one read: the machine's, then a named one
     policy_values: Final[tuple[str, ...]]  # which settings came from the policy, for the report
     verify_targets: Final[tuple[str, ...]]  # URLs the live check tries first
     dry_run: Final[bool]
@@ -76,8 +74,7 @@ class BuildOptions(Value):
         windows_host: bool = True,
         pinned: tuple[bytes, ...] = (),
         configure: tuple[str, ...] = ("pip",),
-        policy_path: Path | None = None,
-        policy_paths: tuple[Path, ...] | None = None,
+        policy_paths: tuple[Path, ...] = (),
         policy_values: tuple[str, ...] = (),
         verify_targets: tuple[str, ...] = (),
         dry_run: bool = False,
@@ -95,9 +92,6 @@ class BuildOptions(Value):
         self.windows_host = windows_host
         self.pinned = pinned
         self.configure = configure
-        self.policy_path = policy_path
-        if policy_paths is None:
-            policy_paths = () if policy_path is None else (policy_path,)
         self.policy_paths = policy_paths
         self.policy_values = policy_values
         self.verify_targets = verify_targets
@@ -105,6 +99,11 @@ class BuildOptions(Value):
         self.environ = dict(os.environ) if environ is None else environ
         self.now = now
         self.run_key = run_key
+
+    @property
+    def policy_path(self) -> Path | None:
+        """The policy file read last (the named one, if any), for the report."""
+        return self.policy_paths[-1] if self.policy_paths else None
 
     def key(self) -> str:
         """Everything that decides the result, except the files read (the manifest records
@@ -137,7 +136,7 @@ class BuildOptions(Value):
             "windows_host": self.windows_host,
             "pinned": sorted(hashlib.sha256(der).hexdigest() for der in self.pinned),
             "configure": sorted(set(self.configure)),
-            "policy": [str(path) for path in self.policy_paths] or str(self.policy_path),
+            "policy": [str(path) for path in self.policy_paths],
             "environ": {name: self.environ.get(name) for name in RELEVANT_VARIABLES},
         }
         text = json.dumps(described, sort_keys=True)

@@ -233,7 +233,7 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
                     say(f"    {verdict}: {candidate.certificate.label} ({candidate.reason})")
     if options.policy_path is not None and options.policy_values:
         # The keys of both files when a named one is read over the machine's.
-        files = ", then ".join(map(str, options.policy_paths or (options.policy_path,)))
+        files = ", then ".join(map(str, options.policy_paths))
         say(f"  policy {files}: " + ", ".join(options.policy_values))
 
 

@@ -50,20 +50,20 @@ class Policy(Value):
     """The values a policy file set, and where it was (``paths``: every file read, the
     machine's first, when a named policy was read over it)."""
 
-    __slots__ = ("path", "values", "paths")
-    path: Final[Path | None]
-    values: Final[Mapping[str, Any]]
+    __slots__ = ("paths", "values")
     paths: Final[tuple[Path, ...]]
+    values: Final[Mapping[str, Any]]
 
     def __init__(
-        self,
-        path: Path | None = None,
-        values: Mapping[str, Any] | None = None,
-        paths: tuple[Path, ...] | None = None,
+        self, paths: tuple[Path, ...] = (), values: Mapping[str, Any] | None = None
     ) -> None:
-        self.path = path
+        self.paths = paths
         self.values = {} if values is None else values
-        self.paths = paths if paths is not None else (() if path is None else (path,))
+
+    @property
+    def path(self) -> Path | None:
+        """The file read last: the named one, when one was read over the machine's."""
+        return self.paths[-1] if self.paths else None
 
     def strings(self, key: str) -> list[str]:
         value = self.values.get(key, [])
@@ -94,7 +94,7 @@ def layered(machine: Policy, named: Policy) -> Policy:
     values = {**machine.values, **named.values}
     for key in _LISTS & (machine.values.keys() | named.values.keys()):
         values[key] = [*machine.values.get(key, []), *named.values.get(key, [])]
-    return Policy(path=named.path, values=values, paths=(*machine.paths, *named.paths))
+    return Policy(paths=(*machine.paths, *named.paths), values=values)
 
 
 def default_location(platform: str = sys.platform, environ: Mapping[str, str] = os.environ) -> Path:
@@ -154,7 +154,7 @@ def parse(data: bytes, path: Path) -> Policy:
         ) from exc
     _check_types(document, text, path)
     _check_values(document, text, path)
-    return Policy(path=path, values=document)
+    return Policy(paths=(path,), values=document)
 
 
 def _check_types(document: dict[str, Any], text: str, path: Path) -> None:
