@@ -58,7 +58,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     result.files.append(path)
     listing, origins = _http_settings(env)
     # An [include]d file's http settings count too: watched, and said when they differ.
-    result.files.extend(origin for origin in origins if origin is not None)
+    result.files += [origin for origin in dict.fromkeys(origins) if origin not in (None, path)]
     value = str(bundle)
     ours = [
         (v, origin)

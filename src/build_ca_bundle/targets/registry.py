@@ -144,21 +144,15 @@ def bundle_pip_names(options: BuildOptions) -> Path | None:
 
 
 def watched_files(options: BuildOptions) -> list[Path]:
-    """Config files whose change must trigger a full run (a person may have edited them)."""
-    if options.scope is Scope.NONE:
+    """The other files pip loads (the user's, the site's, PIP_CONFIG_FILE's): one edited by
+    hand can beat our setting, so it means a full run. Not in the pip plan's ``files``,
+    which a machine-wide run also checks are root's: these are no file of the machine's.
+    (Each plan's ``files``, the tool's own config, are watched beside these.)"""
+    if options.scope is Scope.NONE or "pip" not in options.configure:
         return []
     from build_ca_bundle.targets import pip
 
-    files: list[Path] = []
-    if "pip" in options.configure:
-        files += pip.loaded_files(_pip_env(options))
-        files.append(pip.target_file(options.scope, _pip_env(options)))
-    if "env" in options.configure and options.scope is Scope.USER and sys.platform != "win32":
-        from build_ca_bundle.targets import env
-
-        home = Path(options.environ.get("HOME") or Path.home())
-        files.append(env.startup_file(home, options.environ)[0])
-    return files
+    return pip.loaded_files(_pip_env(options))
 
 
 def _tool_module(name: str) -> object:
@@ -199,6 +193,7 @@ def _plan_env(bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
         result.changes = env.plan_windows_environment(values, winreg)
     else:
         home = Path(options.environ.get("HOME") or Path.home())
+        result.files.append(env.startup_file(home, options.environ)[0])  # edited by hand
         planned = env.plan_startup_file(values, home, options.environ)
         if planned is not None:
             path, old, new = planned
