@@ -456,8 +456,8 @@ def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
     if args.check:
         from build_ca_bundle import fastpath, output
 
-        reason = fastpath.stale_reason(options)
-        output.check_result(reason, options, as_json=args.json, quiet=args.quiet)
+        reason, errors = fastpath.check(options)
+        output.check_result(reason, errors, options, as_json=args.json, quiet=args.quiet)
         return int(ExitCode.OK if reason is None else ExitCode.STALE)
     if args.from_server is not None:
         from build_ca_bundle import commands

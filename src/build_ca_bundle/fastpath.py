@@ -17,10 +17,19 @@ def bundle_path(options: BuildOptions) -> Path:
 
 def stale_reason(options: BuildOptions) -> str | None:
     """None when the last full run's result still holds; otherwise why not."""
+    return check(options)[0]
+
+
+def check(options: BuildOptions) -> tuple[str | None, list[str]]:
+    """:func:`stale_reason`, and while the run still holds, the errors it found (they hold
+    too: PIP_CERT beats our setting, say), from one reading of the record."""
     now = options.now or dt.datetime.now(dt.timezone.utc)
-    return manifest.stale_reason(
-        bundle_path(options), options.key(), now.timestamp(), options_key=options.options_key()
+    path = bundle_path(options)
+    recorded = manifest.load(path)
+    reason = manifest.why_stale(
+        recorded, options.key(), now.timestamp(), path, options_key=options.options_key
     )
+    return reason, manifest.recorded_errors(recorded) if reason is None else []
 
 
 def start_loading(options: BuildOptions) -> str | None:

@@ -31,6 +31,7 @@ SUFFIX = ".manifest.json"
 # the type checker only (mypy takes a TYPE_CHECKING of our own as true).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Signature = list[Any] | None
@@ -185,12 +186,9 @@ def loaded_proof(bundle: str | os.PathLike[str]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def stale_reason(
-    bundle: str | os.PathLike[str], key: str, now: float, *, options_key: str | None = None
-) -> str | None:
-    """None when the last full run's result still holds; otherwise why not, in a few words.
-    The run is the recorded one if its argv ``key`` or, when given, its ``options_key`` is."""
-    return why_stale(load(bundle), key, now, bundle, options_key=options_key)
+def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | None:
+    """None when the last full run's result still holds; otherwise why not, in a few words."""
+    return why_stale(load(bundle), key, now, bundle)
 
 
 def recorded_errors(manifest: dict[str, Any] | None) -> list[str]:
@@ -220,13 +218,14 @@ def why_stale(
     now: float,
     bundle: str | os.PathLike[str],
     *,
-    options_key: str | None = None,
+    options_key: Callable[[], str] | None = None,
 ) -> str | None:
-    """:func:`stale_reason` for a record already loaded."""
+    """:func:`stale_reason` for a record already loaded. The run is the recorded one if its
+    argv ``key`` is, or else the key ``options_key`` makes from the options as resolved
+    (made only then: the argv key answers for the usual logon run)."""
     if manifest is None:
         return "no record of an earlier run"
-    same_options = options_key is not None and manifest.get("options") == options_key
-    if manifest["key"] != key and not same_options:
+    if manifest["key"] != key and (options_key is None or manifest.get("options") != options_key()):
         return "the options, policy or environment changed"
     changed = (
         _changed_file(manifest)

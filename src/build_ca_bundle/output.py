@@ -51,13 +51,13 @@ def error(problem: BuildCABundleError, *, as_json: bool) -> None:
         say(f"hint: {problem.hint}", sys.stderr)
 
 
-def check_result(reason: str | None, options: BuildOptions, *, as_json: bool, quiet: bool) -> None:
-    from build_ca_bundle import manifest
+def check_result(
+    reason: str | None, errors: list[str], options: BuildOptions, *, as_json: bool, quiet: bool
+) -> None:
+    """--check's answer; ``errors``: the last run's, which still hold while it is current."""
     from build_ca_bundle.fastpath import bundle_path
 
     code = ExitCode.OK if reason is None else ExitCode.STALE
-    # Current, but the last run's errors still hold (PIP_CERT beats our setting, say).
-    errors = manifest.recorded_errors(manifest.load(bundle_path(options))) if reason is None else []
     if as_json:
         emit_json(
             {
