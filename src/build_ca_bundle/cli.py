@@ -14,7 +14,12 @@ from pathlib import Path
 
 from build_ca_bundle import __version__
 from build_ca_bundle.errors import BuildCABundleError, BundleError, ExitCode
-from build_ca_bundle.options import BuildOptions, check_tool_names, sha256_fingerprint
+from build_ca_bundle.options import (
+    BuildOptions,
+    check_tool_names,
+    not_a_tls_target,
+    sha256_fingerprint,
+)
 from build_ca_bundle.scope import Scope
 
 _DESCRIPTION = """\
@@ -120,10 +125,8 @@ def _fingerprint(value: str) -> str:
 
 
 def _tls_target(value: str) -> str:
-    """argparse's check of a URL to verify: http:// would be checked as TLS on port 80 (or
-    443), which says nothing about that URL."""
-    scheme, separator, _ = value.partition("://")
-    if separator and scheme.lower() != "https":
+    """argparse's check of a URL to verify (see :func:`options.not_a_tls_target`)."""
+    if not_a_tls_target(value):
         raise argparse.ArgumentTypeError(
             f"{value!r}: only https:// URLs have certificates to check (or give HOST[:PORT])"
         )

@@ -143,6 +143,14 @@ class BuildOptions(Value):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def not_a_tls_target(value: str) -> bool:
+    """True for what verify cannot check, on the command line or in a policy's
+    verify_targets: an http:// (or other non-https) URL, checked as TLS on port 443 before,
+    and an empty one. An https:// URL or HOST[:PORT] is a target."""
+    scheme, separator, rest = value.partition("://")
+    return (bool(separator) and scheme.lower() != "https") or not (rest if separator else value)
+
+
 def fingerprint(value: str) -> str:
     """A SHA-256 fingerprint as we compare them: lower-case hex, no colons."""
     return value.strip().lower().replace(":", "")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path, PureWindowsPath
 
 from build_ca_bundle.errors import PolicyError
-from build_ca_bundle.options import TOOLS, sha256_fingerprint
+from build_ca_bundle.options import TOOLS, not_a_tls_target, sha256_fingerprint
 from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.values import Value
 
@@ -198,9 +198,7 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
                     hint="write the full path; nothing was changed",
                 )
     for item in document.get("verify_targets", []):
-        scheme, separator, rest = item.partition("://")
-        if (separator and scheme.lower() != "https") or not (rest if separator else item):
-            # http:// was checked as TLS on port 443, and junk ended as "offline" (exit 7).
+        if not_a_tls_target(item):  # was checked as TLS on port 443, or ended as "offline"
             raise PolicyError(
                 f"{path}, line {_line_of(text, 'verify_targets')}: 'verify_targets' holds "
                 f"{item!r}: only https:// URLs (or HOST[:PORT]) have certificates to check"
