@@ -32,7 +32,7 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
     result = SourceResult(name=NAME, kind=SourceKind.EXTRA)
     own = {_resolved(path) for path in own_outputs}
     for path in paths:
-        found_before, blocks = len(result.candidates), 0
+        blocks = 0
         if path.is_dir():
             result.inputs.append(path)
             try:
@@ -53,7 +53,7 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
         else:
             _unread(result, Problem(str(path), "skipped: no such file or folder"))
             continue
-        if len(result.candidates) == found_before and not blocks:
+        if not blocks:
             # No certificate at all, not even a bad one: an empty mount point, an emptied
             # file, only subfolders or misnamed files. A bundle without it would drop its
             # roots. (A bad certificate is only skipped, and said.)
@@ -110,7 +110,7 @@ def _read_into(result: SourceResult, path: Path, own: set[Path]) -> int:
         return 0
     parsed, problems = parse_bytes(data, str(path))
     result.problems.extend(problems)
-    if parsed and BUNDLE_MARKER in _head(path):
+    if parsed and BUNDLE_MARKER in data[:_HEAD]:
         result.problems.append(Problem(str(path), "skipped: a bundle written by build-ca-bundle"))
         return len(parsed)
     for item in parsed:
@@ -120,10 +120,13 @@ def _read_into(result: SourceResult, path: Path, own: set[Path]) -> int:
     return len(parsed) + len(problems)  # certificate data seen, even if none is trusted
 
 
+_HEAD = 4096  # where our bundle's marker and a PEM or DER start are looked for
+
+
 def _head(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
-            return handle.read(4096)
+            return handle.read(_HEAD)
     except OSError:
         return b""
 
