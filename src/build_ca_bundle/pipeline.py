@@ -342,12 +342,7 @@ def _refuse_unread_extra_files(sources: list[SourceResult]) -> None:
     (a share not mounted yet at logon), and a mistyped path left the corporate root out of
     every machine with exit 0. A bad certificate in a file that was read is skipped, and
     said (below)."""
-    unread = [
-        problem
-        for source in sources
-        if source.kind is SourceKind.EXTRA and source.name != PINNED
-        for problem in source.unread
-    ]
+    unread = [problem for source in sources for problem in source.unread]  # files.load's
     if unread:
         raise ConfigError(
             "an extra CA file or folder could not be read, so nothing was changed: "
@@ -671,20 +666,23 @@ def _preview_undo(output: Path, options: BuildOptions, report: UndoReport) -> No
     if naming is not None:
         report.kept, report.named_by = output, naming
         return
-    for path, marker in _our_files(output):
-        if not bundle.is_ours(path, marker, bundle=output, empty_is_ours=False):
-            report.foreign.append(path)
-        elif path.exists():
-            report.removed.append(path)
+    _remove_our_files(output, report)
 
 
-def _our_files(output: Path) -> list[tuple[Path, bytes]]:
-    """The files undo removes, each with the marker it begins with when it is ours."""
-    return [
+def _remove_our_files(output: Path, report: UndoReport) -> None:
+    """Undo's last step: the bundle and its side files go, each only if it is ours (not
+    `undo --output notes.txt`, /dev/null, an empty __init__.py); a dry run only says so."""
+    for path, marker in (
         (output, BUNDLE_MARKER),
         (extra_roots_path(output), BUNDLE_MARKER),
         (pinned_roots_path(output), PINNED_MARKER),
-    ]
+    ):
+        if not bundle.is_ours(path, marker, bundle=output, empty_is_ours=False):
+            report.foreign.append(path)
+            continue
+        there = path.exists() if report.dry_run else bundle.remove(path)
+        if there:
+            report.removed.append(path)
 
 
 def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
@@ -707,12 +705,7 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         history.remove(output)
         report.kept, report.named_by = output, naming
         return
-    for path, marker in _our_files(output):
-        # `undo --output notes.txt`, or /dev/null, or an empty __init__.py: not ours
-        if not bundle.is_ours(path, marker, bundle=output, empty_is_ours=False):
-            report.foreign.append(path)
-        elif bundle.remove(path):
-            report.removed.append(path)
+    _remove_our_files(output, report)
     manifest.remove(output)
     history.remove(output)
     for path in (output, extra_roots_path(output), pinned_roots_path(output)):
