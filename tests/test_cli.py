@@ -1978,9 +1978,14 @@ def test_a_machine_wide_run_refuses_a_tool_config_users_can_change_even_when_alr
 ) -> None:
     """The machine-wide git config already names the bundle, so there is nothing to change
     in it: it was not checked, though any user could point every account's git elsewhere.
-    (The machine's own store is read: a store under /tmp would be refused first.)"""
+    (The store is the test's own, in the root-only folder: one under /tmp would be refused
+    first, and this machine's store is not the code under test.)"""
     safe = Path(tempfile.mkdtemp(prefix="bcb-test-", dir=root_only_folder()))
     try:
+        make_root("Machine Store Root").write(safe / "store.pem")
+        (safe / "certs").mkdir()
+        monkeypatch.setenv("SSL_CERT_FILE", str(safe / "store.pem"))
+        monkeypatch.setenv("SSL_CERT_DIR", str(safe / "certs"))
         output = safe / "ca-bundle.pem"
         system = tmp_path / "gitconfig"  # under /tmp: anyone's to swap
         system.write_text(f"[http]\n\tsslCAInfo = {output}\n")
