@@ -1279,6 +1279,74 @@ def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
 WORKAROUND = "[global]\ntrusted-host = pypi.org\n"
 
 
+def test_doctor_fix_edits_only_its_scopes_pip_files_and_says_who_fixes_the_others(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IT's machine-wide pip.conf holds trusted-host too. doctor --fix (--scope user) used
+    to rewrite it as well, or fail on it with exit 3 as an ordinary user: every other
+    account lost a setting that worked and got no bundle. Now only the user's file changes;
+    the machine's stays, byte for byte, and the finding says who removes it."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    user_conf.write_text("# mine\n" + WORKAROUND)
+    machine_conf = isolated_home.config_dirs / "pip" / "pip.conf"
+    machine_conf.parent.mkdir()
+    machine_conf.write_text("# IT's\n[global]\ntrusted-host = machine.example\n")
+    code, out, err = run(capsys, "doctor", "--fix")
+    assert (code, err) == (ExitCode.FINDINGS, "")  # the machine's trusted-host remains
+    assert f"removed global.trusted-host = pypi.org from {user_conf}" in out
+    assert user_conf.read_text() == f"# mine\n[global]\ncert = {bundle_path(isolated_home)}\n"
+    assert machine_conf.read_text() == "# IT's\n[global]\ntrusted-host = machine.example\n"
+    assert sorted(path.name for path in machine_conf.parent.iterdir()) == ["pip.conf"]
+    assert f"{machine_conf}:3" in out
+    assert "an administrator's `build-ca-bundle doctor --fix --scope global` does" in out
+    assert f"error: {user_conf}:" not in out
+
+
+def test_doctor_fix_removes_no_trusted_host_when_the_build_fails(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trusted-host went first, then the build failed (a required root missing): pip
+    had neither trusted-host nor a bundle, and failed at the proxy. Now the build comes
+    first, and a failed one leaves pip's file as it was."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    user_conf.write_text(WORKAROUND)
+    code, _, err = run(capsys, "--require", "ab" * 32, "doctor", "--fix")
+    assert code == ExitCode.REQUIRED_MISSING
+    assert "ab" * 32 in err
+    assert user_conf.read_text() == WORKAROUND
+    assert sorted(path.name for path in user_conf.parent.iterdir()) == ["pip.conf"]
+
+
+def test_undo_after_doctor_fix_keeps_the_backup_that_holds_the_removed_trusted_host(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A build made pip.conf.bak; doctor --fix then removed trusted-host, and undo removed
+    the .bak: the removed lines were nowhere, though the README says they are in the .bak.
+    Now undo and its dry run say the backup stays, and it does."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    user_conf.write_text("[global]\ntimeout = 60\ntrusted-host = pypi.org\n# keep me\n")
+    assert run(capsys)[0] == 0
+    backup = user_conf.with_name("pip.conf.bak")
+    assert backup.exists()
+    code, out, _ = run(capsys, "doctor", "--fix")
+    assert code == ExitCode.FINDINGS  # the store's SSL_CERT_FILE is a warning
+    assert "removed global.trusted-host = pypi.org" in out
+    assert "trusted-host" not in user_conf.read_text()
+
+    code, out, _ = run(capsys, "undo", "--dry-run")
+    assert code == ExitCode.OK
+    assert f"the trusted-host lines no longer in the file, stays at {backup}" in out
+    code, out, _ = run(capsys, "undo")
+    assert code == ExitCode.OK
+    assert f"the trusted-host lines no longer in the file, stays at {backup}" in out
+    assert user_conf.read_text() == "[global]\ntimeout = 60\n# keep me\n"
+    assert "trusted-host = pypi.org" in backup.read_text()
+    assert not bundle_path(isolated_home).exists()
+
+
 def root_only_folder() -> str:
     """A folder that is root's alone, for a machine-wide path that must pass the checks
     (tmp_path lies under /tmp, which is everyone's)."""

@@ -244,6 +244,7 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
     context = audits.current_context(pip_files).replace(
         environ=options.environ,
         bundle=fastpath.bundle_path(options),
+        pip_fixed_by=_pip_fixed_by(options.scope, pip_files, env),
     )
     bundle_findings = _bundle_findings(options, env)
     # pip's plan says exactly how a variable beats pip's cert (an error): the general
@@ -281,28 +282,58 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
     return int(code)
 
 
+def _pip_fixed_by(scope: Scope, pip_files: list[Path], env: PipEnvironment) -> dict[Path, str]:
+    """Who can remove trusted-host from each pip file that this scope's fix leaves alone."""
+    from build_ca_bundle.targets import pip
+
+    fixed_by = {
+        Scope.GLOBAL: "an administrator's `build-ca-bundle doctor --fix --scope global`",
+        Scope.SITE: "`build-ca-bundle doctor --fix --scope site`, run by this environment's "
+        "Python,",
+        Scope.USER: "`build-ca-bundle doctor --fix`, run by the account whose file it is,",
+    }
+    return {
+        path: fixed_by[owner]
+        for path in pip_files
+        if (owner := pip.fix_scope(path, env)) is not None and owner is not scope
+    }
+
+
 def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> list[str]:
     """Build the bundle, point pip at it, and remove pip trusted-host entries."""
     from build_ca_bundle import bundle, fastpath, pipeline
     from build_ca_bundle import doctor as audits
     from build_ca_bundle.targets import pip
 
-    removed = []
     output = fastpath.bundle_path(options)
     if options.scope is Scope.GLOBAL:
         bundle.check_machine_path(output)  # before the lock makes any folder there
-    # pip.conf edits take turns with runs (a logon at the same moment), as builds do. Before
-    # the build: its manifest then records pip.conf as the fix left it, so it stays current.
-    with bundle.run_lock(output):
-        for path in pip_files:
-            if audits.pip_trusted_hosts(path):
-                if options.scope is Scope.GLOBAL:
-                    bundle.check_machine_file(path, "the machine-wide pip config")
-                elif options.scope is Scope.USER:
-                    bundle.check_root_file(path, "the pip config")
-                for change in pip.remove_trusted_hosts(path, env):
-                    removed.append(f"removed {change.key} = {change.old} from {path}")
+    # Only this scope's files: the others' trusted-host stays, and doctor says who can
+    # remove it. Each is checked before any is edited, so a refusal leaves all as they were.
+    fixing = [
+        path
+        for path in pip_files
+        if pip.fix_scope(path, env) is options.scope and audits.pip_trusted_hosts(path)
+    ]
+    for path in fixing:
+        if options.scope is Scope.GLOBAL:
+            bundle.check_machine_file(path, "the machine-wide pip config")
+        elif options.scope is Scope.USER:
+            bundle.check_root_file(path, "the pip config")
+    # The bundle and pip's cert first: a build that fails (no roots, a required root
+    # missing) must not leave pip with neither trusted-host nor a bundle.
     report = pipeline.build(options)
+    if not fixing:
+        return [f"{change}" for change in report.changes]
+    removed = []
+    # pip.conf edits take turns with runs (a logon at the same moment), as builds do.
+    with bundle.run_lock(output):
+        for path in fixing:
+            for change in pip.remove_trusted_hosts(path, env):
+                removed.append(f"removed {change.key} = {change.old} from {path}")
+    # Once more, so that the manifest records pip's files as the fix left them: the next
+    # logon's run is then the unchanged one (this build changes nothing else).
+    pipeline.build(options)
     return [f"{change}" for change in report.changes] + removed
 
 

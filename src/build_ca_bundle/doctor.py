@@ -22,10 +22,16 @@ from build_ca_bundle.certificates import Certificate
 from build_ca_bundle.targets import Finding, Severity
 from build_ca_bundle.values import Value
 
-FIX_PIP_TRUSTED_HOST = (
-    "remove it (`build-ca-bundle doctor --fix` does, keeping a backup): with the bundle, "
-    "pip verifies these hosts instead of trusting anything they send"
-)
+FIXED_BY = "`build-ca-bundle doctor --fix`"
+
+
+def trusted_host_fix(fixed_by: str = FIXED_BY) -> str:
+    """The fix of a pip trusted-host entry; ``fixed_by`` says who removes it (another
+    scope's file: an administrator, another account)."""
+    return (
+        f"remove it ({fixed_by} does, keeping a backup): with the bundle, pip verifies these "
+        "hosts instead of trusting anything they send"
+    )
 
 
 def _site_folders() -> list[Path]:
@@ -49,6 +55,7 @@ class DoctorContext(Value):
         "git",
         "site_folders",
         "bundle",
+        "pip_fixed_by",
     )
     home: Final[Path]
     cwd: Final[Path]
@@ -59,6 +66,8 @@ class DoctorContext(Value):
     git: Final[Sequence[str] | None]  # None: do not ask git
     site_folders: Final[Sequence[Path]]
     bundle: Final[Path | None]  # our bundle, when the checks should compare against it
+    # Who removes a pip file's trusted-host, where not this run's `doctor --fix` (FIXED_BY)
+    pip_fixed_by: Final[Mapping[Path, str]]
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class DoctorContext(Value):
         git: Sequence[str] | None = ("git",),
         site_folders: Sequence[Path] | None = None,
         bundle: Path | None = None,
+        pip_fixed_by: Mapping[Path, str] | None = None,
     ) -> None:
         self.home = home
         self.cwd = cwd
@@ -81,6 +91,7 @@ class DoctorContext(Value):
         self.git = git
         self.site_folders = _site_folders() if site_folders is None else site_folders
         self.bundle = bundle
+        self.pip_fixed_by = pip_fixed_by or {}
 
     def under_root(self, absolute: str) -> Path:
         return self.system_root / absolute.lstrip("/")
@@ -145,7 +156,7 @@ def check_pip_config(context: DoctorContext) -> list[Finding]:
                     f"{path}:{line}",
                     f"pip [{section}] trusted-host = {value}: TLS verification is off for "
                     "these hosts",
-                    FIX_PIP_TRUSTED_HOST,
+                    trusted_host_fix(context.pip_fixed_by.get(path, FIXED_BY)),
                 )
             )
     return findings

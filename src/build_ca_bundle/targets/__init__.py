@@ -30,6 +30,14 @@ LEFT_ALONE = "left alone: "
 # In an undo outcome: the revert did not give the file back whole (npm drops comments), so
 # its backup stays for the person to take what they need from.
 BACKUP_KEPT = "; the backup with its comments stays at "
+# In a pip undo outcome: doctor --fix removed trusted-host lines that undo does not bring
+# back (they switch verification off), so the backup, their only copy, stays.
+TRUSTED_HOSTS_KEPT = "; the backup, with the trusted-host lines no longer in the file, stays at "
+
+
+def keeps_backup(outcome: str) -> bool:
+    """Whether an undo outcome says the file's backup stays (see BACKUP_KEPT)."""
+    return BACKUP_KEPT in outcome or TRUSTED_HOSTS_KEPT in outcome
 
 
 def real_file(path: Path) -> Path:

@@ -27,6 +27,7 @@ from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
     CREATED_NOTE,
     LEFT_ALONE,
+    TRUSTED_HOSTS_KEPT,
     Change,
     Finding,
     Plan,
@@ -287,6 +288,19 @@ def _user_folder(env: PipEnvironment) -> Path:
         return env.home.joinpath(*_LINUX_USER_CONFIG, "pip")
     config = _xdg_single(env, "XDG_CONFIG_HOME") or env.home.joinpath(*_LINUX_USER_CONFIG)
     return config / "pip"
+
+
+def fix_scope(path: Path, env: PipEnvironment) -> Scope | None:
+    """The scope whose ``doctor --fix`` may edit ``path``, one of the files pip loads:
+    a machine-wide file is the whole machine's (its trusted-host serves every account, and
+    removing it points only one account's pip at a bundle), the user's files and
+    ``PIP_CONFIG_FILE``'s are the user's, the environment's is the site's."""
+    kinds = config_files(env)
+    if path in kinds["global"]:  # first: PIP_CONFIG_FILE may name a machine-wide file
+        return Scope.GLOBAL
+    if path in kinds["site"]:
+        return Scope.SITE
+    return Scope.USER if path in kinds["user"] or path in kinds["env"] else None
 
 
 def site_file(env: PipEnvironment) -> Path:
@@ -641,7 +655,32 @@ def undo(change: Change, env: PipEnvironment) -> str:
             raise ConfigError(f"cannot remove {change.path} ({error.strerror})") from error
         return "removed, with the file this tool had created"
     _write(change.path, text.encode(env.encoding))
-    return "removed" if change.old is None else f"restored {change.old}"
+    outcome = "removed" if change.old is None else f"restored {change.old}"
+    kept = backup_with_trusted_hosts(change, text, env)
+    return outcome if kept is None else f"{outcome}{TRUSTED_HOSTS_KEPT}{kept}"
+
+
+def backup_with_trusted_hosts(change: Change, text: str, env: PipEnvironment) -> Path | None:
+    """The change's backup if it has trusted-host entries that ``text``, the file after
+    undo, lacks (``doctor --fix`` removed them since): then it is their only copy."""
+    backup = backup_of(change)
+    if backup is None:
+        return None
+    try:
+        before = _read(backup, env).sections
+        parser = inifile.parse(text, normalize_name)
+    except (_Unreadable, inifile.IniError):
+        return None
+    after = {name: dict(parser.items(name)) for name in parser.sections()}
+    return backup if _trusted_hosts(before) - _trusted_hosts(after) else None
+
+
+def _trusted_hosts(sections: dict[str, dict[str, str]]) -> set[tuple[str, str]]:
+    return {
+        (section, values["trusted-host"])
+        for section, values in sections.items()
+        if "trusted-host" in values
+    }
 
 
 def _backup_if_only_ours(

@@ -10,10 +10,10 @@ from build_ca_bundle.errors import BuildCABundleError
 from build_ca_bundle.options import BuildOptions
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
-    BACKUP_KEPT,
     CREATED_NOTE,
     EXPANDABLE_NOTE,
     LEFT_ALONE,
+    TRUSTED_HOSTS_KEPT,
     Change,
     Finding,
     Plan,
@@ -21,6 +21,7 @@ from build_ca_bundle.targets import (
     backup_of,
     backup_path,
     has_backup,
+    keeps_backup,
 )
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
@@ -70,7 +71,7 @@ def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
     except BuildCABundleError as error:
         return f"not undone: {error}", False
     backup = backup_of(change)
-    if backup is not None and not outcome.startswith(LEFT_ALONE) and BACKUP_KEPT not in outcome:
+    if backup is not None and not outcome.startswith(LEFT_ALONE) and not keeps_backup(outcome):
         with contextlib.suppress(FileNotFoundError):
             backup.unlink()  # put back: the backup of the first change has done its job
     elif backup is None and not outcome.startswith(LEFT_ALONE) and has_backup(change.path):
@@ -108,7 +109,13 @@ def preview_undo(change: Change, options: BuildOptions) -> tuple[str | None, boo
     except BuildCABundleError as error:
         return f"not undone: {error}", False
     left_alone = pip.not_ours_now(change, config, env)
-    return (None if left_alone is None else f"would be {left_alone}"), True
+    if left_alone is not None:
+        return f"would be {left_alone}", True
+    kept = pip.backup_with_trusted_hosts(change, config.text, env)
+    if kept is not None:
+        back = "(unset)" if change.old is None else change.old
+        return f"would put back {back}, unless changed since{TRUSTED_HOSTS_KEPT}{kept}", True
+    return None, True
 
 
 def still_named_by(
