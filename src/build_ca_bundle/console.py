@@ -27,8 +27,40 @@ class OutputError(Exception):
 def say(line: str = "", stream: TextIO | None = None) -> None:
     target = stream or sys.stdout
     encoding = getattr(target, "encoding", None) or "utf-8"
+    line = inert(line)
     with guarded():
         print(line.encode(encoding, "backslashreplace").decode(encoding), file=target)
+
+
+# CI runners act on commands in a job's output: Azure Pipelines on "##vso[" anywhere in a
+# line (stdout and stderr), GitHub Actions on a line that starts with "::". Our lines hold
+# names from certificates a server sent (verify, --from-server): a CN of
+# "##vso[task.setvariable variable=PIP_INDEX_URL]..." would set a variable for every later
+# step. Azure exports of our own are printed exactly, by targets.env, never through here.
+_AZURE = "##vso["
+
+
+def inert(text: str, escape: str = "\\[") -> str:
+    """``text`` with every CI command in it broken (``##vso\\[``, ``\\::``), for a console
+    line; ``escape`` replaces the bracket (JSON's is ``\\u005b``, decoded as ``[``)."""
+    if "##" in text:
+        pieces, start = [], 0
+        found = text.find("##")
+        while found != -1:
+            end = found + len(_AZURE)
+            if text[found:end].lower() == _AZURE:  # the agent ignores case
+                pieces.append(text[start : end - 1] + escape)
+                start = end
+            found = text.find("##", found + 1)
+        text = "".join(pieces) + text[start:]
+    if "::" in text:
+        lines = text.split("\n")
+        for number, line in enumerate(lines):
+            content = line.lstrip()
+            if content.startswith("::"):
+                lines[number] = line[: len(line) - len(content)] + "\\" + content
+        text = "\n".join(lines)
+    return text
 
 
 class guarded:

@@ -34,6 +34,8 @@ def emit_json(payload: dict[str, Any]) -> None:
         text.encode(sys.stdout.encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
         text = json.dumps(payload, indent=2)
+    # In a string only (keys and values); \\u005b is "[" to every JSON reader.
+    text = console.inert(text, escape="\\u005b")
     with console.guarded():
         sys.stdout.write(text + "\n")
 
