@@ -1817,6 +1817,42 @@ def test_a_named_policy_is_read_over_the_machines_and_cannot_drop_what_it_requir
     assert run(capsys, "--policy", str(own))[0] == ExitCode.REQUIRED_MISSING
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
+def test_every_scope_refuses_a_machine_policy_that_ordinary_users_could_change(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--scope global refused a world-writable machine policy; --scope user read it: any
+    account could add a root to every account's bundle, root's own included, at the next
+    logon. Now every scope refuses it, and the extra CA files it names, with nothing
+    changed. A file of one's own (--extra-ca, --policy) is one's own choice."""
+    from build_ca_bundle import policy as policy_module
+
+    corporate = make_root("Planted Root")
+    planted = corporate.write(tmp_path / "planted.pem")
+    machine = tmp_path / "machine-policy.toml"
+    machine.write_text(f'extra_ca = ["{planted}"]\n')
+    monkeypatch.setattr(policy_module, "default_location", lambda **_: machine)
+    for writable in (machine, planted):
+        writable.chmod(0o666)
+        code, _, err = run(capsys)
+        assert code == ExitCode.BUNDLE
+        assert f"{writable} can be changed by users other than root" in err
+        assert "no run relies on it, in any scope" in err
+        assert not bundle_path(isolated_home).exists()
+        assert not isolated_home.pip_user_config.exists()
+        writable.chmod(0o644)
+    assert run(capsys)[0] == 0
+    assert corporate.pem.decode().strip() in bundle_path(isolated_home).read_text()
+
+    own = make_root("My Own Root").write(tmp_path / "own.pem")
+    own.chmod(0o666)
+    assert run(capsys, "--extra-ca", str(own))[0] == 0
+
+
 def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

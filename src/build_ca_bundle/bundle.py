@@ -272,7 +272,35 @@ def check_machine_file(path: Path, role: str) -> None:
         _check_posix_machine_file(path, role)
 
 
-def _check_posix_machine_file(path: Path, role: str, *, sticky_ok: bool = False) -> None:
+def check_machine_policy(path: Path, named: Iterable[Path]) -> None:
+    """Refuse, in every scope, the machine's policy and the ``extra_ca`` files it names if
+    an ordinary user could change them: what they say goes into every account's bundle
+    (root's own included), so one user would decide what all of them trust. A sticky
+    folder (/tmp) above is fine: others cannot rename or remove root's files there."""
+    if sys.platform != "win32":  # Windows: ACLs, IT's to set
+        _check_posix_machine_policy(path, named)
+
+
+def _check_posix_machine_policy(path: Path, named: Iterable[Path]) -> None:
+    consequence = "no run relies on it, in any scope; nothing was changed"
+    _check_posix_machine_file(path, "the machine's policy", sticky_ok=True, consequence=consequence)
+    for extra in named:
+        files = [extra]
+        if extra.is_dir():  # the files in it are what a run reads
+            with contextlib.suppress(OSError):
+                files += sorted(item for item in extra.iterdir() if item.is_file())
+        for item in files:
+            _check_posix_machine_file(
+                item,
+                "the extra CA file the machine's policy names,",
+                sticky_ok=True,
+                consequence=consequence,
+            )
+
+
+def _check_posix_machine_file(
+    path: Path, role: str, *, sticky_ok: bool = False, consequence: str | None = None
+) -> None:
     absolute, real = path.absolute(), path.resolve()
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
     walked = _walked(absolute)
@@ -283,6 +311,12 @@ def _check_posix_machine_file(path: Path, role: str, *, sticky_ok: bool = False)
             writable = 0  # /tmp: others may add entries, not rename or remove root's
         if info.st_uid != 0 or writable:
             why = "not owned by root" if info.st_uid else "writable by others"
+            if consequence is not None:
+                raise UnsafePathError(
+                    f"{shown} can be changed by users other than root ({item} is {why}): "
+                    f"{consequence}",
+                    hint="make the file and its folders root's and writable only by root",
+                )
             if sticky_ok:
                 raise UnsafePathError(
                     f"{shown} can be changed by another account ({item} is {why}): as root, "

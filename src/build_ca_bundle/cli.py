@@ -310,6 +310,11 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     from build_ca_bundle import policy as policy_module
 
     policy = policy_module.load(policy_module.default_location(environ=environ), explicit=False)
+    if policy.path is not None:
+        from build_ca_bundle import bundle
+
+        extra = [Path(item).expanduser() for item in policy.strings("extra_ca")]
+        bundle.check_machine_policy(policy.path, extra)
     if args.policy is not None:
         policy = policy_module.layered(policy, policy_module.load(args.policy, explicit=True))
     scope = Scope(args.scope or policy.string("scope") or Scope.USER.value)
