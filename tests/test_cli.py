@@ -1731,6 +1731,41 @@ def test_ctrl_c_is_one_line_and_exit_130_not_a_traceback(store: Store, isolated_
     assert stderr == "build-ca-bundle: interrupted; no file was left half-written\n"
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_run_that_waited_on_an_undo_builds_after_it_in_a_new_folder(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A logon run waited on the run lock while the person's undo removed the lock files
+    and then the bundle's folder: the run failed with exit 5, "cannot open the lock file
+    ... No such file or directory" and a hint to check the folder's permissions (8 runs in
+    80 racing undos). Now it makes the folder again and takes its turn."""
+    import sys
+    import time
+
+    from build_ca_bundle import bundle as bundle_module
+
+    assert run(capsys)[0] == 0
+    output = bundle_path(isolated_home)
+    run_lock = output.with_name("ca-bundle.pem.run.lock")
+    with bundle_module.run_lock(output):  # the undo, holding the run lock
+        process = subprocess.Popen(  # --verbose: a full run, which takes the lock
+            [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--verbose"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        fds = Path(f"/proc/{process.pid}/fd")
+        while not any(_names(link, run_lock) for link in fds.iterdir()):
+            assert time.monotonic() < deadline, "the run never reached its lock"
+            time.sleep(0.05)
+        # What undo leaves when it lets go: no bundle, no lock files, no folder.
+        shutil.rmtree(output.parent)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (0, ""), out
+    assert output.is_file()
+
+
 def _names(link: Path, target: Path) -> bool:
     try:
         return link.readlink() == target

@@ -429,7 +429,6 @@ def run_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
 
     Separate from the write lock, which also guards writes made outside a run.
     """
-    _ensure_folder(path.parent)
     busy = f"another build-ca-bundle run for {path} did not finish within {timeout:g} s"
     with _holding(_run_lock_path(path), timeout, busy):
         yield
@@ -440,7 +439,7 @@ def _holding(lock_file: Path, timeout: float, busy: str) -> Iterator[None]:
     """Hold ``lock_file``; a holder that does not let go, or a lock file that cannot be
     opened, is one of our errors with its hint, never a hang or a traceback."""
     try:
-        with lock.hold(str(lock_file), timeout):
+        with lock.hold(str(lock_file), timeout, lambda: _ensure_folder(lock_file.parent)):
             yield
     except lock.Timeout as exc:
         raise LockTimeoutError(
@@ -524,7 +523,6 @@ def write(
     :func:`is_ours`). Raises :class:`BundleError` (the previous bundle is then unchanged) or
     :class:`LockTimeoutError`.
     """
-    _ensure_folder(path.parent)
     busy = f"another build-ca-bundle run held the lock for over {lock_timeout:g} s"
     with _holding(lock_path(path), lock_timeout, busy):
         return _write_locked(path, content, validated, loaded_before, preloaded, bundle)

@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -42,14 +42,18 @@ class Unavailable(Exception):
 
 
 @contextlib.contextmanager
-def hold(path: str, timeout: float) -> Iterator[None]:
+def hold(path: str, timeout: float, prepare: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block.
+    ``prepare`` runs before each attempt to open it: an undo we waited on removes the
+    lock file and may remove its folder too, which the next attempt then needs again.
 
     Raises :class:`Timeout` after ``timeout`` seconds, :class:`Unavailable` when the lock
     file cannot be opened.
     """
     deadline = time.monotonic() + timeout
     while True:
+        if prepare is not None:
+            prepare()
         descriptor = _open(path)
         try:
             _acquire(descriptor, deadline)
