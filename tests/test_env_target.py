@@ -64,6 +64,10 @@ def test_powershell_and_cmd_quoting() -> None:
     assert env.render({"PIP_CERT": "C:\\Users\\O'Brien\\b.pem"}, "powershell") == (
         "$env:PIP_CERT = 'C:\\Users\\O''Brien\\b.pem'\n"
     )
+    # PowerShell ends a single-quoted string on typographic quotes too: each is doubled.
+    assert env.render({"PIP_CERT": "C:\\O\u2019Brien\u2018\u201a\u201b\\b.pem"}, "powershell") == (
+        "$env:PIP_CERT = 'C:\\O\u2019\u2019Brien\u2018\u2018\u201a\u201a\u201b\u201b\\b.pem'\n"
+    )
     assert env.render({"PIP_CERT": "C:\\a b\\b.pem"}, "cmd") == 'set "PIP_CERT=C:\\a b\\b.pem"\n'
     assert env.render({"PIP_CERT": "C:\\100%\\b.pem"}, "cmd") == 'set "PIP_CERT=C:\\100%%\\b.pem"\n'
 
@@ -72,6 +76,10 @@ def test_default_shell() -> None:
     assert env.default_shell({"SHELL": "/usr/bin/fish"}, "linux") == "fish"
     assert env.default_shell({"SHELL": "/bin/bash"}, "linux") == "sh"
     assert env.default_shell({}, "win32") == "powershell"
+    assert env.default_shell({"SHELL": "/usr/bin/pwsh"}, "linux") == "powershell"
+    assert env.default_shell({"SHELL": "/opt/microsoft/powershell/7/pwsh"}, "darwin") == (
+        "powershell"
+    )
 
 
 def test_github_actions_appends_to_github_env(tmp_path: Path) -> None:

@@ -49,8 +49,15 @@ def _fish_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# PowerShell's lexer ends a single-quoted string on any of these, not only on "'"
+# (CharExtensions.IsSingleQuote): a profile folder "O\u2019Brien" (a typographic
+# apostrophe) ended the string after "O" and ran the rest as code. Doubled, each is
+# itself, as "''" is "'".
+_POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
 def _powershell_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + "".join(c * 2 if c in _POWERSHELL_QUOTES else c for c in value) + "'"
 
 
 SHELLS: dict[str, Callable[[str, str], str]] = {
@@ -66,6 +73,8 @@ def default_shell(environ: Mapping[str, str], platform: str = sys.platform) -> s
     shell = Path(environ.get("SHELL", "")).name
     if shell == "fish":
         return "fish"
+    if shell.removesuffix(".exe") in ("pwsh", "powershell"):  # a login shell on Linux/macOS too
+        return "powershell"
     if platform == "win32" and not shell:
         return "powershell"
     return "sh"
