@@ -158,6 +158,11 @@ def test_proxy_selection_follows_pip_then_environment() -> None:
     assert chosen.authorization == "Basic dXNlcjpwQHNz"  # user:p@ss
     assert verify.proxy_for("https://pkgs.internal/simple/", environ=env) is None
     assert verify.proxy_for("https://localhost/", environ=env) is None
+    # verify HOST:PORT, as documented: no_proxy applies to it as to the URL form.
+    assert verify.proxy_for("pkgs.internal:8443", environ=env) is None
+    assert verify.proxy_for("localhost", environ=env) is None
+    bare = verify.proxy_for("pypi.org:443", environ=env)
+    assert bare is not None and bare.host == "proxy.corp"
     configured = verify.proxy_for(
         "https://pypi.org/", configured="http://pip.proxy:8080", environ=env
     )

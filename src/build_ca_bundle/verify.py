@@ -222,11 +222,17 @@ def proxy_for(
         return Proxy.parse(configured)
     env = dict(environ) if environ is not None else None
     proxies = _environment_proxies(env)
-    parts = urllib.parse.urlsplit(url)
+    parts = _target_parts(url)
     chosen = proxies.get("https") or proxies.get("all")  # requests' order, so pip's
     if chosen is None or _bypassed(parts.hostname or "", _port_of(parts), env):
         return None
     return Proxy.parse(chosen)
+
+
+def _target_parts(target: str) -> urllib.parse.SplitResult:
+    """A target's URL parts; a bare HOST[:PORT] is an https:// URL's (urlsplit alone finds
+    no host in "127.0.0.1:8441", and no_proxy then excluded nothing)."""
+    return urllib.parse.urlsplit(target if "://" in target else f"https://{target}")
 
 
 def _port_of(parts: urllib.parse.SplitResult) -> int | None:
@@ -426,7 +432,7 @@ def check_target(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> TargetResult:
     """Handshake with ``url``'s server once per trust source, and explain a failure."""
-    parts = urllib.parse.urlsplit(url if "://" in url else f"https://{url}")
+    parts = _target_parts(url)
     host = parts.hostname or ""
     port = _port_of(parts)
     result = TargetResult(url=url, host=host, port=port or 0, proxy=proxy.url if proxy else None)
