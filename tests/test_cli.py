@@ -499,6 +499,35 @@ def test_dry_run_and_check_never_write_before_a_command(
     assert not bundle_path(isolated_home).exists()
 
 
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--json", "--exclude", "abc"], "not a SHA-256 fingerprint: 'abc'"),
+        (["--json", "--bogus"], "unrecognized arguments: --bogus"),
+        (["--json", "-q"], "not allowed with argument --json"),
+        (["--json", "verify", "http://x"], "only https:// URLs"),
+        (["--json", "--pin", "a" * 64], "--pin needs --from-server"),
+        (["--json", "--check", "doctor"], "--check is for the build itself"),
+    ],
+)
+def test_a_usage_error_under_json_is_one_json_object_too(
+    arguments: list[str], said: str, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README promises one JSON object for every error under --json; argparse's usage
+    errors printed only text on stderr, and a fleet wrapper parsed an empty stdout."""
+    with pytest.raises(SystemExit) as usage:
+        cli.main(arguments)
+    assert usage.value.code == ExitCode.USAGE
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert payload["exit_code"] == ExitCode.USAGE
+    assert said in payload["error"]["message"]
+    assert said in captured.err  # argparse's lines stay, for a person reading the log
+    with pytest.raises(SystemExit):
+        cli.main([argument for argument in arguments if argument != "--json"] + ["--bogus"])
+    assert capsys.readouterr().out == ""  # without --json, stdout stays empty
+
+
 def test_a_bare_undo_after_an_output_run_says_where_that_bundles_undo_is(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

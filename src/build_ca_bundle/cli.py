@@ -22,6 +22,10 @@ from build_ca_bundle.options import (
 )
 from build_ca_bundle.scope import Scope
 
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 _DESCRIPTION = """\
 Build one CA bundle from the roots this machine's OS trusts for TLS (corporate, group-policy
 and MDM roots included; what the OS distrusts excluded) merged with certifi's, write it to a
@@ -145,8 +149,25 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's, but a usage error under ``--json`` is the JSON object the README
+    promises for every error (a fleet wrapper parsed an empty stdout), besides argparse's
+    lines on stderr. Subparsers are made of this class too (argparse's default)."""
+
+    wants_json = False  # set by main() from the raw arguments: argparse has not read them yet
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.wants_json:
+            from build_ca_bundle import output
+
+            output.emit_json(
+                {"error": {"message": message, "hint": None}, "exit_code": int(ExitCode.USAGE)}
+            )
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="build-ca-bundle",
         description=_DESCRIPTION,
         epilog=_EPILOG,
@@ -365,6 +386,7 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
         if unchanged is not None:
             return unchanged
     parser = build_parser()
+    _Parser.wants_json = "--json" in arguments[: _end_of_options(arguments)]
     args = parser.parse_args(arguments)
     if args.command is not None and (args.dry_run or args.check):
         _refuse_write_nothing_flags(parser, args)
@@ -387,6 +409,11 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
 
         output.error(error, as_json=args.json)
         return int(error.exit_code)
+
+
+def _end_of_options(arguments: list[str]) -> int:
+    """Where ``--`` ends the options (what follows is operands), or the end."""
+    return arguments.index("--") if "--" in arguments else len(arguments)
 
 
 def _absolute(path: Path) -> Path:
