@@ -1308,6 +1308,21 @@ def test_doctor_finds_workarounds_and_fix_removes_pips_safely(
 WORKAROUND = "[global]\ntrusted-host = pypi.org\n"
 
 
+def test_doctor_quiet_prints_only_its_errors_on_stderr(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--quiet means errors only, on stderr; doctor -q printed every finding, info and
+    warnings with their "fix: nothing to do", on stdout."""
+    isolated_home.pip_user_config.parent.mkdir(parents=True)
+    isolated_home.pip_user_config.write_text(WORKAROUND)
+    code, out, err = run(capsys, "--quiet", "doctor")
+    assert code == ExitCode.FINDINGS
+    assert out == ""
+    assert f"error: {isolated_home.pip_user_config}:2: pip [global] trusted-host" in err
+    assert "warning:" not in err and "info:" not in err
+    assert "no bundle yet" not in err  # a warning: the exit code carries it
+
+
 def test_doctor_fix_edits_only_its_scopes_pip_files_and_says_who_fixes_the_others(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -273,7 +273,10 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         output.emit_json(
             {"fixed": fixed, "findings": output.findings_json(findings), "exit_code": int(code)}
         )
-    elif not args.quiet or serious:
+    elif args.quiet:  # errors only, on stderr, as every --quiet run (the exit code says the rest)
+        errors = [finding for finding in findings if finding.severity is Severity.ERROR]
+        output.findings_human(errors, errors=sys.stderr)
+    else:
         for line in fixed:
             output.say(f"fixed: {line}")
         output.findings_human(findings)
