@@ -401,6 +401,20 @@ def test_cert_in_a_command_section_is_reported_in_any_file(tmp_path: Path) -> No
     assert sorted(found) == [f"{user} [install]", f"{glob} [download]"]
 
 
+def test_a_cert_in_default_is_named_where_its_line_is(tmp_path: Path) -> None:
+    """configparser lends [DEFAULT]'s cert to [install]: the fix said "delete the 'cert'
+    line from [install]", a section with no such line."""
+    env = make_env(tmp_path)
+    user = target_file(Scope.USER, env)
+    user.parent.mkdir(parents=True)
+    user.write_text("[DEFAULT]\ncert = /x.pem\n[global]\n[install]\nno-compile = yes\n")
+    finding = pip_target.plan(bundle_in(tmp_path), Scope.USER, env).findings
+    install = [f for f in finding if f.where == f"{user} [install]"]
+    assert len(install) == 1
+    assert "uses cert = /x.pem from [DEFAULT] (through [install])" in install[0].message
+    assert install[0].fix == f"delete the 'cert' line from [DEFAULT] in {user}"
+
+
 def test_a_later_file_with_another_global_cert_is_reported(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     site = tmp_path / "venv" / "pip.conf"

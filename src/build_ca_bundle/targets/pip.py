@@ -380,13 +380,14 @@ def normalize_name(name: str) -> str:
 class ConfigFile(Value):
     """One config file as pip reads it. ``raw`` is None if there is no such file."""
 
-    __slots__ = ("path", "raw", "text", "bom", "sections")
+    __slots__ = ("path", "raw", "text", "bom", "sections", "defaults")
     path: Final[Path]
     raw: Final[bytes | None]
     text: Final[str]  # decoded, without a byte order mark
     bom: Final[bool]  # starts with a UTF-8 byte order mark: pip fails on it
     # section -> normalised key -> value, with [DEFAULT] values merged in as configparser does
     sections: Final[dict[str, dict[str, str]]]
+    defaults: Final[dict[str, str]]  # the [DEFAULT] section's own: where a fix must edit
 
     def __init__(
         self,
@@ -395,12 +396,14 @@ class ConfigFile(Value):
         text: str = "",
         bom: bool = False,
         sections: dict[str, dict[str, str]] | None = None,
+        defaults: dict[str, str] | None = None,
     ) -> None:
         self.path = path
         self.raw = raw
         self.text = text
         self.bom = bom
         self.sections = {} if sections is None else sections
+        self.defaults = {} if defaults is None else defaults
 
     def get(self, section: str, key: str = KEY) -> str | None:
         return self.sections.get(section, {}).get(key)
@@ -467,7 +470,7 @@ def _read(path: Path, env: PipEnvironment) -> ConfigFile:
     except inifile.IniError as error:
         raise _Unreadable(path, error.reason, error.line) from error
     sections = {name: dict(parser.items(name)) for name in parser.sections()}
-    return ConfigFile(path, raw, text, bom, sections)
+    return ConfigFile(path, raw, text, bom, sections, dict(parser.defaults()))
 
 
 def _decode(path: Path, body: bytes, encoding: str) -> str:
@@ -981,14 +984,16 @@ def _command_shadows(loaded: ConfigFile, value: str, env: PipEnvironment) -> lis
         theirs = loaded.get(command)
         if not theirs or _same_path(theirs, value, env):
             continue  # pip drops an empty value here, so it cannot beat [global]
-        section = f"[{command}]"
-        if loaded.get("DEFAULT") == theirs:
-            section += " (inherited from [DEFAULT])"
+        # A [DEFAULT] value shows through every section that does not set its own: the
+        # line to delete is there. (One set the same in both: the next doctor names the other.)
+        inherited = loaded.defaults.get(KEY) == theirs
+        section = "[DEFAULT]" if inherited else f"[{command}]"
+        via = f" (through [{command}])" if inherited else ""
         findings.append(
             Finding(
                 Severity.ERROR,
                 f"{loaded.path} [{command}]",
-                f"'pip {command}' uses cert = {theirs} from {section}, not [global]",
+                f"'pip {command}' uses cert = {theirs} from {section}{via}, not [global]",
                 f"delete the 'cert' line from {section} in {loaded.path}",
             )
         )
