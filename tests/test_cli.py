@@ -387,18 +387,22 @@ def test_the_same_options_spelled_otherwise_find_the_run_current(
 ) -> None:
     """An IT check written as `--scope user --check` after a bare logon run said stale
     (exit 10), and a run with it rebuilt: the argv differed, the options did not."""
-    extra = ["--extra-ca", str(store.file)]
+    # Roots only this file holds, one expired: without it, or with --keep-expired, a run
+    # would write another bundle.
+    extra_file = isolated_home.root / "extra.pem"
+    extra_file.write_bytes(make_root("Only In The Extra File").pem + make_expired_root().pem)
+    extra = ["--extra-ca", str(extra_file)]
     assert run(capsys, *extra)[0] == 0
     written = {path: path.stat().st_mtime_ns for path in isolated_home.root.rglob("*")}
     for spelled in (
         ["--scope", "user", *extra, "--check"],
-        ["--check", f"--extra-ca={store.file}", "--scope=user"],
+        ["--check", f"--extra-ca={extra_file}", "--scope=user"],
     ):
         assert run(capsys, *spelled)[:2] == (
             ExitCode.OK,
             f"current: {bundle_path(isolated_home)}\n",
         )
-    code, out, _ = run(capsys, "--scope=user", f"--extra-ca={store.file}")
+    code, out, _ = run(capsys, "--scope=user", f"--extra-ca={extra_file}")
     assert (code, out.split(":")[0]) == (0, "bundle unchanged")
     assert {path: path.stat().st_mtime_ns for path in isolated_home.root.rglob("*")} == written
     assert run(capsys, "--scope", "user", "--check")[0] == ExitCode.STALE  # no --extra-ca
@@ -1728,7 +1732,8 @@ def test_a_closed_stdout_is_no_traceback_and_takes_no_file_of_ours(
     AttributeError traceback (exit 1, the answer lost). The closed descriptor is now held on
     the null device, so no file of ours takes it while git runs (which writes to it)."""
     tool = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--configure", "pip,git"]
-    for extra, code in (([], 0), ([], 0), (["--check"], 0), (["--scope", "none", "--check"], 10)):
+    stale = ["--exclude", store.corporate.sha256, "--check"]  # a run would drop that root
+    for extra, code in (([], 0), ([], 0), (["--check"], 0), (stale, 10)):
         closed = subprocess.run(
             ["sh", "-c", 'exec "$@" >&-', "sh", *tool, *extra],
             capture_output=True,
@@ -2272,8 +2277,37 @@ def test_a_ci_runs_bundle_is_current_for_a_later_check(
     for flags in (["--ci"], ["--proxy", "http://127.0.0.1:9"], ["--proxy=http://127.0.0.1:9"]):
         assert run(capsys, *flags)[0] == 0
         assert run(capsys, "--check")[0] == ExitCode.OK, flags
-    assert run(capsys, "--extra-ca", str(store.file))[0] == 0
+    extra = make_root("Only With The Flag").write(isolated_home.root / "extra.pem")
+    assert run(capsys, "--extra-ca", str(extra))[0] == 0
     assert run(capsys, "--check")[0] == ExitCode.STALE  # a flag that does change the result
+
+
+def test_check_asks_a_dry_run_when_the_record_cannot_vouch_for_the_bundle(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--check said stale after `touch pip.conf`, or a line added to it with our cert still
+    there: a compliance sweep flagged every machine whose user edited pip.conf. The record
+    only says something may have changed; a dry run now decides, writing nothing, and
+    stale stays stale where a run would change the bundle or pip's setting."""
+    assert run(capsys)[0] == 0
+    pip_conf = isolated_home.pip_user_config
+    os.utime(pip_conf, (1, 1))
+    with pip_conf.open("a") as text:
+        text.write("index-url = https://pypi.org/simple/\n")
+    before = {path: path.read_bytes() for path in isolated_home.root.rglob("*") if path.is_file()}
+    stamps = {path: path.stat().st_mtime_ns for path in before}
+    code, out, _ = run(capsys, "--check")
+    assert (code, out) == (ExitCode.OK, f"current: {bundle_path(isolated_home)}\n")
+    after = {path: path.read_bytes() for path in isolated_home.root.rglob("*") if path.is_file()}
+    assert after == before
+    assert {path: path.stat().st_mtime_ns for path in after} == stamps  # nothing written
+
+    pip_conf.write_text(pip_conf.read_text().replace(str(bundle_path(isolated_home)), "/x.pem"))
+    code, out, _ = run(capsys, "--check")
+    assert (code, out) == (ExitCode.STALE, f"stale: {pip_conf} changed\n")
+    assert run(capsys)[0] == 0
+    store.add(make_root("Added Since"), "added.pem")
+    assert run(capsys, "--check")[0] == ExitCode.STALE
 
 
 def test_ci_with_dry_run_exports_nothing(

@@ -241,16 +241,41 @@ def why_stale(
 
 
 def _changed_file(manifest: dict[str, Any]) -> str | None:
-    for path, signed in manifest["outputs"].items():
-        if signed is None or signature(path) != signed:
-            return f"{path} was changed or removed since the last run"
+    changed_output = _changed_output(manifest)
+    if changed_output is not None:
+        return changed_output
     for path, signed in manifest["inputs"].items():
         if signature(path) != signed:
             return f"{path} changed"
+    return _changed_guard(manifest)
+
+
+def _changed_output(manifest: dict[str, Any]) -> str | None:
+    for path, signed in manifest["outputs"].items():
+        if signed is None or signature(path) != signed:
+            return f"{path} was changed or removed since the last run"
+    return None
+
+
+def _changed_guard(manifest: dict[str, Any]) -> str | None:
     for folder, guarded_by in manifest["guards"].items():
         if guard(folder) != guarded_by:
             return f"who may write {folder} changed"
     return None
+
+
+def outputs_intact(manifest: dict[str, Any] | None, bundle: str | os.PathLike[str]) -> bool:
+    """Whether what the last run wrote is as it left it: every output file, who may write
+    the folders above them, and no temp file of a run killed midway. Then only inputs
+    (or options) may have changed, and a dry run can tell whether a run would change
+    anything (``--check``); else a run has work to do whatever a dry run says."""
+    if manifest is None:
+        return False
+    return (
+        _changed_output(manifest) is None
+        and _changed_guard(manifest) is None
+        and _left_by_a_killed_run(bundle, manifest) is None
+    )
 
 
 def _left_by_a_killed_run(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> str | None:
