@@ -1182,7 +1182,7 @@ def test_shadowing_variable_is_reported_with_the_fix(
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     code, _, err = run(capsys)
-    assert code == 0
+    assert code == ExitCode.NOT_APPLIED  # done, but pip does not use the bundle
     assert "REQUESTS_CA_BUNDLE" in err  # an error: pip does not use the bundle
     assert "fix:" in err
 
@@ -1550,7 +1550,7 @@ def test_doctor_reports_each_ca_variable_once_and_says_what_it_does(
     other.write_bytes(store.corporate.pem)
     monkeypatch.setenv("PIP_CERT", str(other))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
-    assert run(capsys)[0] == 0
+    assert run(capsys)[0] == ExitCode.NOT_APPLIED
     cli.main(["doctor", "--json"])
     findings = json.loads(capsys.readouterr().out)["findings"]
     about = [f for f in findings if "PIP_CERT" in f["where"] or "REQUESTS_CA" in f["where"]]
@@ -1569,20 +1569,23 @@ def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A logon script runs -q and drops stdout: PIP_CERT beating pip.conf (this very machine
-    exports one) went unsaid, though --quiet means "errors only"."""
+    exports one) went unsaid, though --quiet means "errors only". And it exits 13, every
+    logon while it holds: the first run said so with 13, the next ones with 0, and a fleet
+    counting exit codes took the machine for a healthy one."""
     monkeypatch.setenv("PIP_CERT", str(store.file))
     code, out, err = run(capsys, "--quiet")
-    assert (code, out) == (0, "")
+    assert (code, out) == (ExitCode.NOT_APPLIED, "")
     assert "error: environment variable PIP_CERT" in err
     assert "  fix: " in err
     for unchanged in (["--quiet"], []):  # the next logon: nothing changed, it still holds
         code, out, err = run(capsys, *unchanged)
+        assert code == ExitCode.NOT_APPLIED
         assert "error: environment variable PIP_CERT" in err
         assert "error:" not in out
     quick = subprocess.run(  # the logon path that answers before the CLI is imported
         [sys.executable, "-m", "build_ca_bundle", "-q"], capture_output=True, text=True, check=False
     )
-    assert (quick.returncode, quick.stdout) == (0, "")
+    assert (quick.returncode, quick.stdout) == (ExitCode.NOT_APPLIED, "")
     assert "error: environment variable PIP_CERT" in quick.stderr
     # --check: current, and the error still holds (it said only "current" before).
     for check in (["--check", "-q"], ["--check", "--scope=user"]):  # quick path, full CLI
@@ -1592,10 +1595,11 @@ def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
     payload = json.loads(run(capsys, "--check", "--json")[1])
     assert any("PIP_CERT" in error for error in payload["errors"])
     code, out, _ = run(capsys, "--keep-expired")  # a full run that changes nothing
+    assert code == ExitCode.NOT_APPLIED
     assert "nothing changed: the bundle is current; see the errors below" in out
     assert "every setting already points at it" not in out  # PIP_CERT beats it
     monkeypatch.delenv("PIP_CERT")
-    assert run(capsys, "--quiet")[1:] == ("", "")  # nothing wrong: silent
+    assert run(capsys, "--quiet") == (0, "", "")  # nothing wrong: silent, and 0
 
 
 def test_doctor_fix_records_what_the_next_logon_run_finds_current(

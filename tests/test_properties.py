@@ -79,7 +79,7 @@ def test_any_pip_conf_keeps_every_other_line_or_is_refused_untouched(
         assert after == text.encode("utf-8")  # refused: byte for byte as it was
         return
     event("accepted")
-    assert code == 0
+    assert code in (0, 13)  # 13: a generated command section's cert beats ours (said on stderr)
     source = lines[: len(text.splitlines())]  # a final empty item is no line of the file
     original = [line for line, is_cert in source if not is_cert]
     ours = str(bundle_path(isolated_home))

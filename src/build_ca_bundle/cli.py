@@ -43,7 +43,8 @@ exit codes: 0 done or nothing to do; 2 usage; 3 a config or policy file could no
 written (left unchanged); 4 no usable certificates; 5 the bundle could not be written;
 6 the live check failed on a certificate; 7 offline or the proxy refused; 8 a required root is
 missing (nothing changed); 9 --from-server: fingerprint mismatch; 10 --check: stale;
-11 another run held the lock too long; 12 doctor found problems.
+11 another run held the lock too long; 12 doctor found problems; 13 done, but a setting that beats
+ours keeps a tool from the bundle (the error says which).
 """
 
 
@@ -532,8 +533,7 @@ def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
         from build_ca_bundle import fastpath
 
         if fastpath.stale_reason(options) is None:
-            fastpath.report_unchanged(options, quiet=args.quiet)
-            return int(ExitCode.OK)
+            return fastpath.report_unchanged(options, quiet=args.quiet)
         fastpath.start_loading(options)
     from build_ca_bundle import commands
 

@@ -35,6 +35,8 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
     ):
         results = _check_pip_index(report.bundle_path, options, args.proxy)
         code = _verify_code(results, offline_counts=False)
+    if code is ExitCode.OK and report.not_applied:
+        code = ExitCode.NOT_APPLIED  # done, but pip (or another tool) will not use it
     exported = None
     if getattr(args, "ci", False):
         exported = _export_to_ci(

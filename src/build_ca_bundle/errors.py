@@ -27,6 +27,7 @@ class ExitCode(enum.IntEnum):
     STALE = 10  # --check: the bundle or the pip setting is not current
     LOCKED = 11  # another run held the lock for too long
     FINDINGS = 12  # doctor found something insecure or broken
+    NOT_APPLIED = 13  # done, but a setting that beats ours keeps a tool from the bundle
 
 
 class BuildCABundleError(Exception):

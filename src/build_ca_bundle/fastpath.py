@@ -45,8 +45,11 @@ def start_loading(options: BuildOptions) -> str | None:
     return loaded_before
 
 
-def report_unchanged(options: BuildOptions, *, quiet: bool) -> None:
+def report_unchanged(options: BuildOptions, *, quiet: bool) -> int:
+    """Say the unchanged run's lines; its exit code (:func:`manifest.exit_code`)."""
     path = bundle_path(options)
     recorded = manifest.load(path)
-    if recorded is not None:
-        manifest.say_unchanged(path, recorded, quiet=quiet)
+    if recorded is None:
+        return 0
+    manifest.say_unchanged(path, recorded, quiet=quiet)
+    return manifest.exit_code(recorded)

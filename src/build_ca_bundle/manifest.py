@@ -105,9 +105,11 @@ def record(
     registry_keys: Iterable[str] = (),
     loaded: str | None = None,
     options_key: str | None = None,
+    not_applied: bool = False,
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
-    bundle's load proof (``bundle.proof``), if its bytes are known to load."""
+    bundle's load proof (``bundle.proof``), if its bytes are known to load; ``not_applied``:
+    a setting beats ours (exit 13), which holds, as the errors do, while nothing changed."""
     names = sorted({os.fspath(path) for path in inputs})
     registry: dict[str, str | None] = {}
     if registry_keys:  # Windows: the registry's state (elsewhere winstate is not imported)
@@ -126,6 +128,7 @@ def record(
         "guards": {folder: guard(folder) for folder in guarded(bundle)},
         "warnings": list(warnings),
         "loaded": loaded,
+        "not_applied": not_applied,  # absent in older records: then 0, until a full run
     }
 
 
@@ -189,6 +192,12 @@ def loaded_proof(bundle: str | os.PathLike[str]) -> str | None:
 def stale_reason(bundle: str | os.PathLike[str], key: str, now: float) -> str | None:
     """None when the last full run's result still holds; otherwise why not, in a few words."""
     return why_stale(load(bundle), key, now, bundle)
+
+
+def exit_code(manifest: dict[str, Any]) -> int:
+    """The unchanged run's exit code: the last full run's, 13 (``ExitCode.NOT_APPLIED``)
+    while a setting beats ours, else 0. (The errors module is not imported here.)"""
+    return 13 if manifest.get("not_applied") is True else 0
 
 
 def recorded_errors(manifest: dict[str, Any] | None) -> list[str]:

@@ -111,6 +111,14 @@ class BuildReport(Value, mutable=True):
         return [*self.notices, *(finding for plan in self.plans for finding in plan.findings)]
 
     @property
+    def not_applied(self) -> bool:
+        """A tool will not use the bundle: a setting beats ours (PIP_CERT, a later pip file,
+        a command section's cert), said as an error finding of its plan. (Exit 13.)"""
+        return any(
+            finding.severity is Severity.ERROR for plan in self.plans for finding in plan.findings
+        )
+
+    @property
     def changed_anything(self) -> bool:
         return self.bundle_changed or bool(self.changes)
 
@@ -570,6 +578,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
             warnings=warnings,
             registry_keys=[key for source in report.sources for key in source.registry_keys],
             loaded=proof,
+            not_applied=report.not_applied,
         ),
     )
 

@@ -142,4 +142,5 @@ def try_unchanged(argv: Sequence[str], environ: Mapping[str, str]) -> int | None
             say(error, sys.stderr)
     else:
         manifest.say_unchanged(bundle, recorded, quiet=quiet)
+        return manifest.exit_code(recorded)
     return 0
