@@ -119,6 +119,24 @@ def test_a_root_dropped_in_without_update_ca_certificates_is_named_not_trusted(
     assert tmp_path / "usr/local/share/ca-certificates" in result.inputs
 
 
+def test_a_der_or_broken_file_in_debians_folder_gets_advice_that_works(tmp_path: Path) -> None:
+    """update-ca-certificates takes PEM only: for a DER root the advice was "run 'sudo
+    update-ca-certificates'", on every run, which never helps. It says to convert it now.
+    A file with no certificate in it got no word, though the tool copies it into the store
+    file; it is named now."""
+    Debian(tmp_path).build()
+    der_root = make_root("Sent As DER")
+    der = place(tmp_path, "/usr/local/share/ca-certificates/corp-der.crt", der_root.der)
+    garbage = place(tmp_path, "/usr/local/share/ca-certificates/garbage.crt", b"not a cert\n")
+    empty = place(tmp_path, "/usr/local/share/ca-certificates/empty.crt", b"")
+    found = problems(linux.load(NO_ENV, root=tmp_path))
+    assert "it is DER, and update-ca-certificates takes only PEM" in found[str(der)]
+    assert f"openssl x509 -inform der -in {der} -out " in found[str(der)]
+    assert "run 'sudo update-ca-certificates' to add it" not in found[str(der)]
+    for broken in (garbage, empty):
+        assert "no root the trust store can take: neither PEM nor DER" in found[str(broken)]
+
+
 def test_a_root_for_other_purposes_only_is_not_called_pending(tmp_path: Path) -> None:
     """An e-mail root in the admin's folder is in the distro's store after its tool ran, for
     e-mail: never in a TLS bundle. "Run update-ca-trust" sent the admin after nothing."""

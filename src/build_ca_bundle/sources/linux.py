@@ -410,7 +410,12 @@ class _Reader:
             data = read_bytes(path)
         except OSError:
             return  # the tool cannot read it either; nothing to tell that it would not
-        parsed, _ = parse_bytes(data, str(path))
+        parsed, problems = parse_bytes(data, str(path))
+        if not parsed:
+            if problems:  # the distro's tool copies it into the store file all the same
+                why = problems[0].message.removeprefix("skipped: ")
+                self.problem(path, f"no root the trust store can take: {why}")
+            return
         missing = [item for item in parsed if item.certificate.sha256 not in stored]
         if not missing:
             return
@@ -424,7 +429,18 @@ class _Reader:
                 "so the OS does not use it for TLS, and neither does the bundle",
             )
             return
-        if folder == _DEBIAN_LOCAL and path.suffix != ".crt":
+        if folder == _DEBIAN_LOCAL and b"-----BEGIN" not in data:
+            # Debian's tool takes PEM only: it copies DER bytes into the store file, where
+            # no reader finds a certificate, so running it again never helps.
+            pem = path.with_suffix(".crt") if path.suffix != ".crt" else path
+            self.problem(
+                path,
+                f"not in the trust store ({label}): it is DER, and update-ca-certificates "
+                f"takes only PEM; convert it ('sudo openssl x509 -inform der -in {path} -out "
+                f"{pem.with_name(pem.stem + '-pem.crt')}', then remove {path.name}), then run "
+                "'sudo update-ca-certificates'",
+            )
+        elif folder == _DEBIAN_LOCAL and path.suffix != ".crt":
             self.problem(
                 path,
                 f"not in the trust store ({label}): update-ca-certificates reads only *.crt "
