@@ -102,6 +102,26 @@ def test_gitlab_writes_a_dotenv_report(tmp_path: Path) -> None:
     assert (tmp_path / "x.env").read_text() == "PIP_CERT=/b.pem\n"
 
 
+def test_gitlab_warns_when_later_jobs_cannot_have_the_bundle(tmp_path: Path) -> None:
+    """A dotenv report reaches later jobs, in fresh containers with only the checkout and
+    artifacts: a bundle under $HOME named there made every TLS client trust nothing, and
+    the step said only "exported 7 variables"."""
+    project = tmp_path / "builds" / "group" / "project"
+    project.mkdir(parents=True)
+    environ = {"GITLAB_CI": "true", "CI_PROJECT_DIR": str(project)}
+    export = env.ci_export({"PIP_CERT": "/b.pem"}, environ)
+    assert export is not None
+    home_bundle = tmp_path / "home" / ".local" / "share" / "build-ca-bundle" / "ca-bundle.pem"
+    warning = env.ci_export_warning(export, home_bundle, environ)
+    assert warning is not None
+    assert f"{home_bundle} is outside $CI_PROJECT_DIR ({project})" in warning
+    assert "--output $CI_PROJECT_DIR/ca-bundle.pem" in warning
+    assert env.ci_export_warning(export, project / "ca-bundle.pem", environ) is None
+    github = env.ci_export({"PIP_CERT": "/b.pem"}, {"GITHUB_ACTIONS": "true", "GITHUB_ENV": "x"})
+    assert github is not None  # the same job's later steps: its files are all there
+    assert env.ci_export_warning(github, home_bundle, environ) is None
+
+
 def test_gitlab_never_appends_through_a_link_the_repository_committed(tmp_path: Path) -> None:
     """build-ca-bundle.env is ours, in the checkout: a repository that commits it as a link
     to ~/.bashrc must not get our lines appended there."""

@@ -118,12 +118,15 @@ def _export_to_ci(
         return {"system": None, "path": None, "variables": values}
     if not options.dry_run:  # no bundle was written: steps pointed at it would trust nothing
         env.write_ci_export(export)
+    warning = env.ci_export_warning(export, bundle, options.environ)
     if not (quiet or as_json):
         done = "would export" if options.dry_run else "exported"
         where = f" ({export.path})" if export.path else ""
         output.say(f"{done} {len(values)} variables to later {export.system} steps{where}")
+        if warning:
+            output.say(f"warning: {warning}")
     path = str(export.path) if export.path else None
-    return {"system": export.system, "path": path, "variables": values}
+    return {"system": export.system, "path": path, "variables": values, "warning": warning}
 
 
 def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions | None:

@@ -126,6 +126,25 @@ def ci_export(
     return None
 
 
+def ci_export_warning(export: CIExport, bundle: Path, environ: Mapping[str, str]) -> str | None:
+    """What keeps the exported paths from serving where they go, if anything. GitLab's
+    dotenv report reaches later jobs, which run in a fresh container with only the
+    checkout and its artifacts: a bundle under $HOME is not there, and every TLS client
+    pointed at it would trust nothing."""
+    project = environ.get("CI_PROJECT_DIR")
+    if export.system != "GitLab CI" or not project:
+        return None
+    try:
+        bundle.resolve().relative_to(Path(project).resolve())
+    except ValueError:
+        return (
+            f"the bundle {bundle} is outside $CI_PROJECT_DIR ({project}): later jobs get the "
+            "variables but not the file (only the checkout and artifacts reach them); use "
+            "--output $CI_PROJECT_DIR/ca-bundle.pem and keep it as an artifact"
+        )
+    return None
+
+
 def _azure_escape(value: str) -> str:
     """A logging command's data as azure-pipelines-task-lib escapes it (the agent undoes it)."""
     return value.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
