@@ -532,6 +532,20 @@ def test_a_usage_error_under_json_is_one_json_object_too(
     assert capsys.readouterr().out == ""  # without --json, stdout stays empty
 
 
+def test_an_output_ending_with_a_slash_is_a_usage_error_not_a_file_of_that_name(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--output newdir/` wrote a file named newdir (exit 0) and pointed pip at it: the
+    slash said folder, and Path() dropped it."""
+    wanted = f"{tmp_path / 'newdir'}/"
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["--output", wanted])
+    assert usage.value.code == ExitCode.USAGE
+    assert f"e.g. {wanted}ca-bundle.pem" in capsys.readouterr().err
+    assert not (tmp_path / "newdir").exists()
+    assert not isolated_home.pip_user_config.exists()
+
+
 def test_a_bare_undo_after_an_output_run_says_where_that_bundles_undo_is(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

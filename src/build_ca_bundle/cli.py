@@ -65,7 +65,7 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=_bundle_file,
         metavar="PATH",
         default=default(None),
         help="the bundle's path (default: per scope)",
@@ -118,6 +118,17 @@ def _terminal_columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns if columns > 0 else 80
+
+
+def _bundle_file(value: str) -> Path:
+    """argparse's check of --output: a file's path. ``newdir/`` means a folder, but Path()
+    drops the slash, and a file named ``newdir`` was written (and pip pointed at it)."""
+    if value.endswith(("/", os.sep)) or (os.altsep and value.endswith(os.altsep)):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} ends with a separator, so it names a folder: give the bundle file's "
+            f"path, e.g. {value}ca-bundle.pem"
+        )
+    return Path(value)
 
 
 def _fingerprint(value: str) -> str:
