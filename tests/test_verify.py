@@ -8,7 +8,7 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import certifi
@@ -457,3 +457,51 @@ def test_names_a_server_sends_cannot_command_the_ci_system(
     assert "e.vil" in text  # the names are shown...
     assert "##vso[" not in text.lower()  # ...but none is a command
     assert not any(line.lstrip().startswith("::") for line in text.splitlines())
+
+
+@contextlib.contextmanager
+def proxy_answering_407(*authenticate: str) -> Iterator[int]:
+    """A proxy on 127.0.0.1 that answers every CONNECT with 407 and these challenges."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    headers = "".join(f"Proxy-Authenticate: {value}\r\n" for value in authenticate)
+    answer = f"HTTP/1.1 407 Proxy Authentication Required\r\n{headers}Content-Length: 0\r\n\r\n"
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(answer.encode("ascii"))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("challenges", "credentials", "said"),
+    [
+        (['Basic realm="corp"'], "", "the proxy wants credentials: use http://USER:PASSWORD@"),
+        (['Basic realm="corp"'], "alice:wrong@", "refused the user name and password given"),
+        (["NTLM", "Negotiate"], "alice:secret@", "the proxy wants NTLM/Negotiate sign-in"),
+    ],
+)
+def test_a_407_says_what_the_proxy_asks_for(
+    tmp_path: Path, challenges: list[str], credentials: str, said: str
+) -> None:
+    """Every 407 said "use http://USER:PASSWORD@host:port", also to a user who had, and to
+    one whose proxy takes only NTLM or Kerberos, which no user:password can satisfy."""
+    with proxy_answering_407(*challenges) as port:
+        result = verify.check_target(
+            "https://pypi.org/simple/",
+            contexts=contexts(bundle_with(tmp_path)),
+            proxy=verify.Proxy.parse(f"http://{credentials}127.0.0.1:{port}"),
+            timeout=5,
+        )
+    (check,) = {c.status: c for c in result.checks}.values()
+    assert check.status is verify.Status.PROXY
+    assert said in check.detail
+    assert "secret" not in check.detail and "wrong" not in check.detail

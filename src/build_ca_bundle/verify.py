@@ -235,6 +235,25 @@ def _target_parts(target: str) -> urllib.parse.SplitResult:
     return urllib.parse.urlsplit(target if "://" in target else f"https://{target}")
 
 
+def _credentials_advice(response: bytes, *, given: bool) -> str:
+    """What a 407 asks for. Basic takes USER:PASSWORD in the proxy URL (as pip's does);
+    NTLM and Negotiate (Kerberos) do not, for us or for pip: a local relay (cntlm, px) does."""
+    offered = []
+    for line in response.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.decode("latin-1", "replace").partition(":")
+        if name.strip().lower() == "proxy-authenticate" and value.split():
+            offered.append(value.split()[0])
+    if offered and not any(scheme.lower() == "basic" for scheme in offered):
+        return (
+            f"the proxy wants {'/'.join(dict.fromkeys(offered))} sign-in, which a user:password "
+            "in the proxy URL cannot give, here or in pip: use a local relay such as cntlm or "
+            "px, or ask IT for a proxy port that takes Basic sign-in"
+        )
+    if given:
+        return "the proxy refused the user name and password given: check them"
+    return "the proxy wants credentials: use http://USER:PASSWORD@host:port"
+
+
 def _port_of(parts: urllib.parse.SplitResult) -> int | None:
     try:
         return parts.port or 443
@@ -343,7 +362,7 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
     if len(parts) < 2 or parts[1] != "200":
         detail = status_line or "no answer"
         if len(parts) >= 2 and parts[1] == "407":
-            detail += " (the proxy wants credentials: use http://USER:PASSWORD@host:port)"
+            detail += f" ({_credentials_advice(response, given=proxy.authorization is not None)})"
         elif len(parts) >= 2 and parts[1] in ("502", "503", "504"):
             raise VerifyError(Status.OFFLINE, f"the proxy could not reach {host}:{port}: {detail}")
         raise VerifyError(Status.PROXY, f"the proxy {proxy.url} refused the tunnel: {detail}")
