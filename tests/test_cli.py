@@ -1892,6 +1892,24 @@ def test_policy_file_sets_defaults_and_flags_win(
     assert str(policy) in err
 
 
+def test_a_policys_empty_configure_configures_nothing_and_scope_none_says_what_it_leaves(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`configure = []` (IT: no tool) still set pip; `--scope none --configure git` left git
+    alone without a word."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("configure = []\n")
+    code, out, _ = run(capsys, "--policy", str(policy))
+    assert code == 0
+    assert bundle_path(isolated_home).exists()
+    assert not isolated_home.pip_user_config.exists()
+    assert json.loads(run(capsys, "--policy", str(policy), "--json")[1])["changes"] == []
+    code, out, _ = run(capsys, "--scope", "none", "--configure", "pip,git")
+    assert code == 0
+    assert "--scope none writes the bundle only: git left as they are" in out
+    assert "left as they are" not in run(capsys, "--scope", "none")[1]
+
+
 def test_a_named_policy_is_read_over_the_machines_and_cannot_drop_what_it_requires(
     store: Store,
     tmp_path: Path,

@@ -355,7 +355,10 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     configure_names = (
         ",".join(args.configure).split(",")  # --configure git --configure pip: both
         if getattr(args, "configure", None)
-        else policy.strings("configure") or ["pip"]
+        # A policy's `configure = []` is IT's "no tool": only an absent key means pip.
+        else policy.strings("configure")
+        if "configure" in policy
+        else ["pip"]
     )
     if getattr(args, "persist_env", False):
         configure_names.append("env")

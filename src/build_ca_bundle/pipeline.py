@@ -320,7 +320,11 @@ def _build(options: BuildOptions) -> BuildReport:
         plans=plans,
         changes=changes,
         dry_run=options.dry_run,
-        notices=[*_extra_not_read(sources), *_not_valid_yet(selection, now)],
+        notices=[
+            *_extra_not_read(sources),
+            *_not_valid_yet(selection, now),
+            *_tools_left_alone(options),
+        ],
     )
     if not options.dry_run:
         try:
@@ -373,6 +377,22 @@ def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
         for source in sources
         if source.kind is SourceKind.EXTRA and source.name != PINNED
         for problem in source.problems
+    ]
+
+
+def _tools_left_alone(options: BuildOptions) -> list[Finding]:
+    """--scope none configures no tool: tools named besides pip (the default) were left
+    alone without a word, and a policy's `configure = ["git"]` seemed to do nothing."""
+    named = [name for name in options.configure if name != "pip"]
+    if options.scope is not Scope.NONE or not named:
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            "--configure",
+            f"--scope none writes the bundle only: {', '.join(named)} left as they are",
+            "choose a scope (user, site, global) to configure them",
+        )
     ]
 
 
