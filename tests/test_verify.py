@@ -505,3 +505,25 @@ def test_a_407_says_what_the_proxy_asks_for(
     assert check.status is verify.Status.PROXY
     assert said in check.detail
     assert "secret" not in check.detail and "wrong" not in check.detail
+
+
+def test_a_server_that_stalls_the_handshake_is_not_called_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It took the connection and then said nothing: "connection failed: timed out ...
+    could not be reached" sent the user after the network, which had worked."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    try:
+        code = cli.main(
+            ["verify", f"https://127.0.0.1:{listener.getsockname()[1]}/", "--timeout", "1"]
+        )
+    finally:
+        for connection in accepted:
+            connection.close()
+        listener.close()
+    out = capsys.readouterr().out
+    assert code == ExitCode.OFFLINE  # a network or server problem, not a certificate one
+    assert "accepted the connection, but its TLS handshake failed: timed out" in out
+    assert "could not be reached" not in out

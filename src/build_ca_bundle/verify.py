@@ -390,9 +390,11 @@ def handshake(
         raise VerifyError(Status.CERTIFICATE, exc.verify_message or str(exc)) from exc
     except ssl.SSLError as exc:
         raise VerifyError(Status.TLS, exc.reason or str(exc)) from exc
-    except OSError as exc:
+    except OSError as exc:  # connected (the proxy's tunnel too): the handshake itself failed
         raise VerifyError(
-            Status.OFFLINE, f"connection to {host}:{port} failed: {_reason(exc)}"
+            Status.TLS,
+            f"{host}:{port} accepted the connection, but its TLS handshake failed: "
+            f"{_reason(exc)}",
         ) from exc
     finally:
         sock.close()
