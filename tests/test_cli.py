@@ -2305,6 +2305,31 @@ def test_ci_export_keeps_json_one_object_and_quiet_silent(
     assert ci["variables"]["SSL_CERT_FILE"] == str(bundle_path(isolated_home))
 
 
+def test_a_failed_live_check_is_checked_again_by_the_next_run_not_called_unchanged(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check after a change failed (exit 6); the next run, a CI job's re-run or the next
+    logon, said "bundle unchanged" and exited 0 with nothing fixed. It checks again now,
+    until the check passes; then the unchanged run is back."""
+    from tests.tls import HTTPSServer
+
+    inspecting = make_root("Proxy Root Not In The Store Yet")
+    with HTTPSServer(inspecting.issue("127.0.0.1"), tmp_path / "srv") as index:
+        pip_conf = isolated_home.pip_user_config
+        pip_conf.parent.mkdir(parents=True)
+        pip_conf.write_text(f"[global]\nindex-url = {index.url}\n")
+        for _ in range(2):
+            assert cli.main([]) == ExitCode.VERIFY_FAILED
+            out = capsys.readouterr().out
+            assert "certificates); nothing to do" not in out  # not the unchanged run
+            assert f"{index.url}\n  bundle   certificate" in out  # checked, and failed
+        store.add(inspecting, "proxy-root.pem")  # IT's root arrives
+        assert cli.main([]) == ExitCode.OK
+        assert "bundle   ok" in capsys.readouterr().out
+        assert cli.main([]) == ExitCode.OK
+        assert capsys.readouterr().out.startswith("bundle unchanged:")
+
+
 def test_a_ci_runs_bundle_is_current_for_a_later_check(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str], github_env: Path
 ) -> None:

@@ -22,19 +22,22 @@ POST_BUILD_TIMEOUT = 3.0
 
 
 def build(args: argparse.Namespace, options: BuildOptions) -> int:
-    from build_ca_bundle import pipeline
+    from build_ca_bundle import fastpath, manifest, pipeline
 
+    check_again = manifest.check_failed(fastpath.bundle_path(options))
     report = pipeline.build(options)
     results: list[TargetResult] = []
     code = ExitCode.OK
     if (
         args.verify
-        and report.changed_anything
+        and (report.changed_anything or check_again)
         and not options.dry_run
         and "pip" in options.configure
     ):
         results = _check_pip_index(report.bundle_path, options, args.proxy)
         code = _verify_code(results, offline_counts=False)
+        if code is ExitCode.VERIFY_FAILED:
+            manifest.flag_check_failed(report.bundle_path)
     if code is ExitCode.OK and report.not_applied:
         code = ExitCode.NOT_APPLIED  # done, but pip (or another tool) will not use it
     exported = None

@@ -144,6 +144,23 @@ def write(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
     write_atomically(Path(path_for(bundle)), text.encode("utf-8"), mode=0o644)
 
 
+def flag_check_failed(bundle: str | os.PathLike[str]) -> None:
+    """The live check after this run failed on a certificate: the record says so, and the
+    next run is a full one that checks again (a CI job re-run, the next logon), rather
+    than "unchanged", exit 0, with nothing fixed. A full run's new record clears it."""
+    recorded = load(bundle)
+    if recorded is not None:
+        recorded["check_failed"] = True
+        with contextlib.suppress(OSError):  # then the record stays; the run's exit code spoke
+            write(bundle, recorded)
+
+
+def check_failed(bundle: str | os.PathLike[str]) -> bool:
+    """Whether the last run's live check failed (:func:`flag_check_failed`)."""
+    recorded = load(bundle)
+    return recorded is not None and recorded.get("check_failed") is True
+
+
 def remove(bundle: str | os.PathLike[str]) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path_for(bundle))
@@ -234,6 +251,8 @@ def why_stale(
     (made only then: the argv key answers for the usual logon run)."""
     if manifest is None:
         return "no record of an earlier run"
+    if manifest.get("check_failed") is True:
+        return "the last run's live check failed on a certificate: checking again"
     if manifest["key"] != key and (options_key is None or manifest.get("options") != options_key()):
         return "the options, policy or environment changed"
     changed = (

@@ -393,8 +393,7 @@ def handshake(
     except OSError as exc:  # connected (the proxy's tunnel too): the handshake itself failed
         raise VerifyError(
             Status.TLS,
-            f"{host}:{port} accepted the connection, but its TLS handshake failed: "
-            f"{_reason(exc)}",
+            f"{host}:{port} accepted the connection, but its TLS handshake failed: {_reason(exc)}",
         ) from exc
     finally:
         sock.close()
