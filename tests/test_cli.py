@@ -512,6 +512,7 @@ def test_dry_run_and_check_never_write_before_a_command(
         (["--json", "verify", "http://x"], "only https:// URLs"),
         (["--json", "--pin", "a" * 64], "--pin needs --from-server"),
         (["--json", "--check", "doctor"], "--check is for the build itself"),
+        (["--jso", "--bogus"], "unrecognized arguments: --bogus"),  # argparse's prefix
     ],
 )
 def test_a_usage_error_under_json_is_one_json_object_too(
@@ -528,7 +529,7 @@ def test_a_usage_error_under_json_is_one_json_object_too(
     assert said in payload["error"]["message"]
     assert said in captured.err  # argparse's lines stay, for a person reading the log
     with pytest.raises(SystemExit):
-        cli.main([argument for argument in arguments if argument != "--json"] + ["--bogus"])
+        cli.main([a for a in arguments if not "--json".startswith(a)] + ["--bogus"])
     assert capsys.readouterr().out == ""  # without --json, stdout stays empty
 
 
@@ -1972,6 +1973,13 @@ def test_every_scope_refuses_a_machine_policy_that_ordinary_users_could_change(
     own.chmod(0o666)
     assert run(capsys, "--extra-ca", str(own))[0] == 0
 
+    folder = tmp_path / "policy-roots"  # a folder the policy names: each file in it counts
+    inside = make_root("In The Folder").write(folder / "corp.crt")
+    machine.write_text(f'extra_ca = ["{folder}"]\n')
+    inside.chmod(0o666)
+    code, _, err = run(capsys)
+    assert (code, f"{inside} can be changed by users other than root" in err) == (5, True)
+
 
 def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -2328,6 +2336,59 @@ def test_a_failed_live_check_is_checked_again_by_the_next_run_not_called_unchang
         assert "bundle   ok" in capsys.readouterr().out
         assert cli.main([]) == ExitCode.OK
         assert capsys.readouterr().out.startswith("bundle unchanged:")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_tool_variable_set_or_unset_since_the_last_run_is_seen_by_the_next(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The unchanged run's key knew pip's variables only: GIT_SSL_CAINFO set after a clean
+    run went unsaid (exit 0), and once unset as its fix said, its error came back on every
+    run (exit 13) from the record."""
+    assert run(capsys, "--configure", "pip,git")[0] == 0
+    monkeypatch.setenv("GIT_SSL_CAINFO", "/x.pem")
+    code, _, err = run(capsys, "--configure", "pip,git")
+    assert code == ExitCode.NOT_APPLIED
+    assert "GIT_SSL_CAINFO=/x.pem beats http.sslCAInfo" in err
+    monkeypatch.delenv("GIT_SSL_CAINFO")
+    for _ in range(2):  # the full run that sees it gone, then the unchanged one
+        code, _, err = run(capsys, "--configure", "pip,git")
+        assert (code, err) == (0, "")
+
+
+def test_exit_13_is_for_what_still_beats_the_bundle_after_this_run(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    github_env: Path,
+) -> None:
+    """REQUESTS_CA_BUNDLE beats pip.conf: exit 13. But a --ci run exports it, pointed at
+    the bundle, to every later step (a CI image presetting it failed the step), and a dry
+    run did nothing that could be "done, but"."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(store.file))
+    assert run(capsys, "--dry-run")[0] == 0
+    assert run(capsys, "--ci")[0] == 0
+    assert f"REQUESTS_CA_BUNDLE={bundle_path(isolated_home)}" in github_env.read_text()
+    assert run(capsys)[0] == ExitCode.NOT_APPLIED  # no export: it still beats the bundle
+
+
+def test_check_is_stale_when_a_file_of_the_last_run_is_gone(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run compares the bundle's bytes only: a deleted extra-roots.pem (what NODE_
+    EXTRA_CA_CERTS names) must keep --check stale, not be vouched for by the dry run."""
+    assert run(capsys)[0] == 0
+    extra_roots = bundle_path(isolated_home).with_name("extra-roots.pem")
+    extra_roots.unlink()
+    code, out, _ = run(capsys, "--check")
+    assert (code, out) == (
+        ExitCode.STALE,
+        f"stale: {extra_roots} was changed or removed since the last run\n",
+    )
 
 
 def test_a_ci_runs_bundle_is_current_for_a_later_check(

@@ -438,7 +438,7 @@ def test_names_a_server_sends_cannot_command_the_ci_system(
     anyone on the network path. Now no printed line, human or JSON, carries a command;
     JSON still decodes to the name as sent."""
     monkeypatch.setenv("TF_BUILD", "True")
-    hostile = make_root(AZURE_COMMAND, organization="::add-mask::x")
+    hostile = make_root(AZURE_COMMAND, organization="x##[set-output name=PIP_CERT]/e.vil")
     with HTTPSServer(hostile.issue("127.0.0.1"), tmp_path / "srv", send_root=True) as server:
         printed = []
         for args in (
@@ -456,6 +456,7 @@ def test_names_a_server_sends_cannot_command_the_ci_system(
     text = "\n".join(printed)
     assert "e.vil" in text  # the names are shown...
     assert "##vso[" not in text.lower()  # ...but none is a command
+    assert "##[" not in text  # GitHub's older form, anywhere in a line
     assert not any(line.lstrip().startswith("::") for line in text.splitlines())
 
 
@@ -527,3 +528,24 @@ def test_a_server_that_stalls_the_handshake_is_not_called_unreachable(
     assert code == ExitCode.OFFLINE  # a network or server problem, not a certificate one
     assert "accepted the connection, but its TLS handshake failed: timed out" in out
     assert "could not be reached" not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("CN=##VSO[task.setvariable variable=X]y", "CN=##VSO\\[task.setvariable variable=X]y"),
+        ("a ##vso[b] and ##[set-output name=c]d", "a ##vso\\[b] and ##\\[set-output name=c]d"),
+        ("  ::add-mask::secret", "  \\::add-mask::secret"),
+        ("first\n::stop-commands::x", "first\n\\::stop-commands::x"),
+        ("first\r::error::x", "first\n\\::error::x"),  # a bare CR ends a line too
+        ("no command: a::b ## c [d]", "no command: a::b ## c [d]"),
+    ],
+)
+def test_no_ci_command_survives_in_a_printed_line(text: str, shown: str) -> None:
+    """Every line we print goes through console.inert: what a CI runner would act on is
+    broken, the rest is left as it was (the e2e test above covers the names a server sends)."""
+    from build_ca_bundle import console
+
+    assert console.inert(text) == shown
+    # In JSON, inside strings: the object still decodes to the text as it was.
+    assert json.loads(console.inert(json.dumps(text), escape="\\u005b")) == text

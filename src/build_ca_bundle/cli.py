@@ -343,11 +343,6 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
     from build_ca_bundle import policy as policy_module
 
     policy = policy_module.load(policy_module.default_location(environ=environ), explicit=False)
-    if policy.path is not None:
-        from build_ca_bundle import bundle
-
-        extra = [Path(item).expanduser() for item in policy.strings("extra_ca")]
-        bundle.check_machine_policy(policy.path, extra)
     if args.policy is not None:
         policy = policy_module.layered(policy, policy_module.load(args.policy, explicit=True))
     scope = Scope(args.scope or policy.string("scope") or Scope.USER.value)
@@ -401,7 +396,11 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
         if unchanged is not None:
             return unchanged
     parser = build_parser()
-    _Parser.wants_json = "--json" in arguments[: _end_of_options(arguments)]
+    # argparse takes any unique prefix of a long option: --js is --json too.
+    _Parser.wants_json = any(
+        len(argument) > 2 and "--json".startswith(argument)
+        for argument in arguments[: _end_of_options(arguments)]
+    )
     args = parser.parse_args(arguments)
     if args.command is not None and (args.dry_run or args.check):
         _refuse_write_nothing_flags(parser, args)

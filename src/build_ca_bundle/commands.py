@@ -15,6 +15,7 @@ from build_ca_bundle.targets import Finding, Severity
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
+    from build_ca_bundle.pipeline import BuildReport
     from build_ca_bundle.targets.pip import PipEnvironment
     from build_ca_bundle.verify import TargetResult
 
@@ -38,8 +39,7 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
         code = _verify_code(results, offline_counts=False)
         if code is ExitCode.VERIFY_FAILED:
             manifest.flag_check_failed(report.bundle_path)
-    if code is ExitCode.OK and report.not_applied:
-        code = ExitCode.NOT_APPLIED  # done, but pip (or another tool) will not use it
+    checked = code
     exported = None
     if getattr(args, "ci", False):
         exported = _export_to_ci(
@@ -49,6 +49,8 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
             quiet=args.quiet,
             as_json=args.json,
         )
+    if code is ExitCode.OK and not options.dry_run and _not_applied(report, exported):
+        code = ExitCode.NOT_APPLIED  # done, but pip (or another tool) will not use it
     if args.json:
         payload = output.build_json(report, exit_code=int(code), verify=results)
         if exported is not None:
@@ -61,9 +63,22 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
     else:  # errors only, on stderr: what keeps pip from the bundle, a failed check
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
         output.findings_human(errors, errors=sys.stderr)
-        if code is not ExitCode.OK:
+        if checked is not ExitCode.OK:  # the check's own verdict: a passed one is no error
             output.targets_human(results, stream=sys.stderr)
     return int(code)
+
+
+def _not_applied(report: BuildReport, exported: dict[str, object] | None) -> bool:
+    """Whether a setting that beats ours keeps a tool from the bundle (exit 13). Not for a
+    variable this --ci run exported to later CI steps: there it names the bundle now."""
+    variables = exported.get("variables") if exported and exported.get("system") else None
+    names = list(variables) if isinstance(variables, dict) else []
+    overridden = {f"environment variable {name}" for name in names}
+    return any(
+        finding.severity is Severity.ERROR and finding.where not in overridden
+        for plan in report.plans
+        for finding in plan.findings
+    )
 
 
 def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> list[TargetResult]:

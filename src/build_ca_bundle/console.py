@@ -33,11 +33,13 @@ def say(line: str = "", stream: TextIO | None = None) -> None:
 
 
 # CI runners act on commands in a job's output: Azure Pipelines on "##vso[" anywhere in a
-# line (stdout and stderr), GitHub Actions on a line that starts with "::". Our lines hold
+# line (stdout and stderr), GitHub Actions on a line that starts with "::" and, in its older
+# form, on "##[" anywhere (ActionCommand.TryParse). Our lines hold
 # names from certificates a server sent (verify, --from-server): a CN of
 # "##vso[task.setvariable variable=PIP_INDEX_URL]..." would set a variable for every later
 # step. Azure exports of our own are printed exactly, by targets.env, never through here.
 _AZURE = "##vso["
+_GITHUB_LEGACY = "##["
 
 
 def inert(text: str, escape: str = "\\[") -> str:
@@ -47,14 +49,16 @@ def inert(text: str, escape: str = "\\[") -> str:
         pieces, start = [], 0
         found = text.find("##")
         while found != -1:
-            end = found + len(_AZURE)
-            if text[found:end].lower() == _AZURE:  # the agent ignores case
-                pieces.append(text[start : end - 1] + escape)
-                start = end
+            for command in (_AZURE, _GITHUB_LEGACY):
+                end = found + len(command)
+                if text[found:end].lower() == command:  # the agents ignore case
+                    pieces.append(text[start : end - 1] + escape)
+                    start = end
+                    break
             found = text.find("##", found + 1)
         text = "".join(pieces) + text[start:]
     if "::" in text:
-        lines = text.split("\n")
+        lines = text.replace("\r", "\n").split("\n") if "\r" in text else text.split("\n")
         for number, line in enumerate(lines):
             content = line.lstrip()
             if content.startswith("::"):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from build_ca_bundle import __version__
-from build_ca_bundle.quick import RELEVANT_VARIABLES
+from build_ca_bundle.quick import relevant_environment
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.values import Value
 
@@ -137,7 +137,7 @@ class BuildOptions(Value):
             "pinned": sorted(hashlib.sha256(der).hexdigest() for der in self.pinned),
             "configure": sorted(set(self.configure)),
             "policy": [str(path) for path in self.policy_paths],
-            "environ": {name: self.environ.get(name) for name in RELEVANT_VARIABLES},
+            "environ": relevant_environment(self.environ, tools=self.configure != ("pip",)),
         }
         text = json.dumps(described, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -276,6 +276,7 @@ def build(options: BuildOptions) -> BuildReport:
 def _build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     extra_path = extra_roots_path(output)
+    _check_machine_policy(options)
     loaded_before = None if options.dry_run else fastpath.start_loading(options)
     sources = read_sources(options, output)
     _refuse_unread_extra_files(sources)
@@ -504,6 +505,20 @@ def _plan_targets(output: Path, extra_path: Path, options: BuildOptions) -> list
     from build_ca_bundle.targets import registry
 
     return [registry.plan(name, output, extra_path, options) for name in options.configure]
+
+
+def _check_machine_policy(options: BuildOptions) -> None:
+    """In every scope: the machine's policy, and the extra CA files it names, decide what
+    every account trusts; one an ordinary user could change is refused (exit 5). Here, not
+    where options are read: the unchanged run imports nothing for it (the record watches the
+    policy's owner and mode), and what a policy says counts only where a bundle is built.
+    (Windows: ACLs, IT's to set; bundle.check_machine_policy checks nothing there.)"""
+    from build_ca_bundle import policy
+
+    machine = policy.default_location(environ=options.environ)
+    if machine in options.policy_paths:
+        named = policy.load(machine, explicit=False).strings("extra_ca")
+        bundle.check_machine_policy(machine, [Path(item).expanduser() for item in named])
 
 
 def _check_machine_files(

@@ -42,6 +42,22 @@ RELEVANT_VARIABLES = (
     "SHELL",
 )
 
+# And every variable of these families: the configured tools read them (GIT_SSL_CAINFO,
+# GIT_CONFIG_GLOBAL, npm_config_cafile, NODE_TLS_REJECT_UNAUTHORIZED, UV_INSECURE_HOST, ...),
+# and the run's findings and exit code (13) say what they do. Unset since the last run, one
+# kept its error on every run; set, it went unsaid until something else changed.
+RELEVANT_PREFIXES = ("PIP_", "GIT_", "NPM_CONFIG_", "NODE_", "UV_", "CONDA")
+
+
+def relevant_environment(environ: Mapping[str, str], *, tools: bool) -> list[str]:
+    """The ``NAME=value`` items of the environment that decide a run's result, sorted.
+    ``tools``: other tools may be configured, so PATH counts too (a git installed since is
+    one to configure now)."""
+    names = set(RELEVANT_VARIABLES) | {"PATH"} if tools else set(RELEVANT_VARIABLES)
+    names.update(name for name in environ if name.upper().startswith(RELEVANT_PREFIXES))
+    return [f"{name}={environ.get(name)}" for name in sorted(names)]
+
+
 # The machine-wide policy file per OS (the policy module's table says why each).
 POLICY_LOCATIONS = {
     "linux": "/etc/build-ca-bundle/policy.toml",
@@ -81,6 +97,9 @@ def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     records those): the tool, the Python, the meaningful flags, the environment, whether a
     machine policy exists."""
     policy = default_policy(environ)
+    has_policy = os.path.exists(policy)
+    # Other tools than pip: named on the command line, or by a policy (not read here).
+    tools = has_policy or any(arg.startswith(("--configure", "--persist-env")) for arg in argv)
     parts = [
         __version__,
         sys.version,
@@ -88,8 +107,8 @@ def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
         sys.platform,
         *_result_arguments(argv),
         "--",
-        *(f"{name}={environ.get(name)}" for name in RELEVANT_VARIABLES),
-        f"policy={policy}:{os.path.exists(policy)}",
+        *relevant_environment(environ, tools=tools),
+        f"policy={policy}:{has_policy}",
     ]
     return "\x1f".join(parts)
 
