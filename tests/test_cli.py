@@ -2184,6 +2184,34 @@ def test_configure_git_and_undo_through_the_cli(
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_git_ca_file_with_roots_the_bundle_lacks_is_left_until_they_are_added(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """http.sslCAInfo named the company's own CA file; it was replaced by the bundle, which
+    lacked that root, while the note said "nothing git trusted before is lost": the internal
+    git server broke. Now git is left as it is, the error says how to add the roots, and
+    with them added git points at the bundle."""
+    private = make_root("Internal Git Server CA")
+    corp = private.write(tmp_path / "corp.pem")
+    subprocess.run(["git", "config", "--global", "http.sslCAInfo", str(corp)], check=True)
+
+    def git_ca() -> str:
+        read = ["git", "config", "--global", "--get", "http.sslCAInfo"]
+        return subprocess.run(read, capture_output=True, text=True, check=True).stdout.strip()
+
+    code, out, err = run(capsys, "--configure", "pip,git")
+    assert code == ExitCode.NOT_APPLIED
+    assert f"http.sslCAInfo names {corp}, which holds 1 certificate(s) the bundle lacks" in err
+    assert f"build-ca-bundle --extra-ca {corp}" in err
+    assert git_ca() == str(corp)
+    assert "nothing git trusted before is lost" not in out
+    code, out, err = run(capsys, "--configure", "pip,git", "--extra-ca", str(corp))
+    assert (code, err) == (0, "")
+    assert git_ca() == str(bundle_path(isolated_home))
+    assert private.pem.decode().strip() in bundle_path(isolated_home).read_text()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_a_tool_setting_changed_by_hand_makes_the_next_run_a_full_one(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

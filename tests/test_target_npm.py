@@ -182,6 +182,23 @@ def test_strict_ssl_false_and_a_cafile_variable_are_findings(
 
 
 @needs_npm
+def test_inline_ca_roots_keep_cafile_from_being_set(isolated_home: Home, tmp_path: Path) -> None:
+    """npm ignores `ca` once cafile is set: an internal registry's root given inline was
+    silently dropped. Now cafile is left as it is, with an error that says what to do."""
+    root = "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----"
+    (isolated_home.home / ".npmrc").write_text(f'registry=https://npm.corp/\nca[]="{root}"\n')
+    env = npm_env(isolated_home, tmp_path)
+    planned = npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    assert planned.changes == []
+    (error,) = [f for f in planned.findings if f.severity is Severity.ERROR]
+    assert "1 inline root(s) in `ca`, which npm ignores once cafile is set" in error.message
+    (isolated_home.home / ".npmrc").write_text("registry=https://npm.corp/\n")
+    assert [
+        c.key for c in npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).changes
+    ] == ["cafile"]
+
+
+@needs_npm
 def test_site_scope_is_a_notice(isolated_home: Home, tmp_path: Path) -> None:
     site = npm.plan(
         tmp_path / "b.pem", tmp_path / "e.pem", Scope.SITE, npm_env(isolated_home, tmp_path)

@@ -291,6 +291,7 @@ def _build(options: BuildOptions) -> BuildReport:
     )
     _check_usable(selection, options)
     plans = _plan_targets(output, extra_path, options)
+    _keep_roots_tools_trusted(plans, selection)
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
     elif options.scope is Scope.USER:
@@ -505,6 +506,48 @@ def _plan_targets(output: Path, extra_path: Path, options: BuildOptions) -> list
     from build_ca_bundle.targets import registry
 
     return [registry.plan(name, output, extra_path, options) for name in options.configure]
+
+
+# Settings that replace a tool's roots with the file they name: pointed at the bundle, the
+# tool trusts the bundle alone.
+_REPLACING_SETTINGS = {("git", "http.sslCAInfo"), ("npm", "cafile")}
+
+
+def _keep_roots_tools_trusted(plans: list[Plan], selection: Selection) -> None:
+    """A git or npm setting that named a file of roots the bundle lacks (a private CA for an
+    internal git server or registry) was replaced, and the note said nothing was lost. Such
+    a change is left out now, with an error saying how to bring the roots in. A root the
+    selection left out on purpose (expired, distrusted, excluded) is no loss."""
+    kept = {entry.certificate.sha256 for entry in selection.entries}
+    kept |= {item.certificate.sha256 for item in selection.excluded}
+    for plan in plans:
+        for change in list(plan.changes):
+            if (plan.target, change.key) not in _REPLACING_SETTINGS or not change.old:
+                continue
+            named = Path(change.old).expanduser()
+            if not named.is_absolute() or not named.is_file():
+                continue  # nothing to lose: the tool trusts nothing from it either
+            parsed, _ = read_certificate_file(named, allow_der=False)
+            missing = [item.certificate for item in parsed if item.certificate.sha256 not in kept]
+            if not missing:
+                continue
+            plan.changes.remove(change)
+            commands = getattr(plan, "commands", None)  # a ToolPlan's: what apply runs
+            if isinstance(commands, dict):
+                commands.pop(change, None)
+            labels = ", ".join(cert.label for cert in missing[:3])
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            plan.findings.append(
+                Finding(
+                    Severity.ERROR,
+                    str(change.path),
+                    f"{change.key} names {named}, which holds {len(missing)} certificate(s) "
+                    f"the bundle lacks ({labels}{more}): left as it is, or {plan.target} "
+                    "would stop trusting them",
+                    f"add them to the bundle: build-ca-bundle --extra-ca {named} (with your "
+                    "other options); the next run then points it at the bundle",
+                )
+            )
 
 
 def _check_machine_policy(options: BuildOptions) -> None:

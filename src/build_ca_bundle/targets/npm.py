@@ -56,7 +56,20 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     result.files.append(path)
     value = str(bundle)
     old = read_value(path, KEY)
-    if not tools.same_path(old, value, env.platform):
+    inline = _inline_roots(path)
+    if inline and not tools.same_path(old, value, env.platform):
+        # npm ignores `ca` once cafile is set: those roots would be lost, unsaid.
+        result.findings.append(
+            Finding(
+                Severity.ERROR,
+                str(path),
+                f"{path} has {inline} inline root(s) in `ca`, which npm ignores once cafile is "
+                "set: cafile was left as it is, or npm would stop trusting them",
+                "save them to a PEM file, add it with build-ca-bundle --extra-ca FILE, and "
+                f"remove the ca lines from {path}; the next run then sets cafile",
+            )
+        )
+    elif not tools.same_path(old, value, env.platform):
         notes = [REPLACES_NOTE]
         backup = tools.keep_backup(result, path)
         if backup is not None:
@@ -187,6 +200,23 @@ def _get(env: ToolEnvironment, keys: list[str], location: str) -> dict[str, str]
     if missing:
         raise ConfigError(f"npm config get printed no value for {', '.join(missing)}")
     return values
+
+
+def _inline_roots(path: Path) -> int:
+    """How many ``ca=`` / ``ca[]=`` values with a certificate in them the npmrc has."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return 0  # read_value says why, where it matters
+    count = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            break
+        name, separator, raw = stripped.partition("=")
+        if separator and _unquote(name) in ("ca", "ca[]") and "BEGIN CERTIFICATE" in raw:
+            count += 1
+    return count
 
 
 def read_value(path: Path, key: str) -> str | None:
