@@ -919,8 +919,8 @@ def test_a_run_killed_after_it_set_pip_leaves_a_record_for_undo(
 
     real_apply = pipeline._apply
 
-    def apply_then_die(plans: list[Plan]) -> list[Change]:
-        real_apply(plans)
+    def apply_then_die(output: Path, plans: list[Plan]) -> list[Change]:
+        real_apply(output, plans)
         raise SystemExit("killed")  # nothing after this point of the run happens
 
     monkeypatch.setattr(pipeline, "_apply", apply_then_die)
@@ -2181,6 +2181,55 @@ def test_configure_git_and_undo_through_the_cli(
         check=False,
     )
     assert read.returncode == 1  # unset again
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_one_tool_that_fails_does_not_stop_the_others_and_the_error_says_what_was_done(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """git refused to write (a stale ~/.gitconfig.lock): the tools after it were never
+    tried, and the one-line error did not say that pip had been set."""
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    (isolated_home.home / ".gitconfig.lock").write_text("")
+    code, _, err = run(capsys, "--configure", "pip,git,env")
+    assert code == ExitCode.CONFIG
+    assert "set as planned: pip, env" in err
+    assert f"cannot write {isolated_home.home / '.gitconfig'}" in err or "git config" in err
+    from build_ca_bundle.targets import env as env_target
+
+    startup, _ = env_target.startup_file(isolated_home.home, os.environ)
+    assert "SSL_CERT_FILE" in startup.read_text()  # env, after the failing git, was set
+    (isolated_home.home / ".gitconfig.lock").unlink()
+    assert run(capsys, "--configure", "pip,git,env")[0] == 0  # the next run sets git
+
+
+def test_a_start_up_file_that_cannot_be_written_is_an_error_not_a_traceback(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """~/.profile linked into a read-only store (home-manager): a PermissionError traceback
+    and exit 1, "an internal error". Now exit 3, naming the file and the link."""
+    from build_ca_bundle import pipeline
+
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    # As the user whose home it is: root's own check of links in a home (it refuses this one
+    # as "cannot check") does not run for them, and the write itself fails.
+    monkeypatch.setattr(pipeline, "check_root_files", lambda *_: None)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the link's folder should be\n")
+    profile = isolated_home.home / ".profile"
+    profile.symlink_to(blocked / "profile")
+    code, _, err = run(capsys, "--configure", "pip,env")
+    assert code == ExitCode.CONFIG, err
+    assert f"cannot write the start-up file {profile} (a link to" in err
+    assert "Traceback" not in err
+    assert "set as planned: pip" in err
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -307,11 +307,7 @@ def _build(options: BuildOptions) -> BuildReport:
         extra_content = bundle.render(selection.beyond_base(), blocks)
         _write_extra_roots(output, extra_path, extra_content)
         _save_pinned(sources, pinned_roots_path(output))
-        # Recorded first: a run killed between the two would otherwise leave a setting
-        # naming the bundle with no record, and undo would remove the bundle under it. A
-        # recorded change that was never made is one undo finds not there, and leaves.
-        _record_changes(output, plans)
-        changes = _apply(plans)
+        changes = _apply(output, plans)
     report = BuildReport(
         options=options,
         bundle_path=output,
@@ -596,14 +592,14 @@ def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
         ) from exc
 
 
-def _record_changes(output: Path, plans: list[Plan]) -> None:
+def _record_changes(output: Path, changes: list[Change]) -> None:
     try:
-        history.add(output, [change for plan in plans for change in plan.changes])
+        history.add(output, changes)
     except OSError as exc:
         raise ConfigError(
             f"cannot save the change record {history.path_for(output)} "
-            f"({exc.strerror or exc}): no setting was changed, so that undo can always find "
-            "what this tool changed",
+            f"({exc.strerror or exc}): the settings it would record were not changed, so "
+            "that undo can always find what this tool changed",
             hint="free some disk space, or make the file and its folder writable",
         ) from exc
 
@@ -615,13 +611,34 @@ def check_root_files(output: Path, configs: list[Path]) -> None:
         bundle.check_root_file(path, "the config")
 
 
-def _apply(plans: list[Plan]) -> list[Change]:
+def _apply(output: Path, plans: list[Plan]) -> list[Change]:
+    """Each tool's changes, each recorded just before it is made: a run killed between the
+    two would otherwise leave a setting naming the bundle with no record, and undo would
+    remove the bundle under it (a recorded change never made is one undo finds not there).
+    One tool that fails does not stop the others, and the error says what was done: the
+    tools after a failing git were left unset, unsaid, and recorded as changed."""
     from build_ca_bundle.targets import registry
 
     applied: list[Change] = []
+    failed: list[tuple[str, BuildCABundleError]] = []
     for plan in plans:
-        if plan.changes:
+        if not plan.changes:
+            continue
+        _record_changes(output, plan.changes)
+        try:
             applied.extend(registry.apply(plan))
+        except BuildCABundleError as error:
+            failed.append((plan.target, error))
+    if failed:
+        first = failed[0][1]
+        done = list(dict.fromkeys(change.target for change in applied))
+        others = "; ".join(f"{target}: {error.message}" for target, error in failed[1:])
+        raise ConfigError(
+            f"{first.message}; "
+            + (f"set as planned: {', '.join(done)}" if done else "no tool was set")
+            + (f"; also not set: {others}" if others else ""),
+            hint=first.hint,
+        ) from first
     return applied
 
 

@@ -268,7 +268,7 @@ def read_startup_file(path: Path) -> str | None:
     """The file's text, every byte kept (see ``_ENCODING``); None if there is none."""
     try:
         return read_bytes(path).decode(_ENCODING, _ERRORS)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a link into a file: none there either
         return None
 
 
@@ -288,8 +288,19 @@ def apply_startup_file(path: Path, new: str) -> None:
     from build_ca_bundle.inifile import write_atomically
 
     real = real_file(path)
-    real.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(real, new.encode(_ENCODING, _ERRORS))
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(real, new.encode(_ENCODING, _ERRORS))
+    except OSError as error:  # a link into a read-only store (home-manager), chattr +i
+        from build_ca_bundle.errors import ConfigError
+
+        shown = path if real == path else f"{path} (a link to {real})"
+        raise ConfigError(
+            f"cannot write the start-up file {shown} ({error.strerror or error}); it was "
+            "left unchanged",
+            hint="make it writable, or set the variables where your dotfiles are managed "
+            "(`build-ca-bundle env` prints them)",
+        ) from error
 
 
 def remove_startup_file(path: Path) -> None:
