@@ -1777,7 +1777,6 @@ def test_ctrl_c_is_one_line_and_exit_130_not_a_traceback(store: Store, isolated_
     """SIGINT in the middle of a run: a KeyboardInterrupt traceback before."""
     import signal
     import sys
-    import time
 
     from build_ca_bundle import bundle as bundle_module
 
@@ -1788,11 +1787,7 @@ def test_ctrl_c_is_one_line_and_exit_130_not_a_traceback(store: Store, isolated_
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        fds = Path(f"/proc/{process.pid}/fd")
-        while not any(_names(link, run_lock) for link in fds.iterdir()):
-            assert time.monotonic() < deadline, "the run never reached its lock"
-            time.sleep(0.05)
+        wait_until_it_waits_on(process, run_lock)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -1808,7 +1803,6 @@ def test_a_run_that_waited_on_an_undo_builds_after_it_in_a_new_folder(
     ... No such file or directory" and a hint to check the folder's permissions (8 runs in
     80 racing undos). Now it makes the folder again and takes its turn."""
     import sys
-    import time
 
     from build_ca_bundle import bundle as bundle_module
 
@@ -1822,16 +1816,23 @@ def test_a_run_that_waited_on_an_undo_builds_after_it_in_a_new_folder(
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        fds = Path(f"/proc/{process.pid}/fd")
-        while not any(_names(link, run_lock) for link in fds.iterdir()):
-            assert time.monotonic() < deadline, "the run never reached its lock"
-            time.sleep(0.05)
+        wait_until_it_waits_on(process, run_lock)
         # What undo leaves when it lets go: no bundle, no lock files, no folder.
         shutil.rmtree(output.parent)
     out, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (0, ""), out
     assert output.is_file()
+
+
+def wait_until_it_waits_on(process: subprocess.Popen[str], lock_file: Path) -> None:
+    """Until the child has ``lock_file`` open (it then waits for the lock we hold)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    fds = Path(f"/proc/{process.pid}/fd")
+    while not any(_names(link, lock_file) for link in fds.iterdir()):
+        assert time.monotonic() < deadline, "the run never reached its lock"
+        time.sleep(0.05)
 
 
 def _names(link: Path, target: Path) -> bool:
