@@ -146,6 +146,8 @@ def test_npm_conda_uv_poetry_files(isolated_home: Home, tmp_path: Path) -> None:
     poetry.write_text("[certificates.corp]\ncert = false\n")
     ctx = context(isolated_home, tmp_path)
     assert places(doctor.check_npm(ctx)) == [f"{home / '.npmrc'}:2"]
+    # Run from the home folder: the project's .npmrc is the user's, said once, not twice.
+    assert places(doctor.check_npm(ctx.replace(cwd=home))) == [f"{home / '.npmrc'}:2"]
     assert places(doctor.check_conda(ctx)) == [f"{home / '.condarc'}:3"]
     assert places(doctor.check_uv(ctx)) == [f"{uv}:1"]
     assert places(doctor.check_poetry(ctx)) == [f"{poetry}:2"]

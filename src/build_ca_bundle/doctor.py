@@ -343,7 +343,8 @@ def check_npm(context: DoctorContext) -> list[Finding]:
     pattern = [(re.compile(r"^\s*strict-ssl\s*=\s*false", re.IGNORECASE), "npm strict-ssl=false")]
     fix = "remove strict-ssl=false; point npm at the bundle: npm config set cafile <bundle>"
     findings = []
-    for path in [*_home_files(context, ".npmrc", ".yarnrc"), context.cwd / ".npmrc"]:
+    # Once each: in the home folder, the project's .npmrc is the user's own.
+    for path in dict.fromkeys([*_home_files(context, ".npmrc", ".yarnrc"), context.cwd / ".npmrc"]):
         findings.extend(_scan(path, pattern, fix))
     return findings
 
