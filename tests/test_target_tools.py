@@ -43,3 +43,36 @@ def test_scope_none_plans_nothing_and_runs_nothing(
     env = ToolEnvironment({**os.environ, "PATH": str(empty)}, isolated_home.home)
     planned = module.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.NONE, env)
     assert (planned.changes, planned.findings) == ([], [])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
+def test_a_hung_tool_is_ended_with_everything_it_started(tmp_path: Path) -> None:
+    """A wrapper (a version manager's shim) that hangs was killed after the timeout, but
+    its child went on running after the logon script had finished."""
+    import subprocess
+    import time
+
+    from build_ca_bundle.errors import ConfigError
+    from build_ca_bundle.targets import tools
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    child_pid = tmp_path / "child.pid"
+    shim = bin_dir / "git"
+    shim.write_text(f"#!/bin/sh\nsleep 600 &\necho $! > {child_pid}\nwait\n")
+    shim.chmod(0o755)
+    env = ToolEnvironment({"PATH": f"{bin_dir}:/usr/bin:/bin"}, tmp_path, timeout=1.0)
+    with pytest.raises(ConfigError, match="did not finish in 1 s"):
+        tools.run(env, "git", ["config", "--list"])
+    pid = int(child_pid.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = subprocess.run(
+            ["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, check=False
+        )
+        if not state.stdout.strip() or state.stdout.strip().startswith("Z"):
+            break  # gone (or a zombie waiting for its reaper)
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the tool's child outlived the timeout")

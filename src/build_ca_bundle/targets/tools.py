@@ -116,30 +116,52 @@ def run(
         raise ConfigError(f"{tool} is not on PATH", hint=f"install {tool} or fix PATH")
     command = [executable, *args]
     try:
-        completed = subprocess.run(
+        process = subprocess.Popen(
             command,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
-            timeout=env.timeout,
             env=dict(env.environ),
             # Not the caller's folder: a repository's or project's own config must not decide
             # what we read as the user's value.
             cwd=env.home if env.home.is_dir() else None,
             stdin=subprocess.DEVNULL,
-            check=False,
+            # Its own process group (POSIX), so that a hung tool goes with all it started:
+            # killing the tool alone left a wrapper's children running after the logon.
+            start_new_session=os.name == "posix",
         )
-    except subprocess.TimeoutExpired as error:
-        raise ConfigError(f"{tool} {' '.join(args)} did not finish in {env.timeout:g} s") from error
     except OSError as error:
         raise ConfigError(f"cannot run {executable}: {error.strerror or error}") from error
+    with process:
+        try:
+            stdout, stderr = process.communicate(timeout=env.timeout)
+        except subprocess.TimeoutExpired as error:
+            _kill_all(process)
+            process.communicate()
+            raise ConfigError(
+                f"{tool} {' '.join(args)} did not finish in {env.timeout:g} s"
+            ) from error
+    completed = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     if check and completed.returncode != 0:
         raise ConfigError(
             f"{tool} {' '.join(args)} failed (exit {completed.returncode}): "
             f"{completed.stderr.strip()[:300]}"
         )
     return completed
+
+
+def _kill_all(process: subprocess.Popen[str]) -> None:
+    """End a tool that did not finish, and on POSIX every process of its group."""
+    killpg = getattr(os, "killpg", None)
+    if killpg is not None and os.name == "posix":
+        try:
+            killpg(process.pid, 9)  # SIGKILL; the group is the tool's own (start_new_session)
+        except OSError:
+            process.kill()
+    else:
+        process.kill()
 
 
 def can_plan(result: ToolPlan, scope: Scope, env: ToolEnvironment) -> bool:
