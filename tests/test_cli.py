@@ -2234,6 +2234,25 @@ def test_a_start_up_file_that_cannot_be_written_is_an_error_not_a_traceback(
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_an_included_git_value_that_wins_over_ours_is_an_error(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An [include] after the [http] section where git puts our line: its http.sslCAInfo is
+    what git uses, and the run said only "may not be ours", exit 0. git is asked now."""
+    included = isolated_home.home / "inc.gitconfig"
+    included.write_text("[http]\n\tsslCAInfo = /corp/inc.pem\n")
+    gitconfig = isolated_home.home / ".gitconfig"
+    gitconfig.write_text(f"[http]\n\tpostBuffer = 1\n[include]\n\tpath = {included}\n")
+    for _ in range(2):  # the run that sets it, then the one that finds it set
+        code, _, err = run(capsys, "--configure", "pip,git")
+        assert code == ExitCode.NOT_APPLIED
+        assert f"git reads http.sslCAInfo = /corp/inc.pem from {included}" in err
+    included.write_text("[http]\n\tpostBuffer = 2\n")  # the fix: nothing set there
+    code, _, err = run(capsys, "--configure", "pip,git")
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_a_git_ca_file_with_roots_the_bundle_lacks_is_left_until_they_are_added(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -81,6 +81,8 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
         change = Change(TARGET, path, KEY, old, value, notes)
         result.changes.append(change)
         result.commands[change] = ["config", option, KEY, value]
+    else:  # ours is there: does git read it last?
+        _say_if_shadowed(result, option, value)
     if env.platform == "win32" and _effective(listing, "http.sslbackend") == "schannel":
         _plan_schannel(result, option, path, env)
     result.findings.extend(_findings(value, scope, listing, env))
@@ -88,8 +90,42 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
 
 
 def apply(plan: ToolPlan) -> list[Change]:
-    """Run ``git config`` for each planned change, in the environment it was planned in."""
-    return tools.apply_commands(plan, TARGET)
+    """Run ``git config`` for each planned change, in the environment it was planned in;
+    then ask git which value it reads (an [include]d file read after ours beats it)."""
+    applied = tools.apply_commands(plan, TARGET)
+    for change in applied:
+        if change.key == KEY:
+            option = next(arg for arg in plan.commands[change] if arg in _SCOPE_OPTIONS.values())
+            _say_if_shadowed(plan, option, str(change.new))
+    return applied
+
+
+def _say_if_shadowed(plan: ToolPlan, option: str, value: str) -> None:
+    """An error (exit 13) if git, reading the scope's file with its [include]s, ends on
+    another http.sslCAInfo than ours: where the include comes after our line, its value
+    wins, and git does not use the bundle (the plan's warning could only say "may")."""
+    if plan.env is None:
+        return
+    completed = run(
+        plan.env,
+        TARGET,
+        ["config", option, "--includes", "--show-origin", "--get", KEY],
+        check=False,
+    )
+    origin, _, effective = completed.stdout.rstrip("\r\n").partition("\t")
+    if completed.returncode != 0 or tools.same_path(effective, value, plan.env.platform):
+        return
+    where = origin.removeprefix("file:")
+    plan.findings[:] = [f for f in plan.findings if f.where != f"{where}: {KEY}"]  # said here
+    plan.findings.append(
+        Finding(
+            Severity.ERROR,
+            f"{where}: {KEY}",
+            f"git reads {KEY} = {effective} from {where}, an [include]d file it reads after "
+            "ours: git does not use the bundle",
+            f"git config --file {where} --unset {KEY}",
+        )
+    )
 
 
 def undo(change: Change, env: ToolEnvironment) -> str:
