@@ -285,16 +285,22 @@ def plan_startup_file(
 
 def apply_startup_file(path: Path, new: str) -> None:
     """Write through a link (dotfile managers link start-up files), never replacing it."""
+    from build_ca_bundle.errors import ConfigError
     from build_ca_bundle.inifile import write_atomically
 
     real = real_file(path)
+    shown = path if real == path else f"{path} (a link to {real})"
+    if real.exists() and not os.access(real, os.W_OK):
+        # Made read-only on purpose (chmod 444): the atomic rename would replace it anyway.
+        raise ConfigError(
+            f"the start-up file {shown} is read-only; it was left unchanged",
+            hint="make it writable if it may be edited, or set the variables yourself "
+            "(`build-ca-bundle env` prints them)",
+        )
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(real, new.encode(_ENCODING, _ERRORS))
     except OSError as error:  # a link into a read-only store (home-manager), chattr +i
-        from build_ca_bundle.errors import ConfigError
-
-        shown = path if real == path else f"{path} (a link to {real})"
         raise ConfigError(
             f"cannot write the start-up file {shown} ({error.strerror or error}); it was "
             "left unchanged",
