@@ -148,6 +148,13 @@ def test_npm_conda_uv_poetry_files(isolated_home: Home, tmp_path: Path) -> None:
     assert places(doctor.check_npm(ctx)) == [f"{home / '.npmrc'}:2"]
     # Run from the home folder: the project's .npmrc is the user's, said once, not twice.
     assert places(doctor.check_npm(ctx.replace(cwd=home))) == [f"{home / '.npmrc'}:2"]
+    # A project's own cafile beats the user's npmrc there: said, as a warning.
+    project = tmp_path / "npm-project"
+    project.mkdir()
+    (project / ".npmrc").write_text("registry=https://npm.corp/\ncafile = /corp/ca.pem\n")
+    (found,) = [f for f in doctor.check_npm(ctx.replace(cwd=project)) if "cafile" in f.message]
+    assert (found.severity, found.where) == (Severity.WARNING, f"{project / '.npmrc'}:2")
+    assert "uses cafile = /corp/ca.pem from its own .npmrc" in found.message
     assert places(doctor.check_conda(ctx)) == [f"{home / '.condarc'}:3"]
     assert places(doctor.check_uv(ctx)) == [f"{uv}:1"]
     assert places(doctor.check_poetry(ctx)) == [f"{poetry}:2"]

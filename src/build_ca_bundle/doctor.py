@@ -346,6 +346,31 @@ def check_npm(context: DoctorContext) -> list[Finding]:
     # Once each: in the home folder, the project's .npmrc is the user's own.
     for path in dict.fromkeys([*_home_files(context, ".npmrc", ".yarnrc"), context.cwd / ".npmrc"]):
         findings.extend(_scan(path, pattern, fix))
+    project = context.cwd / ".npmrc"
+    if project != context.home / ".npmrc":
+        findings.extend(_project_cafile(project))
+    return findings
+
+
+_CAFILE = re.compile(r"^\s*cafile\s*=\s*(?P<value>.+?)\s*$", re.IGNORECASE)
+
+
+def _project_cafile(path: Path) -> list[Finding]:
+    """A project's .npmrc beats the user's: its own cafile is what npm uses in there."""
+    findings = []
+    for number, line in enumerate(_read_lines(path) or [], start=1):
+        found = _CAFILE.match(line)
+        if found:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    f"{path}:{number}",
+                    f"npm in this project uses cafile = {found['value']} from its own .npmrc, "
+                    "not the bundle the user's npmrc names",
+                    "remove the line if the bundle holds that CA (or add the CA to the bundle "
+                    "with --extra-ca)",
+                )
+            )
     return findings
 
 
