@@ -15,7 +15,6 @@ from build_ca_bundle.targets import Finding, Severity
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
-    from build_ca_bundle.pipeline import BuildReport
     from build_ca_bundle.targets.pip import PipEnvironment
     from build_ca_bundle.verify import TargetResult
 
@@ -49,7 +48,10 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
             quiet=args.quiet,
             as_json=args.json,
         )
-    if code is ExitCode.OK and not options.dry_run and _not_applied(report, exported):
+    # What --ci exported to later CI steps names the bundle there: it beats ours no more.
+    variables = exported.get("variables") if exported and exported.get("system") else None
+    overridden = frozenset(variables) if isinstance(variables, dict) else frozenset()
+    if code is ExitCode.OK and not options.dry_run and report.not_applied(overridden):
         code = ExitCode.NOT_APPLIED  # done, but pip (or another tool) will not use it
     if args.json:
         payload = output.build_json(report, exit_code=int(code), verify=results)
@@ -66,19 +68,6 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
         if checked is not ExitCode.OK:  # the check's own verdict: a passed one is no error
             output.targets_human(results, stream=sys.stderr)
     return int(code)
-
-
-def _not_applied(report: BuildReport, exported: dict[str, object] | None) -> bool:
-    """Whether a setting that beats ours keeps a tool from the bundle (exit 13). Not for a
-    variable this --ci run exported to later CI steps: there it names the bundle now."""
-    variables = exported.get("variables") if exported and exported.get("system") else None
-    names = list(variables) if isinstance(variables, dict) else []
-    overridden = {f"environment variable {name}" for name in names}
-    return any(
-        finding.severity is Severity.ERROR and finding.where not in overridden
-        for plan in report.plans
-        for finding in plan.findings
-    )
 
 
 def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> list[TargetResult]:

@@ -110,12 +110,15 @@ class BuildReport(Value, mutable=True):
     def findings(self) -> list[Finding]:
         return [*self.notices, *(finding for plan in self.plans for finding in plan.findings)]
 
-    @property
-    def not_applied(self) -> bool:
+    def not_applied(self, overridden: frozenset[str] = frozenset()) -> bool:
         """A tool will not use the bundle: a setting beats ours (PIP_CERT, a later pip file,
-        a command section's cert), said as an error finding of its plan. (Exit 13.)"""
+        a command section's cert), said as an error finding of its plan (exit 13).
+        ``overridden``: variables a --ci run exported, pointed at the bundle, to later steps."""
+        shown = {f"environment variable {name}" for name in overridden}
         return any(
-            finding.severity is Severity.ERROR for plan in self.plans for finding in plan.findings
+            finding.severity is Severity.ERROR and finding.where not in shown
+            for plan in self.plans
+            for finding in plan.findings
         )
 
     @property
@@ -673,7 +676,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
             warnings=warnings,
             registry_keys=[key for source in report.sources for key in source.registry_keys],
             loaded=proof,
-            not_applied=report.not_applied,
+            not_applied=report.not_applied(),
         ),
     )
 
