@@ -58,7 +58,7 @@ def inert(text: str, escape: str = "\\[") -> str:
             found = text.find("##", found + 1)
         text = "".join(pieces) + text[start:]
     if "::" in text:
-        lines = text.replace("\r", "\n").split("\n") if "\r" in text else text.split("\n")
+        lines = text.replace("\r", "\n").split("\n")  # a bare CR ends a line for a runner too
         for number, line in enumerate(lines):
             content = line.lstrip()
             if content.startswith("::"):
