@@ -103,8 +103,9 @@ def apply(plan: ToolPlan) -> list[Change]:
 def _say_if_shadowed(plan: ToolPlan, option: str, value: str) -> None:
     """An error (exit 13) if git, reading the scope's file with its [include]s, ends on
     another http.sslCAInfo than ours: where the include comes after our line, its value
-    wins, and git does not use the bundle (the plan's warning could only say "may")."""
-    if plan.env is None:
+    wins, and git does not use the bundle (the plan's warning could only say "may"). Only
+    where the plan found an included file setting another value: no git call otherwise."""
+    if plan.env is None or not any(f.where.endswith(f": {KEY}") for f in plan.findings):
         return
     completed = run(
         plan.env,
