@@ -22,11 +22,11 @@ from pathlib import Path
 _BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
-def install(bin_dir: Path, tool: str) -> Path:
+def install(bin_dir: Path, tool: str, python: str = sys.executable) -> Path:
     """Put an executable ``tool`` into ``bin_dir`` that runs this fake; return its path."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     wrapper = bin_dir / tool
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{__file__}" {tool} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nexec "{python}" "{__file__}" {tool} "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 

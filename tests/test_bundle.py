@@ -502,17 +502,6 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path: Path, depth: str) ->
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.skipif(
-    sys.platform == "win32" or os.geteuid() == 0, reason="root writes into read-only folders anyway"
-)
-def test_read_only_folder(tmp_path: Path) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    with pytest.raises(BundleError, match=str(folder)):
-        bundle.write(folder / "ca-bundle.pem", bundle.render(entries("X")))
-
-
 def test_stale_temp_files_of_a_killed_run_are_removed_and_nothing_else(tmp_path: Path) -> None:
     target = tmp_path / "ca-bundle.pem"
     ours = tmp_path / ".ca-bundle.pem.0123456789abcdef.tmp"

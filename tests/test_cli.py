@@ -547,25 +547,6 @@ def test_an_output_ending_with_a_slash_is_a_usage_error_not_a_file_of_that_name(
     assert not isolated_home.pip_user_config.exists()
 
 
-@pytest.mark.skipif(
-    sys.platform == "win32" or os.geteuid() == 0, reason="root may write a read-only file anyway"
-)
-def test_a_read_only_pip_conf_is_left_as_it_is(
-    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A pip.conf made 0444 on purpose was replaced by the atomic rename all the same.
-    (Checked by hand as nobody; this test runs where the tests are not root.)"""
-    pip_conf = isolated_home.pip_user_config
-    pip_conf.parent.mkdir(parents=True)
-    pip_conf.write_text("[global]\ntimeout = 9\n")
-    pip_conf.chmod(0o444)
-    code, _, err = run(capsys)
-    assert code == ExitCode.CONFIG
-    assert f"{pip_conf} is read-only; it was left unchanged" in err
-    assert pip_conf.read_text() == "[global]\ntimeout = 9\n"
-    assert sorted(path.name for path in pip_conf.parent.iterdir()) == ["pip.conf"]
-
-
 def test_a_bare_undo_after_an_output_run_says_where_that_bundles_undo_is(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

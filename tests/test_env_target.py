@@ -393,19 +393,3 @@ def test_the_variables_are_persisted_for_the_users_own_bundle_only(
     if sys.platform != "win32":
         (change,) = user.changes
         assert change.path.parent == home
-
-
-@pytest.mark.skipif(
-    os.name != "posix" or os.geteuid() == 0, reason="root may write a read-only file anyway"
-)
-def test_a_read_only_start_up_file_is_left_as_it_is(tmp_path: Path) -> None:
-    """A ~/.profile made 0444 on purpose was replaced by the atomic rename all the same.
-    (Checked here as root by hand, as nobody; this test runs where the tests are not root.)"""
-    from build_ca_bundle.errors import ConfigError
-
-    profile = tmp_path / ".profile"
-    profile.write_text("# mine\n")
-    profile.chmod(0o444)
-    with pytest.raises(ConfigError, match="is read-only; it was left unchanged"):
-        env.apply_startup_file(profile, "# mine\nexport X=1\n")
-    assert profile.read_text() == "# mine\n"

@@ -514,16 +514,6 @@ def test_dangling_bundle_is_a_problem_and_the_next_one_is_read(tmp_path: Path) -
     assert trusted(result) == hashes(fallback)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="running as root: a chmod 000 file is still readable")
-def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
-    store = Debian(tmp_path).build()
-    locked = place(tmp_path, "/etc/ssl/certs/0badf00d.0", make_root("Locked").pem)
-    locked.chmod(0)
-    result = linux.load(NO_ENV, root=tmp_path)
-    assert problems(result) == {str(locked): "skipped: cannot read (permission denied)"}
-    assert trusted(result) == hashes(*store.trusted)
-
-
 def test_no_store_at_all(tmp_path: Path) -> None:
     result = linux.load(NO_ENV, root=tmp_path / "empty")
     assert result.candidates == []

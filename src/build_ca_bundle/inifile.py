@@ -422,6 +422,8 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     # a temp file too old to be another run's live write is a killed run's.
     remove_stale_temps(path, older_than=_STALE_AFTER)
     existing = _stat_or_none(path)
+    if existing is not None:
+        refuse_read_only(path)
     temp = temp_path(path)
     handle = os.open(temp, NEW_FILE_FLAGS, 0o600)
     try:
@@ -490,6 +492,21 @@ def remove_stale_temps(path: Path, *, older_than: float | None = None) -> None:
             with contextlib.suppress(OSError):
                 if older_than is None or now - item.lstat().st_mtime > older_than:
                     item.unlink()
+
+
+def refuse_read_only(path: Path) -> None:
+    """A file made read-only for us (chmod 444, the Windows read-only flag, another owner)
+    is meant to stay as it is, though the rename would replace it: the folder allows that."""
+    if os.access(path, os.W_OK):
+        return
+    statvfs, read_only_mount = getattr(os, "statvfs", None), getattr(os, "ST_RDONLY", 0)
+    try:
+        mounted_read_only = statvfs is not None and bool(statvfs(path).f_flag & read_only_mount)
+    except OSError:
+        mounted_read_only = False
+    if mounted_read_only:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+    raise PermissionError(errno.EACCES, "read-only for this account", str(path))
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:

@@ -66,6 +66,7 @@ def write_backup(path: Path, data: bytes) -> bool:
     (/etc/profile.d). The backup gets the permission bits of the file it keeps (0600 for a
     pip.conf or .npmrc that holds a proxy password or a token), not 0644."""
     from build_ca_bundle import inifile
+    from build_ca_bundle.errors import ConfigError
 
     if has_backup(path):
         return False
@@ -73,6 +74,14 @@ def write_backup(path: Path, data: bytes) -> bool:
         mode = stat.S_IMODE(real_file(path).stat().st_mode)
     except OSError:
         mode = None  # the file is gone (undo puts it back from here): the default mode
+    else:
+        try:  # no backup of a file we may not change
+            inifile.refuse_read_only(real_file(path))
+        except PermissionError as error:
+            raise ConfigError(
+                f"cannot write {path} ({error.strerror}); it was left unchanged",
+                hint="make it writable if it may be edited, or make the change yourself",
+            ) from error
     inifile.write_atomically(backup_path(path), data, mode=mode)
     return True
 

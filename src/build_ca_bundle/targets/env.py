@@ -290,13 +290,6 @@ def apply_startup_file(path: Path, new: str) -> None:
 
     real = real_file(path)
     shown = path if real == path else f"{path} (a link to {real})"
-    if real.exists() and not os.access(real, os.W_OK):
-        # Made read-only on purpose (chmod 444): the atomic rename would replace it anyway.
-        raise ConfigError(
-            f"the start-up file {shown} is read-only; it was left unchanged",
-            hint="make it writable if it may be edited, or set the variables yourself "
-            "(`build-ca-bundle env` prints them)",
-        )
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(real, new.encode(_ENCODING, _ERRORS))

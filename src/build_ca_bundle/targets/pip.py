@@ -600,7 +600,7 @@ def apply(plan: Plan) -> list[Change]:
         data = plan.pending[change.path]
         original = plan.pending.get(backup_path(change.path))
         check_unchanged(change.path, original)
-        real = _refuse_read_only(change.path)
+        real = real_file(change.path)
         try:
             if original is not None:
                 write_backup(change.path, original)
@@ -775,31 +775,9 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
     return changes
 
 
-def _refuse_read_only(path: Path) -> Path:
-    """The file to write for ``path`` (:func:`real_file`); ConfigError if it is read-only
-    for us (chmod 444 on purpose): the atomic rename would replace it all the same."""
-    real = real_file(path)
-    if real.exists() and not os.access(real, os.W_OK) and not _on_read_only_mount(real):
-        raise ConfigError(
-            f"{path} is read-only; it was left unchanged",
-            hint=f"make it writable if it may be edited, or set cert = <bundle> in {path} yourself",
-        )
-    return real
-
-
-def _on_read_only_mount(path: Path) -> bool:
-    """A read-only file system: the write itself fails and says so (EROFS)."""
-    statvfs, read_only = getattr(os, "statvfs", None), getattr(os, "ST_RDONLY", 0)
-    try:
-        return statvfs is not None and bool(statvfs(path).f_flag & read_only)
-    except OSError:
-        return False
-
-
 def _write(path: Path, data: bytes) -> None:
-    real = _refuse_read_only(path)
     try:
-        inifile.write_atomically(real, data)
+        inifile.write_atomically(real_file(path), data)
     except OSError as error:
         raise ConfigError(
             f"cannot write {path} ({error.strerror}); it was left unchanged"
