@@ -2950,3 +2950,21 @@ def test_help_without_columns_uses_80_when_not_a_terminal(
         cli.main(["--help"], quick_checked=True)
     widths = [len(line) for line in capsys.readouterr().out.splitlines() if line.startswith("  -")]
     assert 80 - 2 - 10 < max(widths) <= 80 - 2
+
+
+@pytest.mark.parametrize(
+    "argv", [["--configure", "git"], ["--conf=git"], ["--persist"], ["--pol", "p.toml"]]
+)
+def test_path_counts_for_the_unchanged_run_when_the_options_may_name_other_tools(
+    argv: list[str],
+) -> None:
+    """A git installed since the last run is one to configure now, so PATH is in the key
+    whenever other tools may be named: by argparse's abbreviations (--conf git) too, and by
+    a policy file named on the command line (read by the full run only)."""
+    from build_ca_bundle import quick
+
+    before = quick.run_key(argv, {"PATH": "/usr/bin"})
+    assert quick.run_key(argv, {"PATH": "/opt/git/bin:/usr/bin"}) != before
+    assert quick.run_key(["--no-verify"], {"PATH": "/opt/git/bin"}) == quick.run_key(
+        ["--no-verify"], {"PATH": "/usr/bin"}
+    )

@@ -92,6 +92,20 @@ def _result_arguments(argv: Sequence[str]) -> list[str]:
     return kept
 
 
+# Options that may configure tools beyond pip. argparse takes any unambiguous prefix
+# (--conf git), so a prefix counts too: one too many only puts PATH into the key.
+_TOOL_OPTIONS = ("--configure", "--persist-env", "--policy")
+
+
+def _may_name_tools(arg: str) -> bool:
+    name = arg.partition("=")[0]
+    return (
+        len(name) > 2
+        and name.startswith("--")
+        and any(option.startswith(name) for option in _TOOL_OPTIONS)
+    )
+
+
 def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     """Everything that decides a run's result except the files it reads (the manifest
     records those): the tool, the Python, the meaningful flags, the environment, whether a
@@ -99,7 +113,7 @@ def run_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     policy = default_policy(environ)
     has_policy = os.path.exists(policy)
     # Other tools than pip: named on the command line, or by a policy (not read here).
-    tools = has_policy or any(arg.startswith(("--configure", "--persist-env")) for arg in argv)
+    tools = has_policy or any(_may_name_tools(arg) for arg in argv)
     parts = [
         __version__,
         sys.version,
