@@ -89,6 +89,25 @@ def test_replaces_a_false_value_keeping_its_comment_and_restores_it(
     assert path.read_bytes() == original.encode()
 
 
+def test_system_certs_false_beside_native_tls_true_is_not_configured(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """uv takes the new name where both are set: system-certs = false beats native-tls = true
+    and uv stays on its bundled roots (checked with uv 0.13.9), so the run that called this
+    configured left uv failing the proxy's certificate with exit 0."""
+    path = written_user_toml(
+        isolated_home, "system-certs = false  # IT said no\nnative-tls = true\n"
+    )
+    env = uv_env(isolated_home, tmp_path)
+    planned = uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    (change,) = planned.changes
+    assert (change.key, change.old, change.new) == ("system-certs", "false", "true")
+    uv.apply(planned)
+    assert path.read_text() == "system-certs = true  # IT said no\nnative-tls = true\n"
+    older = uv_env(isolated_home, tmp_path, FAKE_UV_VERSION="0.10.4")  # knows only native-tls
+    assert uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, older).changes == []
+
+
 def test_new_file_and_a_value_changed_since(isolated_home: Home, tmp_path: Path) -> None:
     path = user_toml(isolated_home)
     env = uv_env(isolated_home, tmp_path)

@@ -79,7 +79,9 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     path = config_file(scope, env)
     result.files.append(path)
     text, document = _read(path)
-    if document.get(key) is not True and document.get(OLD_KEY) is not True:
+    # The new name wins where both are set: native-tls = true beside system-certs = false
+    # leaves uv on its bundled roots.
+    if (document.get(key) if key in document else document.get(OLD_KEY)) is not True:
         old = document.get(key)
         notes = [OS_VERIFIER_NOTE] + ([] if path.exists() else [CREATED_NOTE])
         backup = tools.keep_backup(result, path)
