@@ -80,6 +80,26 @@ def test_set_read_back_by_npm_unchanged_run_then_undo_restores(
 
 
 @needs_npm
+def test_a_linked_npmrc_stays_a_link_through_the_run_and_undo(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """A dotfile manager's ~/.npmrc link: undo's restore from the backup replaced the link
+    with a file, and the person's real dotfile kept npm's rewrite, without its comments."""
+    dotfile = tmp_path / "dotfiles" / "npmrc"
+    dotfile.parent.mkdir()
+    original = "; my npm settings\nfund=false\n"
+    dotfile.write_text(original)
+    npmrc = isolated_home.home / ".npmrc"
+    npmrc.symlink_to(dotfile)
+    env = npm_env(isolated_home, tmp_path)
+    (change,) = npm.apply(npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert npmrc.is_symlink()
+    assert npm.undo(change, env) == "restored the file from its backup, comments and all"
+    assert npmrc.is_symlink()
+    assert dotfile.read_text() == original
+
+
+@needs_npm
 def test_undo_removes_ours_but_leaves_a_value_changed_since(
     isolated_home: Home, tmp_path: Path
 ) -> None:

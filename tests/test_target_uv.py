@@ -108,6 +108,25 @@ def test_system_certs_false_beside_native_tls_true_is_not_configured(
     assert uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, older).changes == []
 
 
+def test_a_linked_uv_toml_stays_a_link_through_the_run_and_undo(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """A dotfile manager's uv.toml link was replaced with a plain file by the run."""
+    dotfile = tmp_path / "dotfiles" / "uv.toml"
+    dotfile.parent.mkdir()
+    dotfile.write_text(USER_TOML)
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(dotfile)
+    env = uv_env(isolated_home, tmp_path)
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert path.is_symlink()
+    assert "system-certs = true" in dotfile.read_text()
+    assert uv.undo(change, env) == "restored the file from its backup, byte for byte"
+    assert path.is_symlink()
+    assert dotfile.read_text() == USER_TOML
+
+
 def test_new_file_and_a_value_changed_since(isolated_home: Home, tmp_path: Path) -> None:
     path = user_toml(isolated_home)
     env = uv_env(isolated_home, tmp_path)

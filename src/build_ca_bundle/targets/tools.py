@@ -31,6 +31,7 @@ from build_ca_bundle.targets import (
     backup_of,
     backup_path,
     has_backup,
+    real_file,
     write_backup,
 )
 from build_ca_bundle.values import Value
@@ -233,9 +234,10 @@ def write_backups(plan: Plan) -> None:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Replace a config file's bytes atomically (its mode kept: npm makes npmrc 0600)."""
+    """Replace a config file's bytes atomically (its mode kept: npm makes npmrc 0600), through
+    a link (dotfile managers link them), so that the link stays a link."""
     try:
-        inifile.write_atomically(path, data)
+        inifile.write_atomically(real_file(path), data)
     except OSError as error:
         raise ConfigError(f"cannot write {path} ({error.strerror})") from error
 

@@ -37,6 +37,7 @@ from build_ca_bundle.targets import (
     Severity,
     backup_path,
     check_unchanged,
+    real_file,
     tools,
 )
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
@@ -257,7 +258,7 @@ def _newline(text: str, env: ToolEnvironment) -> str:
 
 def _write(path: Path, data: bytes) -> None:
     try:
-        inifile.write_atomically(path, data)
+        inifile.write_atomically(real_file(path), data)  # a dotfile manager's link stays
     except OSError as error:
         raise ConfigError(
             f"cannot write {path} ({error.strerror}); it was left unchanged",
