@@ -8,7 +8,10 @@ would to the person at the keyboard.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from build_ca_bundle.errors import ExitCode
 from tests import fake_tool
@@ -156,3 +159,27 @@ def test_an_unreadable_store_file_is_named_and_the_rest_is_read(ordinary_account
     bundle = (ordinary_account.folder / "data/build-ca-bundle/ca-bundle.pem").read_text()
     assert "Permissions Root" in bundle
     assert "Locked" not in bundle
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_read_only_gitconfig_is_left_as_it_is_and_each_read_only_file_is_named(
+    ordinary_account: Account,
+) -> None:
+    """git writes a lock file and renames it over ~/.gitconfig: a chmod 444 one was edited
+    (and stayed 444). And the error names every file left alone, not the first only."""
+    env = _cli_environment(ordinary_account)
+    bin_dir = ordinary_account.folder / "bin"
+    fake_tool.install(bin_dir, "uv", ordinary_account.python)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    gitconfig = _read_only_file(
+        ordinary_account, ordinary_account.folder / "home/.gitconfig", "[user]\n\tname = Me\n"
+    )
+    uv_toml = _read_only_file(ordinary_account, ordinary_account.folder / "config/uv/uv.toml", "")
+    done = ordinary_account.run(
+        ["-m", "build_ca_bundle", "--no-verify", "--configure", "pip,git,uv"], env
+    )
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    for path in (gitconfig, uv_toml):
+        assert f"cannot write {path} (read-only for this account)" in done.stderr
+    assert "set as planned: pip" in done.stderr
+    assert gitconfig.read_text() == "[user]\n\tname = Me\n"

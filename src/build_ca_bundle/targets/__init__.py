@@ -58,6 +58,25 @@ def has_backup(path: Path) -> bool:
     return os.path.lexists(backup_path(path))
 
 
+def refuse_read_only(path: Path) -> None:
+    """ConfigError if ``path`` exists and is read-only for us (chmod 444 on purpose, another
+    owner): the change is not made, though its folder would let a rename through. Before a
+    backup, and before a tool that writes its own file (git config) is run."""
+    from build_ca_bundle import inifile
+    from build_ca_bundle.errors import ConfigError
+
+    real = real_file(path)
+    if not real.exists():
+        return
+    try:
+        inifile.refuse_read_only(real)
+    except PermissionError as error:
+        raise ConfigError(
+            f"cannot write {path} ({error.strerror}); it was left unchanged",
+            hint="make it writable if it may be edited, or make the change yourself",
+        ) from error
+
+
 def write_backup(path: Path, data: bytes) -> bool:
     """Keep ``data``, the bytes of ``path`` before our first change, at its backup name,
     unless something is there (:func:`has_backup`); True if it was written.
@@ -66,7 +85,6 @@ def write_backup(path: Path, data: bytes) -> bool:
     (/etc/profile.d). The backup gets the permission bits of the file it keeps (0600 for a
     pip.conf or .npmrc that holds a proxy password or a token), not 0644."""
     from build_ca_bundle import inifile
-    from build_ca_bundle.errors import ConfigError
 
     if has_backup(path):
         return False
@@ -75,13 +93,7 @@ def write_backup(path: Path, data: bytes) -> bool:
     except OSError:
         mode = None  # the file is gone (undo puts it back from here): the default mode
     else:
-        try:  # no backup of a file we may not change
-            inifile.refuse_read_only(real_file(path))
-        except PermissionError as error:
-            raise ConfigError(
-                f"cannot write {path} ({error.strerror}); it was left unchanged",
-                hint="make it writable if it may be edited, or make the change yourself",
-            ) from error
+        refuse_read_only(path)  # no backup of a file we may not change
     inifile.write_atomically(backup_path(path), data, mode=mode)
     return True
 

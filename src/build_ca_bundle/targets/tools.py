@@ -32,6 +32,7 @@ from build_ca_bundle.targets import (
     backup_path,
     has_backup,
     real_file,
+    refuse_read_only,
     write_backup,
 )
 from build_ca_bundle.values import Value
@@ -263,6 +264,8 @@ def apply_commands(plan: Plan, tool: str) -> list[Change]:
         return []
     if not isinstance(plan, ToolPlan) or plan.env is None:
         raise ConfigError(f"internal: a {tool} plan without its environment")
+    for path in dict.fromkeys(change.path for change in plan.changes):
+        refuse_read_only(path)  # git writes a lock file and renames it over the file
     write_backups(plan)
     applied = []
     for change in plan.changes:
