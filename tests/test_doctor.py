@@ -186,6 +186,11 @@ def test_git_ssl_verify_false_with_its_origin(isolated_home: Home, tmp_path: Pat
     findings = doctor.check_git(ctx)
     assert [f.where for f in findings] == [str(isolated_home.home / ".gitconfig")]
     assert "http.sslverify = false" in findings[0].message
+    # The fix runs as printed, outside a repository too ("git config --unset" alone: "not in
+    # a git directory").
+    command = findings[0].fix.partition(";")[0].split()
+    subprocess.run(command, env=env, cwd=tmp_path, check=True)
+    assert doctor.check_git(ctx) == []
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -215,3 +215,36 @@ def test_an_included_file_is_watched_and_its_other_value_said(
     assert included.severity is Severity.WARNING
     assert "/elsewhere.pem" in included.message
     assert included.fix == f"git config --file {local} --unset http.sslCAInfo"
+
+
+def test_verification_switched_off_is_an_error_in_the_run_not_only_in_doctor(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """The run said "git: set http.sslCAInfo" and exit 0 while git verified nothing there
+    (npm's strict-ssl=false and uv's allow-insecure-host were said). git's false booleans
+    count, an empty value among them; a bare key is true."""
+    gitconfig = isolated_home.home / ".gitconfig"
+    included = tmp_path / "team.gitconfig"
+    included.write_text('[http "https://pypi.example.com/"]\n\tsslVerify =\n')
+    gitconfig.write_text(
+        f'[http]\n\tsslVerify = No\n[http "https://ok.example.com/"]\n\tsslVerify\n'
+        f"[include]\n\tpath = {included}\n"
+    )
+    env = tool_env(isolated_home, GIT_SSL_NO_VERIFY="0")
+    planned = git.plan(tmp_path / "ca-bundle.pem", tmp_path / "extra.pem", Scope.USER, env)
+    off = {(f.where, f.fix) for f in planned.findings if "does not verify" in f.message}
+    assert off == {
+        ("environment variable GIT_SSL_NO_VERIFY", "unset GIT_SSL_NO_VERIFY where it is set "
+         "(shell profile, CI settings); with http.sslCAInfo set to the bundle it is not needed"),
+        ("git global config: http.sslverify",
+         f"git config --file {gitconfig} --unset http.sslverify  "
+         "(http.sslCAInfo names the bundle)"),
+        ("git global config: http.https://pypi.example.com/.sslverify",
+         f"git config --file {included} --unset http.https://pypi.example.com/.sslverify  "
+         "(http.sslCAInfo names the bundle)"),
+    }  # fmt: skip
+    assert all(f.severity is Severity.ERROR for f in planned.findings if "verify" in f.message)
+    env = tool_env(isolated_home)
+    gitconfig.write_text("[http]\n\tsslVerify = true\n")
+    planned = git.plan(tmp_path / "ca-bundle.pem", tmp_path / "extra.pem", Scope.USER, env)
+    assert not [f for f in planned.findings if "does not verify" in f.message]

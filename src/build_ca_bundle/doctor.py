@@ -328,8 +328,8 @@ def check_git(context: DoctorContext) -> list[Finding]:
                     where,
                     f"git {key} = {value.strip() or '(empty: false to git)'}: git skips TLS "
                     "verification",
-                    f"git config --unset {key} (in that file); then, if git needs the bundle: "
-                    "git config --global http.sslCAInfo <bundle>",
+                    f"git config --file {where} --unset {key}; then, if git needs the "
+                    "bundle: git config --global http.sslCAInfo <bundle>",
                 )
             )
     return findings

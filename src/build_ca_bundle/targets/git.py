@@ -85,7 +85,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
         _say_if_shadowed(result, option, value)
     if env.platform == "win32" and _effective(listing, "http.sslbackend") == "schannel":
         _plan_schannel(result, option, path, env)
-    result.findings.extend(_findings(value, scope, listing, env))
+    result.findings.extend(_findings(value, scope, listing, origins, env))
     return result
 
 
@@ -224,7 +224,9 @@ def _http_settings(
     for line in completed.stdout.splitlines():
         scope, _, rest = line.partition("\t")
         origin, _, rest = rest.partition("\t")  # file:<path>, or command line:, blob:
-        key, _, value = rest.partition(" ")
+        key, space, value = rest.partition(" ")
+        if not space:
+            value = "true"  # a bare key ("sslVerify" alone) is a true boolean to git
         # Section and variable names are case-blind; a URL subsection keeps its case.
         first, _, last = key.rpartition(".")
         settings.append((scope, f"{first}.{last.lower()}", value))
@@ -251,9 +253,13 @@ def _plan_schannel(result: ToolPlan, option: str, path: Path, env: ToolEnvironme
 
 
 def _findings(
-    value: str, scope: Scope, listing: list[tuple[str, str, str]], env: ToolEnvironment
+    value: str,
+    scope: Scope,
+    listing: list[tuple[str, str, str]],
+    origins: list[Path | None],
+    env: ToolEnvironment,
 ) -> list[Finding]:
-    findings = []
+    findings = _verification_off(listing, origins, env)
     variable = env.variable("GIT_SSL_CAINFO")
     if variable and not tools.same_path(variable, value, env.platform):
         findings.append(
@@ -278,6 +284,41 @@ def _findings(
                     f"{key} = {theirs} beats ours"
                     + (" for that URL" if key != KEY.lower() else ""),
                     f"git config {option} --unset {key}  (or set it to {value})",
+                )
+            )
+    return findings
+
+
+# git's false booleans; an empty value ("sslVerify =") is false too.
+_FALSE = frozenset({"false", "no", "off", "0", ""})
+
+
+def _verification_off(
+    listing: list[tuple[str, str, str]], origins: list[Path | None], env: ToolEnvironment
+) -> list[Finding]:
+    """What makes git skip verification: the bundle cannot help there, and a run that set
+    http.sslCAInfo must not read as git being safe (npm's strict-ssl=false is said too)."""
+    findings = []
+    if env.variable("GIT_SSL_NO_VERIFY") is not None:
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "environment variable GIT_SSL_NO_VERIFY",
+                "GIT_SSL_NO_VERIFY is set: git does not verify TLS certificates (any value)",
+                "unset GIT_SSL_NO_VERIFY where it is set (shell profile, CI settings); with "
+                "http.sslCAInfo set to the bundle it is not needed",
+            )
+        )
+    for (setting_scope, key, theirs), origin in zip(listing, origins, strict=True):
+        if key.endswith(".sslverify") and theirs.strip().lower() in _FALSE:
+            where = f"--file {origin}" if origin is not None else f"--{setting_scope}"
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    f"git {setting_scope} config: {key}",
+                    f"{key} = {theirs.strip() or '(empty: false to git)'}: git does not verify "
+                    "TLS certificates" + ("" if key == "http.sslverify" else " for that URL"),
+                    f"git config {where} --unset {key}  (http.sslCAInfo names the bundle)",
                 )
             )
     return findings
