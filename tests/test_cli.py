@@ -25,6 +25,7 @@ from build_ca_bundle import cli, history, manifest, openssl
 from build_ca_bundle.certificates import parse_der
 from build_ca_bundle.errors import ExitCode
 from build_ca_bundle.targets import Change, Plan
+from tests import fake_tool
 from tests.conftest import Home
 from tests.pki import Issued, make_expired_root, make_root, refused_by_openssl
 
@@ -2968,3 +2969,30 @@ def test_path_counts_for_the_unchanged_run_when_the_options_may_name_other_tools
     assert quick.run_key(["--no-verify"], {"PATH": "/opt/git/bin"}) == quick.run_key(
         ["--no-verify"], {"PATH": "/usr/bin"}
     )
+
+
+def test_a_tool_installed_after_the_first_run_is_configured_by_the_next(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--configure pip,uv` in a logon script before uv was rolled out said "uv not found",
+    and every later logon said "bundle unchanged": uv was never configured."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, _ = run(capsys, "--configure", "pip,uv")
+    assert code == 0
+    assert "uv not found; not configured" in out
+    assert run(capsys, "--configure", "pip,uv")[1].startswith("bundle unchanged")
+
+    fake_tool.install(bin_dir, "uv")
+    code, out, _ = run(capsys, "--configure", "pip,uv")
+    assert code == 0
+    uv_toml = isolated_home.config / "uv" / "uv.toml"
+    assert f"uv: set {uv_toml}: system-certs: (unset) -> true" in out
+    assert uv_toml.read_text() == "system-certs = true\n"
+    assert run(capsys, "--configure", "pip,uv")[1].startswith("bundle unchanged")
+

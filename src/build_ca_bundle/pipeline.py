@@ -653,7 +653,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
     inputs += list(options.extra_ca)
     inputs += options.policy_paths
     inputs += registry.watched_files(options)
-    inputs += [path for plan in report.plans for path in plan.files]  # pip's, git's, ...
+    inputs += [path for plan in report.plans for path in (*plan.files, *plan.watched)]
     inputs += [Path(name) for name in openssl.library_files()]  # it loads under this OpenSSL
     inputs.append(pinned_roots_path(report.bundle_path))  # watched while absent too
     entries = report.selection.entries

@@ -181,8 +181,8 @@ class Finding(Value):
 class Plan(Value, mutable=True):
     """What a target would change, and what would still get in the way."""
 
-    __slots__ = ("target", "changes", "findings", "pending", "files")
-    _hidden = frozenset({"pending", "files"})
+    __slots__ = ("target", "changes", "findings", "pending", "files", "watched")
+    _hidden = frozenset({"pending", "files", "watched"})
     target: str
     changes: list[Change]
     findings: list[Finding]
@@ -192,6 +192,9 @@ class Plan(Value, mutable=True):
     # person's `git config` or `npm config delete` means a full run), and a machine-wide
     # run refuses it when users could change it, as it does a file it edits.
     files: list[Path]
+    # Watched too, and no config of the tool's: where it would appear once installed (the
+    # PATH folders), so that the run after the install configures it.
+    watched: list[Path]
 
     def __init__(
         self,
@@ -205,6 +208,7 @@ class Plan(Value, mutable=True):
         self.findings = [] if findings is None else findings
         self.pending = {} if pending is None else pending
         self.files = []
+        self.watched = []
 
 
 def check_unchanged(path: Path, original: bytes | None) -> None:

@@ -80,6 +80,11 @@ class ToolEnvironment(Value):
         """The tool's executable on this environment's PATH, as the user's shell finds it."""
         return shutil.which(tool, path=self.environ.get("PATH", ""))
 
+    def path_folders(self) -> list[Path]:
+        """The absolute folders of PATH, where an installed tool appears."""
+        folders = map(Path, dict.fromkeys(self.environ.get("PATH", "").split(os.pathsep)))
+        return [folder for folder in folders if folder.is_absolute()]
+
     def variable(self, name: str) -> str | None:
         """An environment variable; case-blind on Windows, like the OS."""
         if self.platform != "win32":
@@ -173,6 +178,7 @@ def can_plan(result: ToolPlan, scope: Scope, env: ToolEnvironment) -> bool:
         return False
     if env.which(result.target) is None:
         result.findings.append(not_found(result.target))
+        result.watched += env.path_folders()  # installed there later: a full run then
         return False
     return True
 
