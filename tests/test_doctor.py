@@ -356,12 +356,24 @@ def test_ca_variables_naming_missing_files_or_other_bundles(tmp_path: Path) -> N
         "SSL_CERT_FILE": str(tmp_path / "gone.pem"),
         "REQUESTS_CA_BUNDLE": str(other),
         "PIP_CERT": str(ours),
+        "GIT_SSL_CAINFO": str(tmp_path / "moved.pem"),  # git, npm and AWS too
+        "AWS_CA_BUNDLE": str(other),
+        "NODE_EXTRA_CA_CERTS": str(tmp_path / "left.pem"),
     }
     ctx = doctor.DoctorContext(home=tmp_path, cwd=tmp_path, environ=env, bundle=ours)
-    findings = {f.where: f for f in doctor.check_ca_variables(ctx)}
-    assert set(findings) == {"environment: SSL_CERT_FILE", "environment: REQUESTS_CA_BUNDLE"}
-    assert findings["environment: SSL_CERT_FILE"].severity is Severity.ERROR
-    assert findings["environment: REQUESTS_CA_BUNDLE"].severity is Severity.WARNING
+    findings = {f.where: f.severity for f in doctor.check_ca_variables(ctx)}
+    assert findings == {
+        "environment: SSL_CERT_FILE": Severity.ERROR,
+        "environment: REQUESTS_CA_BUNDLE": Severity.WARNING,
+        "environment: GIT_SSL_CAINFO": Severity.ERROR,
+        "environment: AWS_CA_BUNDLE": Severity.WARNING,
+        "environment: NODE_EXTRA_CA_CERTS": Severity.ERROR,
+    }
+    # NODE_EXTRA_CA_CERTS adds to Node's roots: naming another file replaces nothing.
+    added = doctor.DoctorContext(
+        home=tmp_path, cwd=tmp_path, environ={"NODE_EXTRA_CA_CERTS": str(other)}, bundle=ours
+    )
+    assert doctor.check_ca_variables(added) == []
 
 
 def test_pip_version_is_reported(tmp_path: Path) -> None:

@@ -459,12 +459,17 @@ def check_site_customization(context: DoctorContext) -> list[Finding]:
 
 # Variables that name a CA bundle for some tool, and what naming another bundle does
 # (reference/tools.md: most *replace* that tool's roots).
-CA_VARIABLES = {
+CA_VARIABLES: dict[str, str | None] = {
     "SSL_CERT_FILE": "Python's ssl, httpx, uv, curl and Go (on Linux) trust only what it holds",
     "REQUESTS_CA_BUNDLE": "requests trusts only what it holds, and it beats pip's cert",
     "CURL_CA_BUNDLE": "curl trusts only what it holds, and so do requests and pip when "
     "REQUESTS_CA_BUNDLE is unset",
     "PIP_CERT": "it beats the cert in every pip config file",
+    "GIT_SSL_CAINFO": "git trusts only what it holds, and it beats http.sslCAInfo",
+    "AWS_CA_BUNDLE": "the AWS CLI and botocore trust only what it holds",
+    # Adds to Node's roots: another file is fine; a missing one is skipped with a warning
+    # on stderr, and the roots it should add are not trusted.
+    "NODE_EXTRA_CA_CERTS": None,
 }
 
 
@@ -486,7 +491,11 @@ def check_ca_variables(context: DoctorContext) -> list[Finding]:
                     f"unset {name}, or point it at the bundle",
                 )
             )
-        elif context.bundle is not None and path.resolve() != context.bundle.resolve():
+        elif (
+            effect is not None
+            and context.bundle is not None
+            and path.resolve() != context.bundle.resolve()
+        ):
             findings.append(
                 Finding(
                     Severity.WARNING,
