@@ -2996,3 +2996,25 @@ def test_a_tool_installed_after_the_first_run_is_configured_by_the_next(
     assert uv_toml.read_text() == "system-certs = true\n"
     assert run(capsys, "--configure", "pip,uv")[1].startswith("bundle unchanged")
 
+
+def test_undo_says_which_of_this_shells_variables_name_the_removed_bundle(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After `eval "$(build-ca-bundle env)"`, undo removed the bundle and said nothing: pip,
+    curl and git in that shell then failed on a file that was gone."""
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    monkeypatch.setenv("PIP_CERT", str(bundle))
+    monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(bundle.with_name("extra-roots.pem")))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(isolated_home.root / "company.pem"))  # not ours
+    code, out, _ = cli.main(["undo", "--dry-run"]), capsys.readouterr().out, None
+    assert "note: this shell's PIP_CERT NODE_EXTRA_CA_CERTS would still name a removed" in out
+    assert bundle.exists()
+    assert cli.main(["undo", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["still_set"] == ["PIP_CERT", "NODE_EXTRA_CA_CERTS"]
+    assert not bundle.exists()
+    assert cli.main(["undo"]) == 0
+    assert "note:" not in capsys.readouterr().out  # nothing left to remove: nothing to say

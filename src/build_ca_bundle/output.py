@@ -340,6 +340,14 @@ def undo_human(report: UndoReport) -> None:
             "fix what they name, then run build-ca-bundle undo again",
             sys.stderr,
         )
+    if report.still_set:
+        names = " ".join(report.still_set)
+        said = "would still name" if report.dry_run else "still name"
+        say(
+            f"note: this shell's {names} {said} a removed file: run `unset {names}` "
+            "(or open a new shell), and take them out of the profile or CI settings "
+            "that set them"
+        )
     if report.nothing_done():
         say("nothing to undo: no record of changes and no bundle")
         if report.elsewhere is not None:
@@ -360,6 +368,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
         "kept": None if report.kept is None else str(report.kept),
         "named_by": None if report.named_by is None else str(report.named_by),
         "elsewhere": None if report.elsewhere is None else str(report.elsewhere),
+        "still_set": report.still_set,
         "dry_run": report.dry_run,
         "exit_code": int(undo_exit_code(report)),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from build_ca_bundle import bundle, fastpath, history, manifest, openssl, paths
@@ -698,7 +698,16 @@ def _record_holds_until(
 
 
 class UndoReport(Value, mutable=True):
-    __slots__ = ("dry_run", "outcomes", "removed", "foreign", "kept", "named_by", "elsewhere")
+    __slots__ = (
+        "dry_run",
+        "outcomes",
+        "removed",
+        "foreign",
+        "kept",
+        "named_by",
+        "elsewhere",
+        "still_set",
+    )
     dry_run: bool  # then outcomes and removed say what would be done
     outcomes: list[tuple[Change, str]]
     removed: list[Path]
@@ -708,6 +717,9 @@ class UndoReport(Value, mutable=True):
     named_by: Path | None  # or because this file names it, though not by our change
     # Nothing to undo here, but pip's cert names this other bundle of ours (--output).
     elsewhere: Path | None
+    # Variables of this process (the shell that ran undo) that name a removed file: its
+    # tools now fail on a missing file until the variable is unset.
+    still_set: list[str]
 
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run
@@ -717,6 +729,7 @@ class UndoReport(Value, mutable=True):
         self.kept = None
         self.named_by = None
         self.elsewhere = None
+        self.still_set = []
 
     def nothing_done(self) -> bool:
         return not (self.outcomes or self.removed or self.foreign) and self.kept is None
@@ -737,7 +750,18 @@ def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
 
         elsewhere = registry.bundle_pip_names(options)
         report.elsewhere = elsewhere if elsewhere != output else None
+    report.still_set = _variables_naming(report.removed, options.environ)
     return report
+
+
+def _variables_naming(removed: list[Path], environ: Mapping[str, str]) -> list[str]:
+    from build_ca_bundle.targets.env import BUNDLE_VARIABLES
+
+    def same(name: str | os.PathLike[str]) -> str:
+        return os.path.normcase(os.path.abspath(name))
+
+    gone = {same(path) for path in removed}
+    return [name for name in BUNDLE_VARIABLES if environ.get(name) and same(environ[name]) in gone]
 
 
 def _undo_under_lock(output: Path, options: BuildOptions, report: UndoReport) -> None:
