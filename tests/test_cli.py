@@ -3010,7 +3010,8 @@ def test_undo_says_which_of_this_shells_variables_name_the_removed_bundle(
     monkeypatch.setenv("PIP_CERT", str(bundle))
     monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(bundle.with_name("extra-roots.pem")))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(isolated_home.root / "company.pem"))  # not ours
-    code, out, _ = cli.main(["undo", "--dry-run"]), capsys.readouterr().out, None
+    assert cli.main(["undo", "--dry-run"]) == 0
+    out = capsys.readouterr().out
     assert "note: this shell's PIP_CERT NODE_EXTRA_CA_CERTS would still name a removed" in out
     assert bundle.exists()
     assert cli.main(["undo", "--json"]) == 0

@@ -758,7 +758,7 @@ def _variables_naming(removed: list[Path], environ: Mapping[str, str]) -> list[s
     from build_ca_bundle.targets.env import BUNDLE_VARIABLES
 
     def same(name: str | os.PathLike[str]) -> str:
-        return os.path.normcase(os.path.abspath(name))
+        return os.path.normcase(Path(name).resolve())
 
     gone = {same(path) for path in removed}
     return [name for name in BUNDLE_VARIABLES if environ.get(name) and same(environ[name]) in gone]
