@@ -1556,6 +1556,29 @@ def test_doctor_agrees_with_the_build_about_whether_the_bundle_is_current(
     assert f"the bundle is not current: {store.file} changed" in capsys.readouterr().out
 
 
+def test_plain_doctor_after_a_configure_run_names_that_run_instead_of_calling_it_stale(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`build-ca-bundle --configure pip,uv` then `doctor`: "the bundle is not current: the
+    options, policy or environment changed", exit 12, and `build-ca-bundle` as the fix."""
+    assert run(capsys, "--configure", "pip,uv", "--keep-expired")[0] == ExitCode.OK
+    bundle = bundle_path(isolated_home)
+    # The same options: that run, so only the machine's findings (the test store's
+    # SSL_CERT_FILE names another bundle: a warning, exit 12).
+    same = cli.main(["--no-verify", "--configure", "pip,uv", "--keep-expired", "doctor"])
+    assert f"{bundle}: " not in capsys.readouterr().out
+    code = cli.main(["doctor"])
+    out = capsys.readouterr().out
+    assert (code, "not current" in out) == (same, False)
+    built_by = "build-ca-bundle --no-verify --configure pip,uv --keep-expired"
+    assert f"info: {bundle}: current, built by `{built_by}`, with other options" in out
+    assert f"fix: to check what that run set up: {built_by} doctor\n" in out
+
+    store.file.write_bytes(store.file.read_bytes() + make_root("Added Later").pem)
+    assert cli.main(["doctor"]) == ExitCode.FINDINGS
+    assert f"the bundle is not current: {store.file} changed" in capsys.readouterr().out
+
+
 def test_doctor_reports_each_ca_variable_once_and_says_what_it_does(
     store: Store,
     isolated_home: Home,

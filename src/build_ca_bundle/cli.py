@@ -412,7 +412,9 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
     try:
         options = options_from(args, environ)
         build_arguments = _build_arguments(parser, arguments, args.command)
-        options = options.replace(run_key=quick.run_key(build_arguments, environ))
+        options = options.replace(
+            run_key=quick.run_key(build_arguments, environ), arguments=tuple(build_arguments)
+        )
         if args.command is None:
             return _build_command(args, options)
         from build_ca_bundle import commands

@@ -245,7 +245,7 @@ def _same_host(left: str, right: str) -> bool:
 
 def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import doctor as audits
-    from build_ca_bundle import fastpath
+    from build_ca_bundle import fastpath, manifest
     from build_ca_bundle.targets import pip
 
     env = pip.PipEnvironment.current(options.environ)
@@ -270,6 +270,10 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
     ]
     findings += bundle_findings
     reason = fastpath.stale_reason(options)
+    if reason == manifest.OPTIONS_CHANGED:
+        reason, arguments = fastpath.recorded_run(options)
+        if reason is None:
+            findings.append(_built_otherwise(fastpath.bundle_path(options), arguments))
     if reason is not None:
         findings.append(
             Finding(
@@ -295,6 +299,28 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         if not findings:
             output.say("no problems found: verification is on and the bundle applies")
     return int(code)
+
+
+def _built_otherwise(bundle: Path, arguments: list[str] | None) -> Finding:
+    """The bundle is current, but was built with other options than doctor's (a plain
+    `doctor` after `build-ca-bundle --configure pip,git`): say by which, not "stale"."""
+    import shlex
+
+    if arguments is None:  # a record from before arguments were kept
+        return Finding(
+            Severity.INFO,
+            str(bundle),
+            "current, built with other options than this doctor's or in another environment",
+            "give doctor the options of that run to check what it set up",
+        )
+    built_by = shlex.join(["build-ca-bundle", *arguments])
+    return Finding(
+        Severity.INFO,
+        str(bundle),
+        f"current, built by `{built_by}`, with other options than this doctor's or in "
+        "another environment",
+        f"to check what that run set up: {shlex.join(['build-ca-bundle', *arguments, 'doctor'])}",
+    )
 
 
 def _pip_fixed_by(scope: Scope, pip_files: list[Path], env: PipEnvironment) -> dict[Path, str]:

@@ -32,6 +32,19 @@ def check(options: BuildOptions) -> tuple[str | None, list[str]]:
     return reason, manifest.recorded_errors(recorded) if reason is None else []
 
 
+def recorded_run(options: BuildOptions) -> tuple[str | None, list[str] | None]:
+    """For a recorded run with other options than these (or in another environment): why
+    it no longer holds (None: it does), and its arguments (None in a record too old to have
+    them). ``doctor`` after ``build-ca-bundle --configure pip,git`` finds that run current."""
+    now = options.now or dt.datetime.now(dt.timezone.utc)
+    path = bundle_path(options)
+    recorded = manifest.load(path)
+    reason = manifest.why_stale(recorded, None, now.timestamp(), path)
+    arguments = None if recorded is None else recorded.get("arguments")
+    well_formed = isinstance(arguments, list) and all(isinstance(a, str) for a in arguments)
+    return reason, arguments if well_formed else None
+
+
 def start_loading(options: BuildOptions) -> str | None:
     """A full run is due. Returns the last bundle's load proof (``bundle.proof``), if any;
     without one, starts loading certifi's file in ssl on a thread (``openssl.Preload``), so

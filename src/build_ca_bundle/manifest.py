@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     Signature = list[Any] | None
 
 
+OPTIONS_CHANGED = "the options, policy or environment changed"
+
+
 def path_for(bundle: str | os.PathLike[str]) -> str:
     return os.fspath(bundle) + SUFFIX
 
@@ -106,6 +109,7 @@ def record(
     loaded: str | None = None,
     options_key: str | None = None,
     not_applied: bool = False,
+    arguments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
     bundle's load proof (``bundle.proof``), if its bytes are known to load; ``not_applied``:
@@ -120,6 +124,8 @@ def record(
         "format": FORMAT,
         "key": key,
         "options": options_key,  # BuildOptions.options_key: the same options, spelled otherwise
+        # The CLI arguments of the run, for doctor to name it: absent in older records.
+        "arguments": None if arguments is None else list(arguments),
         "certificates": certificates,
         "expires": expires,  # seconds since the epoch
         "inputs": {name: signature(name) for name in names},
@@ -240,7 +246,7 @@ def say_unchanged(bundle: str | os.PathLike[str], manifest: dict[str, Any], *, q
 
 def why_stale(
     manifest: dict[str, Any] | None,
-    key: str,
+    key: str | None,
     now: float,
     bundle: str | os.PathLike[str],
     *,
@@ -248,13 +254,18 @@ def why_stale(
 ) -> str | None:
     """:func:`stale_reason` for a record already loaded. The run is the recorded one if its
     argv ``key`` is, or else the key ``options_key`` makes from the options as resolved
-    (made only then: the argv key answers for the usual logon run)."""
+    (made only then: the argv key answers for the usual logon run). A ``key`` of None
+    asks only whether the recorded run's inputs and outputs are as it left them."""
     if manifest is None:
         return "no record of an earlier run"
     if manifest.get("check_failed") is True:
         return "the last run's live check failed on a certificate: checking again"
-    if manifest["key"] != key and (options_key is None or manifest.get("options") != options_key()):
-        return "the options, policy or environment changed"
+    if (
+        key is not None
+        and manifest["key"] != key
+        and (options_key is None or manifest.get("options") != options_key())
+    ):
+        return OPTIONS_CHANGED
     changed = (
         _changed_file(manifest)
         or _changed_store(manifest["registry"])

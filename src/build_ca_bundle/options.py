@@ -42,6 +42,7 @@ class BuildOptions(Value):
         "environ",
         "now",
         "run_key",
+        "arguments",
     )
     scope: Final[Scope]
     output: Final[Path | None]
@@ -60,6 +61,7 @@ class BuildOptions(Value):
     environ: Final[Mapping[str, str]]  # a copy of os.environ unless given
     now: Final[dt.datetime | None]  # tests pin the clock; None means now
     run_key: Final[str | None]  # the CLI's key (quick.run_key), shared with the quick path
+    arguments: Final[tuple[str, ...] | None]  # the CLI's build arguments, for the record
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class BuildOptions(Value):
         environ: Mapping[str, str] | None = None,
         now: dt.datetime | None = None,
         run_key: str | None = None,
+        arguments: tuple[str, ...] | None = None,
     ) -> None:
         self.scope = scope
         self.output = output
@@ -99,6 +102,7 @@ class BuildOptions(Value):
         self.environ = dict(os.environ) if environ is None else environ
         self.now = now
         self.run_key = run_key
+        self.arguments = arguments
 
     @property
     def policy_path(self) -> Path | None:

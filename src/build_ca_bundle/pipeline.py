@@ -677,6 +677,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
             registry_keys=[key for source in report.sources for key in source.registry_keys],
             loaded=proof,
             not_applied=report.not_applied(),
+            arguments=options.arguments,
         ),
     )
 
