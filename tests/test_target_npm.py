@@ -80,6 +80,23 @@ def test_set_read_back_by_npm_unchanged_run_then_undo_restores(
 
 
 @needs_npm
+def test_npm_calls_leave_no_debug_log_or_update_check_behind(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """`--dry-run --configure npm` and doctor promise to write nothing, yet every npm call
+    left a debug log under ~/.npm/_logs (and npm looked for a newer npm)."""
+    env = npm_env(isolated_home, tmp_path)
+    environ = {k: v for k, v in env.environ.items() if k != "npm_config_update_notifier"}
+    env = ToolEnvironment(environ, isolated_home.home)
+    bundle = tmp_path / "ca-bundle.pem"
+    planned = npm.plan(bundle, tmp_path / "extra.pem", Scope.USER, env)
+    npm.apply(planned)
+    npm.undo(planned.changes[0], env)
+    npm_folder = isolated_home.home / ".npm"
+    assert [path for path in npm_folder.rglob("*") if path.is_file()] == []
+
+
+@needs_npm
 def test_a_linked_npmrc_stays_a_link_through_the_run_and_undo(
     isolated_home: Home, tmp_path: Path
 ) -> None:

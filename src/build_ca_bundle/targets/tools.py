@@ -113,6 +113,12 @@ class ToolPlan(Plan):
         self.commands = {} if commands is None else commands
 
 
+# Variables that keep a tool from writing beside what it is asked to: npm writes a debug log
+# under ~/.npm/_logs and checks the registry for a newer npm on every call, `--dry-run`
+# and doctor's reads included.
+_QUIET = {"npm": {"npm_config_logs_max": "0", "npm_config_update_notifier": "false"}}
+
+
 def run(
     env: ToolEnvironment, tool: str, args: Sequence[str], *, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
@@ -130,7 +136,7 @@ def run(
             text=True,
             encoding="utf-8",
             errors="replace",
-            env=dict(env.environ),
+            env={**env.environ, **_QUIET.get(tool, {})},
             # Not the caller's folder: a repository's or project's own config must not decide
             # what we read as the user's value.
             cwd=env.home if env.home.is_dir() else None,
