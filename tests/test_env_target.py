@@ -100,6 +100,11 @@ def test_gitlab_writes_a_dotenv_report(tmp_path: Path) -> None:
     assert export is not None
     env.write_ci_export(export)
     assert (tmp_path / "x.env").read_text() == "PIP_CERT=/b.pem\n"
+    # A second run in the job (another --output) replaces the report: one value each.
+    again = env.ci_export({"PIP_CERT": "/c.pem"}, {"GITLAB_CI": "true"}, dotenv=tmp_path / "x.env")
+    assert again is not None
+    env.write_ci_export(again)
+    assert (tmp_path / "x.env").read_text() == "PIP_CERT=/c.pem\n"
 
 
 def test_gitlab_warns_when_later_jobs_cannot_have_the_bundle(tmp_path: Path) -> None:

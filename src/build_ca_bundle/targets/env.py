@@ -93,8 +93,8 @@ class CIExport(Value):
 
     __slots__ = ("system", "path", "text")
     system: Final[str]
-    path: Final[Path | None]  # the file we append to, if any
-    text: Final[str]  # what we append to it, or print
+    path: Final[Path | None]  # the file we append to (GitLab's: replace), if any
+    text: Final[str]  # what we write to it, or print
 
     def __init__(self, system: str, path: Path | None, text: str) -> None:
         self.system = system
@@ -156,9 +156,10 @@ def write_ci_export(export: CIExport) -> None:
         return
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     if export.system == "GitLab CI":
-        # Our own file in the checkout: a repository that commits it as a link must not
-        # have the job append to what it names (~/.bashrc).
-        flags |= getattr(os, "O_NOFOLLOW", 0)
+        # Our own file in the checkout: replaced, so that a second run in the job does not
+        # name every variable twice (or two bundles); and a repository that commits it as a
+        # link must not have the job write to what it names (~/.bashrc).
+        flags = os.O_WRONLY | os.O_TRUNC | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
         descriptor = os.open(export.path, flags, 0o644)
     except OSError as error:
@@ -169,7 +170,7 @@ def write_ci_export(export: CIExport) -> None:
             "no variables exported",
             hint="remove what is at that path (a link is never followed)",
         ) from error
-    with os.fdopen(descriptor, "a", encoding="utf-8", newline="\n") as handle:
+    with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(export.text)
 
 
