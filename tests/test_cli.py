@@ -2492,8 +2492,13 @@ def test_exit_13_is_for_what_still_beats_the_bundle_after_this_run(
     run did nothing that could be "done, but"."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(store.file))
     assert run(capsys, "--dry-run")[0] == 0
-    assert run(capsys, "--ci")[0] == 0
+    code, out, err = run(capsys, "--ci")
+    assert code == 0
     assert f"REQUESTS_CA_BUNDLE={bundle_path(isolated_home)}" in github_env.read_text()
+    # One verdict: no error (that said "unset REQUESTS_CA_BUNDLE") beside the exit 0.
+    assert "error" not in out + err
+    assert f"--ci exported REQUESTS_CA_BUNDLE={bundle_path(isolated_home)} to the later" in out
+    assert run(capsys, "--ci", "--quiet")[1:] == ("", "")
     assert run(capsys)[0] == ExitCode.NOT_APPLIED  # no export: it still beats the bundle
 
 

@@ -121,6 +121,12 @@ class BuildReport(Value, mutable=True):
             for finding in plan.findings
         )
 
+    def settle_exported(self, exported: dict[str, str]) -> None:
+        """A variable that beat our setting (an error), now exported by --ci to later steps,
+        pointed at the bundle: a notice. The error said "unset PIP_CERT" under an exit 0."""
+        for plan in self.plans:
+            plan.findings = [_settled(finding, exported) for finding in plan.findings]
+
     @property
     def changed_anything(self) -> bool:
         return self.bundle_changed or bool(self.changes)
@@ -128,6 +134,19 @@ class BuildReport(Value, mutable=True):
     def count(self, source: SourceResult, verdict: Verdict) -> int:
         """How many distinct certificates a source gave this verdict."""
         return len({c.certificate.sha256 for c in source.candidates if c.verdict is verdict})
+
+
+def _settled(finding: Finding, exported: dict[str, str]) -> Finding:
+    name = finding.where.removeprefix("environment variable ")
+    if finding.severity is not Severity.ERROR or name == finding.where or name not in exported:
+        return finding
+    return Finding(
+        Severity.INFO,
+        finding.where,
+        f"beats our setting in this step only: --ci exported {name}={exported[name]} to the "
+        "later steps",
+        "nothing to do",
+    )
 
 
 def bundle_path(options: BuildOptions) -> Path:
