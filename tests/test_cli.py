@@ -3047,3 +3047,33 @@ def test_undo_says_which_of_this_shells_variables_name_the_removed_bundle(
     assert not bundle.exists()
     assert cli.main(["undo"]) == 0
     assert "note:" not in capsys.readouterr().out  # nothing left to remove: nothing to say
+
+
+def test_public_roots_of_the_distros_ca_package_do_not_bury_the_corporate_root(
+    store: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Debian 12 the report listed 47 roots "beyond certifi", 45 of them public roots
+    Debian's older package still ships, and the one corporate root was among them."""
+    from build_ca_bundle.sources import linux
+
+    public = [make_root(f"Public Root {n}", organization="Old Public CA") for n in range(3)]
+    store.file.write_bytes(store.corporate.pem + b"".join(root.pem for root in public))
+    package = tmp_path / "usr" / "share" / "ca-certificates" / "mozilla"
+    package.mkdir(parents=True)
+    for number, root in enumerate(public):
+        root.write(package / f"Public_Root_{number}.crt")
+    (package / "damaged.crt").write_text("-----BEGIN CERTIFICATE-----\nnot base64!\n")
+    monkeypatch.setattr(linux, "PACKAGED_ROOTS", (str(package),))
+
+    code, out, _ = run(capsys, "--dry-run")
+    assert code == 0
+    assert "roots the OS or your files add beyond certifi (4):" in out
+    assert "  O=Example Corp,CN=Example Corp TLS Inspection Root\n" in out
+    assert "Public Root" not in out
+    assert "  and 3 public roots of the OS's CA package that certifi no longer ships" in out
+    verbose = run(capsys, "--dry-run", "--verbose")[1]
+    assert all(f"  O=Old Public CA,CN=Public Root {n}\n" in verbose for n in range(3))
+    assert "public roots of the OS's CA package" not in verbose

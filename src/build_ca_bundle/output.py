@@ -186,7 +186,7 @@ def build_human(report: BuildReport, *, verbose: bool = False) -> None:
         verb = "bundle unchanged:"
     say(f"{verb} {report.bundle_path} ({len(entries)} certificates)")
     _sources_human(report, verbose=verbose)
-    _beyond_human(report)
+    _beyond_human(report, verbose=verbose)
     if report.selection.excluded:
         say(f"left out ({len(report.selection.excluded)}):")
         for item in report.selection.excluded:
@@ -239,15 +239,32 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
         say(f"  policy {files}: " + ", ".join(options.policy_values))
 
 
-def _beyond_human(report: BuildReport) -> None:
+def _beyond_human(report: BuildReport, *, verbose: bool) -> None:
     beyond = report.selection.beyond_base()
     if not beyond:
         say("the OS adds no roots beyond certifi")
         return
+    # On a distro whose CA package is older than certifi, dozens of public roots certifi
+    # has since dropped came first and hid the one corporate root: those go on one line.
+    public = _packaged_roots() if beyond and not verbose else set()
+    listed = [entry for entry in beyond if entry.certificate.sha256 not in public]
     say(f"roots the OS or your files add beyond certifi ({len(beyond)}):")
-    for entry in beyond:
+    for entry in listed:
         say(f"  {entry.certificate.subject}")
         say(f"    sha256 {entry.certificate.sha256}  from {', '.join(entry.origins)}")
+    if len(listed) < len(beyond):
+        say(
+            f"  and {len(beyond) - len(listed)} public roots of the OS's CA package that "
+            "certifi no longer ships (--verbose lists them)"
+        )
+
+
+def _packaged_roots() -> set[str]:
+    if not sys.platform.startswith("linux"):
+        return set()
+    from build_ca_bundle.sources import linux
+
+    return linux.packaged_roots()
 
 
 def _changes_human(report: BuildReport) -> None:

@@ -12,6 +12,7 @@ Nothing here raises for a bad file: every unreadable, dangling or malformed entr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -34,6 +35,7 @@ from build_ca_bundle.certificates import (
     Verdict,
     aux_verdict,
     parse_bytes,
+    pem_fingerprints,
 )
 from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.sources import StoreOptions
@@ -112,6 +114,24 @@ DEBIAN_SHARE = "/usr/share/ca-certificates"  # Debian, Ubuntu
 _HASH_NAME = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
 
 _LIVE_ROOT = Path("/")
+
+# The public roots the distro's CA package ships (Mozilla's set as of the package's date),
+# apart from what an administrator adds: the report names those one by one.
+PACKAGED_ROOTS = (
+    "/usr/share/ca-certificates/mozilla",  # Debian, Ubuntu: one .crt per root
+    "/usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit",  # Fedora, RHEL
+)
+
+
+def packaged_roots(root: Path = _LIVE_ROOT) -> set[str]:
+    """SHA-256 fingerprints of the roots in the distro's CA package, for the report only."""
+    found: set[str] = set()
+    for name in PACKAGED_ROOTS:
+        path = root / name.lstrip("/")
+        for file in sorted(path.glob("*.crt")) if path.is_dir() else [path]:
+            with contextlib.suppress(OSError):
+                found |= pem_fingerprints(file.read_bytes())
+    return found
 
 
 def load(options: StoreOptions, *, root: Path = _LIVE_ROOT) -> SourceResult:
