@@ -148,6 +148,15 @@ def test_npm_conda_uv_poetry_files(isolated_home: Home, tmp_path: Path) -> None:
     assert places(doctor.check_npm(ctx)) == [f"{home / '.npmrc'}:2"]
     # Run from the home folder: the project's .npmrc is the user's, said once, not twice.
     assert places(doctor.check_npm(ctx.replace(cwd=home))) == [f"{home / '.npmrc'}:2"]
+    bundle = tmp_path / "ca-bundle.pem"
+    (finding,) = doctor.check_npm(ctx.replace(bundle=bundle))
+    assert finding.fix == (
+        f"remove strict-ssl=false; point npm at the bundle: npm config set cafile {bundle}"
+    )
+    # A cafile already there: the fix is the one line, not a cafile it already has.
+    (home / ".npmrc").write_text(f"cafile={bundle}\nstrict-ssl=false\n")
+    (finding,) = doctor.check_npm(ctx.replace(bundle=bundle))
+    assert finding.fix == "remove strict-ssl=false"
     # A project's own cafile beats the user's npmrc there: said, as a warning.
     project = tmp_path / "npm-project"
     project.mkdir()

@@ -341,10 +341,14 @@ def _home_files(context: DoctorContext, *names: str) -> list[Path]:
 
 def check_npm(context: DoctorContext) -> list[Finding]:
     pattern = [(re.compile(r"^\s*strict-ssl\s*=\s*false", re.IGNORECASE), "npm strict-ssl=false")]
-    fix = "remove strict-ssl=false; point npm at the bundle: npm config set cafile <bundle>"
+    bundle = "<bundle>" if context.bundle is None else str(context.bundle)
     findings = []
     # Once each: in the home folder, the project's .npmrc is the user's own.
     for path in dict.fromkeys([*_home_files(context, ".npmrc", ".yarnrc"), context.cwd / ".npmrc"]):
+        has_cafile = any(map(_CAFILE.match, _read_lines(path) or []))
+        fix = "remove strict-ssl=false" + (
+            "" if has_cafile else f"; point npm at the bundle: npm config set cafile {bundle}"
+        )
         findings.extend(_scan(path, pattern, fix))
     project = context.cwd / ".npmrc"
     if project != context.home / ".npmrc":
