@@ -159,6 +159,32 @@ def test_an_undo_that_cannot_give_the_comments_back_keeps_the_backup(
 
 
 @needs_npm
+@pytest.mark.parametrize("at_first", ["; company npm settings\nfund=false\n", None])
+def test_comments_a_person_added_after_our_change_survive_undo(
+    isolated_home: Home, tmp_path: Path, at_first: str | None
+) -> None:
+    """A comment written into ~/.npmrc after our run was gone after undo: npm's revert
+    rewrote the file without it (and the backup, from before, never had it)."""
+    npmrc = isolated_home.home / ".npmrc"
+    if at_first is not None:
+        npmrc.write_text(at_first)
+    env = npm_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = npm.apply(npm.plan(bundle, tmp_path / "e.pem", Scope.USER, env))
+    edited = npmrc.read_text() + "; our mirror, ask Ana\nregistry=https://npm.example.com/\n"
+    npmrc.write_text(edited)
+    outcome = npm.undo(change, env)
+    kept = npmrc.with_name(".npmrc.before-undo")
+    assert outcome.endswith(
+        f"; npm dropped comments added since our change: the file as it was is at {kept}"
+    )
+    assert kept.read_text() == edited
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert npm.read_value(npmrc, "cafile") is None
+    assert npm.read_value(npmrc, "registry") == "https://npm.example.com/"
+
+
+@needs_npm
 def test_global_scope_writes_the_global_npmrc(isolated_home: Home, tmp_path: Path) -> None:
     (isolated_home.home / ".npmrc").write_text("cafile=/user.pem\n")
     env = npm_env(isolated_home, tmp_path)

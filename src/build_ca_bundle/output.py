@@ -260,11 +260,10 @@ def _beyond_human(report: BuildReport, *, verbose: bool) -> None:
 
 
 def _packaged_roots() -> set[str]:
-    if not sys.platform.startswith("linux"):
-        return set()
     from build_ca_bundle.sources import linux
 
-    return linux.packaged_roots()
+    on_linux = sys.platform.startswith("linux")  # a plain bool: mypy --platform checks both
+    return linux.packaged_roots() if on_linux else set()
 
 
 def _changes_human(report: BuildReport) -> None:

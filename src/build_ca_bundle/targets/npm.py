@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.inifile import write_atomically
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import BACKUP_KEPT, Change, Finding, Severity, backup_of, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
@@ -119,6 +120,11 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     if not tools.same_path(now, change.new, env.platform):
         return tools.left_alone(now)  # before _file_options, which starts npm
     where = _file_options(change.path, env)
+    try:  # as a person left it since our change: npm's revert drops its comments
+        before_bytes: bytes | None = change.path.read_bytes()
+    except OSError:
+        before_bytes = None
+    before = _comments(change.path)
     with _keeping_modes([change.path]):
         outcome = tools.revert(
             env,
@@ -127,23 +133,37 @@ def undo(change: Change, env: ToolEnvironment) -> str:
             remove=["config", "delete", change.key, *where],
             restore=["config", "set", change.key, change.old or "", *where],
         )
-    restored = _put_back_backup(change)
-    if restored is not None:
-        return restored
     backup = backup_of(change)
-    if backup is not None and outcome.startswith(("removed", "restored")) and _lost(backup, change):
-        return f"{outcome}{BACKUP_KEPT}{backup}"  # npm rewrote the file without its comments
+    in_backup = None if backup is None else _comments(backup)
+    restored = _put_back_backup(change)
+    after = _comments(change.path) or set()
+    if restored is not None:
+        outcome = restored
+    elif (
+        backup is not None
+        and outcome.startswith(("removed", "restored"))
+        and (in_backup is None or not in_backup <= after)
+    ):
+        outcome += f"{BACKUP_KEPT}{backup}"  # npm rewrote the file without its comments
+    added = (before or set()) - (in_backup or set())  # a person's, since our change
+    if before_bytes is not None and not added <= after:
+        kept = change.path.with_name(change.path.name + UNDO_COPY)
+        write_atomically(kept, before_bytes, mode=0o600)  # an npmrc may hold a token
+        outcome += f"; npm dropped comments added since our change: the file as it was is at {kept}"
     return outcome
 
 
-def _lost(backup: Path, change: Change) -> bool:
-    """Whether the backup holds comment lines the file, as npm left it, does not."""
+# Beside an npmrc whose comments, written after our change, npm's revert dropped.
+UNDO_COPY = ".before-undo"
+
+
+def _comments(path: Path) -> set[str] | None:
+    """The comment lines of an npmrc; None if it cannot be read."""
     try:
-        kept = set(change.path.read_text(encoding="utf-8").splitlines())
-        lines = backup.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return backup.exists()
-    return any(line.lstrip().startswith((";", "#")) and line not in kept for line in lines)
+        return None
+    return {line for line in lines if line.lstrip().startswith((";", "#"))}
 
 
 def _put_back_backup(change: Change) -> str | None:
