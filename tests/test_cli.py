@@ -868,7 +868,7 @@ def test_as_root_user_scope_refuses_a_home_another_account_owns(
         os.chown(folder, NOBODY, NOBODY)
     code, _, err = run(capsys)
     assert code == ExitCode.BUNDLE
-    assert "as root, --scope user edits root's own files" in err
+    assert "as root, --scope user and --scope site edit only root's own files" in err
     assert "not owned by root" in err
     assert not bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
@@ -3077,3 +3077,28 @@ def test_public_roots_of_the_distros_ca_package_do_not_bury_the_corporate_root(
     verbose = run(capsys, "--dry-run", "--verbose")[1]
     assert all(f"  O=Old Public CA,CN=Public Root {n}\n" in verbose for n in range(3))
     assert "public roots of the OS's CA package" not in verbose
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's own checks; the suite runs as root here")
+def test_a_root_site_run_in_a_venv_another_account_owns_writes_nothing(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`sudo venv/bin/build-ca-bundle --scope site` in a user's venv: root edited the file
+    their venv/pip.conf link named (/etc/pip.conf, say) to trust a bundle they can rewrite."""
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    os.chown(venv, 65534, 65534)  # nobody's
+    machine_conf = tmp_path / "machine-pip.conf"
+    machine_conf.write_text("[global]\ntimeout = 5\n")
+    (venv / "pip.conf").symlink_to(machine_conf)
+    os.lchown(venv / "pip.conf", 65534, 65534)
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    code, _, err = run(capsys, "--scope", "site")
+    assert code == ExitCode.BUNDLE, err
+    assert str(venv) in err
+    assert machine_conf.read_text() == "[global]\ntimeout = 5\n"
+    assert sorted(path.name for path in venv.iterdir()) == ["pip.conf"]  # no bundle, no lock

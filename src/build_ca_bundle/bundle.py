@@ -320,10 +320,10 @@ def _check_posix_machine_file(
             if sticky_ok:
                 raise UnsafePathError(
                     f"{shown} can be changed by another account ({item} is {why}): as root, "
-                    "--scope user edits root's own files, never through another account's "
-                    "folders; nothing was changed",
-                    hint="run without sudo for your own account, with root's HOME (sudo -H) "
-                    "for root's, or with --scope global for every account",
+                    "--scope user and --scope site edit only root's own files, never through "
+                    "another account's folders; nothing was changed",
+                    hint="run without sudo as the account that owns it, with root's HOME "
+                    "(sudo -H) for root's, or with --scope global for every account",
                 )
             raise UnsafePathError(
                 f"{shown} can be changed by users other than root ({item} is {why}): "
@@ -370,10 +370,11 @@ def _walked(path: Path) -> list[Path]:
 
 def check_root_file(path: Path, role: str) -> None:
     """As root, ``--scope user`` means root's own files; a HOME that sudo kept is another
-    account's. Refuse a file the run would write or read its undo record from if that
-    account could change it or the folders above it: root would write through their links,
-    leave root-owned files in their home, and root's pip would trust a bundle they can
-    replace. (Not on Windows, where an administrator's HOME is their own.)"""
+    account's (as is a venv another account owns, for ``--scope site``). Refuse a file the
+    run would write or read its undo record from if that account could change it or the
+    folders above it: root would write through their links, leave root-owned files in their
+    home, and root's pip would trust a bundle they can replace. (Not on Windows, where an
+    administrator's HOME is their own.)"""
     if sys.platform != "win32" and os.geteuid() == 0:
         _check_posix_machine_file(path, role, sticky_ok=True)
 

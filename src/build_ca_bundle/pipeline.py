@@ -289,6 +289,8 @@ def build(options: BuildOptions) -> BuildReport:
             return _build(options)
         if options.scope is Scope.GLOBAL:
             bundle.check_machine_path(output)  # before the lock creates any folder
+        elif options.scope is Scope.SITE:  # as root, a venv another account owns
+            bundle.check_root_file(output, "the bundle")
         with bundle.run_lock(output):
             return _build(options)
     finally:  # a run refused before it wrote: its preload ends with it
@@ -316,7 +318,7 @@ def _build(options: BuildOptions) -> BuildReport:
     _keep_roots_tools_trusted(plans, selection)
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
-    elif options.scope is Scope.USER:
+    elif options.scope in (Scope.USER, Scope.SITE):
         check_root_files(output, [change.path for plan in plans for change in plan.changes])
     blocks: dict[str, str] = {}
     proof = None
@@ -627,7 +629,7 @@ def _record_changes(output: Path, changes: list[Change]) -> None:
 
 
 def check_root_files(output: Path, configs: list[Path]) -> None:
-    """What a root run in --scope user writes: see :func:`bundle.check_root_file`."""
+    """What a root run in --scope user or site writes: see :func:`bundle.check_root_file`."""
     bundle.check_root_file(output, "the bundle")
     for path in configs:
         bundle.check_root_file(path, "the config")
@@ -789,7 +791,7 @@ def _undo_under_lock(output: Path, options: BuildOptions, report: UndoReport) ->
     # have root remove or overwrite what they chose.
     if options.scope is Scope.GLOBAL:
         bundle.check_machine_file(history.path_for(output), "the change record")
-    elif options.scope is Scope.USER:
+    elif options.scope in (Scope.USER, Scope.SITE):
         bundle.check_root_file(history.path_for(output), "the change record")
     with bundle.run_lock(output):
         _undo(output, options, report)
