@@ -309,3 +309,30 @@ def test_a_value_of_several_lines_goes_back_as_continuation_lines() -> None:
 def test_a_value_line_the_parser_would_not_read_back_is_refused(value: str) -> None:
     with pytest.raises(IniError):
         set_value("[global]\ncert = x\n", "global", "cert", value)
+
+
+def test_the_mode_is_set_on_the_open_file_not_through_a_name_swapped_for_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temp file's mode was set by name after it was closed: in a folder another
+    account can write, they could swap the name for a link to /etc/shadow in between, and
+    root chmod'ed (and chown'ed) what it named. A swap at the last moment the file is open:"""
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\n")
+    config.chmod(0o644)
+    victim = tmp_path / "shadow"
+    victim.write_text("root:*:19000::::::\n")
+    victim.chmod(0o600)
+    real_fsync = os.fsync
+
+    def swap_then_fsync(descriptor: int) -> None:
+        real_fsync(descriptor)
+        for temp in tmp_path.glob(".pip.conf.*.tmp"):  # the temp file's own fsync
+            if not temp.is_symlink():
+                temp.unlink()
+                temp.symlink_to(victim)
+
+    monkeypatch.setattr(os, "fsync", swap_then_fsync)
+    inifile.write_atomically(config, b"[global]\ncert = /b.pem\n")
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert victim.read_text() == "root:*:19000::::::\n"

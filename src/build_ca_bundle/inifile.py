@@ -19,6 +19,7 @@ import enum
 import errno
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -430,10 +431,9 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
+            wanted = existing.st_mode & 0o7777 if existing else (0o644 if mode is None else mode)
+            _set_mode_and_owner(stream.fileno(), temp, wanted, existing)
             os.fsync(stream.fileno())
-        temp.chmod(existing.st_mode & 0o7777 if existing else (0o644 if mode is None else mode))
-        if existing is not None:
-            _copy_owner(temp, existing)
         temp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -516,13 +516,20 @@ def _stat_or_none(path: Path) -> os.stat_result | None:
         return None
 
 
-def _copy_owner(temp: Path, existing: os.stat_result) -> None:
-    """A root run that edits a user's file must leave it owned by that user."""
-    chown = getattr(os, "chown", None)
-    if chown is None:
-        return
-    with contextlib.suppress(OSError):
-        chown(temp, existing.st_uid, existing.st_gid)
+def _set_mode_and_owner(
+    descriptor: int, temp: Path, mode: int, existing: os.stat_result | None
+) -> None:
+    """The temp file's mode, and the owner of the file it replaces (a root run that edits a
+    user's file must leave it theirs), set on the open file, not by name: between a close
+    and a chmod by name, an account that can write the folder could swap the name for a
+    link to /etc/shadow, and root would chmod and chown that."""
+    if sys.platform == "win32":
+        temp.chmod(mode)  # only the read-only bit: no links to swap in by an ordinary user
+    else:
+        os.fchmod(descriptor, mode)
+        if existing is not None:
+            with contextlib.suppress(OSError):
+                os.fchown(descriptor, existing.st_uid, existing.st_gid)
 
 
 def sync_folder(folder: Path) -> None:
