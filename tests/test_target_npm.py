@@ -185,6 +185,35 @@ def test_comments_a_person_added_after_our_change_survive_undo(
 
 
 @needs_npm
+def test_comments_no_backup_could_keep_leave_cafile_unset(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """An ~/.npmrc.bak of the person's own (never written over) meant no backup, and npm's
+    rewrite took the file's comments with it for good."""
+    npmrc = isolated_home.home / ".npmrc"
+    original = "; my proxy settings, do not lose\nregistry=https://registry.npmjs.org/\n"
+    npmrc.write_text(original)
+    backup_path(npmrc).write_text("old stuff\n")
+    env = npm_env(isolated_home, tmp_path)
+    bundle = tmp_path / "ca-bundle.pem"
+    planned = npm.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    assert planned.changes == []
+    (finding,) = [f for f in planned.findings if f.severity is Severity.ERROR]
+    assert "without its comments" in finding.message
+    assert finding.fix.startswith(f"move {backup_path(npmrc)} away")
+    assert npm.apply(planned) == []
+    assert npmrc.read_text() == original
+    # Moved away: set, with a backup that keeps them.
+    assert planned.watched == [backup_path(npmrc)]  # moved away: a full run
+    backup_path(npmrc).unlink()
+    assert len(npm.apply(npm.plan(bundle, tmp_path / "e.pem", Scope.USER, env))) == 1
+    assert backup_path(npmrc).read_text() == original
+    # An existing .bak that holds the same comments keeps them: no refusal.
+    npmrc.write_text(original)
+    assert npm.plan(bundle, tmp_path / "e.pem", Scope.USER, env).changes != []
+
+
+@needs_npm
 def test_global_scope_writes_the_global_npmrc(isolated_home: Home, tmp_path: Path) -> None:
     (isolated_home.home / ".npmrc").write_text("cafile=/user.pem\n")
     env = npm_env(isolated_home, tmp_path)

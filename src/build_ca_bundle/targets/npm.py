@@ -24,7 +24,15 @@ from pathlib import Path
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.inifile import write_atomically
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import BACKUP_KEPT, Change, Finding, Severity, backup_of, tools
+from build_ca_bundle.targets import (
+    BACKUP_KEPT,
+    Change,
+    Finding,
+    Severity,
+    backup_of,
+    backup_path,
+    tools,
+)
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "plan", "undo"]
@@ -68,6 +76,21 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
                 "set: cafile was left as it is, or npm would stop trusting them",
                 "save them to a PEM file, add it with build-ca-bundle --extra-ca FILE, and "
                 f"remove the ca lines from {path}; the next run then sets cafile",
+            )
+        )
+    elif not tools.same_path(old, value, env.platform) and _comments_unkept(path):
+        # npm's `config set` rewrites the file without its comments, and a backup is never
+        # written over another file: they would be lost for good. Moved away, it means a
+        # full run, which sets cafile.
+        result.watched.append(backup_path(path))
+        result.findings.append(
+            Finding(
+                Severity.ERROR,
+                str(path),
+                f"npm would rewrite {path} without its comments, and {backup_path(path)} is "
+                "another file, so no backup can keep them: cafile was left as it is",
+                f"move {backup_path(path)} away (or take the comments out of {path}); the "
+                "next run then sets cafile and keeps a backup",
             )
         )
     elif not tools.same_path(old, value, env.platform):
@@ -151,6 +174,16 @@ def undo(change: Change, env: ToolEnvironment) -> str:
         write_atomically(kept, before_bytes, mode=0o600)  # an npmrc may hold a token
         outcome += f"; npm dropped comments added since our change: the file as it was is at {kept}"
     return outcome
+
+
+def _comments_unkept(path: Path) -> bool:
+    """Whether the npmrc has comments that its existing .bak, which a backup never replaces,
+    does not hold."""
+    backup = backup_path(path)
+    if not backup.exists():
+        return False
+    comments = _comments(path) or set()
+    return bool(comments - (_comments(backup) or set()))
 
 
 # Beside an npmrc whose comments, written after our change, npm's revert dropped.
