@@ -50,10 +50,9 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
         )
     # What --ci exported to later CI steps names the bundle there: it beats ours no more.
     variables = exported.get("variables") if exported and exported.get("system") else None
-    overridden = frozenset(variables) if isinstance(variables, dict) else frozenset()
     if isinstance(variables, dict):
         report.settle_exported(variables)
-    if code is ExitCode.OK and not options.dry_run and report.not_applied(overridden):
+    if code is ExitCode.OK and not options.dry_run and report.not_applied():
         code = ExitCode.NOT_APPLIED  # done, but pip (or another tool) will not use it
     if args.json:
         payload = output.build_json(report, exit_code=int(code), verify=results)

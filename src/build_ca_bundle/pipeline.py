@@ -110,15 +110,12 @@ class BuildReport(Value, mutable=True):
     def findings(self) -> list[Finding]:
         return [*self.notices, *(finding for plan in self.plans for finding in plan.findings)]
 
-    def not_applied(self, overridden: frozenset[str] = frozenset()) -> bool:
+    def not_applied(self) -> bool:
         """A tool will not use the bundle: a setting beats ours (PIP_CERT, a later pip file,
-        a command section's cert), said as an error finding of its plan (exit 13).
-        ``overridden``: variables a --ci run exported, pointed at the bundle, to later steps."""
-        shown = {f"environment variable {name}" for name in overridden}
+        a command section's cert), said as an error finding of its plan (exit 13). What
+        --ci exported to later steps no longer counts (:meth:`settle_exported`)."""
         return any(
-            finding.severity is Severity.ERROR and finding.where not in shown
-            for plan in self.plans
-            for finding in plan.findings
+            finding.severity is Severity.ERROR for plan in self.plans for finding in plan.findings
         )
 
     def settle_exported(self, exported: dict[str, str]) -> None:
