@@ -23,6 +23,7 @@ from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.inifile import write_atomically
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import (
     BACKUP_KEPT,
@@ -66,7 +67,8 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     value = str(bundle)
     old = read_value(path, KEY)
     inline = _inline_roots(path)
-    if inline and not tools.same_path(old, value, env.platform):
+    unset = not tools.same_path(old, value, env.platform)
+    if unset and inline:
         # npm ignores `ca` once cafile is set: those roots would be lost, unsaid.
         result.findings.append(
             Finding(
@@ -78,7 +80,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
                 f"remove the ca lines from {path}; the next run then sets cafile",
             )
         )
-    elif not tools.same_path(old, value, env.platform) and _comments_unkept(path):
+    elif unset and _comments_unkept(path):
         # npm's `config set` rewrites the file without its comments, and a backup is never
         # written over another file: they would be lost for good. Moved away, it means a
         # full run, which sets cafile.
@@ -93,7 +95,7 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
                 "next run then sets cafile and keeps a backup",
             )
         )
-    elif not tools.same_path(old, value, env.platform):
+    elif unset:
         notes = [REPLACES_NOTE]
         backup = tools.keep_backup(result, path)
         if backup is not None:
@@ -143,11 +145,7 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     if not tools.same_path(now, change.new, env.platform):
         return tools.left_alone(now)  # before _file_options, which starts npm
     where = _file_options(change.path, env)
-    try:  # as a person left it since our change: npm's revert drops its comments
-        before_bytes: bytes | None = change.path.read_bytes()
-    except OSError:
-        before_bytes = None
-    before = _comments(change.path)
+    before = _read(change.path)  # as a person left it since our change
     with _keeping_modes([change.path]):
         outcome = tools.revert(
             env,
@@ -157,9 +155,9 @@ def undo(change: Change, env: ToolEnvironment) -> str:
             restore=["config", "set", change.key, change.old or "", *where],
         )
     backup = backup_of(change)
-    in_backup = None if backup is None else _comments(backup)
+    in_backup = None if backup is None else _comments(_read(backup))
     restored = _put_back_backup(change)
-    after = _comments(change.path) or set()
+    after = _comments(_read(change.path)) or set()
     if restored is not None:
         outcome = restored
     elif (
@@ -168,10 +166,10 @@ def undo(change: Change, env: ToolEnvironment) -> str:
         and (in_backup is None or not in_backup <= after)
     ):
         outcome += f"{BACKUP_KEPT}{backup}"  # npm rewrote the file without its comments
-    added = (before or set()) - (in_backup or set())  # a person's, since our change
-    if before_bytes is not None and not added <= after:
+    added = (_comments(before) or set()) - (in_backup or set())  # a person's, since ours
+    if before is not None and not added <= after:
         kept = change.path.with_name(change.path.name + UNDO_COPY)
-        write_atomically(kept, before_bytes, mode=0o600)  # an npmrc may hold a token
+        write_atomically(kept, before, mode=0o600)  # an npmrc may hold a token
         outcome += f"; npm dropped comments added since our change: the file as it was is at {kept}"
     return outcome
 
@@ -182,21 +180,29 @@ def _comments_unkept(path: Path) -> bool:
     backup = backup_path(path)
     if not backup.exists():
         return False
-    comments = _comments(path) or set()
-    return bool(comments - (_comments(backup) or set()))
+    return bool((_comments(_read(path)) or set()) - (_comments(_read(backup)) or set()))
 
 
 # Beside an npmrc whose comments, written after our change, npm's revert dropped.
 UNDO_COPY = ".before-undo"
 
 
-def _comments(path: Path) -> set[str] | None:
-    """The comment lines of an npmrc; None if it cannot be read."""
+def _read(path: Path) -> bytes | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        return read_bytes(path)
+    except OSError:
         return None
-    return {line for line in lines if line.lstrip().startswith((";", "#"))}
+
+
+def _comments(data: bytes | None) -> set[str] | None:
+    """The comment lines of an npmrc's bytes; None for no file, or one not in UTF-8."""
+    if data is None:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return {line for line in text.splitlines() if line.lstrip().startswith((";", "#"))}
 
 
 def _put_back_backup(change: Change) -> str | None:
