@@ -246,7 +246,7 @@ def _beyond_human(report: BuildReport, *, verbose: bool) -> None:
         return
     # On a distro whose CA package is older than certifi, dozens of public roots certifi
     # has since dropped came first and hid the one corporate root: those go on one line.
-    public = _packaged_roots() if beyond and not verbose else set()
+    public = set() if verbose else _packaged_roots()
     listed = [entry for entry in beyond if entry.certificate.sha256 not in public]
     say(f"roots the OS or your files add beyond certifi ({len(beyond)}):")
     for entry in listed:

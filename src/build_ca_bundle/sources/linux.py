@@ -130,7 +130,7 @@ def packaged_roots(root: Path = _LIVE_ROOT) -> set[str]:
         path = root / name.lstrip("/")
         for file in sorted(path.glob("*.crt")) if path.is_dir() else [path]:
             with contextlib.suppress(OSError):
-                found |= pem_fingerprints(file.read_bytes())
+                found |= pem_fingerprints(read_bytes(file))
     return found
 
 

@@ -192,8 +192,8 @@ class Plan(Value, mutable=True):
     # person's `git config` or `npm config delete` means a full run), and a machine-wide
     # run refuses it when users could change it, as it does a file it edits.
     files: list[Path]
-    # Watched too, and no config of the tool's: where it would appear once installed (the
-    # PATH folders), so that the run after the install configures it.
+    # Watched too, though no config of the tool's: what, once changed, lets a run configure
+    # it (PATH's folders while it is not installed; npm's .bak held by another file).
     watched: list[Path]
 
     def __init__(
