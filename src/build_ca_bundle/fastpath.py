@@ -23,12 +23,8 @@ def stale_reason(options: BuildOptions) -> str | None:
 def check(options: BuildOptions) -> tuple[str | None, list[str]]:
     """:func:`stale_reason`, and while the run still holds, the errors it found (they hold
     too: PIP_CERT beats our setting, say), from one reading of the record."""
-    now = options.now or dt.datetime.now(dt.timezone.utc)
-    path = bundle_path(options)
-    recorded = manifest.load(path)
-    reason = manifest.why_stale(
-        recorded, options.key(), now.timestamp(), path, options_key=options.options_key
-    )
+    now, path, recorded = _recorded(options)
+    reason = manifest.why_stale(recorded, options.key(), now, path, options_key=options.options_key)
     return reason, manifest.recorded_errors(recorded) if reason is None else []
 
 
@@ -36,13 +32,18 @@ def recorded_run(options: BuildOptions) -> tuple[str | None, list[str] | None]:
     """For a recorded run with other options than these (or in another environment): why
     it no longer holds (None: it does), and its arguments (None in a record too old to have
     them). ``doctor`` after ``build-ca-bundle --configure pip,git`` finds that run current."""
-    now = options.now or dt.datetime.now(dt.timezone.utc)
-    path = bundle_path(options)
-    recorded = manifest.load(path)
-    reason = manifest.why_stale(recorded, None, now.timestamp(), path)
+    now, path, recorded = _recorded(options)
+    reason = manifest.why_stale(recorded, None, now, path)
     arguments = None if recorded is None else recorded.get("arguments")
     well_formed = isinstance(arguments, list) and all(isinstance(a, str) for a in arguments)
     return reason, arguments if well_formed else None
+
+
+def _recorded(options: BuildOptions) -> tuple[float, Path, manifest.Record | None]:
+    """Now, the bundle's path and the record of the run that wrote it."""
+    now = options.now or dt.datetime.now(dt.timezone.utc)
+    path = bundle_path(options)
+    return now.timestamp(), path, manifest.load(path)
 
 
 def start_loading(options: BuildOptions) -> str | None:

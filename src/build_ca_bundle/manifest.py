@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     Signature = list[Any] | None
+    Record = dict[str, Any]  # what :func:`load` returns
 
 
 OPTIONS_CHANGED = "the options, policy or environment changed"
