@@ -182,6 +182,52 @@ def test_user_deny_of_a_system_root_counts_only_in_user_scope(mac: FakeMac) -> N
     assert exports[0].startswith("trust-settings-export -d ")  # the admin domain only
 
 
+def test_a_deny_for_a_root_in_no_keychain_removes_certifis_copy(mac: FakeMac) -> None:
+    """macOS applies trust settings by hash, to a certificate from anywhere: an admin who
+    distrusted a public root and deleted it from the System keychain (`security
+    delete-certificate` without -t keeps the settings) has it distrusted still. certifi's
+    copy was kept before the source stated such Denies by hash."""
+    dropped, user_denied = make_root("Root Deleted But Denied"), make_root("User Denied Only")
+    only_trusted, kept = make_root("Trusted In No Keychain"), make_root("Untouched Root")
+    mac.settings(
+        "admin",
+        {
+            dropped: [{**SSL, "kSecTrustSettingsResult": 3}],
+            only_trusted: [{**SSL, "kSecTrustSettingsResult": 1}],  # no copy: adds nothing
+        },
+    )
+    mac.settings("user", {user_denied: [{**SSL, "kSecTrustSettingsResult": 3}]})
+    certifi = SourceResult(name="certifi", kind=SourceKind.BASE)
+    certifi.candidates = [
+        Candidate(parse_der(cert.der), Verdict.TRUST, "certifi")
+        for cert in (dropped, user_denied, only_trusted, kept)
+    ]
+
+    user = mac.load(scope="user")
+    assert user.candidates == []
+    assert user.distrusted_sha1 == {
+        sha1(dropped): ("macos:trust settings", "admin trust settings: Deny for SSL"),
+        sha1(user_denied): ("macos:trust settings", "user trust settings: Deny for SSL"),
+    }
+    assert user.count(Verdict.DISTRUST) == 2  # the summary's "macos: 0 trusted, 2 distrusted"
+    selection = select([certifi, user], now=NOW)
+    assert [e.certificate.label for e in selection.entries] == [
+        "Trusted In No Keychain",
+        "Untouched Root",
+    ]
+    assert {e.certificate.label: e.reason for e in selection.excluded} == {
+        "Root Deleted But Denied": "distrusted by macos:trust settings "
+        "(admin trust settings: Deny for SSL)",
+        "User Denied Only": "distrusted by macos:trust settings "
+        "(user trust settings: Deny for SSL)",
+    }
+
+    machine = mac.load(scope="global")  # the user domain is not read machine-wide
+    assert list(machine.distrusted_sha1) == [sha1(dropped)]
+    labels = [e.certificate.label for e in select([certifi, machine], now=NOW).entries]
+    assert labels == ["User Denied Only", "Trusted In No Keychain", "Untouched Root"]
+
+
 def test_admin_settings_overrule_user_settings_as_trustd_has_it(mac: FakeMac) -> None:
     """trustd (SecLegacyAnchorSourceCopyUsageConstraints, rdar://37052515): when the admin
     domain has settings for a certificate, the user's are not read. The reader had the

@@ -559,6 +559,7 @@ class SourceResult(Value, mutable=True):
         "complete_inputs",
         "named_inputs",
         "unread",
+        "distrusted_sha1",
     )
     name: str
     kind: SourceKind
@@ -576,6 +577,9 @@ class SourceResult(Value, mutable=True):
     # A named file or folder that could not be read at all (missing, unreadable), among the
     # problems too: a bundle built without an --extra-ca file IT named would drop its roots.
     unread: list[Problem]
+    # Distrust of certificates the source has no copy of: SHA-1 (upper-case hex) -> (source,
+    # reason). A macOS Deny is kept by hash; it covers certifi's copy of a root in no keychain.
+    distrusted_sha1: dict[str, tuple[str, str]]
 
     def __init__(
         self,
@@ -599,6 +603,13 @@ class SourceResult(Value, mutable=True):
         self.complete_inputs = complete_inputs
         self.named_inputs = [] if named_inputs is None else named_inputs
         self.unread = []
+        self.distrusted_sha1 = {}
+
+    def count(self, verdict: Verdict) -> int:
+        """How many distinct certificates this source gave ``verdict`` (distrusts by hash, of
+        certificates it has no copy of, included)."""
+        count = len({c.certificate.sha256 for c in self.candidates if c.verdict is verdict})
+        return count + len(self.distrusted_sha1) if verdict is Verdict.DISTRUST else count
 
 
 class Entry(Value):
@@ -659,24 +670,41 @@ class Selection(Value, mutable=True):
 
 
 class _Distrust:
-    def __init__(self, candidates: Iterable[Candidate]) -> None:
+    """Every distrust the sources stated: by DER, by key where p11-kit's rule says so, and by
+    SHA-1 for those stated by hash alone (``SourceResult.distrusted_sha1``)."""
+
+    def __init__(self, results: Iterable[SourceResult]) -> None:
         self.by_der: dict[str, Candidate] = {}
         self.by_key: dict[str, Candidate] = {}
         self.by_issuer_serial: dict[tuple[bytes, int], Candidate] = {}
-        for candidate in candidates:
-            cert = candidate.certificate
-            self.by_der.setdefault(cert.sha256, candidate)
-            if candidate.match_key:
-                self.by_key.setdefault(cert.spki_sha256, candidate)
-                self.by_issuer_serial.setdefault(cert.issuer_serial, candidate)
+        self.by_sha1: dict[str, tuple[str, str]] = {}
+        for result in results:
+            for sha1, (source, reason) in result.distrusted_sha1.items():
+                self.by_sha1.setdefault(sha1.upper(), (source, reason))
+            for candidate in result.candidates:
+                if candidate.verdict is Verdict.DISTRUST:
+                    self._add(candidate)
 
-    def find(self, cert: Certificate) -> Candidate | None:
+    def _add(self, candidate: Candidate) -> None:
+        cert = candidate.certificate
+        self.by_der.setdefault(cert.sha256, candidate)
+        if candidate.match_key:
+            self.by_key.setdefault(cert.spki_sha256, candidate)
+            self.by_issuer_serial.setdefault(cert.issuer_serial, candidate)
+
+    def find(self, cert: Certificate) -> tuple[str, str] | None:
+        """Who distrusts ``cert`` and why, or None."""
         found = self.by_der.get(cert.sha256)
         if found is None and self.by_key:  # without key distrusts, no key hash to compute
             found = self.by_key.get(cert.spki_sha256) or self.by_issuer_serial.get(
                 cert.issuer_serial
             )
-        return found
+        if found is not None:
+            return found.source, found.reason
+        if self.by_sha1:  # without hash-only distrusts, no SHA-1 to compute
+            sha1 = hashlib.sha1(cert.der, usedforsecurity=False).hexdigest().upper()
+            return self.by_sha1.get(sha1)
+        return None
 
 
 def select(
@@ -694,12 +722,7 @@ def select(
     A distrust from any source removes the certificate everywhere, certifi's part included.
     """
     excluded_hashes = {fingerprint(value) for value in exclude}
-    distrust = _Distrust(
-        candidate
-        for result in results
-        for candidate in result.candidates
-        if candidate.verdict is Verdict.DISTRUST
-    )
+    distrust = _Distrust(results)
     origins: dict[str, list[str]] = {}
     kinds: dict[str, set[SourceKind]] = {}
     chosen: dict[str, Certificate] = {}
@@ -767,8 +790,9 @@ def _rejection(
     cert = candidate.certificate
     distrusted_by = distrust.find(cert)
     if distrusted_by is not None:
-        why = f" ({distrusted_by.reason})" if distrusted_by.reason else ""
-        return f"distrusted by {distrusted_by.source}{why}"
+        source, reason = distrusted_by
+        why = f" ({reason})" if reason else ""
+        return f"distrusted by {source}{why}"
     if cert.sha256 in excluded_hashes:
         return "excluded by fingerprint"
     if not keep_expired and cert.expired(now):

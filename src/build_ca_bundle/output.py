@@ -128,8 +128,8 @@ def build_json(
             {
                 "name": source.name,
                 "kind": source.kind.value,
-                "trusted": report.count(source, Verdict.TRUST),
-                "distrusted": report.count(source, Verdict.DISTRUST),
+                "trusted": source.count(Verdict.TRUST),
+                "distrusted": source.count(Verdict.DISTRUST),
                 "inputs": [str(path) for path in source.inputs],
                 "notes": list(source.notes),
             }
@@ -214,15 +214,15 @@ def _sources_human(report: BuildReport, *, verbose: bool) -> None:
     options = report.options
     excluded = {item.certificate.sha256 for item in report.selection.excluded}
     for source in report.sources:
-        line = f"  {source.name}: {report.count(source, Verdict.TRUST)} trusted"
+        line = f"  {source.name}: {source.count(Verdict.TRUST)} trusted"
         trusted = {c.certificate.sha256 for c in source.candidates if c.verdict is Verdict.TRUST}
         left_out = len(trusted & excluded)
         if left_out:  # a leaf in an --extra-ca file, an expired root: "left out" says why
             line += f" ({left_out} of them left out, below)"
-        distrusted = report.count(source, Verdict.DISTRUST)
+        distrusted = source.count(Verdict.DISTRUST)
         if distrusted:
             line += f", {distrusted} distrusted"
-        intermediates = report.count(source, Verdict.INTERMEDIATE)
+        intermediates = source.count(Verdict.INTERMEDIATE)
         if intermediates and not options.include_intermediates:
             line += f", {intermediates} intermediate(s) left out (see --include-intermediates)"
         say(line)

@@ -128,10 +128,6 @@ class BuildReport(Value, mutable=True):
     def changed_anything(self) -> bool:
         return self.bundle_changed or bool(self.changes)
 
-    def count(self, source: SourceResult, verdict: Verdict) -> int:
-        """How many distinct certificates a source gave this verdict."""
-        return len({c.certificate.sha256 for c in source.candidates if c.verdict is verdict})
-
 
 def _settled(finding: Finding, exported: dict[str, str]) -> Finding:
     name = finding.where.removeprefix("environment variable ")

@@ -325,6 +325,8 @@ class _Reader:
             self.result.notes.append(
                 f"{untrusted} keychain certificates are not trusted for SSL: left out"
             )
+        in_keychains = {_sha1(entry.certificate) for entry in found.values()}
+        self.result.distrusted_sha1 = denied_by_hash(admin, user, in_keychains)
 
     def _record_inputs(self, user_keychains: list[str]) -> None:
         watched = [self.system_root / path.lstrip("/") for path in WATCHED]
@@ -384,10 +386,32 @@ def parse_trust_settings(data: bytes, where: str) -> tuple[TrustSettings, list[P
 # --- the decision --------------------------------------------------------------------------
 
 
+def _sha1(cert: Certificate) -> str:
+    return hashlib.sha1(cert.der, usedforsecurity=False).hexdigest().upper()  # trustList keys
+
+
+def denied_by_hash(
+    admin: TrustSettings, user: TrustSettings, in_keychains: set[str]
+) -> dict[str, tuple[str, str]]:
+    """The Denies for certificates in no keychain read: SHA-1 -> (source, reason).
+
+    macOS keeps trust settings by hash and applies them to any certificate with that hash,
+    wherever it comes from (a Deny outlives the keychain item it was set on). certifi's copy
+    of such a root must go too, so these reach the merge by hash.
+    """
+    denied = {}
+    for sha1 in sorted((admin.keys() | user.keys()) - in_keychains):
+        decided = combine(sha1, in_system_roots=False, admin=admin, user=user)
+        if decided is not None and decided[0] is TrustResult.DENY:
+            denied[sha1] = (f"{NAME}:trust settings", decided[1])
+    return denied
+
+
 def _candidate(entry: _Found, admin: TrustSettings, user: TrustSettings) -> Candidate | None:
     cert = entry.certificate
-    sha1 = hashlib.sha1(cert.der, usedforsecurity=False).hexdigest().upper()
-    decided = combine(sha1, in_system_roots=SYSTEM_ROOTS in entry.keychains, admin=admin, user=user)
+    decided = combine(
+        _sha1(cert), in_system_roots=SYSTEM_ROOTS in entry.keychains, admin=admin, user=user
+    )
     if decided is None:
         return None
     result, rule = decided
