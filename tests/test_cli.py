@@ -3014,6 +3014,7 @@ def test_a_tool_installed_after_the_first_run_is_configured_by_the_next(
     code, out, _ = run(capsys, "--configure", "pip,uv")
     assert code == 0
     assert "uv not found; not configured" in out
+    assert "the first run after uv is on PATH configures it" in out
     assert run(capsys, "--configure", "pip,uv")[1].startswith("bundle unchanged")
 
     fake_tool.install(bin_dir, "uv")

@@ -201,7 +201,13 @@ def revert(
 
 
 def not_found(tool: str) -> Finding:
-    return Finding(Severity.INFO, tool, f"{tool} not found; not configured", "nothing to do")
+    # PATH's folders are watched (Plan.watched): installing the tool brings a full run.
+    return Finding(
+        Severity.INFO,
+        tool,
+        f"{tool} not found; not configured",
+        f"nothing to do now: the first run after {tool} is on PATH configures it",
+    )
 
 
 def not_applicable(tool: str, scope: Scope, why: str) -> Finding:
