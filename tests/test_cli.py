@@ -2495,9 +2495,11 @@ def test_exit_13_is_for_what_still_beats_the_bundle_after_this_run(
     code, out, err = run(capsys, "--ci")
     assert code == 0
     assert f"REQUESTS_CA_BUNDLE={bundle_path(isolated_home)}" in github_env.read_text()
-    # One verdict: no error (that said "unset REQUESTS_CA_BUNDLE") beside the exit 0.
+    # One verdict: no error (that said "unset REQUESTS_CA_BUNDLE") beside the exit 0, but
+    # a warning: a value the pipeline sets for later steps itself would still win there.
     assert "error" not in out + err
     assert f"--ci exported REQUESTS_CA_BUNDLE={bundle_path(isolated_home)} to the later" in out
+    assert "warning: environment variable REQUESTS_CA_BUNDLE: beats our setting in this step" in out
     assert run(capsys, "--ci", "--quiet")[1:] == ("", "")
     assert run(capsys)[0] == ExitCode.NOT_APPLIED  # no export: it still beats the bundle
 
@@ -2582,6 +2584,41 @@ def test_a_bundle_path_with_a_line_break_is_refused_before_anything_is_written(
         assert "holds a line break" in err
     assert github_env.read_text() == ""
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_ci_export_that_cannot_be_written_fails_before_the_bundle_or_pip_is_touched(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unusable $GITHUB_ENV gave exit 5, "the old bundle is kept", after the bundle and
+    pip.conf had been written; its hint spoke of links, which GitHub's file may be."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_ENV", str(tmp_path))  # a folder
+    code, _, err = run(capsys, "--ci")
+    assert code == ExitCode.BUNDLE
+    assert f"cannot write {tmp_path} for GitHub Actions" in err
+    assert "check that GitHub Actions set that variable to a file the job can write" in err
+    assert not bundle_path(isolated_home).exists()
+    assert not isolated_home.pip_user_config.exists()
+
+
+def test_pip_config_file_under_ci_is_settled_by_the_exported_pip_cert(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    github_env: Path,
+) -> None:
+    """PIP_CONFIG_FILE=/dev/null keeps pip from every config file, but PIP_CERT, which --ci
+    exports to the later steps, beats config files anyway: no exit 13 there."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    assert run(capsys)[0] == ExitCode.NOT_APPLIED
+    code, out, err = run(capsys, "--ci")
+    assert (code, err) == (0, "")
+    assert "keeps pip from our config file in this step only: --ci exported PIP_CERT=" in out
 
 
 def test_a_killed_runs_temp_file_is_removed_by_the_next_run(

@@ -95,6 +95,50 @@ def test_github_actions_appends_to_github_env(tmp_path: Path) -> None:
     assert github_env.read_text() == "EARLIER=1\nPIP_CERT=/b.pem\nSSL_CERT_FILE=/b.pem\n"
 
 
+@pytest.mark.parametrize("system", ["GITHUB_ENV", "BASH_ENV"])
+def test_an_env_file_without_a_last_line_break_keeps_its_line_and_ours(
+    tmp_path: Path, system: str
+) -> None:
+    """`printf 'FOO=bar' >> $GITHUB_ENV` earlier in the step: our first line was read as the
+    end of theirs (FOO=barSSL_CERT_FILE=...), which lost both."""
+    path = tmp_path / "env-file"
+    path.write_text("FOO=bar")
+    environ = {"GITHUB_ACTIONS": "true", "CIRCLECI": "true", system: str(path)}
+    export = env.ci_export({"PIP_CERT": "/b.pem"}, environ)
+    assert export is not None
+    env.write_ci_export(export)
+    assert path.read_text().splitlines() == ["FOO=bar", export.text.rstrip("\n")]
+
+
+def test_exports_a_ci_system_would_change_are_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """GitLab expands `$` in dotenv values and strips spaces around them, and refuses a
+    report of 5 KB or more; Azure with DECODE_PERCENTS off leaves %AZP25 in the path. The
+    later steps got another path, or none, after an exit 0."""
+    dotenv = tmp_path / "x.env"
+    gitlab = {"GITLAB_CI": "true"}
+
+    def refused(value: str, environ: dict[str, str]) -> str:
+        export = env.ci_export({"PIP_CERT": value}, environ, dotenv=dotenv)
+        assert export is not None
+        with pytest.raises(BundleError) as error:
+            env.check_ci_export(export, {"PIP_CERT": value}, environ, try_open=True)
+        return str(error.value)
+
+    assert "GitLab expands '$'" in refused("/builds/$HOME/b.pem", gitlab)
+    assert "starts or ends with one" in refused("/builds/b.pem ", gitlab)
+    assert "GitLab refuses one of 5120 bytes or more" in refused("/b" * 2600, gitlab)
+    azure_off = {"TF_BUILD": "True", "DECODE_PERCENTS": "False"}
+    assert "would not decode the '%'" in refused("/100%/b.pem", azure_off)
+    assert not dotenv.exists()
+    for value, environ in (("/builds/b.pem", gitlab), ("/100%/b.pem", {"TF_BUILD": "True"})):
+        export = env.ci_export({"PIP_CERT": value}, environ, dotenv=dotenv)
+        assert export is not None
+        env.check_ci_export(export, {"PIP_CERT": value}, environ, try_open=True)  # fine
+    assert dotenv.read_text() == ""  # opened to see that it can be, not written
+
+
 def test_gitlab_writes_a_dotenv_report(tmp_path: Path) -> None:
     export = env.ci_export({"PIP_CERT": "/b.pem"}, {"GITLAB_CI": "true"}, dotenv=tmp_path / "x.env")
     assert export is not None

@@ -25,6 +25,8 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import fastpath, manifest, pipeline
 
     check_again = manifest.check_failed(fastpath.bundle_path(options))
+    if getattr(args, "ci", False):  # a CI export that cannot work fails before anything is done
+        _check_ci_export(fastpath.bundle_path(options), options)
     report = pipeline.build(options)
     results: list[TargetResult] = []
     code = ExitCode.OK
@@ -107,6 +109,16 @@ def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCo
     if any(c.trust == "bundle" and c.status is Status.UNAVAILABLE for c in checks):
         return ExitCode.BUNDLE  # none there, or it does not load (the other checks still ran)
     return ExitCode.OK
+
+
+def _check_ci_export(bundle: Path, options: BuildOptions) -> None:
+    from build_ca_bundle.pipeline import extra_roots_path
+    from build_ca_bundle.targets import env
+
+    values = env.variables(bundle, extra_roots_path(bundle))
+    export = env.ci_export(values, options.environ)
+    if export is not None:
+        env.check_ci_export(export, values, options.environ, try_open=not options.dry_run)
 
 
 def _export_to_ci(

@@ -131,14 +131,27 @@ class BuildReport(Value, mutable=True):
 
 def _settled(finding: Finding, exported: dict[str, str]) -> Finding:
     name = finding.where.removeprefix("environment variable ")
-    if finding.severity is not Severity.ERROR or name == finding.where or name not in exported:
+    if finding.severity is not Severity.ERROR or name == finding.where:
         return finding
+    if name == "PIP_CONFIG_FILE" and "PIP_CERT" in exported:
+        # It chooses pip's config files; PIP_CERT beats every one of them.
+        return Finding(
+            Severity.INFO,
+            finding.where,
+            f"keeps pip from our config file in this step only: --ci exported "
+            f"PIP_CERT={exported['PIP_CERT']} to the later steps, which beats every config file",
+            "nothing to do",
+        )
+    if name not in exported:
+        return finding
+    # Ours reaches the later steps, unless the pipeline itself sets the variable for them.
     return Finding(
-        Severity.INFO,
+        Severity.WARNING,
         finding.where,
-        f"beats our setting in this step only: --ci exported {name}={exported[name]} to the "
-        "later steps",
-        "nothing to do",
+        f"beats our setting in this step: --ci exported {name}={exported[name]} to the later "
+        "steps, where a value the pipeline sets itself still wins (a step's or job's env, "
+        "GitLab project or group variables)",
+        f"if the pipeline's settings set {name}, remove it there",
     )
 
 

@@ -150,28 +150,96 @@ def _azure_escape(value: str) -> str:
     return value.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def write_ci_export(export: CIExport) -> None:
-    if export.path is None:  # Azure reads its commands from stdout: exactly, or not at all
-        print_exactly(export.text, f"exported to {export.system}")
-        return
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+# GitLab refuses a dotenv report of this size or more (its default `dotenv_size` limit).
+GITLAB_DOTENV_LIMIT = 5 * 1024
+
+
+def check_ci_export(
+    export: CIExport, values: Mapping[str, str], environ: Mapping[str, str], *, try_open: bool
+) -> None:
+    """Refuse, before anything is built or written, an export that the CI system would not
+    pass on as it is: later steps would get another path, or nothing, after an exit 0.
+    ``try_open``: also open the file it goes to (not for a dry run, which writes nothing)."""
+    from build_ca_bundle.errors import BundleError
+
+    paths = " ".join(sorted(set(values.values())))
+    if export.system == "GitLab CI":
+        if any("$" in value for value in values.values()):
+            # ParseDotenvArtifactService keeps values expandable: `$HOME` in a path would
+            # become the later job's home folder.
+            raise BundleError(
+                f"GitLab expands '$' in dotenv variables, and a path here holds one ({paths})",
+                hint="choose an --output path without '$'",
+            )
+        if any(value != value.strip() for value in values.values()):
+            raise BundleError(  # GitLab strips each value: the later job's path would differ
+                f"GitLab strips spaces around dotenv values, and a path here starts or ends "
+                f"with one ({paths})",
+                hint="choose an --output path without leading or trailing spaces",
+            )
+        if len(export.text.encode("utf-8")) >= GITLAB_DOTENV_LIMIT:
+            raise BundleError(
+                f"the dotenv report would be {len(export.text.encode('utf-8'))} bytes; GitLab "
+                f"refuses one of {GITLAB_DOTENV_LIMIT} bytes or more",
+                hint="choose a shorter --output path",
+            )
+    # The agent turns %AZP25 back into % only while its DECODE_PERCENTS knob is on (the
+    # default); a pipeline that turned it off would get the escaped text as the path.
+    percent_off = environ.get("DECODE_PERCENTS", "").strip().lower() == "false"
+    if export.system == "Azure Pipelines" and percent_off and "%" in paths:
+        raise BundleError(
+            f"DECODE_PERCENTS is false, so Azure would not decode the '%' in {paths}",
+            hint="choose an --output path without '%', or leave DECODE_PERCENTS on",
+        )
+    if export.path is not None and try_open:
+        os.close(_open_export(export, export.path, truncate=False))  # can we write there?
+
+
+def _open_export(export: CIExport, path: Path, *, truncate: bool) -> int:
+    binary = getattr(os, "O_BINARY", 0)  # Windows: no CRLF made of our LF
     if export.system == "GitLab CI":
         # Our own file in the checkout: replaced, so that a second run in the job does not
         # name every variable twice (or two bundles); and a repository that commits it as a
         # link must not have the job write to what it names (~/.bashrc).
-        flags = os.O_WRONLY | os.O_TRUNC | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | binary
+        flags |= os.O_TRUNC if truncate else 0
+        hint = "remove what is at that path (a link is never followed)"
+    else:  # the CI system's own file, for every step: appended to, read for its last byte
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | binary
+        hint = f"check that {export.system} set that variable to a file the job can write"
     try:
-        descriptor = os.open(export.path, flags, 0o644)
+        return os.open(path, flags, 0o644)
     except OSError as error:
         from build_ca_bundle.errors import BundleError
 
         raise BundleError(
             f"cannot write {export.path} for {export.system} ({error.strerror or error}); "
-            "no variables exported",
-            hint="remove what is at that path (a link is never followed)",
+            "no variables exported, and nothing was changed",
+            hint=hint,
         ) from error
+
+
+def write_ci_export(export: CIExport) -> None:
+    if export.path is None:  # Azure reads its commands from stdout: exactly, or not at all
+        print_exactly(export.text, f"exported to {export.system}")
+        return
+    descriptor = _open_export(export, export.path, truncate=True)
+    text = export.text
+    if export.system != "GitLab CI" and not _ends_a_line(descriptor):
+        # An earlier `printf 'FOO=bar' >> $GITHUB_ENV` left no line break: without one, our
+        # first line would be read as the end of theirs (FOO=barSSL_CERT_FILE=...).
+        text = "\n" + text
     with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(export.text)
+        handle.write(text)
+
+
+def _ends_a_line(descriptor: int) -> bool:
+    """Whether an appended line would start a line of its own: empty, or ending in LF."""
+    size = os.fstat(descriptor).st_size
+    if size == 0:
+        return True
+    os.lseek(descriptor, size - 1, os.SEEK_SET)  # O_APPEND still writes at the end
+    return os.read(descriptor, 1) == b"\n"
 
 
 def print_exactly(text: str, what: str, *, batch: bool = False) -> None:
