@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,6 +110,29 @@ def test_requirements_files_and_pipfile(isolated_home: Home, tmp_path: Path) -> 
     )
     findings = doctor.check_requirements_files(ctx)
     assert places(findings) == [f"{ctx.cwd / 'requirements-dev.txt'}:1", f"{ctx.cwd / 'Pipfile'}:3"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this OS")
+def test_a_fifo_or_device_for_a_requirements_file_is_passed_over(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """A FIFO `requirements.txt` in the folder doctor ran in hung it for good (as root too);
+    the same reader refuses a link to /dev/zero, which filled memory (not tried here: a
+    regression would take the test machine's memory with it)."""
+    ctx = context(isolated_home, tmp_path)
+    os.mkfifo(ctx.cwd / "requirements.txt")
+    (ctx.cwd / "requirements-dev.txt").write_text("--trusted-host pypi.org\n")
+    found: list[list[Finding]] = []
+    worker = threading.Thread(target=lambda: found.append(doctor.check_requirements_files(ctx)))
+    worker.start()
+    worker.join(timeout=10)
+    blocked = worker.is_alive()
+    if blocked:  # let the blocked open end, so the suite does not hang with it
+        with open(ctx.cwd / "requirements.txt", "wb"):  # noqa: PTH123
+            pass
+        worker.join()
+    assert not blocked, "doctor blocked on the FIFO"
+    assert places(found[0]) == [f"{ctx.cwd / 'requirements-dev.txt'}:1"]
 
 
 def test_environment_variables() -> None:

@@ -19,6 +19,7 @@ from typing import Final
 
 from build_ca_bundle import x509der
 from build_ca_bundle.certificates import Certificate
+from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.targets import Finding, Severity
 from build_ca_bundle.values import Value
 
@@ -108,8 +109,10 @@ def run_checks(context: DoctorContext, checks: Iterable[Check] | None = None) ->
 
 
 def _read_lines(path: Path) -> list[str] | None:
+    """A file's lines, or None; a FIFO or device (a requirements.txt made one) is not read:
+    it would hang doctor, or fill memory."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return read_bytes(path).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
 
