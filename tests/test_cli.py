@@ -858,7 +858,7 @@ NOBODY = 65534
 
 @needs_root
 def test_as_root_user_scope_refuses_a_home_another_account_owns(
-    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`sudo build-ca-bundle` where sudo keeps HOME: root would leave root-owned files in
     the person's home, write through their links (~/.config/pip -> /etc), and root's pip
@@ -868,12 +868,111 @@ def test_as_root_user_scope_refuses_a_home_another_account_owns(
         os.chown(folder, NOBODY, NOBODY)
     code, _, err = run(capsys)
     assert code == ExitCode.BUNDLE
-    assert "as root, --scope user and --scope site edit only root's own files" in err
+    assert "as root, every scope but --scope global reads and writes only root's own files" in err
     assert "not owned by root" in err
     assert not bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
+    assert list(isolated_home.data.rglob("*")) == []  # not even a lock file (root's, 0600)
     code, _, _ = run(capsys, "--scope", "none")  # no setting, and the --output is root's
-    assert code == 0
+    assert code == ExitCode.BUNDLE  # the same home: --scope none is no way around it
+    assert list(isolated_home.data.rglob("*")) == []
+    root_only = tmp_path / "root-only" / "ca-bundle.pem"
+    assert run(capsys, "--scope", "none", "--output", str(root_only))[0] == 0
+
+
+def _shared_folder(tmp_path: Path) -> Path:
+    """A folder like /tmp: anyone may add files (sticky, 1777)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    return shared
+
+
+@needs_root
+def test_as_root_undo_never_acts_on_a_record_another_account_wrote(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`undo --scope none --output /tmp/x.pem` as root obeyed a change record another user had
+    put there: it set `trusted-host` in the file they named (verification off), and deleted
+    the "backup" they named. Refused in every scope now, in /tmp and in their folders."""
+    victim = tmp_path / "etc-pip.conf"
+    victim.write_text("[global]\ntimeout = 60\n")
+    precious = tmp_path / "precious"
+    precious.write_text("root's\n")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY, NOBODY)
+    for folder in (_shared_folder(tmp_path), theirs):
+        output = folder / "x.pem"
+        record = folder / "x.pem.changes.json"
+        change = {
+            "target": "pip",
+            "path": str(victim),
+            "key": "global.trusted-host",
+            "old": "pypi.org files.pythonhosted.org",
+            "new": None,
+            "created": False,
+            "backup": str(precious),
+        }
+        record.write_text(json.dumps({"format": 1, "changes": [change]}))
+        os.chown(record, NOBODY, NOBODY)
+        for scope in ("none", "user"):
+            code, _, err = run(capsys, "undo", "--scope", scope, "--output", str(output))
+            assert code == ExitCode.BUNDLE, (folder, scope)
+            # In their folder, the bundle's own path is refused first; in /tmp, the record.
+            refused = output if folder == theirs else record
+            assert f"{refused} can be changed by another account" in err
+        assert victim.read_text() == "[global]\ntimeout = 60\n"
+        assert precious.read_text() == "root's\n"
+        assert sorted(p.name for p in folder.iterdir()) == ["x.pem.changes.json"]  # no lock
+
+
+@needs_root
+def test_as_root_files_another_account_planted_beside_the_bundle_are_refused(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sudo build-ca-bundle --output /tmp/corp-ca.pem`: another user's
+    /tmp/corp-ca.pinned-roots.pem put their root in root's bundle with no pin given, and
+    root's pip trusted it; their manifest could name a "newer certifi" of theirs."""
+    shared = _shared_folder(tmp_path)
+    output = shared / "corp-ca.pem"
+    evil = make_root("Attacker Evil Root")
+    planted = {
+        shared / "corp-ca.pinned-roots.pem": b"# Roots pinned with build-ca-bundle\n" + evil.pem,
+        shared / "corp-ca.pem.manifest.json": b'{"format": 1}',
+    }
+    for path, content in planted.items():  # one at a time: each is refused on its own
+        path.write_bytes(content)
+        os.chown(path, NOBODY, NOBODY)
+        for scope in ("user", "none"):
+            code, _, err = run(capsys, "--scope", scope, "--output", str(output))
+            assert code == ExitCode.BUNDLE, (path, scope)
+            assert f"{path} can be changed by another account" in err
+        assert sorted(shared.iterdir()) == [path]  # no bundle, no lock file
+        path.unlink()
+    assert not isolated_home.pip_user_config.exists()
+
+
+@needs_root
+def test_as_root_a_store_another_account_names_through_sudo_e_is_refused(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`sudo -E build-ca-bundle`: the account's SSL_CERT_FILE named a store of theirs, and
+    their roots went into root's own bundle, which root's pip trusts."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY, NOBODY)
+    store_file = theirs / "store.pem"
+    store_file.write_bytes(store.file.read_bytes() + make_root("Theirs").pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(store_file))
+    code, _, err = run(capsys)
+    assert code == ExitCode.BUNDLE
+    assert f"the store that SSL_CERT_FILE or SSL_CERT_DIR names, {store_file}" in err
+    assert not bundle_path(isolated_home).exists()
 
 
 @needs_root

@@ -239,7 +239,7 @@ def _existing(items: Iterable[Path], checking: str) -> Iterator[tuple[Path, os.s
     for item in items:
         try:
             info = item.lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a file on the way: said when made
             continue
         except OSError as exc:
             raise UnsafePathError(f"cannot check {item}{checking}: {exc.strerror}") from exc
@@ -301,7 +301,11 @@ def _check_posix_machine_policy(path: Path, named: Iterable[Path]) -> None:
 def _check_posix_machine_file(
     path: Path, role: str, *, sticky_ok: bool = False, consequence: str | None = None
 ) -> None:
-    absolute, real = path.absolute(), path.resolve()
+    absolute = path.absolute()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before 3.13): walked below
+        real = absolute
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
     walked = _walked(absolute)
     chain = dict.fromkeys([*walked, *(parent for item in walked for parent in item.parents)])
@@ -320,10 +324,11 @@ def _check_posix_machine_file(
             if sticky_ok:
                 raise UnsafePathError(
                     f"{shown} can be changed by another account ({item} is {why}): as root, "
-                    "--scope user and --scope site edit only root's own files, never through "
-                    "another account's folders; nothing was changed",
+                    "every scope but --scope global reads and writes only root's own files, "
+                    "never through another account's folders; nothing was changed",
                     hint="run without sudo as the account that owns it, with root's HOME "
-                    "(sudo -H) for root's, or with --scope global for every account",
+                    "(sudo -H) for root's, --output in a folder only root can write, or "
+                    "--scope global for every account",
                 )
             raise UnsafePathError(
                 f"{shown} can be changed by users other than root ({item} is {why}): "
@@ -455,11 +460,16 @@ def _holding(lock_file: Path, timeout: float, busy: str) -> Iterator[None]:
         ) from exc
 
 
+def lock_files(path: Path) -> tuple[Path, Path]:
+    """The lock files beside ``path``: the write lock, and the run lock."""
+    return lock_path(path), _run_lock_path(path)
+
+
 def check_lock_files(*paths: Path) -> None:
     """What is at the lock files' paths of ``paths`` must be ours or nothing, checked before
     anything is written (one refused after the bundle was written left half a run)."""
     for path in paths:
-        for lock_file in (lock_path(path), _run_lock_path(path)):
+        for lock_file in lock_files(path):
             try:
                 lock.check_lock_file(str(lock_file))
             except lock.Unavailable as exc:

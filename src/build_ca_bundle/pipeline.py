@@ -223,11 +223,13 @@ def _newer_certifi(output: Path, ours: Path, options: BuildOptions) -> Path | No
         if other.name != "cacert.pem" or other.parent.name != "certifi" or other == ours:
             continue
         if other.is_file() and (paths.certifi_version(other) or ()) > mine:
-            if options.scope is Scope.GLOBAL:  # every account's trust: root's files only
-                try:
+            try:  # every account's trust, or root's: root's files only
+                if options.scope is Scope.GLOBAL:
                     bundle.check_machine_file(other, "the newer certifi")
-                except BuildCABundleError:
-                    continue
+                else:
+                    bundle.check_root_file(other, "the newer certifi")
+            except BuildCABundleError:
+                continue
             return other
     return None
 
@@ -291,12 +293,12 @@ def build(options: BuildOptions) -> BuildReport:
         bundle.check_ours(extra_roots_path(output), bundle=output)
         bundle.check_ours(pinned_roots_path(output), PINNED_MARKER, bundle=output)
         bundle.check_lock_files(output, extra_roots_path(output))
+        if options.scope is not Scope.GLOBAL:  # as root: a sudo-kept HOME, /tmp, a venv
+            check_root_side_files(output)
         if options.dry_run:
             return _build(options)
         if options.scope is Scope.GLOBAL:
             bundle.check_machine_path(output)  # before the lock creates any folder
-        elif options.scope is Scope.SITE:  # as root, a venv another account owns
-            bundle.check_root_file(output, "the bundle")
         with bundle.run_lock(output):
             return _build(options)
     finally:  # a run refused before it wrote: its preload ends with it
@@ -324,8 +326,11 @@ def _build(options: BuildOptions) -> BuildReport:
     _keep_roots_tools_trusted(plans, selection)
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
-    elif options.scope in (Scope.USER, Scope.SITE):
+    else:
         check_root_files(output, [change.path for plan in plans for change in plan.changes])
+        for source in sources:  # `sudo -E`: the account's SSL_CERT_FILE, not root's store
+            for path in source.named_inputs:
+                bundle.check_root_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
     blocks: dict[str, str] = {}
     proof = None
     if options.dry_run:
@@ -635,10 +640,28 @@ def _record_changes(output: Path, changes: list[Change]) -> None:
 
 
 def check_root_files(output: Path, configs: list[Path]) -> None:
-    """What a root run in --scope user or site writes: see :func:`bundle.check_root_file`."""
+    """What a root run outside --scope global writes: see :func:`bundle.check_root_file`."""
     bundle.check_root_file(output, "the bundle")
     for path in configs:
         bundle.check_root_file(path, "the config")
+
+
+def check_root_side_files(output: Path) -> None:
+    """As root outside --scope global, the bundle and every file beside it that a run reads
+    or writes must be root's alone (:func:`bundle.check_root_file`), checked before the lock
+    makes any folder or file. Another account's ``pinned-roots.pem`` would be trusted without
+    a pin, their manifest would name a "newer certifi" of theirs, and their change record
+    would have undo set and remove what they chose: in /tmp, in their home, anywhere."""
+    extra = extra_roots_path(output)
+    for path, role in (
+        (output, "the bundle"),
+        (extra, "the extra roots' file"),
+        (pinned_roots_path(output), "the pinned roots' file"),
+        (Path(manifest.path_for(output)), "the run's record"),
+        (history.path_for(output), "the change record"),
+        *((lock, "the lock file") for item in (output, extra) for lock in bundle.lock_files(item)),
+    ):
+        bundle.check_root_file(path, role)
 
 
 def _apply(output: Path, plans: list[Plan]) -> list[Change]:
@@ -797,8 +820,8 @@ def _undo_under_lock(output: Path, options: BuildOptions, report: UndoReport) ->
     # have root remove or overwrite what they chose.
     if options.scope is Scope.GLOBAL:
         bundle.check_machine_file(history.path_for(output), "the change record")
-    elif options.scope in (Scope.USER, Scope.SITE):
-        bundle.check_root_file(history.path_for(output), "the change record")
+    else:  # every other scope, --scope none included
+        check_root_side_files(output)
     with bundle.run_lock(output):
         _undo(output, options, report)
 
