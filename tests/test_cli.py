@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1005,6 +1006,37 @@ def test_a_change_record_another_account_could_write_is_not_inherited(
         f"the change record {record} can be changed by another account" in capsys.readouterr().err
     )
     assert record.exists() and first.exists()
+
+
+def test_a_store_changed_while_the_run_wrote_brings_a_full_run_next(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The record took the store's signature after the run wrote, not when it read: a root
+    IT added (or removed) in between was never in the bundle, and every later run, and
+    --check, said current, until some other input changed."""
+    from build_ca_bundle import pipeline
+
+    real_select = pipeline.select
+    arrived = make_root("Added While The Run Wrote")
+
+    def select_then_store_changes(*args: Any, **kwargs: Any) -> Any:
+        selection = real_select(*args, **kwargs)
+        store.add(arrived, "arrived.pem")  # after the sources were read
+        return selection
+
+    monkeypatch.setattr(pipeline, "select", select_then_store_changes)
+    assert run(capsys)[0] == 0
+    monkeypatch.setattr(pipeline, "select", real_select)
+    assert arrived.pem.decode() not in bundle_path(isolated_home).read_text()
+    assert run(capsys, "--check")[0] == ExitCode.STALE
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert not out.startswith("bundle unchanged")
+    assert "Added While The Run Wrote" in out
+    assert run(capsys)[1].startswith("bundle unchanged")
 
 
 def test_a_run_killed_after_it_set_pip_leaves_a_record_for_undo(

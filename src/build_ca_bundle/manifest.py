@@ -97,6 +97,20 @@ def guarded(bundle: str | os.PathLike[str]) -> list[str]:
     return list(folders)
 
 
+CHANGED_DURING_RUN = ["changed during the run"]  # equal to no signature: the next run is full
+
+
+def signatures(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Signature]:
+    return {os.fspath(path): signature(path) for path in paths}
+
+
+def _settled(name: str, when_read: dict[str, Signature]) -> Signature:
+    now = signature(name)
+    if name in when_read and when_read[name] != now:
+        return CHANGED_DURING_RUN
+    return now
+
+
 def record(
     bundle: str | os.PathLike[str],
     *,
@@ -111,11 +125,16 @@ def record(
     options_key: str | None = None,
     not_applied: bool = False,
     arguments: Sequence[str] | None = None,
+    when_read: dict[str, Signature] | None = None,
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
     bundle's load proof (``bundle.proof``), if its bytes are known to load; ``not_applied``:
-    a setting beats ours (exit 13), which holds, as the errors do, while nothing changed."""
+    a setting beats ours (exit 13), which holds, as the errors do, while nothing changed.
+    ``when_read``: the stores' signatures right after they were read; one that differs now
+    (an admin's update-ca-certificates while the run wrote) is recorded as changed, so the
+    next run is a full one, not "unchanged" over a bundle built from the older store."""
     names = sorted({os.fspath(path) for path in inputs})
+    before = when_read or {}
     registry: dict[str, str | None] = {}
     if registry_keys:  # Windows: the registry's state (elsewhere winstate is not imported)
         from build_ca_bundle import winstate
@@ -129,7 +148,7 @@ def record(
         "arguments": None if arguments is None else list(arguments),
         "certificates": certificates,
         "expires": expires,  # seconds since the epoch
-        "inputs": {name: signature(name) for name in names},
+        "inputs": {name: _settled(name, before) for name in names},
         "registry": registry,
         "outputs": {os.fspath(p): signature(p) for p in [bundle, *outputs]},
         "guards": {folder: guard(folder) for folder in guarded(bundle)},

@@ -311,6 +311,8 @@ def _build(options: BuildOptions) -> BuildReport:
     _check_machine_policy(options)
     loaded_before = None if options.dry_run else fastpath.start_loading(options)
     sources = read_sources(options, output)
+    # What the bundle is built from, as it was read: see manifest.record.
+    when_read = manifest.signatures(path for source in sources for path in source.inputs)
     _refuse_unread_extra_files(sources)
     _refuse_without_os_roots(sources, options)
     now = options.now or dt.datetime.now(dt.timezone.utc)
@@ -362,7 +364,7 @@ def _build(options: BuildOptions) -> BuildReport:
     if not options.dry_run:
         try:
             if all(source.complete_inputs for source in sources):
-                _record_manifest(report, proof)
+                _record_manifest(report, proof, when_read)
             else:  # what we read cannot all be watched: every run is a full run
                 manifest.remove(output)
         except OSError as exc:
@@ -695,7 +697,9 @@ def _apply(output: Path, plans: list[Plan]) -> list[Change]:
     return applied
 
 
-def _record_manifest(report: BuildReport, proof: str | None) -> None:
+def _record_manifest(
+    report: BuildReport, proof: str | None, when_read: dict[str, manifest.Signature]
+) -> None:
     from build_ca_bundle.targets import registry
 
     options = report.options
@@ -728,6 +732,7 @@ def _record_manifest(report: BuildReport, proof: str | None) -> None:
             loaded=proof,
             not_applied=report.not_applied(),
             arguments=options.arguments,
+            when_read=when_read,
         ),
     )
 
