@@ -1017,9 +1017,9 @@ def test_a_store_changed_while_the_run_wrote_brings_a_full_run_next(
     """The record took the store's signature after the run wrote, not when it read: a root
     IT added (or removed) in between was never in the bundle, and every later run, and
     --check, said current, until some other input changed."""
-    from build_ca_bundle import pipeline
+    from build_ca_bundle import certificates, pipeline
 
-    real_select = pipeline.select
+    real_select = certificates.select
     arrived = make_root("Added While The Run Wrote")
 
     def select_then_store_changes(*args: Any, **kwargs: Any) -> Any:
