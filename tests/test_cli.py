@@ -881,6 +881,23 @@ def test_as_root_user_scope_refuses_a_home_another_account_owns(
     assert run(capsys, "--scope", "none", "--output", str(root_only))[0] == 0
 
 
+@needs_root
+def test_as_root_a_pip_conf_made_read_only_is_left_as_it_is(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """access() says root may write anything: a chmod 444 pip.conf, made read-only on
+    purpose, was replaced by root's run (and a 0444 .bak left beside it)."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text("[global]\ntimeout = 60\n")
+    pip_conf.chmod(0o444)
+    code, _, err = run(capsys)
+    assert code == ExitCode.CONFIG
+    assert f"cannot write {pip_conf} (read-only for this account); it was left unchanged" in err
+    assert pip_conf.read_text() == "[global]\ntimeout = 60\n"
+    assert sorted(item.name for item in pip_conf.parent.iterdir()) == ["pip.conf"]
+
+
 def _shared_folder(tmp_path: Path) -> Path:
     """A folder like /tmp: anyone may add files (sticky, 1777)."""
     shared = tmp_path / "shared"

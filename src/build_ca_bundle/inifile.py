@@ -19,6 +19,7 @@ import enum
 import errno
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -497,7 +498,7 @@ def remove_stale_temps(path: Path, *, older_than: float | None = None) -> None:
 def refuse_read_only(path: Path) -> None:
     """A file made read-only for us (chmod 444, the Windows read-only flag, another owner)
     is meant to stay as it is, though the rename would replace it: the folder allows that."""
-    if os.access(path, os.W_OK):
+    if os.access(path, os.W_OK) and not _read_only_for_root(path):
         return
     statvfs, read_only_mount = getattr(os, "statvfs", None), getattr(os, "ST_RDONLY", 0)
     try:
@@ -507,6 +508,16 @@ def refuse_read_only(path: Path) -> None:
     if mounted_read_only:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
     raise PermissionError(errno.EACCES, "read-only for this account", str(path))
+
+
+def _read_only_for_root(path: Path) -> bool:
+    """Root may write any file, so access() says yes to a chmod 444 pip.conf: no write bit
+    at all means it was made read-only on purpose, and root leaves it too."""
+    if sys.platform == "win32":
+        return False
+    else:  # noqa: RET505 - mypy checks each platform's branch only under its own platform
+        info = _stat_or_none(path) if os.geteuid() == 0 else None
+        return info is not None and not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
