@@ -2391,9 +2391,9 @@ def test_a_start_up_file_that_cannot_be_written_is_an_error_not_a_traceback(
     from build_ca_bundle import pipeline
 
     monkeypatch.setenv("SHELL", "/bin/sh")
-    # As the user whose home it is: root's own check of links in a home (it refuses this one
-    # as "cannot check") does not run for them, and the write itself fails.
-    monkeypatch.setattr(pipeline, "check_root_files", lambda *_: None)
+    # As the user whose home it is: root's own check of the files it edits does not run for
+    # them, and the write itself fails.
+    monkeypatch.setattr(pipeline, "check_root_configs_and_stores", lambda *_: None)
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the link's folder should be\n")
     profile = isolated_home.home / ".profile"

@@ -328,11 +328,8 @@ def _build(options: BuildOptions) -> BuildReport:
     _keep_roots_tools_trusted(plans, selection)
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
-    else:
-        check_root_files(output, [change.path for plan in plans for change in plan.changes])
-        for source in sources:  # `sudo -E`: the account's SSL_CERT_FILE, not root's store
-            for path in source.named_inputs:
-                bundle.check_root_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
+    else:  # the bundle and its side files were checked before the lock
+        check_root_configs_and_stores(sources, plans)
     blocks: dict[str, str] = {}
     proof = None
     if options.dry_run:
@@ -641,11 +638,16 @@ def _record_changes(output: Path, changes: list[Change]) -> None:
         ) from exc
 
 
-def check_root_files(output: Path, configs: list[Path]) -> None:
-    """What a root run outside --scope global writes: see :func:`bundle.check_root_file`."""
-    bundle.check_root_file(output, "the bundle")
-    for path in configs:
-        bundle.check_root_file(path, "the config")
+def check_root_configs_and_stores(sources: list[SourceResult], plans: list[Plan]) -> None:
+    """As root outside --scope global, the configs the run edits and the stores the
+    environment named (``sudo -E``: the account's SSL_CERT_FILE, not root's store) must be
+    root's alone: see :func:`bundle.check_root_file`."""
+    for plan in plans:
+        for change in plan.changes:
+            bundle.check_root_file(change.path, "the config")
+    for source in sources:
+        for path in source.named_inputs:
+            bundle.check_root_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
 
 
 def check_root_side_files(output: Path) -> None:
