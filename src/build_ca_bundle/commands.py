@@ -15,6 +15,7 @@ from build_ca_bundle.targets import Finding, Severity
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
+    from build_ca_bundle.targets.env import CIExport
     from build_ca_bundle.targets.pip import PipEnvironment
     from build_ca_bundle.verify import TargetResult
 
@@ -25,8 +26,8 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import fastpath, manifest, pipeline
 
     check_again = manifest.check_failed(fastpath.bundle_path(options))
-    if getattr(args, "ci", False):  # a CI export that cannot work fails before anything is done
-        _check_ci_export(fastpath.bundle_path(options), options)
+    # A CI export that cannot work fails before anything is done.
+    ci = _ci_export(fastpath.bundle_path(options), options) if getattr(args, "ci", False) else None
     report = pipeline.build(options)
     results: list[TargetResult] = []
     code = ExitCode.OK
@@ -42,13 +43,10 @@ def build(args: argparse.Namespace, options: BuildOptions) -> int:
             manifest.flag_check_failed(report.bundle_path)
     checked = code
     exported = None
-    if getattr(args, "ci", False):
+    if ci is not None:
+        values, export = ci
         exported = _export_to_ci(
-            report.bundle_path,
-            report.extra_roots_path,
-            options,
-            quiet=args.quiet,
-            as_json=args.json,
+            report.bundle_path, values, export, options, quiet=args.quiet, as_json=args.json
         )
     # What --ci exported to later CI steps names the bundle there: it beats ours no more.
     variables = exported.get("variables") if exported and exported.get("system") else None
@@ -111,26 +109,33 @@ def _verify_code(results: list[TargetResult], *, offline_counts: bool) -> ExitCo
     return ExitCode.OK
 
 
-def _check_ci_export(bundle: Path, options: BuildOptions) -> None:
+def _ci_export(bundle: Path, options: BuildOptions) -> tuple[dict[str, str], CIExport | None]:
+    """The variables --ci exports, and how this CI system takes them (None outside CI),
+    checked (env.check_ci_export) before the run builds anything."""
     from build_ca_bundle.pipeline import extra_roots_path
     from build_ca_bundle.targets import env
 
     values = env.variables(bundle, extra_roots_path(bundle))
     export = env.ci_export(values, options.environ)
     if export is not None:
-        env.check_ci_export(export, values, options.environ, try_open=not options.dry_run)
+        env.check_ci_export(export, options.environ, try_open=not options.dry_run)
+    return values, export
 
 
 def _export_to_ci(
-    bundle: Path, extra_roots: Path, options: BuildOptions, *, quiet: bool, as_json: bool
+    bundle: Path,
+    values: dict[str, str],
+    export: CIExport | None,
+    options: BuildOptions,
+    *,
+    quiet: bool,
+    as_json: bool,
 ) -> dict[str, object]:
     """Export the variables to later CI steps; what was exported, for ``--json`` (whose
     stdout must stay one JSON object: no line of ours goes there, only Azure's ``##vso``
     commands, which Azure reads from stdout)."""
     from build_ca_bundle.targets import env
 
-    values = env.variables(bundle, extra_roots)
-    export = env.ci_export(values, options.environ)
     if export is None:  # not in a known CI system: print them, for the user to pass on
         if not as_json:
             shell = env.default_shell(options.environ)

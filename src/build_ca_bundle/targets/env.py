@@ -91,15 +91,19 @@ def render(values: Mapping[str, str], shell: str) -> str:
 class CIExport(Value):
     """How one CI system passes variables to later steps."""
 
-    __slots__ = ("system", "path", "text")
+    __slots__ = ("system", "path", "text", "values")
     system: Final[str]
     path: Final[Path | None]  # the file we append to (GitLab's: replace), if any
     text: Final[str]  # what we write to it, or print
+    values: Final[Mapping[str, str]]  # the variables the text sets
 
-    def __init__(self, system: str, path: Path | None, text: str) -> None:
+    def __init__(
+        self, system: str, path: Path | None, text: str, values: Mapping[str, str]
+    ) -> None:
         self.system = system
         self.path = path
         self.text = text
+        self.values = values
 
 
 def ci_export(
@@ -110,19 +114,19 @@ def ci_export(
         # docs.github.com: "echo NAME=value >> $GITHUB_ENV". Paths with a line break are
         # refused before anything is built (bundle.check_bundle_path): none reach here.
         text = "".join(f"{name}={value}\n" for name, value in values.items())
-        return CIExport("GitHub Actions", Path(environ["GITHUB_ENV"]), text)
+        return CIExport("GitHub Actions", Path(environ["GITHUB_ENV"]), text, values)
     if environ.get("GITLAB_CI") == "true":
         # A dotenv report file: the job declares `artifacts: reports: dotenv: <file>`.
         text = "".join(f"{name}={value}\n" for name, value in values.items())
-        return CIExport("GitLab CI", dotenv or Path("build-ca-bundle.env"), text)
+        return CIExport("GitLab CI", dotenv or Path("build-ca-bundle.env"), text, values)
     if environ.get("TF_BUILD", "").lower() == "true":
         text = "".join(
             f"##vso[task.setvariable variable={name}]{_azure_escape(value)}\n"
             for name, value in values.items()
         )
-        return CIExport("Azure Pipelines", None, text)
+        return CIExport("Azure Pipelines", None, text, values)
     if environ.get("CIRCLECI") == "true" and environ.get("BASH_ENV"):
-        return CIExport("CircleCI", Path(environ["BASH_ENV"]), render(values, "sh"))
+        return CIExport("CircleCI", Path(environ["BASH_ENV"]), render(values, "sh"), values)
     return None
 
 
@@ -154,14 +158,13 @@ def _azure_escape(value: str) -> str:
 GITLAB_DOTENV_LIMIT = 5 * 1024
 
 
-def check_ci_export(
-    export: CIExport, values: Mapping[str, str], environ: Mapping[str, str], *, try_open: bool
-) -> None:
+def check_ci_export(export: CIExport, environ: Mapping[str, str], *, try_open: bool) -> None:
     """Refuse, before anything is built or written, an export that the CI system would not
     pass on as it is: later steps would get another path, or nothing, after an exit 0.
     ``try_open``: also open the file it goes to (not for a dry run, which writes nothing)."""
     from build_ca_bundle.errors import BundleError
 
+    values = export.values
     paths = " ".join(sorted(set(values.values())))
     if export.system == "GitLab CI":
         if any("$" in value for value in values.values()):
