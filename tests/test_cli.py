@@ -994,6 +994,50 @@ def test_as_root_a_store_another_account_names_through_sudo_e_is_refused(
 
 
 @needs_root
+def test_as_root_extra_ca_and_policy_files_another_account_can_write_are_refused(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sudo build-ca-bundle --extra-ca /tmp/corp.pem`: a file another account owns (or can
+    replace) put their root in root's own bundle, and root's pip then installed whatever
+    their proxy served. The same for a folder's file and for a named policy. A root-owned
+    file in /tmp (sticky) is root's alone, and is used."""
+    shared = _shared_folder(tmp_path)
+    corp = make_root("Corp Extra Root")
+    folder = tmp_path / "extra-folder"
+    folder.mkdir()
+    policy = shared / "policy.toml"
+    planted = {
+        shared / "corp.pem": ("--extra-ca", shared / "corp.pem"),
+        folder / "corp.pem": ("--extra-ca", folder),
+        policy: ("--policy", policy),
+    }
+    for path, (flag, named) in planted.items():
+        if path == policy:
+            path.write_text(f'extra_ca = ["{folder}"]\n')
+            (folder / "corp.pem").write_bytes(corp.pem)  # root's: only the policy is theirs
+        else:
+            path.write_bytes(corp.pem)
+        os.chown(path, NOBODY, NOBODY)
+        for scope in ("user", "none"):
+            args = ["--scope", scope, flag, str(named)]
+            if scope == "none":
+                args += ["--output", str(tmp_path / "none.pem")]
+            code, _, err = run(capsys, *args)
+            assert code == ExitCode.BUNDLE, (path, scope, err)
+            assert f"{path} can be changed by another account" in err
+            assert "copy it to a file only root can write" in err
+        assert not bundle_path(isolated_home).exists()
+        assert not (tmp_path / "none.pem").exists()
+        assert not isolated_home.pip_user_config.exists()
+        os.chown(path, 0, 0)  # root's own file in a sticky folder: trusted
+        code, _, err = run(capsys, flag, str(named))
+        assert code == 0, err
+        assert corp.pem.decode() in bundle_path(isolated_home).read_text()
+        assert run(capsys, "undo")[0] == 0
+        path.unlink()
+
+
+@needs_root
 def test_a_change_record_another_account_could_write_is_not_inherited(
     store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -2122,7 +2166,7 @@ def test_every_scope_refuses_a_machine_policy_that_ordinary_users_could_change(
     """--scope global refused a world-writable machine policy; --scope user read it: any
     account could add a root to every account's bundle, root's own included, at the next
     logon. Now every scope refuses it, and the extra CA files it names, with nothing
-    changed. A file of one's own (--extra-ca, --policy) is one's own choice."""
+    changed."""
     from build_ca_bundle import policy as policy_module
 
     corporate = make_root("Planted Root")
@@ -2142,8 +2186,13 @@ def test_every_scope_refuses_a_machine_policy_that_ordinary_users_could_change(
     assert run(capsys)[0] == 0
     assert corporate.pem.decode().strip() in bundle_path(isolated_home).read_text()
 
+    # A file of one's own is one's own choice, but root's bundle takes none that another
+    # account could change (test_as_root_extra_ca_and_policy_files_...).
     own = make_root("My Own Root").write(tmp_path / "own.pem")
     own.chmod(0o666)
+    as_root = os.geteuid() == 0
+    assert run(capsys, "--extra-ca", str(own))[0] == (ExitCode.BUNDLE if as_root else 0)
+    own.chmod(0o644)
     assert run(capsys, "--extra-ca", str(own))[0] == 0
 
     folder = tmp_path / "policy-roots"  # a folder the policy names: each file in it counts

@@ -299,7 +299,12 @@ def _check_posix_machine_policy(path: Path, named: Iterable[Path]) -> None:
 
 
 def _check_posix_machine_file(
-    path: Path, role: str, *, sticky_ok: bool = False, consequence: str | None = None
+    path: Path,
+    role: str,
+    *,
+    sticky_ok: bool = False,
+    consequence: str | None = None,
+    hint: str | None = None,
 ) -> None:
     absolute = path.absolute()
     try:
@@ -326,7 +331,8 @@ def _check_posix_machine_file(
                     f"{shown} can be changed by another account ({item} is {why}): as root, "
                     "every scope but --scope global reads and writes only root's own files, "
                     "never through another account's folders; nothing was changed",
-                    hint="run without sudo as the account that owns it, with root's HOME "
+                    hint=hint
+                    or "run without sudo as the account that owns it, with root's HOME "
                     "(sudo -H) for root's, --output in a folder only root can write, or "
                     "--scope global for every account",
                 )
@@ -373,7 +379,7 @@ def _walked(path: Path) -> list[Path]:
     return seen
 
 
-def check_root_file(path: Path, role: str) -> None:
+def check_root_file(path: Path, role: str, *, hint: str | None = None) -> None:
     """As root, ``--scope user`` means root's own files; a HOME that sudo kept is another
     account's (as is a venv another account owns, for ``--scope site``). Refuse a file the
     run would write or read its undo record from if that account could change it or the
@@ -381,7 +387,7 @@ def check_root_file(path: Path, role: str) -> None:
     home, and root's pip would trust a bundle they can replace. (Not on Windows, where an
     administrator's HOME is their own.)"""
     if sys.platform != "win32" and os.geteuid() == 0:
-        _check_posix_machine_file(path, role, sticky_ok=True)
+        _check_posix_machine_file(path, role, sticky_ok=True, hint=hint)
 
 
 # --- folders and locks ----------------------------------------------------------------------

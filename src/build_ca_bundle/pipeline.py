@@ -329,7 +329,7 @@ def _build(options: BuildOptions) -> BuildReport:
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
     else:  # the bundle and its side files were checked before the lock
-        check_root_configs_and_stores(sources, plans)
+        check_root_configs_and_stores(sources, plans, options.policy_paths)
     blocks: dict[str, str] = {}
     proof = None
     if options.dry_run:
@@ -638,14 +638,24 @@ def _record_changes(output: Path, changes: list[Change]) -> None:
         ) from exc
 
 
-def check_root_configs_and_stores(sources: list[SourceResult], plans: list[Plan]) -> None:
-    """As root outside --scope global, the configs the run edits and the stores the
-    environment named (``sudo -E``: the account's SSL_CERT_FILE, not root's store) must be
-    root's alone: see :func:`bundle.check_root_file`."""
+def check_root_configs_and_stores(
+    sources: list[SourceResult], plans: list[Plan], policy_paths: Sequence[Path]
+) -> None:
+    """As root outside --scope global, the configs the run edits, the policy and extra CA
+    files it trusts, and the stores the environment named (``sudo -E``: the account's
+    SSL_CERT_FILE, not root's store) must be root's alone: see :func:`bundle.check_root_file`.
+    An --extra-ca file another account can write would put their root in root's bundle, and
+    root's pip would install whatever their proxy serves."""
     for plan in plans:
         for change in plan.changes:
             bundle.check_root_file(change.path, "the config")
+    copy = "copy it to a file only root can write, and name that one"
+    for policy_path in policy_paths:
+        bundle.check_root_file(policy_path, "the policy file", hint=copy)
     for source in sources:
+        if source.kind is SourceKind.EXTRA and source.name != PINNED:  # pinned: a side file
+            for path in source.inputs:
+                bundle.check_root_file(path, "the extra CA file", hint=copy)
         for path in source.named_inputs:
             bundle.check_root_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
 
