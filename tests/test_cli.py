@@ -2842,6 +2842,43 @@ def test_a_killed_runs_temp_file_is_removed_by_the_next_run(
     assert (code, out.startswith("bundle unchanged:")) == (0, True)
 
 
+def test_a_killed_runs_temp_file_beside_the_bundle_goes_at_the_next_run_and_at_undo(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run killed while it wrote the manifest (or the change record, the extra roots)
+    left a fresh temp file that the next run kept for ten minutes: each logon in them was
+    a full run, --check said stale, and undo left the file behind for good."""
+    from build_ca_bundle import history, manifest
+    from build_ca_bundle.pipeline import extra_roots_path, pinned_roots_path
+
+    bundle = bundle_path(isolated_home)
+    rewritten = [Path(manifest.path_for(bundle)), history.path_for(bundle)]
+    rewritten.append(extra_roots_path(bundle))
+    assert run(capsys)[0] == 0
+    for side_file in rewritten:  # --check and the unchanged run see it too
+        leftover = side_file.with_name(f".{side_file.name}.0123456789abcdef.tmp")
+        leftover.write_text("cut off by the kill")
+        assert run(capsys, "--check")[0] == ExitCode.STALE
+        assert run(capsys)[0] == ExitCode.OK
+        assert not leftover.exists(), side_file
+        assert run(capsys, "--check")[0] == ExitCode.OK
+        code, out, _ = run(capsys)
+        assert (code, out.startswith("bundle unchanged:")) == (0, True)
+    # The pinned roots' file is read, not rewritten, by most runs: the next full one.
+    pinned = pinned_roots_path(bundle)
+    leftover = pinned.with_name(f".{pinned.name}.0123456789abcdef.tmp")
+    leftover.write_text("cut off by the kill")
+    store.add(make_root("Another Corp Root"), "another.pem")
+    assert run(capsys)[0] == ExitCode.OK
+    assert not leftover.exists()
+    side_files = [*rewritten, pinned]
+    leftovers = [path.with_name(f".{path.name}.fedcba9876543210.tmp") for path in side_files]
+    for leftover in leftovers:
+        leftover.write_text("cut off by the kill")
+    assert run(capsys, "undo")[0] == 0
+    assert not bundle.parent.exists() or not any(bundle.parent.iterdir())
+
+
 def test_every_kind_of_input_change_triggers_a_full_run(
     store: Store,
     tmp_path: Path,

@@ -16,11 +16,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.manifest import CHANGE_RECORD_SUFFIX
 from build_ca_bundle.options import TOOLS as TARGETS
 from build_ca_bundle.regular import read_bytes
 from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, backup_note, backup_of
 
-SUFFIX = ".changes.json"
+SUFFIX = CHANGE_RECORD_SUFFIX
 FORMAT = 1
 
 

@@ -26,6 +26,9 @@ from build_ca_bundle.tempfiles import temp_target
 
 FORMAT = 4  # 3: registry keys (Windows stores) among the inputs; 4: the folders' guards
 SUFFIX = ".manifest.json"
+# The change record beside the bundle (history), named here: the unchanged run looks for a
+# killed run's temp file of it without importing history.
+CHANGE_RECORD_SUFFIX = ".changes.json"
 
 # Importing typing costs about 3 ms, a tenth of the logon path; the names below are for
 # the type checker only (mypy takes a TYPE_CHECKING of our own as true).
@@ -339,11 +342,12 @@ def outputs_intact(manifest: dict[str, Any] | None, bundle: str | os.PathLike[st
 
 def _left_by_a_killed_run(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> str | None:
     """A temp file of one of the files a full run rewrites beside the bundle (the bundle,
-    extra-roots.pem, this record). A run killed before its rename leaves one; no reader
-    sees it, and the next full run removes it under the lock, so do that rather than keep it
-    for as long as nothing else changes."""
+    extra-roots.pem, this record, the change record). A run killed before its rename leaves
+    one; no reader sees it, and the next full run removes it under the lock, so do that
+    rather than keep it for as long as nothing else changes."""
     folder = os.path.dirname(os.path.abspath(bundle))
-    rewritten = {os.path.basename(path_for(bundle))}
+    name = os.path.basename(bundle)
+    rewritten = {os.path.basename(path_for(bundle)), name + CHANGE_RECORD_SUFFIX}
     rewritten.update(
         os.path.basename(path)
         for path in manifest["outputs"]

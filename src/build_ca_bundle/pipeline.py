@@ -35,7 +35,7 @@ from build_ca_bundle.errors import (
     RequiredRootMissingError,
     UnloadableCertificatesError,
 )
-from build_ca_bundle.inifile import write_atomically
+from build_ca_bundle.inifile import remove_stale_temps, write_atomically
 from build_ca_bundle.options import BuildOptions, fingerprint
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
@@ -300,9 +300,26 @@ def build(options: BuildOptions) -> BuildReport:
         if options.scope is Scope.GLOBAL:
             bundle.check_machine_path(output)  # before the lock creates any folder
         with bundle.run_lock(output):
+            _remove_killed_runs_temps(output)
             return _build(options)
     finally:  # a run refused before it wrote: its preload ends with it
         openssl.preloaded(paths.certifi_bundle())
+
+
+def _remove_killed_runs_temps(output: Path) -> None:
+    """Under the run lock, a temp file of ours for the bundle or a file beside it that only
+    this bundle's runs write is a killed run's, whatever its age. write_atomically keeps
+    young ones for ten minutes, for files that runs for other bundles share (pip.conf);
+    kept here, a manifest's would make every run a full one, and --check say stale, until
+    then, and undo would leave it behind for good."""
+    for path in (
+        output,
+        extra_roots_path(output),
+        pinned_roots_path(output),
+        Path(manifest.path_for(output)),
+        history.path_for(output),
+    ):
+        remove_stale_temps(path)
 
 
 def _build(options: BuildOptions) -> BuildReport:
@@ -840,6 +857,7 @@ def _undo_under_lock(output: Path, options: BuildOptions, report: UndoReport) ->
     else:  # every other scope, --scope none included
         check_root_side_files(output)
     with bundle.run_lock(output):
+        _remove_killed_runs_temps(output)
         _undo(output, options, report)
 
 
