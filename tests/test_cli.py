@@ -25,7 +25,7 @@ import pytest
 from build_ca_bundle import cli, history, manifest, openssl
 from build_ca_bundle.certificates import parse_der
 from build_ca_bundle.errors import ExitCode
-from build_ca_bundle.targets import Change, Plan
+from build_ca_bundle.targets import Change, Plan, backup_of
 from tests import fake_tool
 from tests.conftest import Home
 from tests.pki import Issued, make_expired_root, make_root, refused_by_openssl
@@ -1140,6 +1140,44 @@ def test_the_first_backup_is_never_replaced(
     pip_conf.write_text("[global]\ntimeout = 60\ncert = /elsewhere.pem\n")
     assert run(capsys)[0] == 0
     assert pip_conf.with_name("pip.conf.bak").read_text() == theirs
+
+
+def test_a_run_killed_between_the_backup_and_pip_conf_leaves_undo_its_backup(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed after pip.conf.bak was written but before pip.conf: the next run's record
+    said "no backup" (the backup was there already, so it made none), and undo left the
+    .bak behind for good, calling it "an older copy"."""
+    from build_ca_bundle import inifile
+
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    before = "[global]\n# our mirror\nindex-url = https://mirror.example/simple\n"
+    pip_conf.write_text(before)
+    write = inifile.write_atomically
+
+    def killed_at_pip_conf(path: Path, data: bytes, *, mode: int | None = None) -> None:
+        if path.name == "pip.conf":
+            raise KeyboardInterrupt  # as a kill: the backup is written, pip.conf is not
+        write(path, data, mode=mode)
+
+    monkeypatch.setattr(inifile, "write_atomically", killed_at_pip_conf)
+    with pytest.raises(KeyboardInterrupt):
+        run(capsys)
+    monkeypatch.setattr(inifile, "write_atomically", write)
+    backup = pip_conf.with_name("pip.conf.bak")
+    assert (pip_conf.read_text(), backup.read_text()) == (before, before)
+    assert run(capsys)[0] == 0
+    [change] = history.load(bundle_path(isolated_home))
+    assert backup_of(change) == backup
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    assert "older copy" not in out
+    assert pip_conf.read_text() == before
+    assert not backup.exists()
 
 
 def test_undo_takes_back_what_it_made_and_only_that(

@@ -90,15 +90,22 @@ def merge(recorded: Iterable[Change], applied: Iterable[Change]) -> list[Change]
     the setting in between (a change's ``old`` is not what we last set): then what they set
     is what undo puts back, with that change's own notes, and the earlier record is theirs
     no more (undo gave back the value from before our first change, and their own was lost).
+    A setting as it was before our first change is that change never made (a run killed
+    after the record and the backup, before the file) or put back by hand: the first
+    change's notes stay, with its backup, which this change did not make again.
     """
     by_setting: dict[tuple[str, str, str], Change] = {}
     for change in [*recorded, *applied]:
         setting = (change.target, str(change.path), change.key)
         first = by_setting.get(setting, change)
-        if change.old != first.new:
+        notes = first.notes
+        if change.old == first.old and change.old != first.new:
+            notes = tuple(dict.fromkeys([*first.notes, *change.notes]))
+        elif change.old != first.new:
             first = change  # set by a person since our last change: theirs is the "before"
+            notes = change.notes
         by_setting[setting] = Change(
-            change.target, change.path, change.key, first.old, change.new, first.notes
+            change.target, change.path, change.key, first.old, change.new, notes
         )
     return list(by_setting.values())
 
