@@ -171,6 +171,25 @@ def test_gitlab_warns_when_later_jobs_cannot_have_the_bundle(tmp_path: Path) -> 
     assert env.ci_export_warning(github, home_bundle, environ) is None
 
 
+def test_gitlab_dotenv_goes_where_the_artifact_path_is_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`artifacts: reports: dotenv: build-ca-bundle.env` is read from $CI_PROJECT_DIR: a
+    script that went `cd tools/` first had the report written there, GitLab found none, and
+    later jobs got no variable after an exit 0."""
+    project = tmp_path / "project"
+    elsewhere = project / "tools"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    environ = {"GITLAB_CI": "true", "CI_PROJECT_DIR": str(project)}
+    export = env.ci_export({"PIP_CERT": "/b.pem"}, environ)
+    assert export is not None
+    env.write_ci_export(export)
+    assert (project / "build-ca-bundle.env").read_text() == "PIP_CERT=/b.pem\n"
+    assert not (elsewhere / "build-ca-bundle.env").exists()
+    assert export.path == project / "build-ca-bundle.env"  # absolute, as --json says it
+
+
 def test_gitlab_never_appends_through_a_link_the_repository_committed(tmp_path: Path) -> None:
     """build-ca-bundle.env is ours, in the checkout: a repository that commits it as a link
     to ~/.bashrc must not get our lines appended there."""

@@ -106,6 +106,9 @@ class CIExport(Value):
         self.values = values
 
 
+DOTENV_NAME = "build-ca-bundle.env"  # GitLab's dotenv report, in the checkout
+
+
 def ci_export(
     values: Mapping[str, str], environ: Mapping[str, str], *, dotenv: Path | None = None
 ) -> CIExport | None:
@@ -116,9 +119,11 @@ def ci_export(
         text = "".join(f"{name}={value}\n" for name, value in values.items())
         return CIExport("GitHub Actions", Path(environ["GITHUB_ENV"]), text, values)
     if environ.get("GITLAB_CI") == "true":
-        # A dotenv report file: the job declares `artifacts: reports: dotenv: <file>`.
+        # A dotenv report file: the job declares `artifacts: reports: dotenv: <file>`, a path
+        # GitLab takes from $CI_PROJECT_DIR, wherever the script has gone with `cd`.
         text = "".join(f"{name}={value}\n" for name, value in values.items())
-        return CIExport("GitLab CI", dotenv or Path("build-ca-bundle.env"), text, values)
+        project = Path(environ.get("CI_PROJECT_DIR") or os.curdir).absolute()
+        return CIExport("GitLab CI", dotenv or project / DOTENV_NAME, text, values)
     if environ.get("TF_BUILD", "").lower() == "true":
         text = "".join(
             f"##vso[task.setvariable variable={name}]{_azure_escape(value)}\n"
