@@ -6,7 +6,8 @@ the arguments against the tool's documented CLI.
 
 The conda part behaves like conda/cli/main_config.py for the commands the target uses:
 ``[--system | --env | --file F] --get KEY --json`` (prints ``{"get", "rc_path", ...}``; reads
-the system file in place of a missing one, as conda does), ``--set KEY VALUE`` (``true`` and
+the system file in place of a missing one, as conda does, and writes what it read, with the
+change, to the missing file), ``--set KEY VALUE`` (``true`` and
 ``false`` become YAML booleans), ``--remove-key KEY`` (fails if absent) and
 ``--show-sources --json``. Files: user ``~/.condarc``, system ``$FAKE_CONDA_ROOT/.condarc``,
 environment ``$CONDA_PREFIX/.condarc``. Other lines (comments) survive, as with ruamel.
@@ -70,8 +71,10 @@ def _read(path: Path) -> dict[str, object]:
     return values
 
 
-def _write(path: Path, key: str, value: object | None) -> None:
-    lines = path.read_text().splitlines() if path.exists() else []
+def _write(path: Path, source: Path, key: str, value: object | None) -> None:
+    """Set or remove ``key`` in ``path``, starting from ``source``'s lines, as conda starts
+    from the system file when ``path`` is missing and then writes all of it to ``path``."""
+    lines = source.read_text().splitlines() if source.exists() else []
     kept = [line for line in lines if line.partition(":")[0].strip() != key or line.startswith("#")]
     if value is not None:
         kept.append(f"{key}: {_yaml(value)}")
@@ -115,11 +118,14 @@ def _config(rc_path: Path, source: Path, args: list[str], as_json: bool) -> int:
         if as_json:
             print(json.dumps({"get": got, "rc_path": str(rc_path), "success": True}))
         return 0
+    if args[:1] == ["--set"] and os.environ.get("FAKE_CONDA_SET_FAILS"):
+        sys.stderr.write("CondaError: simulated failure\n")
+        return 1
     if args[:1] == ["--set"] and len(args) == 3:
-        _write(rc_path, args[1], _scalar(args[2]))
+        _write(rc_path, source, args[1], _scalar(args[2]))
         return 0
-    if args[:1] == ["--remove-key"] and len(args) == 2 and args[1] in _read(rc_path):
-        _write(rc_path, args[1], None)
+    if args[:1] == ["--remove-key"] and len(args) == 2 and args[1] in _read(source):
+        _write(rc_path, source, args[1], None)
         return 0
     if args[:1] == ["--remove-key"]:
         sys.stderr.write(f"CondaKeyError: '{args[-1]}': undefined in config\n")

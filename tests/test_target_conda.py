@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Severity, conda
+from build_ca_bundle.targets import CREATED_NOTE, Severity, conda
 from build_ca_bundle.targets.tools import ToolEnvironment
 from tests import fake_tool
 from tests.conftest import Home
@@ -84,9 +85,9 @@ def test_undo_removes_ours_but_leaves_a_value_changed_since(
     assert condarc.read_text() == "ssl_verify: truststore\n"
 
     condarc.write_text(f"ssl_verify: {bundle}\n")
-    assert conda.undo(change, env) == "removed"
+    assert conda.undo(change, env) == "removed, with the file this tool had created"
     assert fake_tool.calls(log)[-1][-2:] == ["--remove-key", "ssl_verify"]
-    assert condarc.read_text() == ""
+    assert not condarc.exists()
 
 
 def test_verification_off_in_our_file_is_replaced_and_restorable(
@@ -164,3 +165,56 @@ def test_findings_verification_off_elsewhere_and_requests_variable(
     ]
     ours = conda_env(isolated_home, tmp_path, log, REQUESTS_CA_BUNDLE=str(tmp_path / "b.pem"))
     assert conda.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, ours).findings == []
+
+
+def test_a_missing_user_condarc_gets_only_our_setting_and_goes_at_undo(
+    isolated_home: Home, tmp_path: Path, log: Path
+) -> None:
+    """conda config reads the system .condarc in place of a missing ~/.condarc and writes
+    all of it there: the user's file became a copy of the admin's (their channels pinned
+    for this user from then on), the system's ssl_verify was taken for the user's "old"
+    value, and undo wrote it into the copy and left the file."""
+    system_rc = tmp_path / "miniconda3" / ".condarc"
+    system_rc.parent.mkdir()
+    system_text = "channels:\n  - corp-mirror\nssl_verify: /etc/corp/ca.pem\n"
+    system_rc.write_text(system_text)
+    condarc = isolated_home.home / ".condarc"
+    env = conda_env(isolated_home, tmp_path, log)
+    bundle = tmp_path / "ca-bundle.pem"
+
+    planned = conda.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    (change,) = planned.changes
+    assert (change.path, change.old) == (condarc, None)
+    assert CREATED_NOTE in change.notes
+    assert not condarc.exists()  # a plan touches nothing
+    conda.apply(planned)
+    assert condarc.read_text() == f"ssl_verify: {bundle}\n"
+    assert conda.plan(bundle, tmp_path / "e.pem", Scope.USER, env).changes == []
+
+    assert conda.undo(change, env) == "removed, with the file this tool had created"
+    assert not condarc.exists()
+    assert system_rc.read_text() == system_text
+
+
+def test_a_created_condarc_a_person_added_to_since_stays_at_undo(
+    isolated_home: Home, tmp_path: Path, log: Path
+) -> None:
+    condarc = isolated_home.home / ".condarc"
+    env = conda_env(isolated_home, tmp_path, log)
+    bundle = tmp_path / "ca-bundle.pem"
+    (change,) = conda.apply(conda.plan(bundle, tmp_path / "e.pem", Scope.USER, env))
+    assert CREATED_NOTE in change.notes
+    condarc.write_text(condarc.read_text() + "channels: conda-forge\n")
+    assert conda.undo(change, env) == "removed"
+    assert condarc.read_text() == "channels: conda-forge\n"
+
+
+def test_a_condarc_created_for_a_set_that_failed_is_not_left_behind(
+    isolated_home: Home, tmp_path: Path, log: Path
+) -> None:
+    condarc = isolated_home.home / ".condarc"
+    env = conda_env(isolated_home, tmp_path, log, FAKE_CONDA_SET_FAILS="1")
+    planned = conda.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    with pytest.raises(ConfigError, match="simulated failure"):
+        conda.apply(planned)
+    assert not condarc.exists()

@@ -13,12 +13,14 @@ conda reads them, which tells what would beat ours. conda's ruamel round trip ke
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from build_ca_bundle.errors import ConfigError
+from build_ca_bundle.inifile import NEW_FILE_FLAGS
 from build_ca_bundle.scope import Scope
-from build_ca_bundle.targets import Change, Finding, Severity, tools
+from build_ca_bundle.targets import CREATED_NOTE, Change, Finding, Severity, real_file, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
 
 __all__ = ["ToolEnvironment", "apply", "plan", "undo"]
@@ -47,8 +49,15 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     path, old = _get(env, where)
     result.files.append(path)
     value = str(bundle)
+    # A missing file holds no setting, whatever conda's --get read in its place (the system
+    # .condarc): apply creates it empty first, or conda would copy the system file into it.
+    missing = not path.exists()
+    if missing:
+        old = None
     if not tools.same_path(old, value, env.platform):
         notes = [REPLACES_NOTE]
+        if missing:
+            notes.append(CREATED_NOTE)
         if old == "false":
             notes.append("ssl_verify was false here: conda did not verify TLS at all")
         change = Change(TARGET, path, KEY, old, value, tuple(notes))
@@ -59,21 +68,56 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
 
 
 def apply(plan: ToolPlan) -> list[Change]:
-    """Run ``conda config --set`` for each planned change, in the environment of the plan."""
-    return tools.apply_commands(plan, TARGET)
+    """Run ``conda config --set`` for each planned change, in the environment of the plan.
+    A file it is to create is made empty first: conda reads the system .condarc in place of
+    a missing file and writes all of it there (conda/cli/main_config.py)."""
+    created = [c.path for c in plan.changes if CREATED_NOTE in c.notes and _create_empty(c.path)]
+    try:
+        return tools.apply_commands(plan, TARGET)
+    except ConfigError:
+        for path in created:  # conda failed: no empty file of ours stays behind
+            _remove_if_empty(path)
+        raise
+
+
+def _create_empty(path: Path) -> bool:
+    """Create ``path`` empty (never through a link); False if something is there by now."""
+    try:
+        os.close(os.open(path, NEW_FILE_FLAGS, 0o644))
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise ConfigError(f"cannot create {path} ({error.strerror or error})") from error
+    return True
+
+
+def _remove_if_empty(path: Path) -> bool:
+    """Remove ``path`` if it holds no setting: empty, or the ``{}`` conda writes for an empty
+    config. True if it was removed."""
+    try:
+        if real_file(path).read_text(encoding="utf-8").strip() not in ("", "{}"):
+            return False
+        real_file(path).unlink()  # the file we created; a person's link to it stays
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def undo(change: Change, env: ToolEnvironment) -> str:
     """Put back the value from before our change, in the very file we changed, unless a
-    person has changed it since."""
+    person has changed it since; and remove the file, if we created it and nothing else has
+    been set in it since."""
     where = ["--file", str(change.path)]
-    return tools.revert(
+    outcome = tools.revert(
         env,
         change,
         _get(env, where)[1],
         remove=["config", *where, "--remove-key", change.key],
         restore=["config", *where, "--set", change.key, change.old or ""],
     )
+    if outcome == "removed" and CREATED_NOTE in change.notes and _remove_if_empty(change.path):
+        return "removed, with the file this tool had created"
+    return outcome
 
 
 def _scope_options(scope: Scope, env: ToolEnvironment) -> list[str] | None:
@@ -89,8 +133,7 @@ def _get(env: ToolEnvironment, where: list[str]) -> tuple[Path, str | None]:
     """The file ``where`` names and the ``ssl_verify`` written in it (None: absent).
 
     conda quirk: when that file does not exist yet, conda reads the system .condarc in its
-    place, so the "old" value may be the system's; undo then writes it to the user's file,
-    which changes nothing conda decides.
+    place, so the value is the system's (plan takes a missing file as holding none).
     """
     document = _json(run(env, TARGET, ["config", *where, "--get", KEY, "--json"]).stdout)
     got = document.get("get")
