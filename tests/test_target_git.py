@@ -217,6 +217,64 @@ def test_an_included_file_is_watched_and_its_other_value_said(
     assert included.fix == f"git config --file {local} --unset http.sslCAInfo"
 
 
+def _read_in(env: ToolEnvironment, repository: Path) -> str:
+    """The http.sslCAInfo git reads in a repository there."""
+    if not repository.exists():
+        subprocess.run(["git", "init", "-q", str(repository)], env=dict(env.environ), check=True)
+    completed = subprocess.run(
+        ["git", "-C", str(repository), "config", "--get", "http.sslCAInfo"],
+        capture_output=True,
+        text=True,
+        env=dict(env.environ),
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+def test_an_include_if_file_is_watched_and_what_it_sets_for_tls_said(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """`[includeIf "gitdir:~/work/"] path = .gitconfig-work`, which sets the proxy's old CA
+    file and switches verification off for a host: git reads it in every repository under
+    ~/work, but a run from the home folder never saw it, and said git was set. Whether its
+    CA file wins depends on where git reads it against ours: said as git then behaves."""
+    gitconfig = isolated_home.home / ".gitconfig"
+    work_config = isolated_home.home / ".gitconfig-work"
+    work_config.write_text(
+        '[http]\n\tsslCAInfo = /etc/old-proxy.pem\n[http "https://git.corp/"]\n\tsslVerify = no\n'
+    )
+    include = '[includeIf "gitdir:~/work/"]\n\tpath = .gitconfig-work\n'
+    env = tool_env(isolated_home)
+    bundle = tmp_path / "ca-bundle.pem"
+    repository = isolated_home.home / "work" / "repo"
+    ca_where = f"{work_config}: http.sslcainfo"
+    # Ours is written into an [http] section above the include: the include wins.
+    gitconfig.write_text("[http]\n\tsslCAInfo = /old.pem\n" + include)
+    planned = git.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    assert work_config in planned.files
+    found = {f.where: f for f in planned.findings}
+    assert 'repositories where includeIf "gitdir:~/work/" holds' in found[ca_where].message
+    assert "may not be ours" in found[ca_where].message  # where git puts ours is not known
+    off = found[f"{work_config}: http.https://git.corp/.sslverify"]
+    assert off.severity is Severity.ERROR and "does not verify" in off.message
+    git.apply(planned)
+    found = {f.where: f for f in planned.findings}
+    assert found[ca_where].severity is Severity.WARNING
+    assert "git uses it there, not the bundle" in found[ca_where].message
+    assert _read_in(env, repository) == "/etc/old-proxy.pem"  # as said
+    assert ca_where in {f.where for f in git.plan(bundle, tmp_path / "e", Scope.USER, env).findings}
+
+    # Ours below the include (git appends a new section): ours wins, nothing to say of it.
+    gitconfig.write_text("[user]\n\tname = me\n" + include)
+    planned = git.plan(bundle, tmp_path / "e.pem", Scope.USER, env)
+    git.apply(planned)
+    assert ca_where not in {f.where for f in planned.findings}
+    assert _read_in(env, repository) == str(bundle)
+    assert ca_where not in {
+        f.where for f in git.plan(bundle, tmp_path / "e", Scope.USER, env).findings
+    }
+
+
 def test_verification_switched_off_is_an_error_in_the_run_not_only_in_doctor(
     isolated_home: Home, tmp_path: Path
 ) -> None:

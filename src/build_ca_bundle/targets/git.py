@@ -19,6 +19,11 @@ from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import CREATED_NOTE, Change, Finding, Severity, tools
 from build_ca_bundle.targets.tools import ToolEnvironment, ToolPlan, run
+from build_ca_bundle.values import Value
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["ToolEnvironment", "apply", "config_file", "plan", "undo"]
 
@@ -56,10 +61,13 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     option = _SCOPE_OPTIONS[scope]
     path = config_file(scope, env)
     result.files.append(path)
-    listing, origins = _http_settings(env)
+    listing, origins, conditional = _http_settings(env)
     # An [include]d file's http settings count too: watched, and said when they differ.
     result.files += [origin for origin in dict.fromkeys(origins) if origin not in (None, path)]
     value = str(bundle)
+    result.files += [include.path for include in conditional]
+    ordered = _Settings(listing, origins, conditional)
+    result.findings.extend(_conditional_findings(ordered, value, scope, path, env))
     ours = [
         (v, origin)
         for (s, k, v), origin in zip(listing, origins, strict=True)
@@ -91,13 +99,28 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
 
 def apply(plan: ToolPlan) -> list[Change]:
     """Run ``git config`` for each planned change, in the environment it was planned in;
-    then ask git which value it reads (an [include]d file read after ours beats it)."""
+    then ask git which value it reads (an [include]d file read after ours beats it), and
+    where an includeIf file's CA file stands now that ours is written."""
     applied = tools.apply_commands(plan, TARGET)
     for change in applied:
         if change.key == KEY:
             option = next(arg for arg in plan.commands[change] if arg in _SCOPE_OPTIONS.values())
             _say_if_shadowed(plan, option, str(change.new))
+            _say_where_include_ifs_win(plan, change, option)
     return applied
+
+
+def _say_where_include_ifs_win(plan: ToolPlan, change: Change, option: str) -> None:
+    """Before the write, where git would put our line was not known; now it is: the plan's
+    "may" about an includeIf file's CA file becomes "does", or goes."""
+    if plan.env is None or not any(f.message.endswith(_MAY_WIN) for f in plan.findings):
+        return
+    scope = Scope.GLOBAL if option == "--system" else Scope.USER
+    listing, origins, conditional = _http_settings(plan.env)
+    ordered = _Settings(listing, origins, conditional)
+    now = _conditional_findings(ordered, str(change.new), scope, change.path, plan.env)
+    plan.findings[:] = [f for f in plan.findings if not f.message.endswith(_MAY_WIN)]
+    plan.findings.extend(f for f in now if f.severity is Severity.WARNING)  # off: said already
 
 
 def _say_if_shadowed(plan: ToolPlan, option: str, value: str) -> None:
@@ -205,13 +228,14 @@ def _included_finding(origin: Path, theirs: str, path: Path) -> Finding:
 
 def _http_settings(
     env: ToolEnvironment,
-) -> tuple[list[tuple[str, str, str]], list[Path | None]]:
+) -> tuple[list[tuple[str, str, str]], list[Path | None], list[_IncludeIf]]:
     """Every ``http.*`` setting git reads here, as (scope, lower-case key, value), in the
-    order git reads them (later wins), and the file each comes from."""
+    order git reads them (later wins), and the file each comes from; and each ``includeIf``
+    (condition, file), which git reads only in the repositories the condition names."""
     completed = run(
         env,
         TARGET,
-        ["config", "--show-scope", "--show-origin", "--get-regexp", r"^http\."],
+        ["config", "--show-scope", "--show-origin", "--get-regexp", r"^(http|includeif)\."],
         check=False,
     )
     if completed.returncode not in (0, _UNSET):
@@ -221,6 +245,7 @@ def _http_settings(
         )
     settings: list[tuple[str, str, str]] = []
     origins: list[Path | None] = []
+    conditional: list[_IncludeIf] = []
     for line in completed.stdout.splitlines():
         scope, _, rest = line.partition("\t")
         origin, _, rest = rest.partition("\t")  # file:<path>, or command line:, blob:
@@ -229,9 +254,132 @@ def _http_settings(
             value = "true"  # a bare key ("sslVerify" alone) is a true boolean to git
         # Section and variable names are case-blind; a URL subsection keeps its case.
         first, _, last = key.rpartition(".")
+        source = Path(origin[len("file:") :]) if origin.startswith("file:") else None
+        if first.lower().startswith("includeif."):
+            if last.lower() == "path" and value:
+                condition, included = first[len("includeif.") :], _included_path(value, source)
+                conditional.append(_IncludeIf(condition, included, source, len(settings)))
+            continue
         settings.append((scope, f"{first}.{last.lower()}", value))
-        origins.append(Path(origin[len("file:") :]) if origin.startswith("file:") else None)
-    return settings, origins
+        origins.append(source)
+    return settings, origins, conditional
+
+
+def _included_path(value: str, origin: Path | None) -> Path:
+    """An include's path as git resolves it: ``~/`` is the home folder, and a relative path
+    is taken from the folder of the file that names it."""
+    path = Path(value).expanduser()
+    if not path.is_absolute() and origin is not None:
+        path = origin.parent / path
+    return path
+
+
+class _IncludeIf(Value):
+    """An ``includeIf`` section's file: git reads it where ``condition`` holds, at the
+    place of the section (``position``: how many http settings git has read before it)."""
+
+    __slots__ = ("condition", "path", "origin", "position")
+    condition: Final[str]
+    path: Final[Path]
+    origin: Final[Path | None]
+    position: Final[int]
+
+    def __init__(self, condition: str, path: Path, origin: Path | None, position: int) -> None:
+        self.condition = condition
+        self.path = path
+        self.origin = origin
+        self.position = position
+
+
+class _Settings(Value):
+    """What git reads outside a repository, in its order: see :func:`_http_settings`."""
+
+    __slots__ = ("listing", "origins", "conditional")
+    listing: Final[list[tuple[str, str, str]]]
+    origins: Final[list[Path | None]]
+    conditional: Final[list[_IncludeIf]]
+
+    def __init__(
+        self,
+        listing: list[tuple[str, str, str]],
+        origins: list[Path | None],
+        conditional: list[_IncludeIf],
+    ) -> None:
+        self.listing = listing
+        self.origins = origins
+        self.conditional = conditional
+
+
+_MAY_WIN = "git uses the value it reads last, which may not be ours there"
+
+
+def _conditional_findings(
+    ordered: _Settings, value: str, scope: Scope, path: Path, env: ToolEnvironment
+) -> list[Finding]:
+    """What an ``includeIf`` file sets for git's TLS: git reads it only in the repositories
+    its condition names (``gitdir:~/work/``), never in a run from the home folder, so
+    ``git config`` alone does not show it. A CA file there beats ours in them when git
+    reads it after ours; switched-off verification is verification off in them."""
+    ours = [
+        index
+        for index, ((_, key, theirs), origin) in enumerate(
+            zip(ordered.listing, ordered.origins, strict=True)
+        )
+        if origin == path and key == KEY.lower() and tools.same_path(theirs, value, env.platform)
+    ]
+    findings: list[Finding] = []
+    for include in ordered.conditional:
+        completed = run(
+            env,
+            TARGET,
+            ["config", "--file", str(include.path), "--includes", "--get-regexp", r"^http\."],
+            check=False,
+        )
+        if completed.returncode != 0:
+            continue  # not there (yet), or nothing of http in it; watched either way
+        where = f'repositories where includeIf "{include.condition}" holds'
+        for line in completed.stdout.splitlines():
+            key, space, theirs = line.partition(" ")
+            last = key.rpartition(".")[2].lower()
+            if last == "sslcainfo" and not tools.same_path(theirs, value, env.platform):
+                wins = _include_wins(include, ours[-1] if ours else None, scope, path)
+                if wins is False:
+                    continue  # git reads ours after it
+                outcome = "git uses it there, not the bundle" if wins else _MAY_WIN
+                findings.append(
+                    Finding(
+                        Severity.WARNING,
+                        f"{include.path}: {key}",
+                        f"{key} = {theirs} in {include.path}, which git reads in {where}: "
+                        f"{outcome}",
+                        f"git config --file {include.path} --unset {key}  (or set it to {value})",
+                    )
+                )
+            elif last == "sslverify" and (theirs if space else "true").strip().lower() in _FALSE:
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        f"{include.path}: {key}",
+                        f"{key} = {theirs.strip() or '(empty: false to git)'} in "
+                        f"{include.path}: git does not verify TLS certificates in {where}",
+                        f"git config --file {include.path} --unset {key}  "
+                        "(http.sslCAInfo names the bundle)",
+                    )
+                )
+    return findings
+
+
+def _include_wins(include: _IncludeIf, ours: int | None, scope: Scope, path: Path) -> bool | None:
+    """Whether git reads the includeIf file after our value (then its value wins there);
+    None when that cannot be told: ours is not written yet, or the section is in a file
+    whose order against ours is not ours to know."""
+    if ours is None:
+        return None
+    if include.origin == path:
+        return include.position > ours
+    if scope is Scope.GLOBAL:
+        return True  # ours is in the system file: every other file is read after it
+    return None
 
 
 def _effective(listing: list[tuple[str, str, str]], key: str) -> str | None:
