@@ -549,3 +549,60 @@ def test_no_ci_command_survives_in_a_printed_line(text: str, shown: str) -> None
     assert console.inert(text) == shown
     # In JSON, inside strings: the object still decodes to the text as it was.
     assert json.loads(console.inert(json.dumps(text), escape="\\u005b")) == text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://pypi.org/simple/", "https://pypi.org/simple/"),
+        ("https://user:s3cret@idx.corp/simple/", "https://****@idx.corp/simple/"),
+        (
+            "https://__token__:glpat-s3cret@gitlab.corp/api/",
+            "https://****@gitlab.corp/api/",
+        ),
+        ("https://s3cret-token@idx.corp/simple", "https://****@idx.corp/simple"),
+        ("https://user:p%40ss@idx.corp/", "https://****@idx.corp/"),
+        ("https://user:p@ss@idx.corp/", "https://****@idx.corp/"),
+        ("http://alice:s3cr/et@127.0.0.1:8460", "http://****@127.0.0.1:8460"),
+        ("alice:s3cret@proxy:3128", "****@proxy:3128"),
+    ],
+)
+def test_output_never_shows_a_urls_password_or_token(url: str, shown: str) -> None:
+    assert verify.redacted(url) == shown
+
+
+def test_a_pip_index_token_is_not_printed_by_the_check_after_a_build(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pip's index-url with a token (`https://__token__:glpat-…@gitlab…`), the common way
+    to reach a private index from CI: the check after every build printed it whole, into
+    the job's log. Said as pip says it, with the secret as ****."""
+    index = f"https://__token__:glpat-s3cret@127.0.0.1:{free_port()}/simple/"
+    monkeypatch.setenv("PIP_INDEX_URL", index)
+    monkeypatch.setenv("SSL_CERT_FILE", str(make_root("Corp Root").write(tmp_path / "os.pem")))
+    first, second = (["--scope", "none", "--output", str(tmp_path / n)] for n in ("a", "b"))
+    for arguments in (first, ["--json", *second], ["verify"], ["verify", "--json"]):
+        cli.main(arguments)
+        out, err = capsys.readouterr()
+        assert "s3cret" not in out + err, arguments
+        assert "https://****@127.0.0.1" in out + err, arguments
+
+
+def test_a_proxy_password_with_a_slash_is_refused_without_showing_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--proxy http://alice:s3cr/et@host:port`: the host part ends at the '/', so "s3cr"
+    was taken for the port, and printed: "the proxy URL http://alice:s3cr has no valid
+    port", in the text and in --json."""
+    proxy = verify.Proxy.parse(f"http://alice:s3cr/et@127.0.0.1:{free_port()}")
+    assert proxy.unusable is not None
+    assert "write them as %2F, %3F and %23" in proxy.unusable
+    for proxy_url in ("http://alice:s3cr/et@h:1", "http://alice:1234/x@h:1"):
+        for arguments in ([], ["--json"]):
+            code = cli.main(["verify", *arguments, "https://pypi.org/", "--proxy", proxy_url])
+            out, err = capsys.readouterr()
+            assert code == ExitCode.OFFLINE
+            assert "s3cr" not in out + err and "1234" not in out + err
+            assert "alice" not in out + err

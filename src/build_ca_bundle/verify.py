@@ -72,7 +72,16 @@ class Proxy(Value):
         if "://" not in url:
             url = "http://" + url
         parts = urllib.parse.urlsplit(url)
-        shown = _without_credentials(parts)
+        shown = redacted(url)
+        if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+            # "user:pa/ss@host": the host part ends at the "/", so the password would be
+            # taken for the host and port (by pip's urllib3 too).
+            return cls(
+                shown,
+                0,
+                unusable=f"the proxy URL {shown} has a '/', '?' or '#' in its user name or "
+                "password: write them as %2F, %3F and %23",
+            )
         try:
             port = parts.port or 80  # urllib3's (pip's) default for an http:// proxy
         except ValueError:
@@ -98,9 +107,21 @@ class Proxy(Value):
         return cls(parts.hostname, port, authorization)
 
 
-def _without_credentials(parts: urllib.parse.SplitResult) -> str:
-    netloc = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{netloc}" if parts.scheme else netloc
+def redacted(url: str) -> str:
+    """A URL as output may show it: user name and password become ``****`` (a user name
+    alone may be the token: ``https://glpat-…@…``). An index URL with a token is common in
+    CI, whose logs keep what we print. An "@" past the host part (a '/' in the password)
+    counts too: the text before it is taken for credentials."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        at = rest.rfind("@")
+    if at < 0:
+        return url
+    return f"{scheme}{separator}****{rest[at:]}"
 
 
 def authority(host: str, port: int) -> str:
@@ -455,10 +476,11 @@ def check_target(
     parts = _target_parts(url)
     host = parts.hostname or ""
     port = _port_of(parts)
-    result = TargetResult(url=url, host=host, port=port or 0, proxy=proxy.url if proxy else None)
+    shown = redacted(url)
+    result = TargetResult(url=shown, host=host, port=port or 0, proxy=proxy.url if proxy else None)
     if port is None or not host:
         result.checks.append(Check("bundle", Status.OFFLINE, "not a host and port one can reach"))
-        result.advice = [f"{url} is not a URL with a host and a valid port (1-65535)"]
+        result.advice = [f"{shown} is not a URL with a host and a valid port (1-65535)"]
         return result
     for trust, make_context in contexts:
         try:
