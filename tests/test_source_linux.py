@@ -92,6 +92,26 @@ def test_a_hashed_file_under_another_hash_is_never_opened_by_openssl(tmp_path: P
     assert f"OpenSSL looks this certificate up under {stray.hash_name}.N" in message
 
 
+def test_a_root_linked_under_the_old_hash_too_is_read_under_its_right_one(tmp_path: Path) -> None:
+    """p11-kit's pem-directory-hash (Fedora, Arch) and SUSE's c_rehash link every file under
+    OpenSSL's old hash as well as its own. The old-hash link, first in the folder, marked
+    the file read and was then refused: the root went missing from the bundle, and the run
+    told the user to run update-ca-certificates, which was not the trouble."""
+    store = Debian(tmp_path).build()
+    (store.certs / "ca-certificates.crt").unlink()  # only the folder gives roots
+    both, alone = make_root("Linked Twice"), make_root("Only Misnamed")
+    place(tmp_path, "/etc/ssl/certs/Linked_Twice.pem", both.pem)
+    link(tmp_path, "/etc/ssl/certs/00000000.0", "Linked_Twice.pem")  # before the right name
+    link(tmp_path, f"/etc/ssl/certs/{both.hash_name}.0", "Linked_Twice.pem")
+    place(tmp_path, "/etc/ssl/certs/Only_Misnamed.pem", alone.pem)
+    link(tmp_path, "/etc/ssl/certs/00000001.0", "Only_Misnamed.pem")
+    result = linux.load(NO_ENV, root=tmp_path)
+    assert both.sha256 in trusted(result)
+    assert alone.sha256 not in trusted(result)
+    assert set(problems(result)) == {str(store.certs / "00000001.0")}
+    assert f"up under {alone.hash_name}.N" in problems(result)[str(store.certs / "00000001.0")]
+
+
 def test_debian_local_root_with_bom_and_crlf_is_trusted_from_the_folder(tmp_path: Path) -> None:
     store = Debian(tmp_path).build()
     (store.certs / "ca-certificates.crt").unlink()  # only the hash links are left

@@ -283,6 +283,7 @@ class _Reader:
         if names is None:
             return
         self.store_found = True
+        misnamed: dict[tuple[int, int], tuple[Path, list[Parsed]]] = {}
         for name in names:
             if not _HASH_NAME.match(name):
                 continue
@@ -297,15 +298,25 @@ class _Reader:
             # Checked only for what would be new: a root the bundle file gave already gains
             # nothing (Debian's folder repeats its bundle, and hashing each name is 2 ms).
             if parsed and self._adds_roots(parsed) and not _found_under(name, parsed):
-                hashes = ", ".join(sorted({_subject_hash(item) for item in parsed}))
-                self.problem(
-                    path,
-                    f"skipped: OpenSSL looks this certificate up under {hashes}.N, so it never "
-                    f"opens {name}; run 'sudo update-ca-certificates' (or c_rehash) to rename it",
-                )
+                # Not opened under this name, but maybe under another: p11-kit and SUSE's
+                # c_rehash link each file under OpenSSL's old hash too (extract-openssl.c:
+                # "output both"). Read again under the right name, if there is one.
+                key = (info.st_dev, info.st_ino)
+                self.files_read.discard(key)
+                misnamed.setdefault(key, (path, parsed))
                 continue
             if parsed is not None:
                 self._add_anchors(parsed, str(path), reason)
+        for key, (path, parsed) in misnamed.items():
+            if key in self.files_read:
+                continue  # read under its right name
+            hashes = ", ".join(sorted({_subject_hash(item) for item in parsed}))
+            self.problem(
+                path,
+                f"skipped: OpenSSL looks this certificate up under {hashes}.N, so it never "
+                f"opens {path.name}; run 'sudo update-ca-certificates' (or c_rehash) to "
+                "rename it",
+            )
 
     def _adds_roots(self, parsed: list[Parsed]) -> bool:
         return any((item.certificate.sha256, Verdict.TRUST) not in self.trusted for item in parsed)
