@@ -65,6 +65,36 @@ def test_pem_bundle_with_crlf_bom_and_text_around_blocks() -> None:
     assert problems == []
 
 
+def _openssl_loads(data: bytes, folder: Path) -> int:
+    """How many certificates OpenSSL loads from a PEM file of ``data`` (cadata takes ASCII
+    text only, bytes as DER)."""
+    path = folder / "loaded.pem"
+    path.write_bytes(data)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=str(path))
+    return int(context.cert_store_stats()["x509_ca"])
+
+
+def test_a_certificate_after_a_byte_order_mark_mid_bundle_is_read_as_openssl_does(
+    tmp_path: Path,
+) -> None:
+    """`cat corp.crt >> bundle` with a BOM-prefixed corp.crt (Windows Notepad, PowerShell
+    5.1) puts the BOM at the start of a BEGIN line mid-file: OpenSSL 3 reads that block
+    (it strips a BOM from each block's first line), and it was dropped here without a
+    word. One after other text on its line is no BEGIN line, to either of us."""
+    one, two, three = make_root("One"), make_root("Two"), make_root("Three")
+    bom = b"\xef\xbb\xbf"
+    for data in (one.pem + bom + two.pem, one.pem.replace(b"\n", b"\r\n") + bom + two.pem):
+        parsed, problems = parse_pem(data, "bundle.pem")
+        assert [item.certificate.sha256 for item in parsed] == [one.sha256, two.sha256]
+        assert problems == []
+        assert _openssl_loads(data, tmp_path) == 2
+    not_a_line_start = one.pem + b"text" + bom + three.pem
+    parsed, _ = parse_pem(not_a_line_start, "bundle.pem")
+    assert [item.certificate.sha256 for item in parsed] == [one.sha256]
+    assert _openssl_loads(not_a_line_start, tmp_path) == 1
+
+
 def test_old_x509_certificate_label_is_read() -> None:
     root = make_root()
     data = root.pem.replace(b"BEGIN CERTIFICATE", b"BEGIN X509 CERTIFICATE").replace(

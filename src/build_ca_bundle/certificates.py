@@ -420,10 +420,17 @@ def _end_line(data: bytes, marker: bytes, start: int) -> int:
 def _begin_line(data: bytes, start: int) -> re.Match[bytes] | None:
     """The first BEGIN line from ``start`` on (see ``_PEM_BEGIN_LINE``). One right at
     ``start`` counts wherever it is: a damaged file's next block after a cut, or after an
-    END with no line break between them (``cat`` of a file without its last one)."""
+    END with no line break between them (``cat`` of a file without its last one). So does
+    one after a UTF-8 byte order mark that starts its line: ``cat`` of a BOM-prefixed .crt
+    onto a bundle (Debian's update-ca-certificates builds its bundle so), which OpenSSL 3
+    reads (pem_lib.c sanitize_line strips a BOM from each block's first line)."""
     found = start
     while (found := data.find(b"-----BEGIN ", found)) != -1:
-        if found in (start, 0) or data[found - 1] == 0x0A:
+        bom = found - len(_UTF8_BOM)
+        after_bom = (
+            bom >= 0 and data[bom:found] == _UTF8_BOM and (bom == 0 or data[bom - 1] == 0x0A)
+        )
+        if found in (start, 0) or data[found - 1] == 0x0A or after_bom:
             line = _PEM_BEGIN_LINE.match(data, found)
             if line is not None:
                 return line
