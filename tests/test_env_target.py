@@ -335,6 +335,29 @@ def test_startup_file_per_shell(
         assert completed.stdout.strip() == "/b.pem"
 
 
+def test_zsh_start_up_file_is_in_zdotdir_when_it_is_set(tmp_path: Path) -> None:
+    """zsh reads .zprofile from $ZDOTDIR (zsh(1): "If ZDOTDIR is unset, HOME is used
+    instead"): the block went to ~/.zprofile, which such a zsh never reads, and the run
+    said "env: set"."""
+    home, zdotdir = tmp_path / "home", tmp_path / "home" / ".config" / "zsh"
+    zdotdir.mkdir(parents=True)
+    environ = {"SHELL": "/usr/bin/zsh", "ZDOTDIR": str(zdotdir)}
+    path, syntax = env.startup_file(home, environ)
+    assert path == zdotdir / ".zprofile"
+    assert env.startup_file(home, {**environ, "ZDOTDIR": "relative"})[0] == home / ".zprofile"
+    if shutil.which("zsh") is None:
+        return  # the rest is zsh's own reading of it
+    path.write_text(env.block({"PIP_CERT": "/b.pem"}, syntax))
+    completed = subprocess.run(
+        ["zsh", "-l", "-c", 'echo "$PIP_CERT"'],
+        env={"HOME": str(home), "ZDOTDIR": str(zdotdir), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.strip() == "/b.pem"
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX user database")
 def test_without_shell_the_login_shell_comes_from_the_user_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

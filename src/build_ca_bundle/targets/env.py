@@ -283,8 +283,9 @@ _BLOCK = re.compile(rf"^{re.escape(BEGIN)}\n.*?^{re.escape(END)}\n?", re.MULTILI
 def startup_file(home: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
     """The login shell's start-up file, and the syntax it takes."""
     shell = Path(login_shell(environ)).name
-    if shell == "zsh":
-        return home / ".zprofile", "sh"
+    if shell == "zsh":  # zsh reads its start-up files from $ZDOTDIR, else from HOME (zsh(1))
+        zdotdir = environ.get("ZDOTDIR", "")
+        return (Path(zdotdir) if Path(zdotdir).is_absolute() else home) / ".zprofile", "sh"
     if shell == "fish":  # fish reads $XDG_CONFIG_HOME/fish when that is an absolute path
         config = environ.get("XDG_CONFIG_HOME", "")
         folder = Path(config) if Path(config).is_absolute() else home / ".config"
