@@ -89,6 +89,32 @@ def test_replaces_a_false_value_keeping_its_comment_and_restores_it(
     assert path.read_bytes() == original.encode()
 
 
+def test_a_uv_toml_with_a_byte_order_mark_is_edited_and_keeps_it(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """PowerShell 5.1's `-Encoding UTF8` starts the file with a BOM, which uv reads past:
+    the run stopped with "not valid TOML (uv cannot read the file either)", exit 3, and
+    left pip and git unset too."""
+    path = user_toml(isolated_home)
+    path.parent.mkdir(parents=True)
+    original = b"\xef\xbb\xbfsystem-certs = false\r\n[pip]\r\nindex-url = 'x'\r\n"
+    path.write_bytes(original)
+    env = uv_env(isolated_home, tmp_path)
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert change.old == "false"
+    assert path.read_bytes() == original.replace(b"false", b"true", 1)
+    assert uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).changes == []
+    assert uv.undo(change, env) == "restored the file from its backup, byte for byte"
+    assert path.read_bytes() == original
+    path.write_bytes(b"\xef\xbb\xbf# mine\n")  # no backup this time: the text is edited
+    backup_path(path).unlink()
+    (change,) = uv.apply(uv.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env))
+    assert path.read_bytes() == b"\xef\xbb\xbfsystem-certs = true\n# mine\n"
+    backup_path(path).unlink()
+    assert uv.undo(change, env) == "removed"
+    assert path.read_bytes() == b"\xef\xbb\xbf# mine\n"
+
+
 def test_system_certs_false_beside_native_tls_true_is_not_configured(
     isolated_home: Home, tmp_path: Path
 ) -> None:

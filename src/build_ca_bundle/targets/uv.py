@@ -20,6 +20,7 @@ everything else kept, the result checked with a TOML parser before it is written
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -116,7 +117,9 @@ def undo(change: Change, env: ToolEnvironment) -> str:
     original = tools.backup_if_only_ours(
         change,
         text,
-        lambda before: set_top_level(before, change.key, "true", _newline(before, env)),
+        lambda before: set_top_level(
+            before.removeprefix("\ufeff"), change.key, "true", _newline(before, env)
+        ),
     )
     if original is not None:
         _write(change.path, original)
@@ -220,9 +223,13 @@ def _checked(original: str, edited: str, key: str, value: str) -> str:
 # --- reading and writing ---------------------------------------------------------------
 
 
+_BOM = b"\xef\xbb\xbf"  # PowerShell 5.1's -Encoding UTF8 writes one; uv reads past it
+
+
 def _read(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text, without a byte order mark (tomllib refuses one; _write keeps it)."""
     try:
-        text = read_bytes(path).decode("utf-8")
+        text = read_bytes(path).decode("utf-8").removeprefix("\ufeff")
     except FileNotFoundError:
         return "", {}
     except (OSError, UnicodeDecodeError) as error:
@@ -257,8 +264,12 @@ def _newline(text: str, env: ToolEnvironment) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
+    real = real_file(path)
+    with contextlib.suppress(OSError):
+        if not data.startswith(_BOM) and read_bytes(real)[: len(_BOM)] == _BOM:
+            data = _BOM + data  # the file stays as its owner's editor wrote it
     try:
-        inifile.write_atomically(real_file(path), data)  # a dotfile manager's link stays
+        inifile.write_atomically(real, data)  # a dotfile manager's link stays
     except OSError as error:
         raise ConfigError(
             f"cannot write {path} ({error.strerror}); it was left unchanged",
