@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import socket
 import ssl
 import threading
@@ -324,10 +325,57 @@ def test_the_proxy_is_the_one_pip_would_use() -> None:
         verify.proxy_for(local, environ={"https_proxy": "http://p:1", "no_proxy": "127.0.0.0/8"})
         is None
     )
-    other_port = {"https_proxy": "http://p:1", "no_proxy": "127.0.0.1:9"}
-    assert verify.proxy_for(local, environ=other_port) is not None
-    same_port = {"https_proxy": "http://p:1", "no_proxy": "127.0.0.1:8443"}
-    assert verify.proxy_for(local, environ=same_port) is None
+    named = "https://pkgs.internal:8443/"
+    other_port = {"https_proxy": "http://p:1", "no_proxy": "pkgs.internal:9"}
+    assert verify.proxy_for(named, environ=other_port) is not None
+    same_port = {"https_proxy": "http://p:1", "no_proxy": "pkgs.internal:8443"}
+    assert verify.proxy_for(named, environ=same_port) is None
+
+
+NO_PROXY_CASES = [
+    ("https://127.0.0.1:8443/", "127.0.0.1:8443"),  # requests: no host:port for an IPv4 host
+    ("https://127.0.0.1:8443/", "127.0.0.0/8"),
+    ("https://127.0.0.1:8443/", "127.0.0.1"),
+    ("https://10.1.2.3/", "10.0.0.0/8, 192.168.0.0/16"),
+    ("https://10.1.2.3/", "10.0.0.0/33"),
+    ("https://pkgs.internal:8443/", "pkgs.internal:8443"),
+    ("https://pkgs.internal/", "pkgs.internal:443"),  # no port in the URL: none to match
+    ("https://pkgs.internal/", ".internal"),
+    ("https://badexample.com/", "example.com"),
+    ("https://a.example.com/", "example.com"),
+    ("https://a.example.com/", "*.example.com"),
+    ("https://[::1]:8443/", "::1"),
+    ("https://[::1]:8443/", "::1/128"),  # no IPv6 ranges
+    ("https://[fe80::1]/", "fe80::/10"),
+    ("https://pypi.org/", "foo, *"),  # "*" only alone
+    ("https://pypi.org/", "*"),
+    ("https://pypi.org/", " * "),
+    ("https://Pypi.ORG/", "PYPI.org"),
+    ("https://pypi.org/", ".pypi.org"),
+    ("https://localhost/", "localhost"),
+    ("pkgs.internal:8443", "pkgs.internal"),
+]
+
+
+@pytest.mark.parametrize(("url", "no_proxy"), NO_PROXY_CASES)
+@pytest.mark.parametrize("name", ["no_proxy", "NO_PROXY"])
+def test_no_proxy_is_read_as_pips_own_requests_reads_it(
+    url: str, no_proxy: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify went direct for `no_proxy=127.0.0.1:8441`, `::1/128` or `foo, *`, and said
+    "bundle ok", where pip goes through the proxy and fails: the check proved a path pip
+    never takes. The answer is now the one pip's vendored requests gives, asked here."""
+    import importlib
+
+    utils = importlib.import_module("pip._vendor.requests.utils")
+    for variable in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
+    monkeypatch.setenv(name, no_proxy)
+    full_url = url if "://" in url else f"https://{url}"
+    pip_goes_direct = utils.should_bypass_proxies(full_url, no_proxy=None)
+    ours = verify.proxy_for(url, environ=dict(os.environ))
+    assert (ours is None) == pip_goes_direct
 
 
 def test_the_connect_line_names_idn_hosts_and_ipv6_addresses_as_proxies_read_them() -> None:
@@ -606,3 +654,27 @@ def test_a_proxy_password_with_a_slash_is_refused_without_showing_it(
             assert code == ExitCode.OFFLINE
             assert "s3cr" not in out + err and "1234" not in out + err
             assert "alice" not in out + err
+
+
+def test_pips_no_proxy_env_sends_the_check_past_the_environments_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip 26.3's `no-proxy-env` (PIP_NO_PROXY_ENV=1, or in pip.conf) makes pip leave
+    https_proxy alone: the check went through the proxy anyway, and failed on it."""
+    from build_ca_bundle.targets import pip
+
+    monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
+    for value, direct in (("1", True), ("yes", True), ("off", False), ("0", False)):
+        monkeypatch.setenv("PIP_NO_PROXY_ENV", value)
+        configured, no_proxy_env = pip.proxy_options(pip.PipEnvironment.current(os.environ))
+        assert (configured, no_proxy_env) == (None, direct)
+        chosen = verify.proxy_for("https://pypi.org/", no_proxy_env=no_proxy_env)
+        assert (chosen is None) == direct
+    monkeypatch.delenv("PIP_NO_PROXY_ENV")
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\nno-proxy-env = true\nproxy = http://pip.proxy:8080\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    configured, no_proxy_env = pip.proxy_options(pip.PipEnvironment.current(os.environ))
+    assert (configured, no_proxy_env) == ("http://pip.proxy:8080", True)
+    chosen = verify.proxy_for("https://pypi.org/", configured=configured, no_proxy_env=True)
+    assert chosen is not None and chosen.host == "pip.proxy"  # pip's own proxy still counts

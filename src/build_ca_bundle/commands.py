@@ -78,9 +78,13 @@ def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> 
 
     env = pip.PipEnvironment.current(options.environ)
     index = pip.option_value(env, "index-url") or verify.DEFAULT_TARGETS[0]
-    configured_proxy = pip.option_value(env, "proxy")
+    configured_proxy, no_proxy_env = pip.proxy_options(env)
     chosen = verify.proxy_for(
-        index, explicit=proxy, configured=configured_proxy, environ=options.environ
+        index,
+        explicit=proxy,
+        configured=configured_proxy,
+        no_proxy_env=no_proxy_env,
+        environ=options.environ,
     )
     result = verify.check_target(
         index,
@@ -218,13 +222,14 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
         ("os", live.os_context),
         ("certifi", live.certifi_context),
     ]
-    configured_proxy = pip.option_value(env, "proxy")
+    configured_proxy, no_proxy_env = pip.proxy_options(env)
     results = []
     for url in targets:
         proxy = live.proxy_for(
             url,
             explicit=getattr(args, "proxy", None),
             configured=configured_proxy,
+            no_proxy_env=no_proxy_env,
             environ=options.environ,
         )
         results.append(live.check_target(url, contexts=contexts, proxy=proxy, timeout=args.timeout))

@@ -958,8 +958,14 @@ def presented_chain(
     url = f"https://{verify.authority(host, port)}/"
     from build_ca_bundle.targets import pip
 
-    configured = pip.option_value(pip.PipEnvironment.current(options.environ), "proxy")
-    chosen = verify.proxy_for(url, explicit=proxy, configured=configured, environ=options.environ)
+    configured, no_proxy_env = pip.proxy_options(pip.PipEnvironment.current(options.environ))
+    chosen = verify.proxy_for(
+        url,
+        explicit=proxy,
+        configured=configured,
+        no_proxy_env=no_proxy_env,
+        environ=options.environ,
+    )
     try:
         ders = verify.fetch_chain(host, port, proxy=chosen)
     except verify.VerifyError as error:

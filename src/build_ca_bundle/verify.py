@@ -233,19 +233,23 @@ def proxy_for(
     *,
     explicit: str | None = None,
     configured: str | None = None,
+    no_proxy_env: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Proxy | None:
     """The proxy a user's tools would use for ``url``: ``--proxy``, then pip's ``proxy``
-    setting, then ``https_proxy``/``HTTPS_PROXY`` unless ``no_proxy`` excludes the host."""
+    setting, then ``https_proxy``/``HTTPS_PROXY`` unless ``no_proxy`` excludes the host
+    (:func:`_bypassed`); none where pip's ``no-proxy-env`` is on, as pip then ignores the
+    environment's proxies."""
     if explicit:
         return Proxy.parse(explicit)
     if configured:
         return Proxy.parse(configured)
-    env = dict(environ) if environ is not None else None
+    if no_proxy_env:
+        return None
+    env = dict(environ) if environ is not None else dict(os.environ)
     proxies = _environment_proxies(env)
-    parts = _target_parts(url)
     chosen = proxies.get("https") or proxies.get("all")  # requests' order, so pip's
-    if chosen is None or _bypassed(parts.hostname or "", _port_of(parts), env):
+    if chosen is None or _bypassed(_target_parts(url), env):
         return None
     return Proxy.parse(chosen)
 
@@ -300,41 +304,79 @@ def _environment_proxies(environ: Mapping[str, str] | None) -> dict[str, str]:
     return found
 
 
-def _bypassed(host: str, port: int | None, environ: Mapping[str, str] | None) -> bool:
-    """Whether ``no_proxy`` names the host, as requests reads it: ``*``; the host or a
-    parent domain, with any port, or with this one (``host:port``); a network of an IP
-    address (``10.0.0.0/8``)."""
-    env = environ if environ is not None else dict(os.environ)
-    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
-    host = host.lower().rstrip(".")
-    for entry in (item.strip().lower() for item in no_proxy.split(",")):
-        if not entry:
+def _bypassed(parts: urllib.parse.SplitResult, environ: Mapping[str, str]) -> bool:
+    """Whether pip goes to the URL's host directly, past the proxy: requests' own rule
+    (utils.should_bypass_proxies, 2.32 on), then urllib's proxy_bypass_environment, which it
+    calls. Not curl's: an IPv4 address matches only itself or an IPv4 range, never
+    ``host:port``; a name matches itself or a parent domain, with a port only where the URL
+    gives one; ``*`` counts only alone; no IPv6 ranges."""
+    hostname = parts.hostname
+    if hostname is None:
+        return True
+    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY")  # requests' reading
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if no_proxy:
+        entries = [entry for entry in no_proxy.replace(" ", "").split(",") if entry]
+        if _is_ipv4(hostname):
+            for entry in entries:
+                if _is_ipv4_range(entry):
+                    if _in_network(hostname, entry):
+                        return True
+                elif hostname == entry:
+                    return True
+        else:
+            with_port = hostname + (f":{port}" if port else "")
+            for name in (entry.lstrip(".") for entry in entries):
+                if name in (hostname, with_port):
+                    return True
+                if hostname.endswith("." + name) or with_port.endswith("." + name):
+                    return True
+    return _urllib_bypassed(hostname, _environment_proxies(environ).get("no"))
+
+
+def _urllib_bypassed(host: str, no_proxy: str | None) -> bool:
+    """urllib.request.proxy_bypass_environment, which requests calls with the host name
+    (typeshed leaves it out): urllib's reading of no_proxy, where a lower-case one set
+    empty cancels NO_PROXY."""
+    if no_proxy is None:
+        return False
+    if no_proxy == "*":
+        return True
+    host = host.lower()
+    split = re.fullmatch(r"(.*):([0-9]*)", host, re.DOTALL)  # urllib's _splitport
+    host_only = split.group(1) if split else host
+    for name in (item.strip().lstrip(".").lower() for item in no_proxy.split(",")):
+        if not name:
             continue
-        if entry == "*" or _in_network(host, entry):
-            return True
-        name, entry_port = entry, None
-        if entry.count(":") == 1:  # host:port (an IPv6 address has more colons)
-            name, _, entry_port = entry.partition(":")
-        if entry_port is not None and entry_port != str(port):
-            continue  # another port: not this one
-        name = name.lstrip(".")
-        if host == name or host.endswith("." + name):
+        if name in (host_only, host) or host_only.endswith("." + name) or host.endswith("." + name):
             return True
     return False
 
 
-def _in_network(host: str, entry: str) -> bool:
-    if "/" not in entry:
-        return False
-    import ipaddress
-
+def _is_ipv4(text: str) -> bool:
     try:
-        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
-    except ValueError:
+        socket.inet_aton(text)
+    except OSError:
         return False
+    return True
 
 
-# --- connections ----------------------------------------------------------------------
+def _is_ipv4_range(entry: str) -> bool:
+    """requests' is_valid_cidr: ``a.b.c.d/N``, N from 1 to 32."""
+    if entry.count("/") != 1:
+        return False
+    base, _, bits = entry.partition("/")
+    return bits.isdigit() and 1 <= int(bits) <= 32 and _is_ipv4(base)
+
+
+def _in_network(address: str, network: str) -> bool:
+    base, _, bits = network.partition("/")
+    mask = (0xFFFFFFFF << (32 - int(bits))) & 0xFFFFFFFF
+    number = int.from_bytes(socket.inet_aton(address), "big")
+    return number & mask == int.from_bytes(socket.inet_aton(base), "big") & mask
 
 
 def _connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> socket.socket:

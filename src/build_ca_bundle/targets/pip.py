@@ -563,6 +563,15 @@ def option_value(env: PipEnvironment, key: str, command: str = "install") -> str
     return None
 
 
+def proxy_options(env: PipEnvironment) -> tuple[str | None, bool]:
+    """pip's ``proxy``, and whether its ``no-proxy-env`` is on (pip 26.3 on: pip then leaves
+    the environment's proxies and no_proxy alone). A flag's value is read as pip's strtobool
+    reads it."""
+    flag = option_value(env, "no-proxy-env")
+    on = flag is not None and flag.strip().lower() in ("y", "yes", "t", "true", "on", "1")
+    return option_value(env, "proxy"), on
+
+
 # ---------------------------------------------------------------------------------------
 # Plan and apply
 
