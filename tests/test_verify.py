@@ -678,3 +678,64 @@ def test_pips_no_proxy_env_sends_the_check_past_the_environments_proxy(
     assert (configured, no_proxy_env) == ("http://pip.proxy:8080", True)
     chosen = verify.proxy_for("https://pypi.org/", configured=configured, no_proxy_env=True)
     assert chosen is not None and chosen.host == "pip.proxy"  # pip's own proxy still counts
+
+
+def test_timeout_bounds_the_whole_check_of_a_server_not_each_read(tmp_path: Path) -> None:
+    """--timeout 2 took 59 s behind a proxy that sent its answer a byte every half second
+    (each read's timeout started again), and three times the timeout for a server that
+    took the connection and said nothing (once per trust source)."""
+    import time
+
+    stop = threading.Event()
+    trickler = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = trickler.accept()
+            with connection:
+                connection.recv(65536)
+                for byte in b"HTTP/1.1 200 Connection established\r\nX-Slow: " + b"x" * 200:
+                    if stop.wait(0.25):
+                        return
+                    connection.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    try:
+        result = verify.check_target(
+            "https://pypi.org/simple/",
+            contexts=contexts(bundle_with(tmp_path)),
+            proxy=verify.Proxy.parse(f"http://127.0.0.1:{trickler.getsockname()[1]}"),
+            timeout=1,
+        )
+    finally:
+        stop.set()
+        trickler.close()
+    assert time.monotonic() - started < 10  # the trickle alone would take 60 s
+    (check,) = result.checks
+    assert check.status is verify.Status.PROXY
+    assert "did not answer within 1 s" in check.detail
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def take() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(silent.accept()[0])
+
+    threading.Thread(target=take, daemon=True).start()
+    try:
+        result = verify.check_target(
+            f"https://127.0.0.1:{silent.getsockname()[1]}/",
+            contexts=contexts(bundle_with(tmp_path)),
+            proxy=None,
+            timeout=1,
+        )
+    finally:
+        silent.close()
+        for connection in accepted:
+            connection.close()
+    assert len(accepted) == 1  # not once per trust source: they would all wait the same
+    (check,) = result.checks
+    assert check.status is verify.Status.TLS and "timed out" in check.detail

@@ -217,12 +217,53 @@ class TargetResult(Value, mutable=True):
 
 
 class VerifyError(Exception):
-    """A failure to reach a server, sorted into offline, proxy or TLS."""
+    """A failure to reach a server, sorted into offline, proxy or TLS; ``timed_out``: the
+    time given (--timeout) ran out."""
 
-    def __init__(self, status: Status, detail: str) -> None:
+    def __init__(self, status: Status, detail: str, *, timed_out: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.timed_out = timed_out
+
+
+class _Deadline:
+    """The end of the time one handshake may take, connect, tunnel and TLS together: each
+    socket timeout restarts with every byte, and a proxy or server that sends a byte a
+    second would hold a logon for minutes. At the end the socket is shut down."""
+
+    def __init__(self, timeout: float) -> None:
+        import threading
+
+        self.timeout = timeout
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def guard(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if not self.expired:
+                return
+        self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # a blocked recv returns; close stays the owner's
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 # --- proxies ---------------------------------------------------------------------------
@@ -379,31 +420,39 @@ def _in_network(address: str, network: str) -> bool:
     return number & mask == int.from_bytes(socket.inet_aton(base), "big") & mask
 
 
-def _connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> socket.socket:
+def _connect(host: str, port: int, proxy: Proxy | None, deadline: _Deadline) -> socket.socket:
+    timeout = deadline.timeout
     if proxy is None:
         try:
-            return socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise VerifyError(
-                Status.OFFLINE, f"cannot reach {host}:{port}: {_reason(exc)}"
+                Status.OFFLINE,
+                f"cannot reach {host}:{port}: {_reason(exc)}",
+                timed_out=_timed_out(exc),
             ) from exc
+        deadline.guard(sock)
+        return sock
     if proxy.unusable is not None:
         raise VerifyError(Status.PROXY, proxy.unusable)
     try:
         sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
     except OSError as exc:
         raise VerifyError(
-            Status.PROXY, f"cannot reach the proxy {proxy.url}: {_reason(exc)}"
+            Status.PROXY,
+            f"cannot reach the proxy {proxy.url}: {_reason(exc)}",
+            timed_out=_timed_out(exc),
         ) from exc
+    deadline.guard(sock)
     try:
-        _tunnel(sock, host, port, proxy)
+        _tunnel(sock, host, port, proxy, deadline)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
+def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: _Deadline) -> None:
     target = authority(host, port)
     request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
     if proxy.authorization:
@@ -419,7 +468,18 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
             if len(response) > 65536:
                 break
     except OSError as exc:
-        raise VerifyError(Status.PROXY, f"the proxy {proxy.url} failed: {_reason(exc)}") from exc
+        cause: BaseException = TimeoutError() if deadline.expired else exc
+        raise VerifyError(
+            Status.PROXY,
+            f"the proxy {proxy.url} failed: {_reason(cause)}",
+            timed_out=_timed_out(cause),
+        ) from exc
+    if deadline.expired:
+        raise VerifyError(
+            Status.PROXY,
+            f"the proxy {proxy.url} did not answer within {deadline.timeout:g} s",
+            timed_out=True,
+        )
     status_line = response.split(b"\r\n", 1)[0].decode("latin-1", "replace")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or parts[1] != "200":
@@ -444,22 +504,34 @@ def _reason(exc: BaseException) -> str:
 def handshake(
     host: str, port: int, context: ssl.SSLContext, proxy: Proxy | None, timeout: float
 ) -> list[bytes]:
-    """Do one TLS handshake; return the chain the server presented (DER, leaf first)."""
-    sock = _connect(host, port, proxy, timeout)
+    """Do one TLS handshake, all of it within ``timeout``; return the chain the server
+    presented (DER, leaf first)."""
+    deadline = _Deadline(timeout)
     try:
-        with context.wrap_socket(sock, server_hostname=host) as tls:
-            return presented_chain(tls)
-    except ssl.SSLCertVerificationError as exc:
-        raise VerifyError(Status.CERTIFICATE, exc.verify_message or str(exc)) from exc
-    except ssl.SSLError as exc:
-        raise VerifyError(Status.TLS, exc.reason or str(exc)) from exc
-    except OSError as exc:  # connected (the proxy's tunnel too): the handshake itself failed
-        raise VerifyError(
-            Status.TLS,
-            f"{host}:{port} accepted the connection, but its TLS handshake failed: {_reason(exc)}",
-        ) from exc
+        sock = _connect(host, port, proxy, deadline)
+        try:
+            with context.wrap_socket(sock, server_hostname=host) as tls:
+                return presented_chain(tls)
+        except ssl.SSLCertVerificationError as exc:
+            raise VerifyError(Status.CERTIFICATE, exc.verify_message or str(exc)) from exc
+        except OSError as exc:  # connected (the proxy's tunnel too): the handshake failed
+            cause: BaseException = TimeoutError() if deadline.expired else exc
+            if isinstance(cause, ssl.SSLError):
+                raise VerifyError(Status.TLS, cause.reason or str(cause)) from exc
+            raise VerifyError(
+                Status.TLS,
+                f"{host}:{port} accepted the connection, but its TLS handshake failed: "
+                f"{_reason(cause)}",
+                timed_out=_timed_out(cause),
+            ) from exc
+        finally:
+            sock.close()
     finally:
-        sock.close()
+        deadline.cancel()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, socket.timeout | TimeoutError)
 
 
 def presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
@@ -534,8 +606,8 @@ def check_target(
             chain = handshake(host, port, context, proxy, timeout)
         except VerifyError as exc:
             result.checks.append(Check(trust, exc.status, exc.detail))
-            if exc.status in (Status.OFFLINE, Status.PROXY):
-                break  # the network, not trust: the other sources would say the same
+            if exc.status in (Status.OFFLINE, Status.PROXY) or exc.timed_out:
+                break  # the network, not trust: the other sources would say (and wait) the same
             continue
         result.checks.append(Check(trust, Status.OK))
         if not result.chain:
