@@ -300,8 +300,46 @@ def test_disable_user_trust_settings_is_honoured(mac: FakeMac) -> None:
         pytest.param([{**SSL, "kSecTrustSettingsResult": 4}], None, id="unspecified"),
         pytest.param(
             [{**SSL, "kSecTrustSettingsResult": 0}, {**SSL, "kSecTrustSettingsResult": 1}],
+            None,
+            id="the first dict that applies decides, an Invalid one too (trustd; not Go)",
+        ),
+        pytest.param(
+            [{**SSL, "kSecTrustSettingsResult": 4}, {"kSecTrustSettingsResult": 1}],
+            None,
+            id="an Unspecified first dict: not trusted, though a later one trusts",
+        ),
+        pytest.param(
+            [{**SSL, "kSecTrustSettingsResult": 4}, {**SSL, "kSecTrustSettingsResult": 3}],
+            None,
+            id="an Unspecified first dict: not denied, though a later one denies",
+        ),
+        pytest.param(
+            [{**SSL, "kSecTrustSettingsPolicyName": "sslClient", "kSecTrustSettingsResult": 3}],
+            None,
+            id="sslClient shares the SSL OID: its Deny is not a server Deny",
+        ),
+        pytest.param(
+            [{**SSL, "kSecTrustSettingsPolicyName": "sslClient", "kSecTrustSettingsResult": 1}],
+            None,
+            id="nor its trust server trust",
+        ),
+        pytest.param(
+            [
+                {**SSL, "kSecTrustSettingsPolicyName": "sslClient", "kSecTrustSettingsResult": 3},
+                {**SSL, "kSecTrustSettingsResult": 1},
+            ],
             Verdict.TRUST,
-            id="invalid does not decide, the next dict does",
+            id="past the client dict, the server one decides",
+        ),
+        pytest.param(
+            [{"kSecTrustSettingsPolicyName": "sslServer", "kSecTrustSettingsResult": 3}],
+            Verdict.DISTRUST,
+            id="a name alone: sslServer applies",
+        ),
+        pytest.param(
+            [{"kSecTrustSettingsPolicy": macos.SSL_POLICY, "kSecTrustSettingsResult": 3}],
+            Verdict.DISTRUST,
+            id="the SSL OID alone applies",
         ),
         pytest.param(
             [{**SMIME, "kSecTrustSettingsResult": 3}, {**SSL, "kSecTrustSettingsResult": 1}],
@@ -349,7 +387,9 @@ def test_disable_user_trust_settings_is_honoured(mac: FakeMac) -> None:
             None,
             id="a Deny for other key uses does not deny",
         ),
-        pytest.param([{**SSL, "kSecTrustSettingsResult": True}], None, id="result not a number"),
+        pytest.param(
+            [{**SSL, "kSecTrustSettingsResult": True}], Verdict.TRUST, id="not a number: TrustRoot"
+        ),
         pytest.param(["not a dict", {**SSL}], Verdict.TRUST, id="malformed dict skipped"),
     ],
 )

@@ -92,6 +92,8 @@ _APPLE_NAMES = {
 
 # Keys of one usage-constraint dictionary in a trustSettings array (TrustSettingsSchema.h).
 POLICY = "kSecTrustSettingsPolicy"  # the OID's content bytes; absent: every policy
+POLICY_NAME = "kSecTrustSettingsPolicyName"  # "sslServer", "sslClient", ...: with the OID
+SSL_SERVER_NAME = "sslServer"  # kSecPolicyNameSSLServer: the policy a TLS client evaluates
 POLICY_STRING = "kSecTrustSettingsPolicyString"  # a host name or e-mail: trust for that only
 APPLICATION = "kSecTrustSettingsApplication"  # one app's code requirement: trust for it only
 KEY_USAGE = "kSecTrustSettingsKeyUsage"  # which uses of the key the setting covers
@@ -446,32 +448,48 @@ def combine(
 
 
 def decide(settings: Sequence[object]) -> TrustResult:
-    """One domain's result for SSL from one certificate's trustSettings array.
+    """One domain's result for a TLS server's chain from one certificate's trustSettings.
 
-    Go 1.16's ``sslTrustSettingsResult``, plus the KeyUsage check and a scoped Deny.
+    trustd's SecPVCGetTrustSettingsResult: the first dict that applies decides, whatever it
+    says; an Unspecified or Invalid one too (Go 1.16 goes on past those, and would trust a
+    root macOS does not, or remove one it keeps). Plus the KeyUsage check and a scoped Deny.
     """
     if not settings:
         return TrustResult.TRUST_ROOT  # "an empty array means always trust this certificate"
     for constraint in settings:
         if not isinstance(constraint, Mapping):
             continue  # malformed: cannot apply
-        if not _is_ssl_policy(constraint.get(POLICY)):
+        if not _applies_to_ssl_server(constraint.get(POLICY), constraint.get(POLICY_NAME)):
             continue
         if not _allows_signing_certificates(constraint.get(KEY_USAGE)):
             continue
-        result = _as_int(constraint.get(RESULT, TrustResult.TRUST_ROOT))
+        result = _as_int(constraint.get(RESULT))
+        if result is None:
+            result = TrustResult.TRUST_ROOT  # trustd: no number there means TrustRoot
         # Trust for one host name or one app is not trust for every connection; a Deny is.
-        scoped = POLICY_STRING in constraint or APPLICATION in constraint
-        if scoped and result != TrustResult.DENY:
+        if POLICY_STRING in constraint or APPLICATION in constraint:
+            if result == TrustResult.DENY:
+                return TrustResult.DENY
             continue
-        if result in _DECISIVE:
+        try:
             return TrustResult(result)
+        except ValueError:
+            return TrustResult.UNSPECIFIED  # a number Apple defines no result for
     return TrustResult.UNSPECIFIED  # "none of them match the policy": no decision
 
 
+def _applies_to_ssl_server(policy: object, name: object) -> bool:
+    """trustd's SecPVCContainsPolicy for an SSL server evaluation: no policy at all applies
+    to every one; an OID alone must be SSL's; with a name, it must be sslServer, not
+    sslClient, which shares the OID (client-auth trust is not server trust)."""
+    if policy is None and name is None:
+        return True
+    if name is not None and name != SSL_SERVER_NAME:
+        return False
+    return policy is None or _is_ssl_policy(policy)
+
+
 def _is_ssl_policy(policy: object) -> bool:
-    if policy is None:
-        return True  # no policy: applies to every policy, SSL included
     if isinstance(policy, bytes):
         return policy == SSL_POLICY
     return policy == SSL_POLICY_OID
