@@ -2624,6 +2624,37 @@ def test_undo_removes_a_start_up_file_persist_env_created(
     assert not fish_file.exists()
 
 
+def test_undo_of_one_bundle_leaves_the_start_up_block_another_bundle_wrote(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--configure env`, then the same with another --output: the block names the second
+    bundle now, and undo of the first removed it (and the ~/.profile it had created), so
+    the second bundle's shells lost their variables with nothing said."""
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    other = tmp_path / "other" / "ca-bundle.pem"
+    assert run(capsys, "--configure", "pip,env")[0] == 0
+    assert run(capsys, "--configure", "pip,env", "--output", str(other))[0] == 0
+    profile = isolated_home.home / ".profile"
+    assert str(other) in profile.read_text()
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    assert "the block names another bundle now" in out
+    completed = subprocess.run(
+        ["sh", "-c", f'. "{profile}"; echo "$PIP_CERT"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(isolated_home.home)},
+    )
+    assert completed.stdout.strip() == str(other)
+    assert run(capsys, "undo", "--output", str(other))[0] == 0
+    assert "build-ca-bundle" not in (profile.read_text() if profile.exists() else "")
+
+
 @pytest.fixture
 def github_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A GitHub Actions step: the file that later steps read their variables from."""

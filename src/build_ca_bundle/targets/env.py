@@ -342,6 +342,12 @@ def with_block(text: str, new_block: str | None) -> str:
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"
 
 
+def current_block(text: str) -> str | None:
+    """Our block in a start-up file's text, if there is one."""
+    found = _BLOCK.search(text)
+    return None if found is None else found.group(0)
+
+
 def read_startup_file(path: Path) -> str | None:
     """The file's text, every byte kept (see ``_ENCODING``); None if there is none."""
     try:

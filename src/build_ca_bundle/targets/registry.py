@@ -87,7 +87,9 @@ def _undo(change: Change, options: BuildOptions) -> str:
 
         return pip.undo(change, _pip_env(options))
     if change.target == "env":
-        return _undo_env(change)
+        from build_ca_bundle.fastpath import bundle_path
+
+        return _undo_env(change, bundle_path(options))
     module = _tool_module(change.target)
     tool_env = module.ToolEnvironment.current(options.environ)  # type: ignore[attr-defined]
     outcome: str = module.undo(change, tool_env)  # type: ignore[attr-defined]
@@ -225,7 +227,7 @@ def _apply_env(plan: Plan) -> list[Change]:
     return list(plan.changes)
 
 
-def _undo_env(change: Change) -> str:
+def _undo_env(change: Change, bundle: Path) -> str:
     from build_ca_bundle.targets import env
 
     if sys.platform == "win32":
@@ -233,7 +235,7 @@ def _undo_env(change: Change) -> str:
 
         outcome = undo_windows_value(change, winreg, env.broadcast_environment_change)
     else:
-        outcome = _remove_startup_block(change)
+        outcome = _remove_startup_block(change, bundle)
     return outcome
 
 
@@ -251,15 +253,20 @@ def undo_windows_value(change: Change, registry: Registry, broadcast: Callable[[
     return "restored" if change.old is not None else "removed"
 
 
-def _remove_startup_block(change: Change) -> str:
+def _remove_startup_block(change: Change, bundle: Path) -> str:
+    """Remove our block, unless it names another bundle now: a later run for that one
+    (another --output) rewrote it, and its shells would lose the variables."""
     from build_ca_bundle.targets import env
 
     text = env.read_startup_file(change.path)
     if text is None:
         return f"{LEFT_ALONE}the file is gone"
-    cleaned = env.with_block(text, None)
-    if cleaned == text:
+    block = env.current_block(text)
+    if block is None:
         return f"{LEFT_ALONE}our block is no longer there"
+    if str(bundle) not in block:
+        return f"{LEFT_ALONE}the block names another bundle now (a run for it wrote it)"
+    cleaned = env.with_block(text, None)
     if CREATED_NOTE in change.notes and not cleaned.strip():
         env.remove_startup_file(change.path)  # ours from the start, and nothing added since
         return "removed, with the file this tool had created"
