@@ -283,11 +283,35 @@ def test_inline_ca_roots_keep_cafile_from_being_set(isolated_home: Home, tmp_pat
     planned = npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
     assert planned.changes == []
     (error,) = [f for f in planned.findings if f.severity is Severity.ERROR]
-    assert "1 inline root(s) in `ca`, which npm ignores once cafile is set" in error.message
+    user_file = isolated_home.home / ".npmrc"
+    assert f"inline root(s) in `ca` (1 in {user_file})" in error.message
+    assert "which npm ignores once cafile is set" in error.message
     (isolated_home.home / ".npmrc").write_text("registry=https://npm.corp/\n")
     assert [
         c.key for c in npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env).changes
     ] == ["cafile"]
+
+
+@needs_npm
+def test_inline_ca_roots_from_the_global_npmrc_or_a_variable_count_too(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """npm's cafile replaces `ca` wherever `ca` comes from: roots inline in the global npmrc
+    (or npm_config_ca) were lost when the user's npmrc got cafile, with exit 0."""
+    root = "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----"
+    global_file = tmp_path / "global-npmrc"
+    global_file.write_text(f'ca="{root}"\n')
+    env = npm_env(isolated_home, tmp_path)
+    planned = npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    assert planned.changes == []
+    (error,) = [f for f in planned.findings if f.severity is Severity.ERROR]
+    assert f"(1 in {global_file})" in error.message
+    global_file.unlink()
+    env = npm_env(isolated_home, tmp_path, NPM_CONFIG_CA=root.replace("\\n", "\n"))
+    planned = npm.plan(tmp_path / "b.pem", tmp_path / "e.pem", Scope.USER, env)
+    assert planned.changes == []
+    (error,) = [f for f in planned.findings if f.severity is Severity.ERROR]
+    assert "(1 in environment variable NPM_CONFIG_CA)" in error.message
 
 
 @needs_npm

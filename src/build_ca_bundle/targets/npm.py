@@ -66,18 +66,21 @@ def plan(bundle: Path, extra_roots: Path, scope: Scope, env: ToolEnvironment) ->
     result.files.append(path)
     value = str(bundle)
     old = read_value(path, KEY)
-    inline = _inline_roots(path)
+    others = [Path(effective[name]) for name in ("userconfig", "globalconfig")]
+    inline = _inline_roots_anywhere([path, *others], env)
     unset = not tools.same_path(old, value, env.platform)
     if unset and inline:
-        # npm ignores `ca` once cafile is set: those roots would be lost, unsaid.
+        # npm ignores `ca` once cafile is set, whichever file or variable either comes from
+        # (definitions.js: cafile's flatten replaces flatOptions.ca): lost, unsaid.
+        where = ", ".join(f"{count} in {place}" for place, count in inline)
         result.findings.append(
             Finding(
                 Severity.ERROR,
-                str(path),
-                f"{path} has {inline} inline root(s) in `ca`, which npm ignores once cafile is "
+                inline[0][0],
+                f"npm has inline root(s) in `ca` ({where}), which npm ignores once cafile is "
                 "set: cafile was left as it is, or npm would stop trusting them",
                 "save them to a PEM file, add it with build-ca-bundle --extra-ca FILE, and "
-                f"remove the ca lines from {path}; the next run then sets cafile",
+                "remove the ca lines (or the variable) there; the next run then sets cafile",
             )
         )
     elif unset and _comments_unkept(path):
@@ -259,6 +262,15 @@ def _get(env: ToolEnvironment, keys: list[str], location: str) -> dict[str, str]
     if missing:
         raise ConfigError(f"npm config get printed no value for {', '.join(missing)}")
     return values
+
+
+def _inline_roots_anywhere(paths: list[Path], env: ToolEnvironment) -> list[tuple[str, int]]:
+    """Where npm gets ``ca`` roots given inline: (the file or variable, how many)."""
+    found = [(str(path), count) for path in dict.fromkeys(paths) if (count := _inline_roots(path))]
+    for name, text in env.environ.items():  # npm reads npm_config_* in any case
+        if name.lower() == "npm_config_ca" and "BEGIN CERTIFICATE" in text:
+            found.append((f"environment variable {name}", text.count("BEGIN CERTIFICATE")))
+    return found
 
 
 def _inline_roots(path: Path) -> int:
