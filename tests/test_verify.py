@@ -469,9 +469,10 @@ def test_what_verify_cannot_check_is_a_usage_error_not_a_network_one(
 def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert cli.main(["verify", "--json", "https://pypi.org:99999/"]) == ExitCode.OFFLINE
+    """Said as a usage error (exit 2): it was exit 7, "offline", for a typo."""
+    assert cli.main(["verify", "--json", "https://pypi.org:99999/"]) == ExitCode.USAGE
     payload = json.loads(capsys.readouterr().out)
-    assert "valid port" in payload["targets"][0]["advice"][0]
+    assert "not a valid port (1-65535)" in payload["error"]["message"]
 
 
 AZURE_COMMAND = "##vso[task.setvariable variable=PIP_INDEX_URL]https://e.vil/s"
@@ -739,3 +740,75 @@ def test_timeout_bounds_the_whole_check_of_a_server_not_each_read(tmp_path: Path
     assert len(accepted) == 1  # not once per trust source: they would all wait the same
     (check,) = result.checks
     assert check.status is verify.Status.TLS and "timed out" in check.detail
+
+
+def test_no_pin_is_offered_for_a_root_whose_server_certificate_is_wrong_anyway(
+    tmp_path: Path,
+) -> None:
+    """An untrusted root that the server presents, over a leaf that has expired (or names
+    another host): OpenSSL says "self-signed certificate in certificate chain" first, and
+    the advice offered `--from-server --pin` for it, which would only lead to the next
+    failure. With the root taken as trusted for one more handshake, in memory, the leaf's
+    own fault is found and said, and no pin is offered."""
+    import datetime as dt
+
+    root = make_root("Untrusted Presented Root")
+    cases = {
+        "certificate has expired": root.issue(
+            "expired.test", not_after=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+        ),
+        "mismatch": root.issue("other.test", hosts=("other.example",)),
+    }
+    for said, leaf in cases.items():
+        with HTTPSServer(leaf, tmp_path / said, send_root=True) as server:
+            result = verify.check_target(
+                server.url, contexts=contexts(bundle_with(tmp_path)), proxy=None, timeout=5
+            )
+        assert result.status("bundle") is verify.Status.CERTIFICATE
+        assert result.fault is not None and said in result.fault
+        assert not any("--pin" in line for line in result.advice), result.advice
+        assert any("the server's own certificate is at fault" in line for line in result.advice)
+    good = root.issue("good.test")
+    with HTTPSServer(good, tmp_path / "good", send_root=True) as server:
+        result = verify.check_target(
+            server.url, contexts=contexts(bundle_with(tmp_path)), proxy=None, timeout=5
+        )
+    assert result.fault is None
+    assert any(f"--pin {root.sha256}" in line for line in result.advice)  # pinning would do
+
+
+def test_a_web_server_at_the_proxy_address_is_not_blamed_on_the_target(tmp_path: Path) -> None:
+    """A "proxy" that answered CONNECT with `200 OK` and a page (a web server at that
+    address) was reported as the target's broken TLS: "does it speak https on that port?"."""
+    page = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(page.encode("ascii"))
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        result = verify.check_target(
+            "https://pypi.org/simple/",
+            contexts=contexts(bundle_with(tmp_path)),
+            proxy=verify.Proxy.parse(f"http://127.0.0.1:{listener.getsockname()[1]}"),
+            timeout=5,
+        )
+    finally:
+        listener.close()
+    (check,) = result.checks
+    assert check.status is verify.Status.PROXY
+    assert "not a tunnel: it does not look like a proxy" in check.detail
+    assert any("the proxy could not be used" in line for line in result.advice)
+
+
+def test_a_url_with_an_impossible_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`verify https://127.0.0.1:99999/` exited 7 ("offline"): a typo, not the network."""
+    assert cli.main(["verify", "https://u:s3cret@127.0.0.1:99999/"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "https://****@127.0.0.1:99999/: not a valid port" in err
+    assert "s3cret" not in err

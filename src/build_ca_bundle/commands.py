@@ -211,6 +211,11 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
 
     env = pip.PipEnvironment.current(options.environ)
     targets = list(args.urls)
+    for url in targets:  # a typo is the user's to fix, not "offline" (exit 7)
+        if live.unreachable_reason(url) is not None:
+            from build_ca_bundle.errors import UsageError
+
+            raise UsageError(f"{live.redacted(url)}: {live.unreachable_reason(url)}")
     if not targets:  # pip's own indexes, then the public ones they do not cover
         targets = [*options.verify_targets, *_pip_indexes(env)]
         for default in live.DEFAULT_TARGETS:

@@ -182,7 +182,7 @@ class Check(Value):
 
 
 class TargetResult(Value, mutable=True):
-    __slots__ = ("url", "host", "port", "proxy", "checks", "chain", "advice")
+    __slots__ = ("url", "host", "port", "proxy", "checks", "chain", "advice", "fault")
     url: str
     host: str
     port: int
@@ -190,6 +190,7 @@ class TargetResult(Value, mutable=True):
     checks: list[Check]
     chain: list[ChainCertificate]
     advice: list[str]
+    fault: str | None  # what is wrong with the server's certificate beyond trust, if known
 
     def __init__(
         self,
@@ -208,6 +209,7 @@ class TargetResult(Value, mutable=True):
         self.checks = [] if checks is None else checks
         self.chain = [] if chain is None else chain
         self.advice = [] if advice is None else advice
+        self.fault = None
 
     def status(self, trust: str) -> Status:
         for check in self.checks:
@@ -318,6 +320,16 @@ def _credentials_advice(response: bytes, *, given: bool) -> str:
     if given:
         return "the proxy refused the user name and password given: check them"
     return "the proxy wants credentials: use http://USER:PASSWORD@host:port"
+
+
+def unreachable_reason(url: str) -> str | None:
+    """Why ``url`` (or HOST[:PORT]) names no server one could connect to; None if it does."""
+    parts = _target_parts(url)
+    if _port_of(parts) is None:
+        return "not a valid port (1-65535)"
+    if not parts.hostname:
+        return "no host name"
+    return None
 
 
 def _port_of(parts: urllib.parse.SplitResult) -> int | None:
@@ -468,12 +480,12 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: _
             if len(response) > 65536:
                 break
     except OSError as exc:
-        cause: BaseException = TimeoutError() if deadline.expired else exc
-        raise VerifyError(
-            Status.PROXY,
-            f"the proxy {proxy.url} failed: {_reason(cause)}",
-            timed_out=_timed_out(cause),
-        ) from exc
+        if not deadline.expired:
+            raise VerifyError(
+                Status.PROXY,
+                f"the proxy {proxy.url} failed: {_reason(exc)}",
+                timed_out=_timed_out(exc),
+            ) from exc
     if deadline.expired:
         raise VerifyError(
             Status.PROXY,
@@ -482,6 +494,15 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: _
         )
     status_line = response.split(b"\r\n", 1)[0].decode("latin-1", "replace")
     parts = status_line.split(" ", 2)
+    _, _, after_head = response.partition(b"\r\n\r\n")
+    if len(parts) >= 2 and parts[1] == "200" and after_head:
+        # A tunnel carries nothing before our TLS hello: a page after "200" is a web
+        # server's answer, not a proxy's (the address is not a proxy's).
+        raise VerifyError(
+            Status.PROXY,
+            f"{proxy.url} answered CONNECT with {status_line!r} and a page, not a tunnel: "
+            "it does not look like a proxy",
+        )
     if len(parts) < 2 or parts[1] != "200":
         detail = status_line or "no answer"
         if len(parts) >= 2 and parts[1] == "407":
@@ -616,8 +637,26 @@ def check_target(
         with contextlib.suppress(VerifyError):  # the verdicts already say what failed
             presented = fetch_chain(host, port, proxy=proxy, timeout=timeout)
             result.chain = [describe(der) for der in presented]
+    if result.status("bundle") is Status.CERTIFICATE and result.chain and result.chain[-1].is_root:
+        result.fault = _fault_beyond_trust(host, port, proxy, result.chain[-1].der, timeout)
     result.advice = advise(result)
     return result
+
+
+def _fault_beyond_trust(
+    host: str, port: int, proxy: Proxy | None, root: bytes, timeout: float
+) -> str | None:
+    """What else OpenSSL finds wrong with the chain once its presented root is taken as
+    trusted, in memory, for this one handshake (an expired certificate, another host name):
+    OpenSSL reports the untrusted root first, and advice to pin it would only lead to the
+    next failure. Nothing is trusted here: the answer decides only what advice says."""
+    try:
+        context = ssl.create_default_context(cadata=root)
+        handshake(host, port, context, proxy, timeout)
+    except (VerifyError, ssl.SSLError, ValueError) as error:
+        detail = error.detail if isinstance(error, VerifyError) else ""
+        return detail if _NOT_A_TRUST_PROBLEM.search(detail) else None
+    return None
 
 
 def describe(der: bytes) -> ChainCertificate:
@@ -660,6 +699,8 @@ def advise(result: TargetResult) -> list[str]:
             "port?), not one of the bundle"
         ]
     verdict = next((c.detail for c in result.checks if c.status is Status.CERTIFICATE), "")
+    if result.fault is not None:
+        verdict = result.fault  # behind the untrusted root, the certificate is wrong too
     if _NOT_A_TRUST_PROBLEM.search(verdict):
         return [
             f"the server's own certificate is at fault ({verdict}): no root in any bundle "
@@ -689,6 +730,15 @@ def advise(result: TargetResult) -> list[str]:
                 f"the OS does not trust `{issuer}` either: ask IT for this root, then "
                 "run `build-ca-bundle --extra-ca FILE`"
             )
+            if top is not None and not top.is_ca:
+                # Only the server's own certificate came. An intercepting proxy's CA is a
+                # root; a server's may be an intermediate it forgot to send (browsers
+                # fetch those themselves, OpenSSL does not).
+                advice.append(
+                    f"the server sent only its own certificate: if `{issuer}` is an "
+                    "intermediate CA rather than a root, the server is not sending its full "
+                    "chain, and its owner should fix that"
+                )
             if top is not None and top.is_root:
                 advice.append(
                     f"the server presents its root itself (sha256 {top.sha256}); only if IT "
