@@ -153,9 +153,15 @@ def test_der_file_and_garbage_file(tmp_path: Path) -> None:
 
 
 def test_der_refused_where_only_pem_is_allowed() -> None:
+    """A DER file in a hashed folder or bundle is skipped, as OpenSSL skips it; the problem
+    said "neither PEM nor DER", which sent the user looking for a broken file."""
     parsed, problems = parse_bytes(make_root().der, "x", allow_der=False)
     assert parsed == []
-    assert problems
+    (problem,) = problems
+    assert "a DER certificate, which OpenSSL does not read here (PEM only)" in problem.message
+    assert "openssl x509 -inform der" in problem.message
+    _, problems = parse_bytes(b"\x30\x03junk", "y", allow_der=False)
+    assert problems[0].message == "skipped: neither PEM nor DER certificate data"
 
 
 def test_unreadable_path_is_a_problem_not_an_exception(tmp_path: Path) -> None:

@@ -502,6 +502,16 @@ def parse_bytes(
             return [Parsed(parse_der(data))], []
         except ValueError as exc:
             return [], [Problem(where, f"skipped: {exc}")]
+    if data[:1] == b"\x30":  # a store OpenSSL reads takes PEM only: say what it is
+        with contextlib.suppress(ValueError):
+            parse_der(data)
+            return [], [
+                Problem(
+                    where,
+                    "skipped: a DER certificate, which OpenSSL does not read here (PEM only); "
+                    "convert it: openssl x509 -inform der -in FILE -out FILE.pem",
+                )
+            ]
     return [], [Problem(where, "skipped: neither PEM nor DER certificate data")]
 
 
