@@ -2655,6 +2655,23 @@ def test_undo_of_one_bundle_leaves_the_start_up_block_another_bundle_wrote(
     assert "build-ca-bundle" not in (profile.read_text() if profile.exists() else "")
 
 
+def test_setting_zdotdir_brings_a_full_run_that_writes_the_block_where_zsh_reads_it(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHELL", "/usr/bin/zsh")
+    monkeypatch.delenv("ZDOTDIR", raising=False)
+    assert run(capsys, "--configure", "pip,env")[0] == 0
+    assert (isolated_home.home / ".zprofile").exists()
+    zdotdir = tmp_path / "zdotdir"
+    monkeypatch.setenv("ZDOTDIR", str(zdotdir))
+    assert run(capsys, "--configure", "pip,env")[0] == 0  # not the unchanged run
+    assert "PIP_CERT" in (zdotdir / ".zprofile").read_text()
+
+
 @pytest.fixture
 def github_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A GitHub Actions step: the file that later steps read their variables from."""

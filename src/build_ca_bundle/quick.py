@@ -40,6 +40,7 @@ RELEVANT_VARIABLES = (
     "VIRTUAL_ENV",
     "WSL_DISTRO_NAME",
     "SHELL",
+    "ZDOTDIR",  # where zsh reads the start-up file --configure env writes
 )
 
 # And every variable of these families: the configured tools read them (GIT_SSL_CAINFO,
