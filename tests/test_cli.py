@@ -1100,6 +1100,31 @@ def test_a_store_changed_while_the_run_wrote_brings_a_full_run_next(
     assert run(capsys)[1].startswith("bundle unchanged")
 
 
+def test_a_config_another_writer_changes_before_the_record_brings_a_full_run(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pip.conf rewritten by another tool after our write, while the run still set git or
+    npm (seconds): the record took the new file as ours, and every later logon was the
+    unchanged run, with pip's cert gone."""
+    real_record = manifest.record
+    pip_conf = isolated_home.pip_user_config
+
+    def record_after_another_writer(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        pip_conf.write_text("[global]\ntimeout = 60\n")  # their rewrite, without our cert
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(manifest, "record", record_after_another_writer)
+    assert run(capsys)[0] == 0
+    monkeypatch.setattr(manifest, "record", real_record)
+    assert run(capsys)[0] == 0
+    assert "cert = " in pip_conf.read_text()  # the next run was a full one, and set it again
+    assert "timeout = 60" in pip_conf.read_text()
+    assert run(capsys)[1].startswith("bundle unchanged")
+
+
 def test_a_run_killed_after_it_set_pip_leaves_a_record_for_undo(
     store: Store,
     isolated_home: Home,
@@ -1112,8 +1137,10 @@ def test_a_run_killed_after_it_set_pip_leaves_a_record_for_undo(
 
     real_apply = pipeline._apply
 
-    def apply_then_die(output: Path, plans: list[Plan]) -> list[Change]:
-        real_apply(output, plans)
+    def apply_then_die(
+        output: Path, plans: list[Plan], when_set: dict[str, manifest.Signature]
+    ) -> list[Change]:
+        real_apply(output, plans, when_set)
         raise SystemExit("killed")  # nothing after this point of the run happens
 
     monkeypatch.setattr(pipeline, "_apply", apply_then_die)

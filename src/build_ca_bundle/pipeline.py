@@ -342,6 +342,9 @@ def _build(options: BuildOptions) -> BuildReport:
     )
     _check_usable(selection, options)
     plans = _plan_targets(output, extra_path, options)
+    # The configs as planned, and (below) as each tool's changes left them: one that another
+    # writer changes before the record is written is recorded as changed (manifest.record).
+    when_read.update(manifest.signatures(_config_files(plans)))
     _keep_roots_tools_trusted(plans, selection)
     if options.scope is Scope.GLOBAL:
         _check_machine_files(sources, plans, options)
@@ -358,7 +361,7 @@ def _build(options: BuildOptions) -> BuildReport:
         extra_content = bundle.render(selection.beyond_base(), blocks)
         _write_extra_roots(output, extra_path, extra_content)
         _save_pinned(sources, pinned_roots_path(output))
-        changes = _apply(output, plans)
+        changes = _apply(output, plans, when_read)
     report = BuildReport(
         options=options,
         bundle_path=output,
@@ -695,7 +698,13 @@ def check_root_side_files(output: Path) -> None:
         bundle.check_root_file(path, role)
 
 
-def _apply(output: Path, plans: list[Plan]) -> list[Change]:
+def _config_files(plans: Sequence[Plan]) -> list[Path]:
+    return [path for plan in plans for path in (*plan.files, *plan.watched)]
+
+
+def _apply(
+    output: Path, plans: list[Plan], when_set: dict[str, manifest.Signature]
+) -> list[Change]:
     """Each tool's changes, each recorded just before it is made: a run killed between the
     two would otherwise leave a setting naming the bundle with no record, and undo would
     remove the bundle under it (a recorded change never made is one undo finds not there).
@@ -713,6 +722,8 @@ def _apply(output: Path, plans: list[Plan]) -> list[Change]:
             applied.extend(registry.apply(plan))
         except BuildCABundleError as error:
             failed.append((plan.target, error))
+        else:  # as this run left them: only a later writer's change counts
+            when_set.update(manifest.signatures(_config_files([plan])))
     if failed:
         first = failed[0][1]
         done = list(dict.fromkeys(change.target for change in applied))
