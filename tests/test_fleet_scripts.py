@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Home
 from tests.pki import make_root
@@ -60,3 +63,69 @@ def test_dockerfile_snippet_splits_extra_roots_one_per_file(tmp_path: Path) -> N
     for file, root in zip(files, roots, strict=True):
         assert file.read_bytes().count(b"BEGIN CERTIFICATE") == 1
         assert root.pem in file.read_bytes()
+
+
+def _fake_tool(folder: Path, code: int) -> None:
+    """A build-ca-bundle that says its arguments, complains on stderr, and exits ``code``."""
+    folder.mkdir(parents=True)
+    tool = folder / "build-ca-bundle"
+    tool.write_text(f'#!/bin/sh\necho "ran $*"\necho "error: no corp root" >&2\nexit {code}\n')
+    tool.chmod(0o755)
+
+
+def test_the_launch_agent_finds_a_user_installed_tool_and_logs_to_the_users_own_file(
+    tmp_path: Path,
+) -> None:
+    """The LaunchAgent ran /usr/local/bin only, and sent every user's errors to one
+    /tmp/build-ca-bundle.err (the first user's, and a link another could plant)."""
+    import plistlib
+
+    agent = plistlib.loads((REPO / "scripts/fleet/com.example.build-ca-bundle.plist").read_bytes())
+    assert "StandardErrorPath" not in agent
+    home = tmp_path / "home"
+    _fake_tool(home / ".local" / "bin", 8)  # pipx's place
+    completed = subprocess.run(
+        agent["ProgramArguments"],
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},  # launchd's PATH lacks it
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 8  # launchd logs the tool's own exit code
+    assert completed.stdout == "ran --quiet --no-verify\n"
+    log = home / "Library" / "Logs" / "build-ca-bundle.log"
+    assert log.read_text() == "error: no corp root\n"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is absent")
+def test_the_systemd_units_verify_and_find_a_user_installed_tool(tmp_path: Path) -> None:
+    """A relative ExecStart is looked up in systemd's fixed path, never ~/.local/bin
+    ("Command build-ca-bundle is not executable"); Persistent= did nothing without
+    OnCalendar=, so a day missed asleep was never caught up."""
+    for name in ("build-ca-bundle.service", "build-ca-bundle.timer"):
+        (tmp_path / name).write_bytes((REPO / "scripts" / "fleet" / name).read_bytes())
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", "build-ca-bundle.service", "build-ca-bundle.timer"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "not executable" not in verified.stderr
+    service = (tmp_path / "build-ca-bundle.service").read_text()
+    path = re.search(r"^Environment=PATH=(\S+)$", service, re.MULTILINE)
+    command = re.search(r"^ExecStart=(.+)$", service, re.MULTILINE)
+    assert path is not None and command is not None
+    home = tmp_path / "home"
+    _fake_tool(home / ".local" / "bin", 0)
+    completed = subprocess.run(
+        command.group(1).split(),
+        env={"PATH": path.group(1).replace("%h", str(home))},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout == "ran --quiet --no-verify\n"
+    timer = (tmp_path / "build-ca-bundle.timer").read_text()
+    assert "OnCalendar=" in timer and "Persistent=true" in timer
