@@ -129,3 +129,55 @@ def test_the_systemd_units_verify_and_find_a_user_installed_tool(tmp_path: Path)
     assert completed.stdout == "ran --quiet --no-verify\n"
     timer = (tmp_path / "build-ca-bundle.timer").read_text()
     assert "OnCalendar=" in timer and "Persistent=true" in timer
+
+
+def _action_script() -> tuple[str, dict[str, str]]:
+    """The GitHub action's `run:` script, and its `env:` mapping (name: expression)."""
+    text = (REPO / "scripts" / "ci" / "github-action.yml").read_text()
+    lines = text.splitlines()
+    start = lines.index("      run: |") + 1
+    script = [line[8:] for line in lines[start:] if line.startswith("        ") or not line]
+    mapping = dict(re.findall(r"^        (BCB_\w+): (\$\{\{ [^}]+ \}\})$", text, re.MULTILINE))
+    return "\n".join(script) + "\n", mapping
+
+
+def test_the_github_action_installs_into_its_own_venv_and_never_runs_its_inputs(
+    tmp_path: Path,
+) -> None:
+    """`python -m pip install` into the runner's Python fails on current Ubuntu images
+    (externally managed) and macOS ones have no `python`; `${{ inputs.require }}` pasted
+    into the script ran `$(...)` in it as code."""
+    script, mapping = _action_script()
+    assert "${{" not in script  # inputs reach it as variables only
+    assert mapping == {
+        "BCB_REQUIRE": "${{ inputs.require }}",
+        "BCB_INSTALL_CERT": "${{ inputs.install-cert }}",
+    }
+    calls = tmp_path / "calls"
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    # python3 -m venv DIR makes a venv whose python and build-ca-bundle say their argv.
+    says_argv = tmp_path / "says-argv"
+    says_argv.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "[%s]" "$a"; done >> {calls}\necho >> {calls}\n'
+    )
+    (fakes / "python3").write_text(
+        '#!/bin/sh\n[ "$1 $2" = "-m venv" ] || exit 9\nmkdir -p "$3/bin"\n'
+        f'cp {says_argv} "$3/bin/python"\ncp {says_argv} "$3/bin/build-ca-bundle"\n'
+        'chmod +x "$3/bin/python" "$3/bin/build-ca-bundle"\n'
+    )
+    (fakes / "python3").chmod(0o755)
+    injected = tmp_path / "injected"
+    environment = {
+        "PATH": f"{fakes}:/usr/bin:/bin",
+        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+        "BCB_REQUIRE": f"$(touch {injected})",
+        "BCB_INSTALL_CERT": "/etc/company root.pem",
+    }
+    subprocess.run(["bash", "-c", script], env=environment, check=True)
+    assert not injected.exists()
+    assert calls.read_text().splitlines() == [
+        "[-m][pip][install][--quiet][--disable-pip-version-check][build-ca-bundle]"
+        "[--cert][/etc/company root.pem]",
+        f"[--ci][--no-verify][--require][$(touch {injected})]",
+    ]
