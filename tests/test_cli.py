@@ -24,7 +24,7 @@ import pytest
 
 from build_ca_bundle import cli, history, manifest, openssl
 from build_ca_bundle.certificates import parse_der
-from build_ca_bundle.errors import ExitCode
+from build_ca_bundle.errors import BundleError, ExitCode
 from build_ca_bundle.targets import Change, Plan, backup_of
 from tests import fake_tool
 from tests.conftest import Home
@@ -2697,6 +2697,43 @@ def test_setting_zdotdir_brings_a_full_run_that_writes_the_block_where_zsh_reads
     monkeypatch.setenv("ZDOTDIR", str(zdotdir))
     assert run(capsys, "--configure", "pip,env")[0] == 0  # not the unchanged run
     assert "PIP_CERT" in (zdotdir / ".zprofile").read_text()
+
+
+def test_a_run_that_could_not_write_the_extra_roots_says_so_and_env_leaves_them_out(
+    store: Store,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk between the bundle and extra-roots.pem: the error said "the previous
+    bundle is unchanged" of a bundle it had just written, and `env` (eval'd by profile.d at
+    every login) exported NODE_EXTRA_CA_CERTS naming the missing file: Node warned at every
+    start."""
+    from build_ca_bundle import bundle as bundle_module
+    from build_ca_bundle.pipeline import extra_roots_path
+
+    bundle = bundle_path(isolated_home)
+    extra = extra_roots_path(bundle)
+    real_write = bundle_module.write
+
+    def full_disk_for_extra(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path == extra:
+            raise BundleError(
+                f"cannot write {path}: No space left on device; the previous bundle is unchanged"
+            ) from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(bundle_module, "write", full_disk_for_extra)
+    code, _, err = run(capsys)
+    assert code == ExitCode.BUNDLE
+    assert f"{bundle} was written, but {extra} could not be (No space left on device)" in err
+    assert "previous bundle is unchanged" not in err
+    assert bundle.exists() and not extra.exists()
+    code, out, err = run(capsys, "env", "--shell", "sh")
+    assert code == 0
+    assert f"export SSL_CERT_FILE='{bundle}'" in out
+    assert "NODE_EXTRA_CA_CERTS" not in out
+    assert f"warning: {extra} is missing" in err and "NODE_EXTRA_CA_CERTS left out" in err
 
 
 @pytest.fixture

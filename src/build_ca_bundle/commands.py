@@ -475,7 +475,20 @@ def env(args: argparse.Namespace, options: BuildOptions) -> int:
             f"no bundle at {bundle} yet: no variables printed",
             hint="run build-ca-bundle first (with the same --scope and --output)",
         )
-    values = variables.variables(bundle, pipeline.extra_roots_path(bundle))
+    extra = pipeline.extra_roots_path(bundle)
+    values = variables.variables(bundle, extra)
+    if not extra.is_file():
+        # The last run wrote the bundle but not the extra roots (a full disk): Node warns
+        # at every start about a NODE_EXTRA_CA_CERTS that names nothing. Leave those out.
+        from build_ca_bundle.console import say
+
+        left_out = [name for name, value in values.items() if value == str(extra)]
+        values = {name: value for name, value in values.items() if name not in left_out}
+        say(
+            f"warning: {extra} is missing (the last run did not finish): "
+            f"{', '.join(left_out)} left out; run build-ca-bundle again",
+            sys.stderr,
+        )
     if args.json:
         output.emit_json({"variables": values, "exit_code": 0})
         return int(ExitCode.OK)

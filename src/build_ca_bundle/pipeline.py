@@ -639,9 +639,11 @@ def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
     try:
         bundle.write(extra_path, content, validated=True, bundle=output)  # blocks just loaded
     except BundleError as exc:
+        cause = exc.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc.message
         raise BundleError(
-            f"{output} was written, but {extra_path} could not be ({exc.message}); no "
-            "setting was changed",
+            f"{output} was written, but {extra_path} could not be ({reason}); no setting "
+            "was changed",
             hint=exc.hint,
         ) from exc
 
