@@ -2952,6 +2952,41 @@ def test_a_ci_export_that_cannot_be_written_fails_before_the_bundle_or_pip_is_to
     assert not isolated_home.pip_user_config.exists()
 
 
+def test_a_pip_file_cert_that_beats_ours_is_settled_under_ci_by_the_exported_pip_cert(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    github_env: Path,
+) -> None:
+    """A CI image's pip.conf with `[install] cert = ...`: --ci failed the step with exit 13,
+    though the later steps get PIP_CERT, which beats every config file and section (pip
+    applies the environment last). Outside --ci it still is exit 13."""
+    pip_conf = isolated_home.pip_user_config
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text("[install]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
+    code, out, err = run(capsys, "--ci")
+    assert (code, err) == (0, "")
+    assert "in this step only: --ci exported PIP_CERT=" in out
+    # What the later step's pip uses: the exported PIP_CERT, for `pip install` too.
+    exported = dict(
+        line.split("=", 1) for line in github_env.read_text().splitlines() if "=" in line
+    )
+    uses = (
+        "from pip._internal.commands import create_command as c; "
+        "print(c('install').parse_args([])[0].cert)"
+    )
+    later = subprocess.run(
+        [sys.executable, "-c", uses],
+        env={**os.environ, **exported},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert later.stdout.strip() == str(bundle_path(isolated_home))
+    assert run(capsys)[0] == ExitCode.NOT_APPLIED  # no --ci: this shell's pip is not set
+
+
 def test_pip_config_file_under_ci_is_settled_by_the_exported_pip_cert(
     store: Store,
     isolated_home: Home,

@@ -122,16 +122,31 @@ class BuildReport(Value, mutable=True):
         """A variable that beat our setting (an error), now exported by --ci to later steps,
         pointed at the bundle: a notice. The error said "unset PIP_CERT" under an exit 0."""
         for plan in self.plans:
-            plan.findings = [_settled(finding, exported) for finding in plan.findings]
+            plan.findings = [_settled(finding, exported, plan.target) for finding in plan.findings]
 
     @property
     def changed_anything(self) -> bool:
         return self.bundle_changed or bool(self.changes)
 
 
-def _settled(finding: Finding, exported: dict[str, str]) -> Finding:
+def _settled(finding: Finding, exported: dict[str, str], target: str) -> Finding:
+    if finding.severity is not Severity.ERROR:
+        return finding
+    if target == "pip" and "PIP_CERT" in exported:
+        from build_ca_bundle.targets.pip import is_file_shadow
+
+        if is_file_shadow(finding):  # a later file's cert, a command section's
+            return Finding(
+                Severity.INFO,
+                finding.where,
+                f"{finding.message}, in this step only: --ci exported "
+                f"PIP_CERT={exported['PIP_CERT']} to the later steps, which beats every "
+                "config file and section",
+                "nothing to do for the later steps; "
+                + finding.fix.replace("delete", "to fix this step too, delete", 1),
+            )
     name = finding.where.removeprefix("environment variable ")
-    if finding.severity is not Severity.ERROR or name == finding.where:
+    if name == finding.where:
         return finding
     if name == "PIP_CONFIG_FILE" and "PIP_CERT" in exported:
         # It chooses pip's config files; PIP_CERT beats every one of them.

@@ -973,6 +973,14 @@ def _broken_file(error: _Unreadable) -> Finding:
     )
 
 
+def is_file_shadow(finding: Finding) -> bool:
+    """Whether ``finding`` is a pip file's cert that beats ours (:func:`_global_shadow`,
+    :func:`_command_shadows`: "<file> [<section>]"). PIP_CERT beats every one of them, in
+    every section: pip applies the environment after all config files."""
+    path, space, section = finding.where.rpartition(" ")
+    return bool(path and space) and section.startswith("[") and section.endswith("]")
+
+
 def _global_shadow(loaded: ConfigFile, value: str, env: PipEnvironment) -> list[Finding]:
     theirs = loaded.get(SECTION)
     if theirs is None or _same_path(theirs, value, env):
