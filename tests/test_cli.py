@@ -2777,8 +2777,25 @@ def test_ci_export_keeps_json_one_object_and_quiet_silent(
 
     monkeypatch.delenv("GITHUB_ACTIONS")  # no CI system: JSON carries what to set
     ci = json.loads(run(capsys, "--ci", "--json")[1])["ci"]
-    assert (ci["system"], ci["path"]) == (None, None)
+    assert (ci["system"], ci["path"], ci["warning"]) == (None, None, None)  # every key there
     assert ci["variables"]["SSL_CERT_FILE"] == str(bundle_path(isolated_home))
+
+
+def test_ci_dry_run_outside_ci_prints_no_variables_for_a_bundle_not_there(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--ci --dry-run` outside a CI system printed `export SSL_CERT_FILE=...` for a bundle
+    the dry run did not write: eval'd, curl and requests trusted nothing. `env` refuses
+    the same; in CI the dry run already wrote nothing."""
+    code, out, _ = run(capsys, "--ci", "--dry-run", "--no-verify")
+    assert code == 0
+    assert "SSL_CERT_FILE" not in out
+    assert "a dry run writes no bundle" in out
+    ci = json.loads(run(capsys, "--ci", "--dry-run", "--no-verify", "--json")[1])["ci"]
+    assert ci["variables"] == {} and "a dry run writes no bundle" in ci["warning"]
+    assert not bundle_path(isolated_home).exists()
+    assert run(capsys)[0] == 0  # once the bundle is there, a dry run prints them
+    assert "SSL_CERT_FILE" in run(capsys, "--ci", "--dry-run", "--no-verify")[1]
 
 
 def test_a_failed_live_check_is_checked_again_by_the_next_run_not_called_unchanged(

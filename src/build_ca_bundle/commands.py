@@ -141,10 +141,17 @@ def _export_to_ci(
     from build_ca_bundle.targets import env
 
     if export is None:  # not in a known CI system: print them, for the user to pass on
+        if options.dry_run and not bundle.is_file():
+            # As `env` refuses to: lines pointing curl, requests or uv at a file the dry run
+            # did not write would make them trust nothing.
+            nothing = f"no variables printed: a dry run writes no bundle, and {bundle} is not there"
+            if not (quiet or as_json):
+                output.say(f"warning: {nothing}")
+            return {"system": None, "path": None, "variables": {}, "warning": nothing}
         if not as_json:
             shell = env.default_shell(options.environ)
             env.print_exactly(env.render(values, shell), "printed", batch=shell == "cmd")
-        return {"system": None, "path": None, "variables": values}
+        return {"system": None, "path": None, "variables": values, "warning": None}
     if not options.dry_run:  # no bundle was written: steps pointed at it would trust nothing
         env.write_ci_export(export)
     warning = env.ci_export_warning(export, bundle, options.environ)
