@@ -171,6 +171,25 @@ def test_gitlab_warns_when_later_jobs_cannot_have_the_bundle(tmp_path: Path) -> 
     assert env.ci_export_warning(github, home_bundle, environ) is None
 
 
+def test_gitlab_warns_when_the_runner_names_the_project_folder_per_job(tmp_path: Path) -> None:
+    """Shell and Kubernetes runners build in <builds>/<token>/<n>/<group>/<project>: the
+    later job ran in another such folder, and pip said "invalid path" of the exported one."""
+    builds = tmp_path / "builds"
+    per_job = builds / "t0ken123" / "0" / "grp" / "proj"
+    fixed = builds / "grp" / "proj"
+    for project, warned in ((per_job, True), (fixed, False)):
+        environ = {
+            "GITLAB_CI": "true",
+            "CI_PROJECT_DIR": str(project),
+            "CI_BUILDS_DIR": str(builds),
+            "CI_PROJECT_PATH": "grp/proj",
+        }
+        export = env.ci_export({"PIP_CERT": str(project / "ca-bundle.pem")}, environ)
+        assert export is not None
+        warning = env.ci_export_warning(export, project / "ca-bundle.pem", environ)
+        assert (warning is not None and "names the folder per job" in warning) == warned
+
+
 def test_gitlab_dotenv_goes_where_the_artifact_path_is_read_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,6 +151,16 @@ def ci_export_warning(export: CIExport, bundle: Path, environ: Mapping[str, str]
             "variables but not the file (only the checkout and artifacts reach them); use "
             "--output $CI_PROJECT_DIR/ca-bundle.pem and keep it as an artifact"
         )
+    builds, path = environ.get("CI_BUILDS_DIR"), environ.get("CI_PROJECT_PATH")
+    if builds and path and Path(project) != Path(builds, path):
+        # Shell and Kubernetes runners put their token and a concurrency number in the
+        # folder (<builds>/<token>/<n>/<project path>): a later job may run in another.
+        return (
+            f"$CI_PROJECT_DIR ({project}) is not $CI_BUILDS_DIR/$CI_PROJECT_PATH: this runner "
+            "names the folder per job, so a later job may find the artifacts elsewhere and "
+            "the exported paths naming nothing; run build-ca-bundle --ci in each job that "
+            "needs it, or give the runner a fixed builds_dir"
+        )
     return None
 
 
