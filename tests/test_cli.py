@@ -1640,6 +1640,38 @@ def test_doctor_fix_removes_no_trusted_host_when_the_build_fails(
     assert sorted(path.name for path in user_conf.parent.iterdir()) == ["pip.conf"]
 
 
+def test_doctor_fix_removes_no_trusted_host_where_pip_will_not_use_the_bundle(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--configure git doctor --fix`, a PIP_CONFIG_FILE naming the file with trusted-host,
+    or PIP_CERT naming another bundle: trusted-host was removed, and pip, whose cert was not
+    the bundle, failed at the proxy with neither."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    user_conf.write_text(WORKAROUND)
+    code, _, err = run(capsys, "--configure", "git", "doctor", "--fix")
+    assert code == ExitCode.CONFIG
+    assert "trusted-host was left as it is: pip does not verify with the bundle" in err
+    assert user_conf.read_text() == WORKAROUND
+    named = tmp_path / "named-pip.conf"
+    named.write_text(WORKAROUND)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(named))
+    code, _, err = run(capsys, "doctor", "--fix", "--scope", "user")
+    assert named.read_text() == WORKAROUND
+    monkeypatch.delenv("PIP_CONFIG_FILE")
+    monkeypatch.setenv("PIP_CERT", str(tmp_path / "other.pem"))
+    code, _, err = run(capsys, "doctor", "--fix")
+    assert code == ExitCode.CONFIG and "its cert is" in err
+    assert user_conf.read_text().count("trusted-host") == WORKAROUND.count("trusted-host")
+    monkeypatch.delenv("PIP_CERT")
+    run(capsys, "doctor", "--fix")
+    assert "trusted-host" not in user_conf.read_text()  # pip uses the bundle: removed
+
+
 def test_undo_after_doctor_fix_keeps_the_backup_that_holds_the_removed_trusted_host(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -401,6 +401,7 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     report = pipeline.build(options)
     if not fixing:
         return [f"{change}" for change in report.changes]
+    _refuse_unless_pip_uses(output, options)
     removed = []
     # pip.conf edits take turns with runs (a logon at the same moment), as builds do.
     with bundle.run_lock(output):
@@ -411,6 +412,25 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     # logon's run is then the unchanged one (this build changes nothing else).
     pipeline.build(options)
     return [f"{change}" for change in report.changes] + removed
+
+
+def _refuse_unless_pip_uses(bundle: Path, options: BuildOptions) -> None:
+    """trusted-host goes only where pip now verifies with the bundle: not with pip left
+    out of --configure, nor where PIP_CERT, PIP_CONFIG_FILE or a later file gives pip
+    another cert. pip would be left with neither."""
+    from build_ca_bundle.errors import ConfigError
+    from build_ca_bundle.targets import pip
+
+    cert = pip.option_value(pip.PipEnvironment.current(options.environ), "cert")
+    uses = cert is not None and Path(cert).expanduser().resolve() == bundle.resolve()
+    if not uses:
+        raise ConfigError(
+            "trusted-host was left as it is: pip does not verify with the bundle "
+            f"({'its cert is not set' if cert is None else f'its cert is {cert}'}), and "
+            "removing it would leave pip with neither",
+            hint="let pip use the bundle first (build-ca-bundle, with pip in --configure; "
+            "unset PIP_CERT or PIP_CONFIG_FILE if doctor names them), then doctor --fix",
+        )
 
 
 def _bundle_findings(options: BuildOptions, env: PipEnvironment) -> list[Finding]:
