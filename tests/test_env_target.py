@@ -466,6 +466,9 @@ def test_windows_undo_leaves_a_persons_value_and_restores_the_type_it_had(
     wanted = {"PIP_CERT": "C:\\b.pem", "SSL_CERT_FILE": "C:\\b.pem", "CURL_CA_BUNDLE": "C:\\b.pem"}
     changes = env.plan_windows_environment(wanted, registry)
     env.apply_windows_environment(changes, registry, lambda: None)
+    # Ours is REG_SZ even where it replaced a REG_EXPAND_SZ value: a "%" in the bundle's
+    # path was expanded in every new process ("100%OS%done" -> "100Windows_NTdone").
+    assert registry.values["PIP_CERT"] == ("C:\\b.pem", 1)
     # The record undo reads back, as history keeps it on disk.
     history.add(tmp_path / "ca-bundle.pem", changes)
     recorded = {c.key: c for c in history.load(tmp_path / "ca-bundle.pem")}

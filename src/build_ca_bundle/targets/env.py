@@ -437,6 +437,10 @@ def read_windows_environment(
     return found
 
 
+# A change undo makes: its value goes back as the REG_EXPAND_SZ it was (EXPANDABLE_NOTE).
+WRITE_EXPANDABLE = "written as REG_EXPAND_SZ"
+
+
 def plan_windows_environment(values: Mapping[str, str], registry: Registry) -> list[Change]:
     """One change per HKCU\\Environment value that differs; a REG_EXPAND_SZ value it
     replaces is noted, so that undo writes it back as one."""
@@ -462,8 +466,8 @@ def apply_windows_environment(
             if change.new is None:
                 with contextlib.suppress(FileNotFoundError):  # already gone: nothing to undo
                     registry.DeleteValue(key, change.key)
-            else:
-                expandable = EXPANDABLE_NOTE in change.notes
+            else:  # EXPANDABLE_NOTE speaks of the value before ours, not of ours
+                expandable = WRITE_EXPANDABLE in change.notes
                 kind = registry.REG_EXPAND_SZ if expandable else registry.REG_SZ
                 registry.SetValueEx(key, change.key, 0, kind, change.new)
     finally:

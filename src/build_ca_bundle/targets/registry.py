@@ -247,7 +247,7 @@ def undo_windows_value(change: Change, registry: Registry, broadcast: Callable[[
     value, _ = env.read_windows_environment(registry, [change.key]).get(change.key, (None, 0))
     if value != change.new:
         return tools.left_alone(value)
-    notes = tuple(note for note in change.notes if note == EXPANDABLE_NOTE)
+    notes = (env.WRITE_EXPANDABLE,) if EXPANDABLE_NOTE in change.notes else ()
     reverse = Change("env", change.path, change.key, change.new, change.old, notes)
     env.apply_windows_environment([reverse], registry, broadcast)
     return "restored" if change.old is not None else "removed"
