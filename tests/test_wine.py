@@ -470,3 +470,31 @@ def test_env_for_cmd_writes_a_batch_file_cmd_reads_in_its_own_code_page(
     )
     result = wine.run(["wine", "cmd", "/c", "C:\\check.cmd"])
     assert result.stdout.strip().splitlines()[-1] == "FOUND", result.stdout + result.stderr
+
+
+_ENV_FOR_POWERSHELL = r"""
+import subprocess, sys
+printed = subprocess.run(
+    [sys.executable, "-m", "build_ca_bundle", "env", "--shell", "powershell", "-o", sys.argv[1]],
+    stdout=subprocess.PIPE,  # a pipe, as `build-ca-bundle env | Invoke-Expression`
+    check=True,
+).stdout
+sys.stdout.write(printed.hex())
+"""
+
+
+def test_env_for_powershell_is_printed_in_the_code_page_powershell_decodes_it_in(
+    wine: Wine,
+) -> None:
+    """PowerShell decodes a program's output with [Console]::OutputEncoding, the OEM code
+    page; Python wrote the pipe in the ANSI one: "José Müller" reached Invoke-Expression as
+    "JosΘ Mⁿller", a path that does not exist."""
+    bundle = "C:\\Users\\José Müller\\ca-bundle.pem"
+    built = wine.python(["-m", "build_ca_bundle", "--no-verify", "--scope", "none", "-o", bundle])
+    assert built.returncode == 0, built.stdout + built.stderr
+    printed = wine.python(["-c", _ENV_FOR_POWERSHELL, bundle])
+    assert printed.returncode == 0, printed.stderr
+    oem = wine.python(["-c", "import ctypes; print(ctypes.windll.kernel32.GetOEMCP())"])
+    code_page = f"cp{oem.stdout.strip()}"
+    text = bytes.fromhex(printed.stdout.strip()).decode(code_page)
+    assert f"$env:SSL_CERT_FILE = '{bundle}'" in text

@@ -150,7 +150,7 @@ def _export_to_ci(
             return {"system": None, "path": None, "variables": {}, "warning": nothing}
         if not as_json:
             shell = env.default_shell(options.environ)
-            env.print_exactly(env.render(values, shell), "printed", batch=shell == "cmd")
+            env.print_exactly(env.render(values, shell), "printed", batch=env.oem_shell(shell))
         return {"system": None, "path": None, "variables": values, "warning": None}
     if not options.dry_run:  # no bundle was written: steps pointed at it would trust nothing
         env.write_ci_export(export)
@@ -520,5 +520,7 @@ def env(args: argparse.Namespace, options: BuildOptions) -> int:
         output.emit_json({"variables": values, "exit_code": 0})
         return int(ExitCode.OK)
     shell = args.shell or variables.default_shell(options.environ)
-    variables.print_exactly(variables.render(values, shell), "printed", batch=shell == "cmd")
+    variables.print_exactly(
+        variables.render(values, shell), "printed", batch=variables.oem_shell(shell)
+    )
     return int(ExitCode.OK)

@@ -260,11 +260,18 @@ def _ends_a_line(descriptor: int) -> bool:
     return os.read(descriptor, 1) == b"\n"
 
 
+def oem_shell(shell: str) -> bool:
+    """Whether ``shell`` reads what a program prints in the console's OEM code page."""
+    return shell in ("cmd", "powershell")
+
+
 def print_exactly(text: str, what: str, *, batch: bool = False) -> None:
     """Write lines that name the bundle to stdout, every character as it is, or refuse
     (exit 5): an escaped or replaced character would point the shell, or the CI system, at
     another path. ``batch``: for cmd, which reads a batch file in the console's OEM code
-    page, not the ANSI one Python writes a redirected stdout in."""
+    page, and PowerShell, which decodes a program's output with [Console]::OutputEncoding,
+    that same OEM page (``env | Invoke-Expression``), not the ANSI one Python writes a
+    redirected stdout in: "José" came out as "JosΘ"."""
     as_batch = batch and sys.platform == "win32" and not sys.stdout.isatty()
     encoding = "oem" if as_batch else (sys.stdout.encoding or "utf-8")
     try:
