@@ -381,6 +381,27 @@ def test_strict_lint_reads_old_roots_without_warnings(recwarn: pytest.WarningsRe
     assert not recwarn.list
 
 
+def test_a_ca_variable_with_a_literal_tilde_names_nothing_but_for_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REQUESTS_CA_BUNDLE='~/.local/share/build-ca-bundle/ca-bundle.pem' (quoted, so no shell
+    expanded it): doctor expanded "~" and said nothing, and pip failed with "Could not find a
+    suitable TLS CA certificate bundle, invalid path". Only pip expands it (PIP_CERT)."""
+    import ssl
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_bytes(make_root("Tilde Root").pem)
+    with pytest.raises(FileNotFoundError):  # what OpenSSL (and requests) does with it
+        ssl.create_default_context(cafile="~/ca-bundle.pem")
+    env = {"REQUESTS_CA_BUNDLE": "~/ca-bundle.pem", "PIP_CERT": "~/ca-bundle.pem"}
+    ctx = doctor.DoctorContext(home=tmp_path, cwd=tmp_path, environ=env, bundle=bundle)
+    (finding,) = doctor.check_ca_variables(ctx)
+    assert (finding.where, finding.severity) == ("environment: REQUESTS_CA_BUNDLE", Severity.ERROR)
+    assert "they do not expand '~'" in finding.message
+    assert str(bundle) in finding.fix
+
+
 def test_ca_variables_naming_missing_files_or_other_bundles(tmp_path: Path) -> None:
     ours = tmp_path / "ours.pem"
     ours.write_text("x")

@@ -488,14 +488,19 @@ def check_ca_variables(context: DoctorContext) -> list[Finding]:
         value = context.environ.get(name)
         if not value:
             continue
-        path = Path(value).expanduser()
+        # Only pip expands "~" in it (its cert option is a path); OpenSSL, requests, curl,
+        # git and Node open the name as written, so a quoted "~/..." names nothing to them.
+        path = Path(value).expanduser() if name == "PIP_CERT" else Path(value)
         if not path.exists():
+            literal = value.startswith("~") and Path(value).expanduser().exists()
             findings.append(
                 _error(
                     f"environment: {name}",
-                    f"names {value}, which does not exist: tools "
-                    "that read it fail or trust nothing",
-                    f"unset {name}, or point it at the bundle",
+                    f"names {value}, which does not exist"
+                    + (" to the tools that read it: they do not expand '~'" if literal else "")
+                    + ": tools that read it fail or trust nothing",
+                    f"unset {name}, or point it at the bundle"
+                    + (f" by its full path ({Path(value).expanduser()})" if literal else ""),
                 )
             )
         elif (
