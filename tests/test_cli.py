@@ -3608,3 +3608,28 @@ def test_a_root_site_run_in_a_venv_another_account_owns_writes_nothing(
     assert str(venv) in err
     assert machine_conf.read_text() == "[global]\ntimeout = 5\n"
     assert sorted(path.name for path in venv.iterdir()) == ["pip.conf"]  # no bundle, no lock
+
+
+def test_doctor_finds_and_fixes_trusted_host_in_default_and_indented_under_a_header(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[DEFAULT] trusted-host` (pip applies it to every section): --fix said "removed
+    global.trusted-host" and left the file as it was. An indented `  trusted-host` right
+    under a header (pip reads it: no option above to continue) went unseen."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    for text, where in (
+        ("[DEFAULT]\ntrusted-host = def.example\n[global]\ntimeout = 5\n", "DEFAULT"),
+        ("[global]\n  trusted-host = indented.example\ntimeout = 5\n", "global"),
+    ):
+        user_conf.write_text(text)
+        for backup in user_conf.parent.glob("*.bak"):
+            backup.unlink()
+        code, out, _ = run(capsys, "doctor")
+        assert code == ExitCode.FINDINGS, text
+        assert f"pip [{where}] trusted-host" in out
+        code, out, _ = run(capsys, "doctor", "--fix")
+        assert f"removed {where}.trusted-host" in out
+        assert "trusted-host" not in user_conf.read_text()
+        assert "timeout = 5" in user_conf.read_text()
+        assert run(capsys, "undo")[0] == 0

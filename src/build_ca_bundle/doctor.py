@@ -134,17 +134,20 @@ def pip_trusted_hosts(path: Path) -> list[tuple[int, str, str]]:
         return []
     found: list[tuple[int, str, str]] = []
     section = ""
+    option_indent: int | None = None  # the last option line's, in this section
     for number, line in enumerate(lines, start=1):
         text = line.lstrip("\ufeff")
         if not text.strip() or text.lstrip().startswith(("#", ";")):
             continue
         header = _SECTION.match(text)
         if header:
-            section = header.group("header")
+            section, option_indent = header.group("header"), None
             continue
-        if text[:1].isspace():
-            continue  # a continuation line
-        option = _OPTION.match(text)
+        indent = len(text) - len(text.lstrip())
+        if option_indent is not None and indent > option_indent:
+            continue  # a continuation of the option above (configparser's rule)
+        option_indent = indent
+        option = _OPTION.match(text.lstrip())
         if option and option.group("option").strip().lower().replace("_", "-") == "trusted-host":
             found.append((number, section, (option.group("value") or "").strip()))
     return found

@@ -239,7 +239,11 @@ def remove_value(
     inherited = wanted in after.defaults()  # a [DEFAULT] value still shows through
     if after.has_section(section) and after.has_option(section, wanted) and not inherited:
         raise IniError(f"[{section}] {key} is still there after removing it")
-    if _values(before, skip=(section, wanted)) != _values(after, skip=(section, wanted)):
+    skip = {(section, wanted)}
+    if section == "DEFAULT":  # it goes from every section it showed through in, as meant
+        shown = before.defaults()[wanted]
+        skip |= {(name, wanted) for name in before.sections() if before.get(name, wanted) == shown}
+    if _values(before, skip=skip) != _values(after, skip=skip):
         raise IniError("removing the key would change other values")
     return result
 
@@ -396,19 +400,20 @@ def _check_result(
         raise IniError(f"the edited text would not parse ({error})") from error
     if not after.has_option(section, key) or after.get(section, key) != value:
         raise IniError(f"the edited text does not read back [{section}] {key} = {value}")
-    if _values(before, skip=(section, key)) != _values(after, skip=(section, key)):
+    if _values(before, skip={(section, key)}) != _values(after, skip={(section, key)}):
         raise IniError("the edit would change other values")
 
 
 def _values(
-    parser: configparser.RawConfigParser, skip: tuple[str, str]
+    parser: configparser.RawConfigParser, skip: set[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
-    """Every value the parser reads, by (section, key), without ``skip``."""
+    """Every value the parser reads, by (section, key), but those in ``skip``."""
     found = {("DEFAULT", name): raw for name, raw in parser.defaults().items()}
     for name in parser.sections():
         for option in parser.options(name):
             found[(name, option)] = parser.get(name, option)
-    found.pop(skip, None)
+    for item in skip:
+        found.pop(item, None)
     return found
 
 

@@ -757,14 +757,22 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
     config = read_config(path, env)
     text = config.text
     changes = []
-    for section, values in config.sections.items():
+    # Each section as written, [DEFAULT] too: a value that only shows through from
+    # [DEFAULT] is removed there, once, not said to be removed from every section.
+    sections = dict(config.sections)
+    if "trusted-host" in config.defaults:
+        sections = {"DEFAULT": config.defaults, **sections}
+    for section, values in sections.items():
         if "trusted-host" in values:
             try:
-                text = inifile.remove_value(
+                edited = inifile.remove_value(
                     text, section, "trusted-host", normalize_key=normalize_name
                 )
             except inifile.IniError as error:
                 raise ConfigError(f"cannot remove trusted-host from {path}: {error}") from error
+            if edited == text:
+                continue  # not in this section's own lines
+            text = edited
             changes.append(
                 Change(
                     TARGET,
