@@ -3633,3 +3633,28 @@ def test_doctor_finds_and_fixes_trusted_host_in_default_and_indented_under_a_hea
         assert "trusted-host" not in user_conf.read_text()
         assert "timeout = 5" in user_conf.read_text()
         assert run(capsys, "undo")[0] == 0
+
+
+def test_doctor_fix_keeps_the_removed_trusted_host_when_a_backup_holds_older_bytes(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run made pip.conf.bak; a person then added trusted-host, and doctor --fix removed
+    it "keeping a backup", but the .bak (never replaced) was the older file: the removed
+    line was nowhere."""
+    user_conf = isolated_home.pip_user_config
+    user_conf.parent.mkdir(parents=True)
+    user_conf.write_text("[global]\ntimeout = 60\n")
+    assert run(capsys)[0] == 0
+    backup = user_conf.with_name("pip.conf.bak")
+    first = backup.read_bytes()
+    before_fix = user_conf.read_text() + "trusted-host = added.example\n"
+    user_conf.write_text(before_fix)
+    user_conf.chmod(0o600)
+    out = run(capsys, "doctor", "--fix")[1]
+    kept = user_conf.with_name("pip.conf.before-fix")
+    assert f"removed global.trusted-host = added.example from {user_conf}" in out
+    assert f"(the file as it was: {kept})" in out
+    assert kept.read_text() == before_fix
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert backup.read_bytes() == first  # the first backup is never replaced
+    assert "trusted-host" not in user_conf.read_text()

@@ -379,7 +379,7 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     """Build the bundle, point pip at it, and remove pip trusted-host entries."""
     from build_ca_bundle import bundle, fastpath, pipeline
     from build_ca_bundle import doctor as audits
-    from build_ca_bundle.targets import pip
+    from build_ca_bundle.targets import backup_of, pip
 
     output = fastpath.bundle_path(options)
     if options.scope is Scope.GLOBAL:
@@ -407,7 +407,9 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
     with bundle.run_lock(output):
         for path in fixing:
             for change in pip.remove_trusted_hosts(path, env):
-                removed.append(f"removed {change.key} = {change.old} from {path}")
+                kept = backup_of(change)
+                at = f" (the file as it was: {kept})" if kept is not None else ""
+                removed.append(f"removed {change.key} = {change.old} from {path}{at}")
     # Once more, so that the manifest records pip's files as the fix left them: the next
     # logon's run is then the unchanged one (this build changes nothing else).
     pipeline.build(options)

@@ -16,6 +16,7 @@ import ntpath
 import os
 import posixpath
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -757,6 +758,7 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
     config = read_config(path, env)
     text = config.text
     changes = []
+    kept = _before_fix_path(path, config.raw)
     # Each section as written, [DEFAULT] too: a value that only shows through from
     # [DEFAULT] is removed there, once, not said to be removed from every section.
     sections = dict(config.sections)
@@ -780,16 +782,46 @@ def remove_trusted_hosts(path: Path, env: PipEnvironment) -> list[Change]:
                     f"{section}.trusted-host",
                     values["trusted-host"],
                     None,
-                    () if has_backup(path) else (backup_note(backup_path(path)),),
+                    (backup_note(kept),),
                 )
             )
     if changes and config.raw is not None:
         try:
-            write_backup(path, config.raw)
+            if kept == backup_path(path):
+                write_backup(path, config.raw)  # none yet, or ours already holds these bytes
+            else:
+                _write_new(kept, config.raw, path)
         except OSError as error:
             raise ConfigError(f"cannot write the backup of {path} ({error.strerror})") from error
         _write(path, text.encode(env.encoding))
     return changes
+
+
+def _before_fix_path(path: Path, raw: bytes | None) -> Path:
+    """Where the file as it is now is kept before trusted-host goes: its .bak, unless that
+    holds other bytes (the file before our first change, or a person's own .bak, which is
+    never replaced: the removed lines would be nowhere); then a .before-fix file of its own,
+    a new one each time."""
+    backup = backup_path(path)
+    if not has_backup(path):
+        return backup
+    try:
+        if raw is not None and backup.read_bytes() == raw:
+            return backup
+    except OSError:
+        pass
+    candidate, number = path.with_name(path.name + ".before-fix"), 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = path.with_name(f"{path.name}.before-fix.{number}")
+    return candidate
+
+
+def _write_new(target: Path, data: bytes, like: Path) -> None:
+    """``data`` at ``target``, with ``like``'s permission bits (a pip.conf with a proxy
+    password is 0600, and so must its copy be)."""
+    mode = stat.S_IMODE(real_file(like).stat().st_mode)
+    inifile.write_atomically(target, data, mode=mode)
 
 
 def _write(path: Path, data: bytes) -> None:
