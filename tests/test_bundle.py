@@ -747,3 +747,35 @@ def test_a_file_that_changes_while_it_is_preloaded_proves_nothing(
 
     monkeypatch.setattr(Path, "read_bytes", read_then_upgrade)
     assert openssl.Preload(changing).loaded() is None
+
+
+def test_a_windows_machine_policy_a_user_made_in_programdata_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every user may create folders and files in %ProgramData%: a standard user's
+    build-ca-bundle\\policy.toml there (made before IT's, or in a folder IT had not made)
+    put their root into every account's bundle. Owners as GetNamedSecurityInfoW gives
+    them (the Wine test reads them for real)."""
+    from build_ca_bundle import bundle, winowner
+    from build_ca_bundle.errors import UnsafePathError
+
+    program_data = tmp_path / "ProgramData"
+    folder = program_data / "build-ca-bundle"
+    folder.mkdir(parents=True)
+    policy = folder / "policy.toml"
+    policy.write_text('extra_ca = ["corp.pem"]\n')
+    extra = folder / "corp.pem"
+    extra.write_text("x")
+    elsewhere = tmp_path / "Program Files" / "corp.pem"  # outside: IT's ACLs, not checked
+    monkeypatch.setenv("PROGRAMDATA", str(program_data))
+    user = "S-1-5-21-1004336348-1177238915-682003330-1001"
+    owners = {policy: "S-1-5-32-544", folder: "S-1-5-18", extra: "S-1-5-32-544"}
+    monkeypatch.setattr(winowner, "owner_sid", lambda path: owners.get(path, user))
+    bundle._check_windows_machine_policy(policy, [extra, elsewhere])  # IT's: passes
+    for planted in (policy, folder, extra):
+        owners[planted] = user
+        with pytest.raises(UnsafePathError, match=f"is owned by {user}") as refused:
+            bundle._check_windows_machine_policy(policy, [extra])
+        assert str(planted) in str(refused.value)
+        assert "takeown /A" in (refused.value.hint or "")
+        owners[planted] = "S-1-5-18"

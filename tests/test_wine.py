@@ -498,3 +498,24 @@ def test_env_for_powershell_is_printed_in_the_code_page_powershell_decodes_it_in
     code_page = f"cp{oem.stdout.strip()}"
     text = bytes.fromhex(printed.stdout.strip()).decode(code_page)
     assert f"$env:SSL_CERT_FILE = '{bundle}'" in text
+
+
+def test_a_machine_policy_a_user_owns_in_programdata_is_refused_for_real(wine: Wine) -> None:
+    """The owner read through GetNamedSecurityInfoW, in a real Windows CPython: Wine owns
+    every file by the running user's SID (it keeps no ACLs), which is what a policy a
+    standard user planted in %ProgramData% looks like on Windows."""
+    folder = wine.drive_c("C:\\ProgramData\\build-ca-bundle")
+    folder.mkdir(parents=True, exist_ok=True)
+    policy = folder / "policy.toml"
+    policy.write_text("keep_expired = false\n")
+    try:
+        result = wine.python(
+            ["-m", "build_ca_bundle", "--no-verify", "--scope", "none", "-o", "C:\\p.pem"]
+        )
+    finally:
+        policy.unlink()
+        folder.rmdir()
+    assert result.returncode == 5, result.stdout + result.stderr  # ExitCode.BUNDLE
+    assert "policy.toml can be changed by users other than administrators" in result.stderr
+    assert "is owned by S-1-5-21-" in result.stderr
+    assert not wine.drive_c("C:\\p.pem").exists()

@@ -277,8 +277,52 @@ def check_machine_policy(path: Path, named: Iterable[Path]) -> None:
     an ordinary user could change them: what they say goes into every account's bundle
     (root's own included), so one user would decide what all of them trust. A sticky
     folder (/tmp) above is fine: others cannot rename or remove root's files there."""
-    if sys.platform != "win32":  # Windows: ACLs, IT's to set
+    if sys.platform != "win32":
         _check_posix_machine_policy(path, named)
+    else:
+        _check_windows_machine_policy(path, named)
+
+
+def _check_windows_machine_policy(path: Path, named: Iterable[Path]) -> None:
+    """Every user may create files and folders in %ProgramData%: the policy, and the extra
+    CA files it names there, with the folders between, must be owned by Administrators,
+    SYSTEM or TrustedInstaller (:mod:`build_ca_bundle.winowner`), or a user made them.
+    Elsewhere (Program Files, IT's shares) the ACLs are IT's, as before."""
+    program_data = Path(os.environ.get("PROGRAMDATA") or "C:\\ProgramData")
+    for item, role in ((path, "the machine's policy"), *_named_files(named)):
+        for checked in (item, *item.parents):
+            if checked == program_data or program_data not in checked.parents:
+                break  # %ProgramData% itself is SYSTEM's; above it, not the users' area
+            check_windows_machine_owner(checked, f"{role} {item}")
+
+
+def _named_files(named: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    role = "the extra CA file the machine's policy names,"
+    for extra in named:
+        yield extra, role
+        if extra.is_dir():  # the files in it are what a run reads
+            with contextlib.suppress(OSError):
+                yield from ((item, role) for item in sorted(extra.iterdir()) if item.is_file())
+
+
+def check_windows_machine_owner(path: Path, shown: str) -> None:
+    """Refuse ``path`` (exit 5) if it exists and a user owns it; one whose owner cannot be
+    read (a share, FAT) passes, as on POSIX a missing part is ours to create."""
+    from build_ca_bundle.winowner import MACHINE_OWNERS, owner_sid
+
+    if not os.path.lexists(path):
+        return
+    owner = owner_sid(path)
+    if owner is None or owner in MACHINE_OWNERS:
+        return
+    raise UnsafePathError(
+        f"{shown} can be changed by users other than administrators ({path} is owned by "
+        f"{owner}, not Administrators, SYSTEM or TrustedInstaller: any user may create "
+        "files in %ProgramData%): no run relies on it, in any scope; nothing was changed",
+        hint="as an administrator, remove it and create it again (or take ownership: "
+        "takeown /A /F <path>, then icacls <path> /inheritance:r /grant "
+        "Administrators:F SYSTEM:F Users:RX)",
+    )
 
 
 def _check_posix_machine_policy(path: Path, named: Iterable[Path]) -> None:
