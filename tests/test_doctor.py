@@ -101,6 +101,36 @@ def test_shell_startup_files_and_profiles(isolated_home: Home, tmp_path: Path) -
     )
 
 
+def test_doctor_reads_the_shell_files_and_forms_it_missed_and_not_comments(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """Missed: ~/.bash_login (which --persist-env itself writes), $ZDOTDIR's zsh files,
+    fish's `set -gx`, `--trusted-host<TAB>host`, dev-requirements.txt. Said wrongly: a
+    trailing comment that only mentions --trusted-host, whose fix deleted the requirement."""
+    home = isolated_home.home
+    zdotdir = tmp_path / "zdot"
+    zdotdir.mkdir()
+    (home / ".bash_login").write_text("alias pipi='pip install --trusted-host\tpypi.org'\n")
+    (zdotdir / ".zshrc").write_text("export PIP_TRUSTED_HOST=pypi.org\n")
+    fish = home / ".config" / "fish" / "config.fish"
+    fish.parent.mkdir(parents=True)
+    fish.write_text(
+        "set -gx PIP_TRUSTED_HOST pypi.org\nset -x NODE_TLS_REJECT_UNAUTHORIZED 0\n"
+        "set -gx NODE_TLS_REJECT_UNAUTHORIZED 1\n"
+    )
+    (home / ".bashrc").write_text("export PATH=$PATH:~/bin  # no --trusted-host here\n")
+    environ = {"HOME": str(home), "ZDOTDIR": str(zdotdir)}
+    findings = doctor.check_shell_files(context(isolated_home, tmp_path, environ=environ))
+    assert sorted(places(findings)) == sorted(
+        [f"{home / '.bash_login'}:1", f"{zdotdir / '.zshrc'}:1", f"{fish}:1", f"{fish}:2"]
+    )
+    ctx = context(isolated_home, tmp_path)
+    (ctx.cwd / "dev-requirements.txt").write_text(
+        "requests==2.0  # no longer needs --trusted-host x\n--trusted-host\tpypi.org\n"
+    )
+    assert places(doctor.check_requirements_files(ctx)) == [f"{ctx.cwd / 'dev-requirements.txt'}:2"]
+
+
 def test_requirements_files_and_pipfile(isolated_home: Home, tmp_path: Path) -> None:
     ctx = context(isolated_home, tmp_path)
     (ctx.cwd / "requirements-dev.txt").write_text("--trusted-host pypi.org\nrequests\n")

@@ -230,12 +230,20 @@ def check_environment(context: DoctorContext) -> list[Finding]:
 
 # --- shell start-up files, profiles and requirements files ------------------------------
 
+# fish sets a variable with `set [-gx] NAME value`, where sh and PowerShell write NAME=.
+_FISH_SET = r"\bset\s+(?:-\w+\s+)*"
 _SHELL_PATTERNS = (
-    (re.compile(r"--trusted-host[ =]"), "pip --trusted-host turns TLS verification off"),
-    (re.compile(r"\bPIP_TRUSTED_HOST\s*="), "PIP_TRUSTED_HOST turns pip's verification off"),
+    (re.compile(r"--trusted-host(?:[\s=]|$)"), "pip --trusted-host turns TLS verification off"),
+    (
+        re.compile(rf"\bPIP_TRUSTED_HOST\s*=|{_FISH_SET}PIP_TRUSTED_HOST\s"),
+        "PIP_TRUSTED_HOST turns pip's verification off",
+    ),
     (re.compile(r"\bGIT_SSL_NO_VERIFY\b"), "GIT_SSL_NO_VERIFY turns git's verification off"),
     (
-        re.compile(r"\bNODE_TLS_REJECT_UNAUTHORIZED\s*=\s*['\"]?0"),
+        re.compile(
+            rf"\bNODE_TLS_REJECT_UNAUTHORIZED\s*=\s*['\"]?0|"
+            rf"{_FISH_SET}NODE_TLS_REJECT_UNAUTHORIZED\s+['\"]?0"
+        ),
         "NODE_TLS_REJECT_UNAUTHORIZED=0 turns Node's verification off",
     ),
     (re.compile(r"http\.sslVerify[= ]+false", re.IGNORECASE), "git http.sslVerify=false"),
@@ -245,6 +253,7 @@ _SHELL_PATTERNS = (
 _HOME_STARTUP_FILES = (
     ".bashrc",
     ".bash_profile",
+    ".bash_login",  # a login bash reads it when there is no .bash_profile
     ".bash_aliases",
     ".profile",
     ".zshrc",
@@ -266,16 +275,23 @@ def _scan(path: Path, patterns: Sequence[tuple[re.Pattern[str], str]], fix: str)
         return []
     findings = []
     for number, line in enumerate(lines, start=1):
-        if line.lstrip().startswith("#"):
-            continue  # a commented-out line does nothing
+        # A comment does nothing: a whole line, or from a "#" after a space to the end
+        # (pip's requirements rule, and the shells' outside quotes).
+        code = _COMMENT.sub("", line)
         for pattern, message in patterns:
-            if pattern.search(line):
+            if pattern.search(code):
                 findings.append(_error(f"{path}:{number}", message, fix))
     return findings
 
 
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
 def check_shell_files(context: DoctorContext) -> list[Finding]:
     files = [context.home / name for name in _HOME_STARTUP_FILES]
+    zdotdir = context.environ.get("ZDOTDIR", "")
+    if Path(zdotdir).is_absolute():  # zsh reads its own files from there, not from HOME
+        files += [Path(zdotdir) / name for name in (".zshenv", ".zprofile", ".zshrc")]
     profile_d = context.under_root("/etc/profile.d")
     if profile_d.is_dir():
         files.extend(sorted(profile_d.glob("*.sh")))
@@ -292,7 +308,7 @@ def check_requirements_files(context: DoctorContext) -> list[Finding]:
     findings = []
     fix = "delete the --trusted-host line from this file: the bundle makes it unneeded"
     patterns = [(_SHELL_PATTERNS[0][0], "pip --trusted-host in a requirements file")]
-    for pattern in ("requirements*.txt", "constraints*.txt", "requirements/*.txt"):
+    for pattern in ("*requirements*.txt", "*constraints*.txt", "requirements/*.txt"):
         for path in sorted(context.cwd.glob(pattern)):
             findings.extend(_scan(path, patterns, fix))
     pipfile = context.cwd / "Pipfile"
