@@ -3658,3 +3658,23 @@ def test_doctor_fix_keeps_the_removed_trusted_host_when_a_backup_holds_older_byt
     assert kept.stat().st_mode & 0o777 == 0o600
     assert backup.read_bytes() == first  # the first backup is never replaced
     assert "trusted-host" not in user_conf.read_text()
+
+
+def test_undo_tells_a_windows_shell_how_to_clear_the_variables_it_has(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The note said "run `unset PIP_CERT`" on Windows, where neither cmd nor PowerShell
+    has unset."""
+    from build_ca_bundle import output
+    from build_ca_bundle.pipeline import UndoReport
+
+    report = UndoReport()
+    report.still_set = ["PIP_CERT", "SSL_CERT_FILE"]
+    monkeypatch.setattr(sys, "platform", "win32")
+    output.undo_human(report)
+    out = capsys.readouterr().out
+    assert "`Remove-Item Env:PIP_CERT; Remove-Item Env:SSL_CERT_FILE` in PowerShell" in out
+    assert "unset" not in out
+    monkeypatch.setattr(sys, "platform", "linux")
+    output.undo_human(report)
+    assert "run `unset PIP_CERT SSL_CERT_FILE`" in capsys.readouterr().out

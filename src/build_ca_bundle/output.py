@@ -359,8 +359,13 @@ def undo_human(report: UndoReport) -> None:
     if report.still_set:
         names = " ".join(report.still_set)
         said = "would still name" if report.dry_run else "still name"
+        if sys.platform == "win32":  # cmd and PowerShell have no unset
+            clear = "; ".join(f"Remove-Item Env:{name}" for name in report.still_set)
+            run = f"`{clear}` in PowerShell (in cmd: `set NAME=` for each)"
+        else:
+            run = f"`unset {names}`"
         say(
-            f"note: this shell's {names} {said} a removed file: run `unset {names}` "
+            f"note: this shell's {names} {said} a removed file: run {run} "
             "(or open a new shell), and take them out of the profile or CI settings "
             "that set them"
         )
