@@ -779,3 +779,21 @@ def test_a_windows_machine_policy_a_user_made_in_programdata_is_refused(
         assert str(planted) in str(refused.value)
         assert "takeown /A" in (refused.value.hint or "")
         owners[planted] = "S-1-5-18"
+
+
+def test_a_failed_replace_gets_the_hint_for_what_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every failure said "free some disk space": also Windows' refusal to replace a bundle
+    another program held open, where disk space had nothing to do with it."""
+    import errno
+    import os
+    import sys
+
+    from build_ca_bundle import bundle
+
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert bundle._write_hint(full).startswith("free some disk space")
+    held = PermissionError(errno.EACCES, "Access is denied")
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert bundle._write_hint(held).startswith("another program may hold the bundle open")
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert "disk space" not in bundle._write_hint(held).split(";")[0]

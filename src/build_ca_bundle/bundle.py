@@ -625,11 +625,25 @@ def _write_locked(
             temp.unlink()
         raise BundleError(
             f"cannot write {path}: {exc.strerror or exc}; the previous bundle is unchanged",
-            hint="free some disk space, check the folder's permissions, or choose another "
-            "path with --output",
+            hint=_write_hint(exc),
         ) from exc
     sync_folder(path.parent)
     return WriteResult(path, changed=True, proof=None if validated else proof(content))
+
+
+def _write_hint(error: OSError) -> str:
+    """What to do about a failed replace, by what failed."""
+    import errno
+
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some disk space, or choose another path with --output"
+    if isinstance(error, PermissionError) and sys.platform == "win32":
+        # Windows refuses to replace a file another program holds open without sharing it.
+        return (
+            "another program may hold the bundle open (an editor, a virus scan): close it and "
+            "run again; else check the folder's permissions, or choose another path with --output"
+        )
+    return "check the folder's permissions and free space, or choose another path with --output"
 
 
 def _write_new_file(temp: Path, content: bytes) -> None:
