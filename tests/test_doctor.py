@@ -468,3 +468,15 @@ def test_pip_version_is_reported(tmp_path: Path) -> None:
     (finding,) = doctor.check_pip_version(ctx)
     assert f"pip {metadata.version('pip')}" in finding.message
     assert finding.severity is Severity.INFO
+
+
+def test_the_npmrc_npm_config_userconfig_names_is_audited(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """npm reads NPM_CONFIG_USERCONFIG's file in place of ~/.npmrc: its strict-ssl=false
+    went unsaid."""
+    named = tmp_path / "team.npmrc"
+    named.write_text("registry=https://npm.corp/\nstrict-ssl=false\n")
+    environ = {"HOME": str(isolated_home.home), "NPM_CONFIG_USERCONFIG": str(named)}
+    findings = doctor.check_npm(context(isolated_home, tmp_path, environ=environ))
+    assert places(findings) == [f"{named}:2"]

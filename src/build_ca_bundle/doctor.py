@@ -365,8 +365,15 @@ def check_npm(context: DoctorContext) -> list[Finding]:
     pattern = [(re.compile(r"^\s*strict-ssl\s*=\s*false", re.IGNORECASE), "npm strict-ssl=false")]
     bundle = "<bundle>" if context.bundle is None else str(context.bundle)
     findings = []
+    # npm reads npm_config_userconfig (any case) in place of ~/.npmrc, and its globalconfig.
+    named = [
+        Path(value).expanduser()
+        for name, value in context.environ.items()
+        if name.lower() in ("npm_config_userconfig", "npm_config_globalconfig") and value
+    ]
     # Once each: in the home folder, the project's .npmrc is the user's own.
-    for path in dict.fromkeys([*_home_files(context, ".npmrc", ".yarnrc"), context.cwd / ".npmrc"]):
+    home_files = _home_files(context, ".npmrc", ".yarnrc")
+    for path in dict.fromkeys([*named, *home_files, context.cwd / ".npmrc"]):
         has_cafile = any(map(_CAFILE.match, _read_lines(path) or []))
         fix = "remove strict-ssl=false" + (
             "" if has_cafile else f"; point npm at the bundle: npm config set cafile {bundle}"
