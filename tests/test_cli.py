@@ -3678,3 +3678,19 @@ def test_undo_tells_a_windows_shell_how_to_clear_the_variables_it_has(
     monkeypatch.setattr(sys, "platform", "linux")
     output.undo_human(report)
     assert "run `unset PIP_CERT SSL_CERT_FILE`" in capsys.readouterr().out
+
+
+def test_undo_leaves_no_empty_pip_folder_behind_and_keeps_one_with_files(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first run made ~/.config/pip for the pip.conf it created; undo removed the file
+    and left the empty folder."""
+    folder = isolated_home.pip_user_config.parent
+    assert run(capsys)[0] == 0
+    assert run(capsys, "undo")[0] == 0
+    assert not folder.exists()
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    assert run(capsys)[0] == 0
+    assert run(capsys, "undo")[0] == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

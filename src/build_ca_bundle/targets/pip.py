@@ -11,6 +11,7 @@ environment and the folders, so every rule is testable on any machine.
 
 from __future__ import annotations
 
+import contextlib
 import locale
 import ntpath
 import os
@@ -663,10 +664,14 @@ def undo(change: Change, env: PipEnvironment) -> str:
         raise ConfigError(f"cannot undo {change.key} in {change.path}: {error}") from error
     if CREATED_NOTE in change.notes and text.strip() == f"[{section}]":
         # The file was ours from the start, and nothing was added since: leave no trace.
+        real = real_file(change.path)
         try:
-            real_file(change.path).unlink()  # the file it created; a person's link stays
+            real.unlink()  # the file it created; a person's link stays
         except OSError as error:
             raise ConfigError(f"cannot remove {change.path} ({error.strerror})") from error
+        if real == change.path:  # pip's own folder (~/.config/pip), made for it: if empty
+            with contextlib.suppress(OSError):
+                real.parent.rmdir()
         return "removed, with the file this tool had created"
     _write(change.path, text.encode(env.encoding))
     outcome = "removed" if change.old is None else f"restored {change.old}"
