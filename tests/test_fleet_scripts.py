@@ -176,6 +176,12 @@ def test_the_github_action_installs_into_its_own_venv_and_never_runs_its_inputs(
     }
     subprocess.run(["bash", "-c", script], env=environment, check=True)
     assert not injected.exists()
+    # On a Windows runner python3 may be the Store's stub: python is the one to take.
+    (fakes / "python").write_bytes((fakes / "python3").read_bytes())
+    (fakes / "python").chmod(0o755)
+    (fakes / "python3").write_text("#!/bin/sh\nexit 9009\n")
+    calls.unlink()
+    subprocess.run(["bash", "-c", script], env={**environment, "RUNNER_OS": "Windows"}, check=True)
     assert calls.read_text().splitlines() == [
         "[-m][pip][install][--quiet][--disable-pip-version-check][build-ca-bundle]"
         "[--cert][/etc/company root.pem]",
