@@ -78,18 +78,10 @@ def _check_pip_index(bundle: Path, options: BuildOptions, proxy: str | None) -> 
 
     env = pip.PipEnvironment.current(options.environ)
     index = pip.option_value(env, "index-url") or verify.DEFAULT_TARGETS[0]
-    configured_proxy, no_proxy_env = pip.proxy_options(env)
-    chosen = verify.proxy_for(
-        index,
-        explicit=proxy,
-        configured=configured_proxy,
-        no_proxy_env=no_proxy_env,
-        environ=options.environ,
-    )
     result = verify.check_target(
         index,
         contexts=[("bundle", lambda: verify.bundle_context(bundle))],
-        proxy=chosen,
+        proxy=pip.proxy_for(index, env, explicit=proxy),
         timeout=POST_BUILD_TIMEOUT,
     )
     return [result]
@@ -219,10 +211,11 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
     env = pip.PipEnvironment.current(options.environ)
     targets = list(args.urls)
     for url in targets:  # a typo is the user's to fix, not "offline" (exit 7)
-        if live.unreachable_reason(url) is not None:
+        reason = live.unreachable_reason(url)
+        if reason is not None:
             from build_ca_bundle.errors import UsageError
 
-            raise UsageError(f"{live.redacted(url)}: {live.unreachable_reason(url)}")
+            raise UsageError(f"{live.redacted(url)}: {reason}")
     if not targets:  # pip's own indexes, then the public ones they do not cover
         targets = [*options.verify_targets, *_pip_indexes(env)]
         for default in live.DEFAULT_TARGETS:
@@ -234,16 +227,9 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
         ("os", live.os_context),
         ("certifi", live.certifi_context),
     ]
-    configured_proxy, no_proxy_env = pip.proxy_options(env)
     results = []
     for url in targets:
-        proxy = live.proxy_for(
-            url,
-            explicit=getattr(args, "proxy", None),
-            configured=configured_proxy,
-            no_proxy_env=no_proxy_env,
-            environ=options.environ,
-        )
+        proxy = pip.proxy_for(url, env, explicit=getattr(args, "proxy", None))
         results.append(live.check_target(url, contexts=contexts, proxy=proxy, timeout=args.timeout))
     code = _verify_code(results, offline_counts=True)
     if args.json:

@@ -484,17 +484,21 @@ def temp_path(path: Path) -> Path:
 _STALE_AFTER = 600.0  # seconds: a live write takes milliseconds
 
 
-def remove_stale_temps(path: Path, *, older_than: float | None = None) -> None:
-    """Remove ``.<name>.<random part>.tmp`` beside ``path``: a killed run's temp files.
-    Exactly that pattern, so no other file is touched. Callers hold the lock every writer
-    of ``path`` takes, or give ``older_than`` (seconds since the temp file was written)."""
+def remove_stale_temps(*paths: Path, older_than: float | None = None) -> None:
+    """Remove ``.<name>.<random part>.tmp`` beside each of ``paths`` (files of one folder):
+    a killed run's temp files. Exactly that pattern, so no other file is touched. Callers
+    hold the lock every writer of them takes, or give ``older_than`` (seconds since the
+    temp file was written)."""
+    if not paths:
+        return
+    names = {path.name for path in paths}
     try:
-        items = list(path.parent.iterdir())
+        items = list(paths[0].parent.iterdir())
     except OSError:
         return
     now = time.time()
     for item in items:
-        if temp_target(item.name) == path.name:
+        if temp_target(item.name) in names:
             with contextlib.suppress(OSError):
                 if older_than is None or now - item.lstat().st_mtime > older_than:
                     item.unlink()

@@ -321,20 +321,24 @@ def build(options: BuildOptions) -> BuildReport:
         openssl.preloaded(paths.certifi_bundle())
 
 
+def side_files(output: Path) -> list[tuple[Path, str]]:
+    """The bundle and the files beside it that only this bundle's runs read and write,
+    with what each one is."""
+    return [
+        (output, "the bundle"),
+        (extra_roots_path(output), "the extra roots' file"),
+        (pinned_roots_path(output), "the pinned roots' file"),
+        (Path(manifest.path_for(output)), "the run's record"),
+        (history.path_for(output), "the change record"),
+    ]
+
+
 def _remove_killed_runs_temps(output: Path) -> None:
-    """Under the run lock, a temp file of ours for the bundle or a file beside it that only
-    this bundle's runs write is a killed run's, whatever its age. write_atomically keeps
-    young ones for ten minutes, for files that runs for other bundles share (pip.conf);
-    kept here, a manifest's would make every run a full one, and --check say stale, until
-    then, and undo would leave it behind for good."""
-    for path in (
-        output,
-        extra_roots_path(output),
-        pinned_roots_path(output),
-        Path(manifest.path_for(output)),
-        history.path_for(output),
-    ):
-        remove_stale_temps(path)
+    """Under the run lock, a temp file of ours for one of the :func:`side_files` is a killed
+    run's, whatever its age. write_atomically keeps young ones for ten minutes, for files
+    that runs for other bundles share (pip.conf); kept here, a manifest's would make every
+    run a full one, and --check say stale, until then, and undo would leave it behind."""
+    remove_stale_temps(*(path for path, _ in side_files(output)))
 
 
 def _build(options: BuildOptions) -> BuildReport:
@@ -703,15 +707,10 @@ def check_root_side_files(output: Path) -> None:
     makes any folder or file. Another account's ``pinned-roots.pem`` would be trusted without
     a pin, their manifest would name a "newer certifi" of theirs, and their change record
     would have undo set and remove what they chose: in /tmp, in their home, anywhere."""
-    extra = extra_roots_path(output)
-    for path, role in (
-        (output, "the bundle"),
-        (extra, "the extra roots' file"),
-        (pinned_roots_path(output), "the pinned roots' file"),
-        (Path(manifest.path_for(output)), "the run's record"),
-        (history.path_for(output), "the change record"),
-        *((lock, "the lock file") for item in (output, extra) for lock in bundle.lock_files(item)),
-    ):
+    locks = [
+        lock for item in (output, extra_roots_path(output)) for lock in bundle.lock_files(item)
+    ]
+    for path, role in (*side_files(output), *((lock, "the lock file") for lock in locks)):
         bundle.check_root_file(path, role)
 
 
@@ -986,14 +985,7 @@ def presented_chain(
     url = f"https://{verify.authority(host, port)}/"
     from build_ca_bundle.targets import pip
 
-    configured, no_proxy_env = pip.proxy_options(pip.PipEnvironment.current(options.environ))
-    chosen = verify.proxy_for(
-        url,
-        explicit=proxy,
-        configured=configured,
-        no_proxy_env=no_proxy_env,
-        environ=options.environ,
-    )
+    chosen = pip.proxy_for(url, pip.PipEnvironment.current(options.environ), explicit=proxy)
     try:
         ders = verify.fetch_chain(host, port, proxy=chosen)
     except verify.VerifyError as error:

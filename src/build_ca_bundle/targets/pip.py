@@ -48,6 +48,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
     from typing import Final
 
+    from build_ca_bundle.verify import Proxy
+
 TARGET = "pip"
 SECTION = "global"
 KEY = "cert"
@@ -572,6 +574,21 @@ def proxy_options(env: PipEnvironment) -> tuple[str | None, bool]:
     flag = option_value(env, "no-proxy-env")
     on = flag is not None and flag.strip().lower() in ("y", "yes", "t", "true", "on", "1")
     return option_value(env, "proxy"), on
+
+
+def proxy_for(url: str, env: PipEnvironment, *, explicit: str | None) -> Proxy | None:
+    """The proxy pip would take for ``url`` (:func:`verify.proxy_for`, with pip's own
+    settings): what the live check and --from-server connect through."""
+    from build_ca_bundle import verify
+
+    configured, no_proxy_env = proxy_options(env)
+    return verify.proxy_for(
+        url,
+        explicit=explicit,
+        configured=configured,
+        no_proxy_env=no_proxy_env,
+        environ=env.environ,
+    )
 
 
 # ---------------------------------------------------------------------------------------
