@@ -3049,7 +3049,7 @@ def test_pip_config_file_under_ci_is_settled_by_the_exported_pip_cert(
     assert run(capsys)[0] == ExitCode.NOT_APPLIED
     code, out, err = run(capsys, "--ci")
     assert (code, err) == (0, "")
-    assert "keeps pip from our config file in this step only: --ci exported PIP_CERT=" in out
+    assert "so pip reads no config file at all, in this step only: --ci exported PIP_CERT=" in out
 
 
 def test_a_killed_runs_temp_file_is_removed_by_the_next_run(

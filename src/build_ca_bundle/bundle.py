@@ -327,19 +327,8 @@ def check_windows_machine_owner(path: Path, shown: str) -> None:
 
 def _check_posix_machine_policy(path: Path, named: Iterable[Path]) -> None:
     consequence = "no run relies on it, in any scope; nothing was changed"
-    _check_posix_machine_file(path, "the machine's policy", sticky_ok=True, consequence=consequence)
-    for extra in named:
-        files = [extra]
-        if extra.is_dir():  # the files in it are what a run reads
-            with contextlib.suppress(OSError):
-                files += sorted(item for item in extra.iterdir() if item.is_file())
-        for item in files:
-            _check_posix_machine_file(
-                item,
-                "the extra CA file the machine's policy names,",
-                sticky_ok=True,
-                consequence=consequence,
-            )
+    for item, role in ((path, "the machine's policy"), *_named_files(named)):
+        _check_posix_machine_file(item, role, sticky_ok=True, consequence=consequence)
 
 
 def _check_posix_machine_file(

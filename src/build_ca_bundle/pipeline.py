@@ -133,31 +133,19 @@ def _settled(finding: Finding, exported: dict[str, str], target: str) -> Finding
     if finding.severity is not Severity.ERROR:
         return finding
     if target == "pip" and "PIP_CERT" in exported:
-        from build_ca_bundle.targets.pip import is_file_shadow
+        from build_ca_bundle.targets.pip import beaten_by_pip_cert
 
-        if is_file_shadow(finding):  # a later file's cert, a command section's
+        if beaten_by_pip_cert(finding):  # a later file's cert, a section's, PIP_CONFIG_FILE
             return Finding(
                 Severity.INFO,
                 finding.where,
                 f"{finding.message}, in this step only: --ci exported "
                 f"PIP_CERT={exported['PIP_CERT']} to the later steps, which beats every "
                 "config file and section",
-                "nothing to do for the later steps; "
-                + finding.fix.replace("delete", "to fix this step too, delete", 1),
+                f"nothing to do for the later steps (for this one: {finding.fix})",
             )
     name = finding.where.removeprefix("environment variable ")
-    if name == finding.where:
-        return finding
-    if name == "PIP_CONFIG_FILE" and "PIP_CERT" in exported:
-        # It chooses pip's config files; PIP_CERT beats every one of them.
-        return Finding(
-            Severity.INFO,
-            finding.where,
-            f"keeps pip from our config file in this step only: --ci exported "
-            f"PIP_CERT={exported['PIP_CERT']} to the later steps, which beats every config file",
-            "nothing to do",
-        )
-    if name not in exported:
+    if name == finding.where or name not in exported:
         return finding
     # Ours reaches the later steps, unless the pipeline itself sets the variable for them.
     return Finding(

@@ -1035,10 +1035,13 @@ def _broken_file(error: _Unreadable) -> Finding:
     )
 
 
-def is_file_shadow(finding: Finding) -> bool:
-    """Whether ``finding`` is a pip file's cert that beats ours (:func:`_global_shadow`,
-    :func:`_command_shadows`: "<file> [<section>]"). PIP_CERT beats every one of them, in
-    every section: pip applies the environment after all config files."""
+def beaten_by_pip_cert(finding: Finding) -> bool:
+    """Whether PIP_CERT set to the bundle settles ``finding``: a pip file's cert that beats
+    ours (:func:`_global_shadow`, :func:`_command_shadows`: "<file> [<section>]"), or a
+    PIP_CONFIG_FILE that keeps pip from our file. pip applies the environment after every
+    config file and section."""
+    if finding.where == "environment variable PIP_CONFIG_FILE":
+        return True
     path, space, section = finding.where.rpartition(" ")
     return bool(path and space) and section.startswith("[") and section.endswith("]")
 
