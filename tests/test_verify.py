@@ -510,25 +510,46 @@ def test_names_a_server_sends_cannot_command_the_ci_system(
 
 
 @contextlib.contextmanager
-def proxy_answering_407(*authenticate: str) -> Iterator[int]:
-    """A proxy on 127.0.0.1 that answers every CONNECT with 407 and these challenges."""
+def raw_server(handle: Callable[[socket.socket], object]) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 (its port): ``handle`` gets each connection, in a thread of
+    its own, and the connection is closed when it returns."""
     listener = socket.create_server(("127.0.0.1", 0))
-    headers = "".join(f"Proxy-Authenticate: {value}\r\n" for value in authenticate)
-    answer = f"HTTP/1.1 407 Proxy Authentication Required\r\n{headers}Content-Length: 0\r\n\r\n"
+
+    def serve_one(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            handle(connection)
 
     def serve() -> None:
         with contextlib.suppress(OSError):
             while True:
                 connection, _ = listener.accept()
-                with connection:
-                    connection.recv(65536)
-                    connection.sendall(answer.encode("ascii"))
+                threading.Thread(target=serve_one, args=(connection,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+def answering(reply: str) -> Callable[[socket.socket], None]:
+    """A connection handler that reads the request, then sends ``reply``."""
+
+    def handle(connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(reply.encode("ascii"))
+
+    return handle
+
+
+def proxy_answering_407(*authenticate: str) -> contextlib.AbstractContextManager[int]:
+    """A proxy on 127.0.0.1 that answers every CONNECT with 407 and these challenges."""
+    headers = "".join(f"Proxy-Authenticate: {value}\r\n" for value in authenticate)
+    return raw_server(
+        answering(
+            f"HTTP/1.1 407 Proxy Authentication Required\r\n{headers}Content-Length: 0\r\n\r\n"
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -687,56 +708,48 @@ def test_timeout_bounds_the_whole_check_of_a_server_not_each_read(tmp_path: Path
     took the connection and said nothing (once per trust source)."""
     import time
 
-    stop = threading.Event()
-    trickler = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
 
-    def trickle() -> None:
-        with contextlib.suppress(OSError):
-            connection, _ = trickler.accept()
-            with connection:
-                connection.recv(65536)
-                for byte in b"HTTP/1.1 200 Connection established\r\nX-Slow: " + b"x" * 200:
-                    if stop.wait(0.25):
-                        return
-                    connection.sendall(bytes([byte]))
+    def trickle(connection: socket.socket) -> None:
+        connection.recv(65536)
+        for byte in b"HTTP/1.1 200 Connection established\r\nX-Slow: " + b"x" * 200:
+            if done.wait(0.25):
+                return
+            connection.sendall(bytes([byte]))
 
-    threading.Thread(target=trickle, daemon=True).start()
     started = time.monotonic()
-    try:
-        result = verify.check_target(
-            "https://pypi.org/simple/",
-            contexts=contexts(bundle_with(tmp_path)),
-            proxy=verify.Proxy.parse(f"http://127.0.0.1:{trickler.getsockname()[1]}"),
-            timeout=1,
-        )
-    finally:
-        stop.set()
-        trickler.close()
+    with raw_server(trickle) as port:
+        try:
+            result = verify.check_target(
+                "https://pypi.org/simple/",
+                contexts=contexts(bundle_with(tmp_path)),
+                proxy=verify.Proxy.parse(f"http://127.0.0.1:{port}"),
+                timeout=1,
+            )
+        finally:
+            done.set()
     assert time.monotonic() - started < 10  # the trickle alone would take 60 s
     (check,) = result.checks
     assert check.status is verify.Status.PROXY
     assert "did not answer within 1 s" in check.detail
 
-    silent = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
+    silent = threading.Event()
 
-    def take() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                accepted.append(silent.accept()[0])
+    def take(connection: socket.socket) -> None:
+        accepted.append(connection)
+        silent.wait(30)  # says nothing, and keeps the connection, until the check is done
 
-    threading.Thread(target=take, daemon=True).start()
-    try:
-        result = verify.check_target(
-            f"https://127.0.0.1:{silent.getsockname()[1]}/",
-            contexts=contexts(bundle_with(tmp_path)),
-            proxy=None,
-            timeout=1,
-        )
-    finally:
-        silent.close()
-        for connection in accepted:
-            connection.close()
+    with raw_server(take) as port:
+        try:
+            result = verify.check_target(
+                f"https://127.0.0.1:{port}/",
+                contexts=contexts(bundle_with(tmp_path)),
+                proxy=None,
+                timeout=1,
+            )
+        finally:
+            silent.set()
     assert len(accepted) == 1  # not once per trust source: they would all wait the same
     (check,) = result.checks
     assert check.status is verify.Status.TLS and "timed out" in check.detail
@@ -780,26 +793,13 @@ def test_no_pin_is_offered_for_a_root_whose_server_certificate_is_wrong_anyway(
 def test_a_web_server_at_the_proxy_address_is_not_blamed_on_the_target(tmp_path: Path) -> None:
     """A "proxy" that answered CONNECT with `200 OK` and a page (a web server at that
     address) was reported as the target's broken TLS: "does it speak https on that port?"."""
-    page = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def answer() -> None:
-        with contextlib.suppress(OSError):
-            connection, _ = listener.accept()
-            with connection:
-                connection.recv(65536)
-                connection.sendall(page.encode("ascii"))
-
-    threading.Thread(target=answer, daemon=True).start()
-    try:
+    with raw_server(answering("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")) as port:
         result = verify.check_target(
             "https://pypi.org/simple/",
             contexts=contexts(bundle_with(tmp_path)),
-            proxy=verify.Proxy.parse(f"http://127.0.0.1:{listener.getsockname()[1]}"),
+            proxy=verify.Proxy.parse(f"http://127.0.0.1:{port}"),
             timeout=5,
         )
-    finally:
-        listener.close()
     (check,) = result.checks
     assert check.status is verify.Status.PROXY
     assert "not a tunnel: it does not look like a proxy" in check.detail
