@@ -368,7 +368,14 @@ def test_no_proxy_is_read_as_pips_own_requests_reads_it(
     import importlib
 
     utils = importlib.import_module("pip._vendor.requests.utils")
-    for variable in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+    for variable in (
+        "no_proxy",
+        "NO_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
     monkeypatch.setenv(name, no_proxy)
@@ -652,6 +659,7 @@ def test_a_pip_index_token_is_not_printed_by_the_check_after_a_build(
     index = f"https://__token__:glpat-s3cret@127.0.0.1:{free_port()}/simple/"
     monkeypatch.setenv("PIP_INDEX_URL", index)
     monkeypatch.setenv("SSL_CERT_FILE", str(make_root("Corp Root").write(tmp_path / "os.pem")))
+    monkeypatch.setattr(verify, "DEFAULT_TARGETS", ())  # pip's index only: no pypi.org here
     first, second = (["--scope", "none", "--output", str(tmp_path / n)] for n in ("a", "b"))
     for arguments in (first, ["--json", *second], ["verify"], ["verify", "--json"]):
         cli.main(arguments)
