@@ -3475,6 +3475,27 @@ def test_help_is_wrapped_to_the_terminal_width(
     assert columns == 50 or max(map(len, option_lines)) > 50 - 2  # wide enough to use it
 
 
+def test_help_lists_each_command_once_and_each_command_says_what_it_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"], quick_checked=True)
+    out = capsys.readouterr().out.splitlines()
+    # a listing is indented 2 (the description's) or 4 (argparse's under COMMAND)
+    listed = [
+        line.split()[0]
+        for line in out
+        if line[:1] == " " and line.lstrip()[:1].isalpha() and len(line) - len(line.lstrip()) <= 4
+    ]
+    for name in ("verify", "doctor", "undo", "env"):
+        assert listed.count(name) == 1, listed
+        with pytest.raises(SystemExit):
+            cli.main([name, "--help"], quick_checked=True)
+        usage, description = capsys.readouterr().out.split("\n\n")[:2]
+        assert f"build-ca-bundle {name}" in usage
+        assert not description.startswith(("positional arguments", "options")), description
+
+
 def test_help_without_columns_uses_80_when_not_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

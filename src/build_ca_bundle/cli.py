@@ -277,15 +277,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="proxy for live checks (default: pip's proxy, then https_proxy)",
     )
 
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # The commands are listed in the description, with their arguments; a help= per command
+    # would list them a second time under COMMAND.
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="one of the commands above (optional)"
+    )
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         """A command's parser: the common flags (out of its help), wrapped as the main one."""
-        sub = commands.add_parser(name, help=summary, formatter_class=_Formatter)
+        sub = commands.add_parser(name, description=summary, formatter_class=_Formatter)
         _common(sub, suppress=True)
         return sub
 
-    verify = command("verify", "live TLS check through your proxy")
+    verify = command(
+        "verify",
+        "Live TLS check of each URL with the bundle, the OS store and certifi, through your\n"
+        "proxy (pip's, or --proxy).",
+    )
     verify.add_argument(
         "urls",
         nargs="*",
@@ -314,21 +322,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up on a server after this long (default: 5)",
     )
 
-    doctor = command("doctor", "find what switches verification off")
+    doctor = command(
+        "doctor",
+        "Find what switches verification off or keeps the bundle from applying; --fix fixes\n"
+        "what is safe to fix alone.",
+    )
     doctor.add_argument(
         "--fix",
         action="store_true",
         help="fix what is safe to fix alone; print the commands for the rest",
     )
 
-    undo = command("undo", "revert every change this tool made")
+    undo = command(
+        "undo",
+        "Revert every change this tool made, and remove its bundle.",
+    )
     undo.add_argument(
         "--dry-run",
         action="store_true",
         default=argparse.SUPPRESS,
         help="say what undo would revert and remove; change nothing",
     )
-    env = command("env", "print the environment variables for other tools")
+    env = command(
+        "env",
+        'Print the environment variables for other tools: eval "$(build-ca-bundle env)".',
+    )
     env.add_argument(
         "--shell",
         choices=["sh", "fish", "powershell", "cmd"],
