@@ -1889,6 +1889,14 @@ def test_doctor_reports_each_ca_variable_once_and_says_what_it_does(
     (ssl_cert_file,) = [f for f in findings if f["where"] == "environment: SSL_CERT_FILE"]
     assert "pip" not in ssl_cert_file["message"]  # pip's cert is not beaten by it
 
+    # A variable naming no file: one error, which says so (it was two, one per angle).
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(store.file.parent / "gone.pem"))
+    cli.main(["doctor", "--json"])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    (gone,) = [f for f in findings if "REQUESTS_CA" in f["where"]]
+    assert gone["severity"] == "error"
+    assert "gone.pem (which does not exist) replaces pip's cert" in gone["message"]
+
 
 def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
     store: Store,

@@ -280,14 +280,13 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         pip_fixed_by=_pip_fixed_by(options.scope, pip_files, env),
     )
     bundle_findings = _bundle_findings(options, env)
-    # pip's plan says exactly how a variable beats pip's cert (an error): the general
-    # warning about the same variable would only say it again.
+    # pip's plan says exactly how a variable beats pip's cert, and whether it names a missing
+    # file: the general finding about the same variable would only say it again.
     for_pip = {f.where.removeprefix("environment variable ") for f in bundle_findings}
     findings = [
         finding
         for finding in audits.run_checks(context)
-        if finding.severity is not Severity.WARNING
-        or finding.where.removeprefix("environment: ") not in for_pip
+        if finding.where.removeprefix("environment: ") not in for_pip
     ]
     findings += bundle_findings
     reason = fastpath.stale_reason(options)

@@ -1091,7 +1091,8 @@ def _environment_findings(value: str, env: PipEnvironment) -> list[Finding]:
             Finding(
                 Severity.ERROR,
                 "environment variable PIP_CERT",
-                f"PIP_CERT={pip_cert} beats every config file",
+                f"PIP_CERT={pip_cert}{_missing(pip_cert, env, expand=True)} beats every "
+                "config file",
                 _unset_fix("PIP_CERT", value, env),
             )
         )
@@ -1106,13 +1107,23 @@ def _environment_findings(value: str, env: PipEnvironment) -> list[Finding]:
                 Finding(
                     Severity.ERROR,
                     f"environment variable {name}",
-                    f"{name}={theirs} replaces pip's cert for every download (unless pip "
-                    "runs with --proxy or --no-proxy-env)",
+                    f"{name}={theirs}{_missing(theirs, env, expand=False)} replaces pip's "
+                    "cert for every download (unless pip runs with --proxy or --no-proxy-env)",
                     _unset_fix(name, value, env),
                 )
             )
         break  # requests reads CURL_CA_BUNDLE only if REQUESTS_CA_BUNDLE is empty
     return findings
+
+
+def _missing(named: str, env: PipEnvironment, *, expand: bool) -> str:
+    """ " (which does not exist)" when the variable names no file: then pip fails every
+    download. pip expands "~" in its own option; requests opens the name as written."""
+    if Path(_path_key(named, env) if expand else named).exists():
+        return ""
+    if named.startswith("~") and Path(_path_key(named, env)).exists():
+        return " (which names no file: requests does not expand '~')"
+    return " (which does not exist)"
 
 
 def _unset_fix(name: str, value: str | None, env: PipEnvironment) -> str:
