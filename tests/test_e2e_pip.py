@@ -120,3 +120,46 @@ def test_post_build_check_verifies_pips_index_through_pips_proxy(
         assert tool.returncode == 0, output(tool)
         assert f"{index.simple_url} via {proxy.url}" in tool.stdout
         assert "bundle   ok" in tool.stdout
+
+
+@pytest.mark.parametrize("proxy_in", ["pip.conf", "https_proxy"])
+def test_requests_ca_bundle_beats_the_bundle_exactly_when_pip_trusts_the_environment(
+    proxy_in: str, tmp_path: Path, isolated_home: Home
+) -> None:
+    """A stale REQUESTS_CA_BUNDLE replaces pip's cert only while pip's session reads the
+    environment: a `proxy` in pip.conf stops that (pip's _build_session), https_proxy does
+    not. The tool said 13 ("beats pip's cert") for both; real pip decides here."""
+    import certifi
+
+    linux_store.require_private_store()
+    with corporate_network(tmp_path) as (index, proxy):
+        corporate = proxy.root.write(tmp_path / "corporate-root.crt")
+        pip_conf = isolated_home.pip_user_config
+        pip_conf.parent.mkdir(parents=True)
+        settings = "[global]\n"
+        extra = {"REQUESTS_CA_BUNDLE": certifi.where()}  # no corporate root in it
+        if proxy_in == "pip.conf":
+            settings += f"proxy = {proxy.url}\n"
+        else:
+            extra["https_proxy"] = proxy.url
+        pip_conf.write_text(settings)
+        tool = linux_store.run(
+            [sys.executable, "-m", "build_ca_bundle", "--no-verify"],
+            tmp=tmp_path / "tool",
+            roots=[corporate],
+            env=clean_env(**extra),
+        )
+        pip = pip_command(
+            "download", "--dest", str(tmp_path / "dl"), PROBE, index_url=index.simple_url
+        )
+        after = linux_store.run(
+            pip, tmp=tmp_path / "pip", roots=[corporate], env=clean_env(**extra)
+        )
+        if proxy_in == "pip.conf":
+            assert after.returncode == 0, output(after)
+            assert tool.returncode == 0, output(tool)
+            assert "REQUESTS_CA_BUNDLE" not in output(tool)
+        else:
+            assert "CERTIFICATE_VERIFY_FAILED" in output(after)
+            assert tool.returncode == 13, output(tool)
+            assert "environment variable REQUESTS_CA_BUNDLE" in tool.stderr

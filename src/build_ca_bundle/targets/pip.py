@@ -1097,7 +1097,11 @@ def _environment_findings(value: str, env: PipEnvironment) -> list[Finding]:
             )
         )
     # requests: REQUESTS_CA_BUNDLE or else CURL_CA_BUNDLE replaces pip's cert whenever the
-    # session trusts the environment (no --proxy, no --no-proxy-env).
+    # session trusts the environment: no proxy, no no-proxy-env, on the command line or in
+    # pip's config (pip's _build_session). An empty proxy counts since pip 26.3 only: said.
+    proxy, no_proxy_env = proxy_options(env)
+    if proxy or no_proxy_env:
+        return findings
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         theirs = env.environ.get(name, "")
         if not theirs:
