@@ -3176,6 +3176,116 @@ def test_every_kind_of_input_change_triggers_a_full_run(
     assert "New In Certifi" in text and "Replaced Extra" in text and "Added Root" in text
 
 
+def _decided_from_the_manifest(capsys: pytest.CaptureFixture[str]) -> bool:
+    """True when the run answered from the manifest alone (a full run lists its sources)."""
+    code, out, _ = run(capsys)
+    assert code == 0
+    return out.startswith("bundle unchanged:") and "certifi:" not in out
+
+
+@pytest.mark.parametrize("named", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_a_named_store_that_appears_after_the_run_brings_a_full_run(
+    named: str,
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A share mounted after logon: the file or folder the variable names was missing at the
+    first run, and its roots went unseen by every run after (found by audit h41)."""
+    late = make_root(f"Arrived In {named}")
+    target = tmp_path / "late"
+    if named == "SSL_CERT_FILE":  # the store keeps a root in its folder meanwhile
+        store.corporate.write(store.folder / f"{store.corporate.hash_name}.0")
+    monkeypatch.setenv(named, str(target))
+    assert not _decided_from_the_manifest(capsys)
+    assert _decided_from_the_manifest(capsys)
+    if named == "SSL_CERT_FILE":
+        late.write(target)
+    else:
+        target.mkdir()
+        late.write(target / f"{late.hash_name}.0")
+    assert not _decided_from_the_manifest(capsys)
+    assert f"Arrived In {named}" in bundle_path(isolated_home).read_text()
+
+
+def _certifi_copy(folder: Path, version: str, extra: bytes = b"") -> Path:
+    """A certifi package in ``folder`` with this version and ``extra`` roots."""
+    import certifi
+
+    package = folder / "certifi"
+    shutil.copytree(Path(certifi.where()).parent, package, dirs_exist_ok=True)
+    init = package / "__init__.py"
+    lines = init.read_text().splitlines()
+    init.write_text(
+        "\n".join(
+            f'__version__ = "{version}"' if line.startswith("__version__") else line
+            for line in lines
+        )
+        + "\n"
+    )
+    cacert = package / "cacert.pem"
+    cacert.write_bytes(Path(certifi.where()).read_bytes() + extra)
+    return cacert
+
+
+def test_upgrading_this_pythons_certifi_after_another_venvs_newer_one_brings_a_full_run(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run that took another venv's newer certifi says "upgrade certifi here"; the user
+    did, and the next run said unchanged: this Python's own cacert.pem was not watched."""
+    from build_ca_bundle import paths
+
+    other = _certifi_copy(tmp_path / "venv-b", "2099.1.1")
+    ours = _certifi_copy(tmp_path / "venv-a", "2000.1.1")
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: other)
+    assert not _decided_from_the_manifest(capsys)  # venv B's run records B's certifi
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: ours)
+    store.add(make_root("Another Corp Root"), "another.pem")  # venv A's full run
+    assert "a newer certifi than this Python's" in run(capsys, "--verbose")[1]
+    assert _decided_from_the_manifest(capsys)
+    _certifi_copy(tmp_path / "venv-a", "2100.1.1", make_root("New In Certifi").pem)
+    assert not _decided_from_the_manifest(capsys)
+    assert "New In Certifi" in bundle_path(isolated_home).read_text()
+
+
+def test_a_certifi_installed_ahead_of_this_one_on_the_import_path_brings_a_full_run(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pip install --user -U certifi` beside a system certifi: the next run imports the
+    user site's, while the old cacert.pem (all the manifest watched) is untouched."""
+    from build_ca_bundle import paths
+
+    system = _certifi_copy(tmp_path / "system-site", "2000.1.1")
+    user_site = tmp_path / "user-site"
+    user_site.mkdir()
+    monkeypatch.setattr(sys, "path", [sys.path[0], str(user_site), str(system.parent.parent)])
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: system)
+    assert not _decided_from_the_manifest(capsys)
+    assert _decided_from_the_manifest(capsys)
+    newer = _certifi_copy(user_site, "2100.1.1", make_root("New In The User Site").pem)
+    monkeypatch.setattr(paths, "certifi_bundle", lambda: newer)  # what find_spec now finds
+    assert not _decided_from_the_manifest(capsys)
+    assert "New In The User Site" in bundle_path(isolated_home).read_text()
+
+
+def test_where_python_finds_certifi_is_part_of_the_runs_key() -> None:
+    from build_ca_bundle import quick
+
+    before = quick.run_key([], {"HOME": "/home/ana"})
+    for name in ("PYTHONPATH", "PYTHONUSERBASE", "PYTHONNOUSERSITE", "PYTHONHOME"):
+        assert quick.run_key([], {"HOME": "/home/ana", name: "/opt/py"}) != before, name
+
+
 def test_the_moment_a_root_in_the_bundle_expires_the_next_run_is_a_full_one(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -137,6 +137,9 @@ def test_a_root_dropped_in_without_update_ca_certificates_is_named_not_trusted(
     assert "run 'sudo update-ca-certificates' to add it" in found[str(waiting)]
     assert "rename it to other.crt" in found[str(wrong)]
     assert tmp_path / "usr/local/share/ca-certificates" in result.inputs
+    # A file added to a subfolder, or one rewritten in place, changes what is pending: the
+    # unchanged-run check watches each (it watched the top folder only: audit h41).
+    assert {waiting.parent, waiting, wrong} <= set(result.inputs)
 
 
 def test_a_der_or_broken_file_in_debians_folder_gets_advice_that_works(tmp_path: Path) -> None:

@@ -66,6 +66,24 @@ def certifi_bundle() -> Path:
     return Path(certifi.where())
 
 
+def certifi_shadows(bundle_file: Path) -> list[Path]:
+    """The import-path entries searched before certifi's folder: a certifi installed into one
+    of them later (``pip install --user -U certifi`` beside a system certifi) is the one the
+    next run imports, with the old ``cacert.pem`` untouched. Watched, its arrival brings a
+    full run. The first entry, the script's folder (or the current one under ``python -m``),
+    is left out: it changes with every install of a script (or by where the run starts), and
+    a ``certifi/`` there is not an install."""
+    package_folder = bundle_file.parent.parent
+    shadows = []
+    # -P (3.11+) puts no such entry first
+    for entry in sys.path if getattr(sys.flags, "safe_path", False) else sys.path[1:]:
+        folder = Path(entry).absolute()
+        if folder == package_folder:
+            break
+        shadows.append(folder)
+    return shadows
+
+
 def certifi_origin(bundle_file: Path) -> Path:
     """The file whose change means certifi's roots changed: ``cacert.pem`` itself, or for a
     zipped install (a zipapp, a .pyz) the archive it is in. ``certifi.where()`` extracts a

@@ -208,9 +208,11 @@ def _certifi(output: Path, options: BuildOptions) -> SourceResult:
     the bundle in turn, and the older certifi brought back roots Mozilla had removed."""
     ours = paths.certifi_bundle()
     newer = _newer_certifi(output, ours, options)
+    result = mozilla.load(ours if newer is None else newer)
+    result.inputs.extend(paths.certifi_shadows(ours))
     if newer is None:
-        return mozilla.load(ours)
-    result = mozilla.load(newer)
+        return result
+    result.inputs.append(paths.certifi_origin(ours))  # upgraded here: this one wins again
     result.notes.append(
         f"certifi's roots from {newer}: a newer certifi than this Python's ({ours}), read by "
         "an earlier run for this bundle; upgrade certifi here to use its own"

@@ -41,6 +41,12 @@ RELEVANT_VARIABLES = (
     "WSL_DISTRO_NAME",
     "SHELL",
     "ZDOTDIR",  # where zsh reads the start-up file --configure env writes
+    # Where Python finds certifi (a newer one on PYTHONPATH or in the user site wins)
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONUSERBASE",
+    "PYTHONNOUSERSITE",
+    "PYTHONSAFEPATH",
 )
 
 # And every variable of these families: the configured tools read them (GIT_SSL_CAINFO,

@@ -17,7 +17,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from build_ca_bundle import openssl, x509der
@@ -181,6 +181,7 @@ class _Reader:
         env_file, env_dirs = self._environment()
         if env_file is not None:
             self.result.named_inputs.append(env_file)
+            self.watch(env_file)  # one created later must bring a full run
             self._read_anchor_file(env_file, "SSL_CERT_FILE", required=True)
         elif self.options.environ.get("SSL_CERT_FILE") != "":
             self._read_first_bundle()
@@ -323,6 +324,7 @@ class _Reader:
 
     def _list_folder(self, folder: Path, *, required: bool) -> list[str] | None:
         """The sorted names in a folder not read yet; None if it is missing or unusable."""
+        self.watch(folder)  # watched while absent too: one created later changes the store
         try:
             info = folder.stat()
         except FileNotFoundError:
@@ -431,9 +433,7 @@ class _Reader:
             return  # the store read is not the distro's: its tool would change nothing here
         stored = {c.certificate.sha256 for c in self.result.candidates}
         for folder_name, tool in PENDING_ANCHOR_FOLDERS:
-            folder = self.live(folder_name)
-            self.watch(folder)
-            for path in _files_below(folder):
+            for path in _files_below(self.live(folder_name), self.watch):
                 self._report_if_pending(path, folder_name, tool, stored)
 
     def _report_if_pending(self, path: Path, folder: str, tool: str, stored: set[str]) -> None:
@@ -573,7 +573,7 @@ class _Reader:
     def _debian_local_certificates(self) -> set[str]:
         """What update-ca-certificates adds from the admin's folder: each *.crt below it."""
         found: set[str] = set()
-        for path in _files_below(self.live(_DEBIAN_LOCAL)):
+        for path in _files_below(self.live(_DEBIAN_LOCAL), self.watch):
             if path.suffix == ".crt":
                 found.update(item.certificate.sha256 for item in parse_file_quietly(path))
         return found
@@ -589,9 +589,12 @@ class _Reader:
 # --- Pure helpers -------------------------------------------------------------------------
 
 
-def _files_below(folder: Path) -> list[Path]:
+def _files_below(folder: Path, watch: Callable[[Path], None]) -> list[Path]:
     """The regular files in ``folder`` and its subfolders, sorted; none if it is absent.
-    Links are followed, as the distro tools follow them, but a folder is entered once."""
+    Links are followed, as the distro tools follow them, but a folder is entered once.
+    ``folder``, each subfolder and each file are watched: one added, removed or rewritten
+    anywhere below changes what the caller finds."""
+    watch(folder)
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
     for top, folders, names in os.walk(folder, followlinks=True):
@@ -605,7 +608,11 @@ def _files_below(folder: Path) -> list[Path]:
             continue
         seen.add((info.st_dev, info.st_ino))
         folders.sort()
-        found.extend(here / name for name in sorted(names) if (here / name).is_file())
+        watch(here)
+        files = [here / name for name in sorted(names) if (here / name).is_file()]
+        for path in files:
+            watch(path)
+        found.extend(files)
     return found
 
 
