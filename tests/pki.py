@@ -270,6 +270,19 @@ def make_v1_root(common_name: str = "Old v1 Root") -> Issued:
     return Issued(x509.load_der_x509_certificate(der), key)
 
 
+def with_version(issued: Issued, version: int) -> bytes:
+    """``issued``'s own root, re-signed with an explicit version field of ``version`` (0-based,
+    so 1 is a v2 certificate, 0 a v1 that writes its default out). OpenSSL loads both;
+    cryptography refuses both (InvalidVersion, EncodedDefault), so this is DER only."""
+    tbs_items = _elements(_strip(issued.cert.tbs_certificate_bytes))
+    tbs_items[0] = _tlv(0xA0, _tlv(0x02, bytes([version])))
+    tbs = _tlv(0x30, b"".join(tbs_items))
+    assert isinstance(issued.key, ec.EllipticCurvePrivateKey)
+    signature = issued.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    outer = _elements(_strip(issued.der))
+    return _tlv(0x30, tbs + outer[1] + _tlv(0x03, b"\x00" + signature))
+
+
 # sha1WithRSAEncryption (1.2.840.113549.1.1.5) with its NULL parameters.
 _SHA1_WITH_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
 
@@ -322,14 +335,14 @@ def _strip(element: bytes) -> bytes:
 
 
 def trusted_certificate(
-    issued: Issued,
+    issued: Issued | bytes,
     *,
     trust: list[str] | None = None,
     reject: list[str] | None = None,
     alias: str | None = None,
 ) -> bytes:
     """PEM ``TRUSTED CERTIFICATE`` in OpenSSL's aux format, as p11-kit and ``openssl x509
-    -addtrust`` write it."""
+    -addtrust`` write it (of an issued certificate, or of DER bytes)."""
     import base64
 
     aux = b""
@@ -339,7 +352,7 @@ def trusted_certificate(
         aux += _tlv(0xA0, b"".join(_oid(value) for value in reject))
     if alias is not None:
         aux += _tlv(0x0C, alias.encode())
-    blob = issued.der + _tlv(0x30, aux)
+    blob = (issued if isinstance(issued, bytes) else issued.der) + _tlv(0x30, aux)
     text = base64.encodebytes(blob).replace(b"\n", b"")
     lines = [text[i : i + 64] for i in range(0, len(text), 64)]
     return (

@@ -35,6 +35,7 @@ from tests.pki import (
     make_sha1_root,
     make_v1_root,
     trusted_certificate,
+    with_version,
 )
 
 EMAIL = "1.3.6.1.5.5.7.3.4"
@@ -208,6 +209,46 @@ def test_ca_and_self_signed_rules(make: object, is_ca: bool, self_signed: bool) 
     issued = make()  # type: ignore[operator]
     cert = parse_der(issued.der)
     assert (cert.is_ca, cert.self_signed) == (is_ca, self_signed)
+
+
+@pytest.mark.parametrize("version", [1, 0], ids=["v2", "explicit-v1-default"])
+def test_a_trusted_certificate_cryptography_cannot_read_is_decided_as_openssl_does(
+    version: int, tmp_path: Path
+) -> None:
+    """`openssl x509 -setalias Corp -trustout` of a v2 root (or a v1 one writing its default
+    version out): OpenSSL trusts it for TLS (its compatibility trust: self-issued), while
+    cryptography refuses to read it. Deciding it raised cryptography's error: a traceback
+    that stopped the whole run (found by audit h42)."""
+    import shutil
+    import subprocess
+
+    root = make_root("Corp Aliased Root")
+    der = with_version(root, version)
+    trusted = trusted_certificate(der, alias="Corp")
+    (item,), problems = parse_pem(trusted, "corp.pem")
+    assert problems == []
+    verdict = aux_verdict(item.certificate, item.aux)  # raised ValueError
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: the oracle for this verdict")
+    (tmp_path / "anchor.pem").write_bytes(trusted)
+    leaf = root.issue("server.example")
+    (tmp_path / "leaf.pem").write_bytes(leaf.pem)
+    check = subprocess.run(
+        [
+            openssl,
+            "verify",
+            "-CAfile",
+            str(tmp_path / "anchor.pem"),
+            "-purpose",
+            "sslserver",
+            str(tmp_path / "leaf.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (verdict is Verdict.TRUST) == (check.returncode == 0), check.stdout + check.stderr
 
 
 def test_a_root_self_signed_with_sha1_is_self_signed() -> None:

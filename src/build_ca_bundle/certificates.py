@@ -256,8 +256,15 @@ def _signs_itself(cert: Certificate) -> bool:
     if _signed_by(cert, cert):
         return True
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+    from cryptography.x509 import InvalidVersion
 
-    x509 = cert.x509
+    try:
+        x509 = cert.x509
+    except (ValueError, InvalidVersion):
+        # cryptography refuses some certificates OpenSSL reads (a v2 one, a v1 that writes
+        # its default version out). OpenSSL's own rule checks no signature (v3_purp.c,
+        # EXFLAG_SS: self-issued, its key identifiers not disagreeing): self-issued it is.
+        return True
     try:
         key = x509.public_key()
         scheme = x509.signature_algorithm_parameters
