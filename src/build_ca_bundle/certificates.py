@@ -166,14 +166,6 @@ class Certificate(Value):
     def issuer_serial(self) -> tuple[bytes, int]:
         return (self.fields.issuer_der, self.serial_number)
 
-    @functools.cached_property
-    def key(self) -> str:
-        return _describe_key(self.x509.public_key())
-
-    @functools.cached_property
-    def signature_algorithm(self) -> str:
-        return _signature_name(self.x509)
-
     def expired(self, now: dt.datetime) -> bool:
         return self.not_after < now
 
@@ -281,28 +273,6 @@ def _signs_itself(cert: Certificate) -> bool:
     except Exception:  # InvalidSignature, UnsupportedAlgorithm (MD2...), odd keys
         return False
     return True
-
-
-def _describe_key(key: object) -> str:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-
-    if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA {key.key_size}"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC {key.curve.name}"
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519"
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA {key.key_size}"
-    return type(key).__name__
-
-
-def _signature_name(cert: x509.Certificate) -> str:
-    oid = cert.signature_algorithm_oid
-    name: str = getattr(oid, "_name", "") or oid.dotted_string
-    return name
 
 
 # --- OpenSSL "TRUSTED CERTIFICATE" (certificate followed by CertAux) -------------------------
