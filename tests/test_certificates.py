@@ -224,7 +224,7 @@ def test_a_trusted_certificate_cryptography_cannot_read_is_decided_as_openssl_do
     der = with_version(root, version)
     trusted = trusted_certificate(der, alias="Corp")
     (item,), problems = parse_pem(trusted, "corp.pem")
-    assert problems == []
+    assert problems == [] and item.aux is not None
     verdict = aux_verdict(item.certificate, item.aux)  # raised ValueError
     openssl = shutil.which("openssl")
     if openssl is None:
@@ -503,6 +503,39 @@ def test_a_truncated_block_does_not_hide_the_blocks_after_it() -> None:
     )
     parsed, _ = parse_pem(data, "cut.pem")
     assert [p.certificate.label for p in parsed] == ["After A Cut", "After A Stray Key Header"]
+
+
+class _CountingBytes(bytes):
+    """Bytes that count how many bytes their searches cover: a measure of the reader's work
+    that no machine's speed changes."""
+
+    scanned = 0
+
+    def find(self, sub: bytes, start: int | None = None, end: int | None = None) -> int:  # type: ignore[override]
+        begin = 0 if start is None else start
+        stop = len(self) if end is None else end
+        found = super().find(sub, begin, stop)
+        _CountingBytes.scanned += (stop if found == -1 else found) - begin
+        return found
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n",
+        b"-----BEGIN CERTIFICATE-----\n -----END CERTIFICATE-----\n",
+    ],
+    ids=["no END line", "an indented END"],
+)
+def test_reading_many_cut_off_blocks_is_linear_in_the_files_size(block: bytes) -> None:
+    """Each BEGIN searched for its END to the end of the file: 825 KB of cut-off blocks
+    took 25 s (audit h42), a hang at logon. A search now stops at the next BEGIN."""
+    for count in (1000, 4000):
+        _CountingBytes.scanned = 0
+        data = _CountingBytes(block * count)
+        parsed, problems = parse_pem(data, "many.pem")
+        assert (parsed, len(problems)) == ([], count)
+        assert _CountingBytes.scanned <= 4 * len(data), (count, _CountingBytes.scanned)
 
 
 _MARKER_LINES = {
