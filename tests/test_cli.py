@@ -3346,6 +3346,8 @@ def test_a_certificate_ssl_cannot_load_is_left_out_and_the_rest_written(
     assert store.corporate.pem.decode().strip() in text
     assert "Refused By OpenSSL" not in text
     assert "Refused By OpenSSL" in out and "cannot load it" in out
+    (line,) = [line for line in out.splitlines() if "cannot load it" in line]
+    assert str(store.folder) in line  # the file to fix or remove
 
 
 PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----\n", re.S)

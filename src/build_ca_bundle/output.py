@@ -191,7 +191,8 @@ def build_human(report: BuildReport, *, verbose: bool = False) -> None:
         say(f"left out ({len(report.selection.excluded)}):")
         for item in report.selection.excluded:
             cert = item.certificate
-            say(f"  {cert.label} (sha256 {cert.sha256[:16]}): {item.reason}")
+            # Where it was found: the file to fix or remove (an unloadable root's above all).
+            say(f"  {cert.label} (sha256 {cert.sha256[:16]}) from {item.source}: {item.reason}")
     # One that is an error (an --extra-ca path not read) is said once, on stderr, below.
     told = {finding.where for finding in report.findings}
     problems = [problem for problem in report.problems if problem.where not in told]
