@@ -553,6 +553,20 @@ _MARKER_LINES = {
         b"CERTIFICATE-----\n", b"CERTIFICATE-----x\n", 1
     ),
     "indented END line": lambda pem: pem.replace(b"-----END", b" -----END"),
+    # OpenSSL strips every trailing byte <= ' ' as a signed char: 0x80 and up too.
+    "no-break space (UTF-8) after each line, pasted from a web page": lambda pem: b"\n".join(
+        line + b"\xc2\xa0" if line else line for line in pem.split(b"\n")
+    ),
+    "no-break space (Latin-1) after the base64 lines": lambda pem: pem.replace(
+        b"\n", b"\xa0\n"
+    ).replace(b"-----\xa0\n", b"-----\n"),
+    "NUL after the base64 lines": lambda pem: pem.replace(b"\n", b"\x00\n").replace(
+        b"-----\x00\n", b"-----\n"
+    ),
+    "zero-width space after BEGIN": lambda pem: pem.replace(
+        b"CERTIFICATE-----\n", "CERTIFICATE-----\u200b\n".encode(), 1
+    ),
+    "no-break space inside a base64 line": lambda pem: pem[:40] + b"\xc2\xa0" + pem[40:],
 }
 
 

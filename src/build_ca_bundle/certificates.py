@@ -37,10 +37,15 @@ SERVER_AUTH_PURPOSES = frozenset({SERVER_AUTH, ANY_EKU})
 # OpenSSL spelling still found in hand-made bundles.
 _PLAIN_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE"})
 _TRUSTED_LABEL = b"TRUSTED CERTIFICATE"
+# What OpenSSL's PEM reader strips from the end of every line (pem_lib.c sanitize_line:
+# each byte <= ' ' as a *signed* char): spaces, tabs, CR, control characters, and any byte
+# from 0x80 on, so a no-break space pasted from a web page or a mail is nothing to it.
+_LINE_TRAILER = bytes(range(0x21)) + bytes(range(0x80, 0x100))
 # A BEGIN line as OpenSSL's PEM reader takes it: at the start of a line, and nothing after
-# it but what the reader strips (spaces, tabs, CR, control characters). An indented one is
-# no BEGIN line to OpenSSL; a trailing space is nothing (text pasted from a mail).
-_PEM_BEGIN_LINE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----[\x00-\x09\x0b-\x20]*(?:\n|\Z)")
+# it but that trailer. An indented one is no BEGIN line to OpenSSL.
+_PEM_BEGIN_LINE = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----[\x00-\x09\x0b-\x20\x80-\xff]*(?:\n|\Z)"
+)
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 # The first line of every bundle we write. A file that carries it is our own output and is
@@ -416,13 +421,20 @@ def _begin_line(data: bytes, start: int) -> re.Match[bytes] | None:
     return None
 
 
+def _base64_body(body: bytes) -> bytes:
+    """A block's bytes, decoded as OpenSSL decodes them: each line without its trailer
+    (``_LINE_TRAILER``), white space anywhere skipped. Raises binascii.Error."""
+    lines = (line.rstrip(_LINE_TRAILER) for line in body.split(b"\n"))
+    return base64.b64decode(b"".join(b"".join(lines).split()), validate=True)
+
+
 def pem_fingerprints(data: bytes) -> set[str]:
     """The SHA-256 of every well-formed certificate block, without parsing one."""
     found = set()
     for label, body in _pem_blocks(data):
         if label in _PLAIN_LABELS and body is not None and b":" not in body:
             with contextlib.suppress(binascii.Error, ValueError):
-                der = base64.b64decode(b"".join(body.split()), validate=True)
+                der = _base64_body(body)
                 found.add(hashlib.sha256(der).hexdigest())
     return found
 
@@ -445,7 +457,7 @@ def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
             problems.append(Problem(block, "skipped: PEM block has RFC 1421 headers"))
             continue
         try:
-            blob = base64.b64decode(b"".join(body.split()), validate=True)
+            blob = _base64_body(body)
         except (binascii.Error, ValueError):
             problems.append(Problem(block, "skipped: invalid base64"))
             continue
