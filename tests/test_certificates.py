@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -538,7 +539,7 @@ def test_reading_many_cut_off_blocks_is_linear_in_the_files_size(block: bytes) -
         assert _CountingBytes.scanned <= 4 * len(data), (count, _CountingBytes.scanned)
 
 
-_MARKER_LINES = {
+_MARKER_LINES: dict[str, Callable[[bytes], bytes]] = {
     "trailing white space after BEGIN (pasted from a mail)": lambda pem: pem.replace(
         b"CERTIFICATE-----\n", b"CERTIFICATE----- \t\n", 1
     ),
