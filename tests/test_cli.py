@@ -3286,6 +3286,33 @@ def test_where_python_finds_certifi_is_part_of_the_runs_key() -> None:
         assert quick.run_key([], {"HOME": "/home/ana", name: "/opt/py"}) != before, name
 
 
+def test_a_run_without_the_last_runs_extra_ca_says_which_roots_leave_with_it(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--extra-ca corp.pem` fixed pip; the next plain run (a logon script's) dropped the
+    root in silence and pip failed again (audit h43). It is said, with the fix."""
+    monkeypatch.chdir(tmp_path)
+    make_root("Given By Hand").write(tmp_path / "corp.pem")
+    assert run(capsys, "--extra-ca", "corp.pem")[0] == 0  # relative, as typed
+    assert run(capsys, "--extra-ca", str(tmp_path / "corp.pem"))[0] == 0
+    code, out, err = run(capsys)
+    assert code == 0
+    said = out + err
+    assert f"{tmp_path / 'corp.pem'}: named with --extra-ca by an earlier run, not by" in said
+    assert "1 root(s) it gave left the bundle (Given By Hand)" in said
+    assert f"pass --extra-ca {tmp_path / 'corp.pem'} on every run" in said
+    assert "Given By Hand" not in bundle_path(isolated_home).read_text()
+    code, out, err = run(capsys)  # unchanged: the last full run's warnings are repeated
+    assert out.startswith("bundle unchanged:") and "left the bundle" in out + err
+    store.add(make_root("Another Corp Root"), "another.pem")  # the next full run
+    code, out, err = run(capsys)
+    assert "left the bundle" not in out + err  # its record had no extra CA: nothing left
+
+
 def test_the_moment_a_root_in_the_bundle_expires_the_next_run_is_a_full_one(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -129,6 +129,7 @@ def record(
     not_applied: bool = False,
     arguments: Sequence[str] | None = None,
     when_read: dict[str, Signature] | None = None,
+    extra_ca: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
     bundle's load proof (``bundle.proof``), if its bytes are known to load; ``not_applied``:
@@ -149,6 +150,9 @@ def record(
         "options": options_key,  # BuildOptions.options_key: the same options, spelled otherwise
         # The CLI arguments of the run, for doctor to name it: absent in older records.
         "arguments": None if arguments is None else list(arguments),
+        # The extra CA files and folders, absolute: a later run without one says what the
+        # bundle loses with it (absent in older records).
+        "extra_ca": list(extra_ca),
         "certificates": certificates,
         "expires": expires,  # seconds since the epoch
         "inputs": {name: _settled(name, before) for name in names},

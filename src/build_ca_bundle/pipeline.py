@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -350,6 +351,7 @@ def _build(options: BuildOptions) -> BuildReport:
         exclude=options.exclude,
     )
     _check_usable(selection, options)
+    left_behind = _extra_ca_left_behind(output, options, selection)
     plans = _plan_targets(output, extra_path, options)
     # The configs as planned, and (below) as each tool's changes left them: one that another
     # writer changes before the record is written is recorded as changed (manifest.record).
@@ -382,6 +384,7 @@ def _build(options: BuildOptions) -> BuildReport:
         changes=changes,
         dry_run=options.dry_run,
         notices=[
+            *left_behind,
             *_extra_not_read(sources),
             *_not_valid_yet(selection, now),
             *_tools_left_alone(options),
@@ -439,6 +442,61 @@ def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
         if source.kind is SourceKind.EXTRA and source.name != PINNED
         for problem in source.problems
     ]
+
+
+# A root's header in a bundle we wrote (bundle.render): its label, fingerprint and sources.
+_HEADER_ORIGINS = re.compile(
+    rb'^# Label: "([^"\n]*)"\n(?:# [^\n]*\n)*?# SHA256 Fingerprint: ([0-9a-f:]+)\n'
+    rb"# Source: ([^\n]*)\n",
+    re.MULTILINE,
+)
+
+
+def _extra_ca_left_behind(
+    output: Path, options: BuildOptions, selection: Selection
+) -> list[Finding]:
+    """An --extra-ca the last run had and this one lacks: its roots leave the bundle. A
+    plain logon run after a developer's `--extra-ca corp.pem` dropped the corporate root in
+    silence, and pip failed again (found by audit h43). Said, with the fix."""
+    recorded = manifest.load(output)
+    before = recorded.get("extra_ca") if recorded is not None else None
+    now = {_absolute_text(path) for path in options.extra_ca}
+    gone = [p for p in before if isinstance(p, str) and p not in now] if before else []
+    content = bundle.read_existing(output) if gone else None
+    if not content:
+        return []
+    kept = {entry.certificate.sha256 for entry in selection.entries}
+    findings = []
+    for path in gone:
+        labels = []
+        for label, colons, origins in _HEADER_ORIGINS.findall(content):
+            sha256 = colons.decode("ascii").replace(":", "")
+            given = any(
+                origin == path or origin.startswith(path + os.sep)
+                for origin in map(_absolute_text, origins.decode("ascii", "replace").split(", "))
+            )
+            if given and sha256 not in kept:
+                labels.append(label.decode("ascii", "replace"))
+        if labels:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    path,
+                    f"named with --extra-ca by an earlier run, not by this one: "
+                    f"{len(labels)} root(s) it gave left the bundle ({', '.join(labels)})",
+                    f"pass --extra-ca {path} on every run (a logon script's too), or name it "
+                    "in the policy's extra_ca",
+                )
+            )
+    return findings
+
+
+def _absolute_text(path: str | Path) -> str:
+    """``path`` from the current folder (as given, if that folder is gone)."""
+    try:
+        return str(Path(path).absolute())
+    except OSError:
+        return str(path)
 
 
 def _tools_left_alone(options: BuildOptions) -> list[Finding]:
@@ -779,6 +837,7 @@ def _record_manifest(
             not_applied=report.not_applied(),
             arguments=options.arguments,
             when_read=when_read,
+            extra_ca=[_absolute_text(path) for path in options.extra_ca],
         ),
     )
 

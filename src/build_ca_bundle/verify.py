@@ -727,8 +727,9 @@ def advise(result: TargetResult) -> list[str]:
             )
         else:
             advice.append(
-                f"the OS does not trust `{issuer}` either: ask IT for this root, then "
-                "run `build-ca-bundle --extra-ca FILE`"
+                f"the OS does not trust `{issuer}` either: ask IT to install this root in "
+                "the OS store, or run `build-ca-bundle --extra-ca FILE` (on every later run "
+                "too, or name FILE in the policy's extra_ca)"
             )
             if top is not None and not top.is_ca:
                 # Only the server's own certificate came. An intercepting proxy's CA is a
