@@ -2856,6 +2856,13 @@ def test_a_failed_live_check_is_checked_again_by_the_next_run_not_called_unchang
             out = capsys.readouterr().out
             assert "certificates); nothing to do" not in out  # not the unchanged run
             assert f"{index.url}\n  bundle   certificate" in out  # checked, and failed
+        # doctor and --check agree: a run changes nothing (current), the check failed.
+        assert cli.main(["--check"]) == ExitCode.OK
+        capsys.readouterr()
+        cli.main(["doctor", "--json"])
+        findings = json.loads(capsys.readouterr().out)["findings"]
+        messages = [f["message"] for f in findings if f["where"] == str(bundle_path(isolated_home))]
+        assert len(messages) == 1 and "live check of pip's index failed" in messages[0]
         store.add(inspecting, "proxy-root.pem")  # IT's root arrives
         assert cli.main([]) == ExitCode.OK
         assert "bundle   ok" in capsys.readouterr().out

@@ -289,7 +289,20 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         if finding.where.removeprefix("environment: ") not in for_pip
     ]
     findings += bundle_findings
-    reason = fastpath.stale_reason(options)
+    if manifest.check_failed(fastpath.bundle_path(options)):
+        # Not "the bundle is not current, run build-ca-bundle": that run changes nothing
+        # (--check says current); the check found a root missing (audit h43).
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                str(fastpath.bundle_path(options)),
+                "the last run's live check of pip's index failed on a certificate: pip "
+                "may fail there with the bundle",
+                "run build-ca-bundle verify: it says which server failed, and whose root "
+                "neither the bundle nor the OS trusts",
+            )
+        )
+    reason = fastpath.stale_reason(options, live_check=False)
     if reason == manifest.OPTIONS_CHANGED:
         reason, arguments = fastpath.recorded_run(options)
         if reason is None:

@@ -15,16 +15,19 @@ def bundle_path(options: BuildOptions) -> Path:
     return options.output or default_bundle_path(options.scope, environ=options.environ)
 
 
-def stale_reason(options: BuildOptions) -> str | None:
-    """None when the last full run's result still holds; otherwise why not."""
-    return check(options)[0]
+def stale_reason(options: BuildOptions, *, live_check: bool = True) -> str | None:
+    """None when the last full run's result still holds; otherwise why not. ``live_check``:
+    as :func:`manifest.why_stale`."""
+    return check(options, live_check=live_check)[0]
 
 
-def check(options: BuildOptions) -> tuple[str | None, list[str]]:
+def check(options: BuildOptions, *, live_check: bool = True) -> tuple[str | None, list[str]]:
     """:func:`stale_reason`, and while the run still holds, the errors it found (they hold
     too: PIP_CERT beats our setting, say), from one reading of the record."""
     now, path, recorded = _recorded(options)
-    reason = manifest.why_stale(recorded, options.key(), now, path, options_key=options.options_key)
+    reason = manifest.why_stale(
+        recorded, options.key(), now, path, options_key=options.options_key, live_check=live_check
+    )
     return reason, manifest.recorded_errors(recorded) if reason is None else []
 
 

@@ -278,14 +278,16 @@ def why_stale(
     bundle: str | os.PathLike[str],
     *,
     options_key: Callable[[], str] | None = None,
+    live_check: bool = True,
 ) -> str | None:
     """:func:`stale_reason` for a record already loaded. The run is the recorded one if its
     argv ``key`` is, or else the key ``options_key`` makes from the options as resolved
-    (made only then: the argv key answers for the usual logon run). A ``key`` of None
-    asks only whether the recorded run's inputs and outputs are as it left them."""
+    (made only then: the argv key answers for the usual logon run). ``live_check``: a
+    failed live check counts (the next run is a full one); doctor says it apart. A ``key``
+    of None asks only whether the recorded run's inputs and outputs are as it left them."""
     if manifest is None:
         return "no record of an earlier run"
-    if manifest.get("check_failed") is True:
+    if live_check and manifest.get("check_failed") is True:
         return "the last run's live check failed on a certificate: checking again"
     if (
         key is not None
