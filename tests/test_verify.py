@@ -482,6 +482,23 @@ def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
     assert "not a valid port (1-65535)" in payload["error"]["message"]
 
 
+def test_verify_with_a_bundle_that_is_not_there_is_a_usage_error_before_any_connection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verify --bundle /tmp/nope.pem` checked three servers, said "no bundle at ...: run
+    build-ca-bundle first" (which never makes that file) for each, and exited 5."""
+    from build_ca_bundle import verify as live
+
+    def no_network(*_: object, **__: object) -> object:
+        raise AssertionError("connected")
+
+    monkeypatch.setattr(live, "check_target", no_network)
+    missing = tmp_path / "nope.pem"
+    assert cli.main(["verify", "--json", "--bundle", str(missing)]) == ExitCode.USAGE
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["error"]["message"] == f"--bundle {missing}: no such file"
+
+
 AZURE_COMMAND = "##vso[task.setvariable variable=PIP_INDEX_URL]https://e.vil/s"
 
 

@@ -208,13 +208,16 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import verify as live
     from build_ca_bundle.targets import pip
 
+    from build_ca_bundle.errors import UsageError
+
     env = pip.PipEnvironment.current(options.environ)
+    if args.bundle is not None and not args.bundle.is_file():
+        # Said before any connection; "run build-ca-bundle first" would never make it.
+        raise UsageError(f"--bundle {args.bundle}: no such file")
     targets = list(args.urls)
     for url in targets:  # a typo is the user's to fix, not "offline" (exit 7)
         reason = live.unreachable_reason(url)
         if reason is not None:
-            from build_ca_bundle.errors import UsageError
-
             raise UsageError(f"{live.redacted(url)}: {reason}")
     if not targets:  # pip's own indexes, then the public ones they do not cover
         targets = [*options.verify_targets, *_pip_indexes(env)]
