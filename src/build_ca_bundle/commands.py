@@ -206,9 +206,8 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
 def verify(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import fastpath
     from build_ca_bundle import verify as live
-    from build_ca_bundle.targets import pip
-
     from build_ca_bundle.errors import UsageError
+    from build_ca_bundle.targets import pip
 
     env = pip.PipEnvironment.current(options.environ)
     if args.bundle is not None and not args.bundle.is_file():
