@@ -470,6 +470,32 @@ def test_pip_version_is_reported(tmp_path: Path) -> None:
     assert finding.severity is Severity.INFO
 
 
+@pytest.mark.parametrize(
+    ("config", "environ", "only_certifi"),
+    [
+        ("[global]\nuse-deprecated = legacy-certs\n", {}, True),
+        ("[install]\nuse_deprecated = legacy-certs\n", {}, True),
+        ("[list]\nuse-deprecated = legacy-certs\n", {}, False),  # not an install's
+        ("[global]\nuse-deprecated = legacy-certs\n", {"PIP_USE_DEPRECATED": "x"}, False),
+        ("[global]\n", {"PIP_USE_DEPRECATED": "legacy-certs"}, True),
+    ],
+)
+def test_pips_legacy_certs_is_read_from_its_config_files_too(
+    config: str, environ: dict[str, str], only_certifi: bool, tmp_path: Path
+) -> None:
+    """`use-deprecated = legacy-certs` in pip.conf turns truststore off as the variable does:
+    doctor said pip trusted the OS store (audit h43)."""
+    from importlib import metadata
+
+    if tuple(int(p) for p in metadata.version("pip").split(".")[:2]) < (24, 2):
+        pytest.skip("this pip trusts only certifi whatever its config says")
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text(config)
+    ctx = doctor.DoctorContext(home=tmp_path, cwd=tmp_path, environ=environ, pip_files=[pip_conf])
+    (finding,) = doctor.check_pip_version(ctx)
+    assert ("trusts only certifi" in finding.message) is only_certifi, finding.message
+
+
 def test_the_npmrc_npm_config_userconfig_names_is_audited(
     isolated_home: Home, tmp_path: Path
 ) -> None:
