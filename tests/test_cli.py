@@ -1898,6 +1898,28 @@ def test_doctor_reports_each_ca_variable_once_and_says_what_it_does(
     assert "gone.pem (which does not exist) replaces pip's cert" in gone["message"]
 
 
+def test_a_log_taking_stdout_and_stderr_gets_the_lines_in_the_order_they_were_said(
+    store: Store, tmp_path: Path, isolated_home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`build-ca-bundle >> logon.log 2>&1`: stdout is block-buffered in a file, so the error
+    about PIP_CERT landed above the "wrote" line it follows (audit h43)."""
+    monkeypatch.setenv("PIP_CERT", str(store.file))
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # this machine sets it; a PC does not
+    log = tmp_path / "logon.log"
+    with log.open("wb") as both:
+        done = subprocess.run(
+            [sys.executable, "-m", "build_ca_bundle", "--no-verify"],
+            stdout=both,
+            stderr=both,
+            check=False,
+        )
+    assert done.returncode == ExitCode.NOT_APPLIED
+    lines = log.read_text().splitlines()
+    wrote = next(n for n, line in enumerate(lines) if line.startswith("wrote "))
+    error = next(n for n, line in enumerate(lines) if line.startswith("error: "))
+    assert wrote < error, lines
+
+
 def test_quiet_still_says_on_stderr_what_keeps_pip_from_the_bundle(
     store: Store,
     isolated_home: Home,

@@ -29,6 +29,10 @@ def say(line: str = "", stream: TextIO | None = None) -> None:
     encoding = getattr(target, "encoding", None) or "utf-8"
     line = inert(line)
     with guarded():
+        if target is not sys.stdout and sys.stdout is not None:
+            # A log that takes both (`>> log 2>&1`) gets the lines in the order they were
+            # said: block-buffered stdout put every error above the "wrote" it follows.
+            sys.stdout.flush()
         print(line.encode(encoding, "backslashreplace").decode(encoding), file=target)
 
 
