@@ -372,6 +372,26 @@ def test_curl_ca_bundle_is_moot_when_requests_ca_bundle_is_ours(tmp_path: Path) 
     assert findings_for(env, bundle) == {}
 
 
+def test_a_trusted_host_left_in_a_pip_file_is_said_by_the_build_too(tmp_path: Path) -> None:
+    """Only doctor said it: a developer's run fixed pip and left verification off for the
+    hosts an old workaround named (audit h43). Each file once, [DEFAULT]'s once."""
+    env = make_env(tmp_path)
+    glob = tmp_path / "root" / "etc" / "pip.conf"
+    glob.parent.mkdir(parents=True)
+    glob.write_text("[DEFAULT]\ntrusted-host = mirror.corp\n[global]\ntimeout = 5\n")
+    user = target_file(Scope.USER, env)
+    user.parent.mkdir(parents=True)
+    user.write_text("[global]\ntrusted-host = pypi.org\n  files.pythonhosted.org\n")
+    found = findings_for(env, bundle_in(tmp_path))
+    assert found[str(user)] == (
+        "trusted-host [global] pypi.org files.pythonhosted.org: pip skips TLS verification "
+        "for these hosts, which the bundle makes needless"
+    )
+    assert found[str(glob)].startswith("trusted-host [DEFAULT] mirror.corp: ")
+    user.write_text("[global]\ntimeout = 5\n")
+    assert str(user) not in findings_for(env, bundle_in(tmp_path))
+
+
 def test_pip_config_file_devnull_is_reported(tmp_path: Path) -> None:
     found = findings_for(make_env(tmp_path, PIP_CONFIG_FILE="/dev/null"), bundle_in(tmp_path))
     assert "reads no config file" in found["environment variable PIP_CONFIG_FILE"]

@@ -956,6 +956,37 @@ def _findings(target: ConfigFile, value: str, scope: Scope, env: PipEnvironment)
         findings.extend(_command_shadows(target, value, env))
         findings.extend(_other_file_findings(target.path, order, value, env))
     findings.extend(_environment_findings(value, env))
+    findings.extend(_trusted_host_findings(order, env))
+    return findings
+
+
+def _trusted_host_findings(order: list[Path], env: PipEnvironment) -> list[Finding]:
+    """A trusted-host left in a pip file keeps verification off for its hosts after the
+    bundle made it needless: said by every full run, not by doctor alone (audit h43)."""
+    findings = []
+    for path in order:
+        try:
+            loaded = _read(path, env)
+        except _Unreadable:
+            continue  # said by the broken-file finding
+        default = loaded.defaults.get("trusted-host", "")
+        own = {"DEFAULT": default} if default.strip() else {}
+        for section, values in loaded.sections.items():  # [DEFAULT]'s is merged into each
+            value = values.get("trusted-host", "")
+            if value.strip() and value != default:
+                own[section] = value
+        hosts = [f"[{section}] {' '.join(value.split())}" for section, value in own.items()]
+        if hosts:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    str(path),
+                    f"trusted-host {'; '.join(hosts)}: pip skips TLS verification for these "
+                    "hosts, which the bundle makes needless",
+                    "build-ca-bundle doctor --fix removes it (once pip uses the bundle); "
+                    "build-ca-bundle doctor says where else verification is off",
+                )
+            )
     return findings
 
 
