@@ -87,6 +87,36 @@ def test_advice_does_not_speak_for_a_store_it_did_not_check() -> None:
     assert "the OS does not" not in advice
 
 
+@pytest.mark.parametrize("proxy", [None, "http://alice:s3cret@proxy.corp:8080"])
+def test_a_lone_server_certificate_blames_the_server_only_without_a_proxy(
+    proxy: str | None,
+) -> None:
+    """Only the leaf came: straight from the server, its owner should send the chain; through
+    a proxy, an inspecting proxy may be the one that signed it, and the server's owner was
+    blamed for the proxy's chain (audit h43)."""
+    leaf = verify.ChainCertificate("CN=pypi.org", "CN=Corp Issuing CA", "cd" * 32, b"")
+    result = verify.TargetResult(
+        "https://pypi.org/simple/",
+        "pypi.org",
+        443,
+        proxy,
+        checks=[
+            verify.Check("bundle", verify.Status.CERTIFICATE),
+            verify.Check("os", verify.Status.CERTIFICATE),
+            verify.Check("certifi", verify.Status.CERTIFICATE),
+        ],
+        chain=[leaf],
+    )
+    (lone,) = [
+        line for line in verify.advise(result) if "`CN=Corp Issuing CA` is an intermediate" in line
+    ]
+    if proxy is None:
+        assert "the server is not sending its full chain, and its owner should fix that" in lone
+    else:
+        assert "the proxy at http://****@proxy.corp:8080 if it inspects TLS" in lone
+        assert "IT for the proxy" in lone and "s3cret" not in lone
+
+
 def test_a_server_of_an_unknown_ca_is_named(tmp_path: Path) -> None:
     stranger = make_root("Nobody Trusts This CA")
     with HTTPSServer(stranger.issue("127.0.0.1"), tmp_path / "srv") as server:

@@ -677,6 +677,23 @@ _NOT_A_TRUST_PROBLEM = re.compile(
 )
 
 
+def _one_certificate_advice(result: TargetResult, issuer: str) -> str:
+    """Only the leaf came. Through a proxy, the chain may be the proxy's own re-signed one:
+    the server's owner was blamed for an inspecting proxy's chain (audit h43)."""
+    if result.proxy is None:
+        return (
+            f"the server sent only its own certificate: if `{issuer}` is an intermediate CA "
+            "rather than a root, the server is not sending its full chain, and its owner "
+            "should fix that"
+        )
+    return (
+        f"only one certificate came: if `{issuer}` is an intermediate CA rather than a root, "
+        f"whoever signs this connection (the server, or the proxy at {redacted(result.proxy)} "
+        "if it inspects TLS) is not sending the full chain: tell the server's owner, or IT "
+        "for the proxy"
+    )
+
+
 def advise(result: TargetResult) -> list[str]:
     """The next step, in words, for what the three verdicts say together."""
     bundle, os_store, certifi = (result.status(t) for t in ("bundle", "os", "certifi"))
@@ -735,11 +752,7 @@ def advise(result: TargetResult) -> list[str]:
                 # Only the server's own certificate came. An intercepting proxy's CA is a
                 # root; a server's may be an intermediate it forgot to send (browsers
                 # fetch those themselves, OpenSSL does not).
-                advice.append(
-                    f"the server sent only its own certificate: if `{issuer}` is an "
-                    "intermediate CA rather than a root, the server is not sending its full "
-                    "chain, and its owner should fix that"
-                )
+                advice.append(_one_certificate_advice(result, issuer))
             if top is not None and top.is_root:
                 advice.append(
                     f"the server presents its root itself (sha256 {top.sha256}); only if IT "
