@@ -3818,6 +3818,7 @@ def test_doctor_finds_and_fixes_trusted_host_in_default_and_indented_under_a_hea
     for text, where in (
         ("[DEFAULT]\ntrusted-host = def.example\n[global]\ntimeout = 5\n", "DEFAULT"),
         ("[global]\n  trusted-host = indented.example\ntimeout = 5\n", "global"),
+        ("[global]\ntrusted-host = a.example\n    b.example\ntimeout = 5\n", "global"),
     ):
         user_conf.write_text(text)
         for backup in user_conf.parent.glob("*.bak"):
@@ -3826,7 +3827,9 @@ def test_doctor_finds_and_fixes_trusted_host_in_default_and_indented_under_a_hea
         assert code == ExitCode.FINDINGS, text
         assert f"pip [{where}] trusted-host" in out
         code, out, _ = run(capsys, "doctor", "--fix")
-        assert f"removed {where}.trusted-host" in out
+        (fixed,) = [line for line in out.splitlines() if "trusted-host =" in line]
+        assert f"removed {where}.trusted-host" in fixed  # one line, a value of two too
+        assert "b.example" not in text or "= a.example b.example from" in fixed
         assert "trusted-host" not in user_conf.read_text()
         assert "timeout = 5" in user_conf.read_text()
         assert run(capsys, "undo")[0] == 0

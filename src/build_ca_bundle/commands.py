@@ -409,7 +409,8 @@ def _fix(options: BuildOptions, pip_files: list[Path], env: PipEnvironment) -> l
             for change in pip.remove_trusted_hosts(path, env):
                 kept = backup_of(change)
                 at = f" (the file as it was: {kept})" if kept is not None else ""
-                removed.append(f"removed {change.key} = {change.old} from {path}{at}")
+                hosts = " ".join((change.old or "").split())  # a value of several lines
+                removed.append(f"removed {change.key} = {hosts} from {path}{at}")
     # Once more, so that the manifest records pip's files as the fix left them: the next
     # logon's run is then the unchanged one (this build changes nothing else).
     pipeline.build(options)
