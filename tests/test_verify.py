@@ -169,7 +169,7 @@ def test_cli_verify_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
         # No bundle to check: a CI step must not pass on it (the other checks still run).
         missing = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", "/nonexistent"]
         assert cli.main(missing) == ExitCode.BUNDLE
-        assert "no bundle at /nonexistent" in capsys.readouterr().out
+        assert "--bundle /nonexistent: no such file" in capsys.readouterr().err
         broken = tmp_path / "broken.pem"  # there, but it does not load: no better
         broken.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
         args = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(broken)]
@@ -512,7 +512,7 @@ def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
     assert "not a valid port (1-65535)" in payload["error"]["message"]
 
 
-def test_verify_with_a_bundle_that_is_not_there_is_a_usage_error_before_any_connection(
+def test_verify_with_a_bundle_that_is_not_there_fails_before_any_connection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`verify --bundle /tmp/nope.pem` checked three servers, said "no bundle at ...: run
@@ -524,9 +524,10 @@ def test_verify_with_a_bundle_that_is_not_there_is_a_usage_error_before_any_conn
 
     monkeypatch.setattr(live, "check_target", no_network)
     missing = tmp_path / "nope.pem"
-    assert cli.main(["verify", "--json", "--bundle", str(missing)]) == ExitCode.USAGE
+    assert cli.main(["verify", "--json", "--bundle", str(missing)]) == ExitCode.BUNDLE
     payload = json.loads(capsys.readouterr().out)
     assert payload["error"]["message"] == f"--bundle {missing}: no such file"
+    assert f"build-ca-bundle --output {missing}" in payload["error"]["hint"]
 
 
 AZURE_COMMAND = "##vso[task.setvariable variable=PIP_INDEX_URL]https://e.vil/s"

@@ -206,13 +206,18 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
 def verify(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import fastpath
     from build_ca_bundle import verify as live
-    from build_ca_bundle.errors import UsageError
+    from build_ca_bundle.errors import BundleError, UsageError
     from build_ca_bundle.targets import pip
 
     env = pip.PipEnvironment.current(options.environ)
     if args.bundle is not None and not args.bundle.is_file():
-        # Said before any connection; "run build-ca-bundle first" would never make it.
-        raise UsageError(f"--bundle {args.bundle}: no such file")
+        # Said before any connection (it was said per server, as "run build-ca-bundle
+        # first", which never makes that file). Exit 5, no bundle: a CI step fails on it.
+        raise BundleError(
+            f"--bundle {args.bundle}: no such file",
+            hint=f"build it first (build-ca-bundle --output {args.bundle}), or name the "
+            "bundle that exists",
+        )
     targets = list(args.urls)
     for url in targets:  # a typo is the user's to fix, not "offline" (exit 7)
         reason = live.unreachable_reason(url)
