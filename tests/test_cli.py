@@ -3331,7 +3331,7 @@ def test_a_run_without_the_last_runs_extra_ca_says_which_roots_leave_with_it(
     code, out, err = run(capsys)
     assert code == 0
     said = out + err
-    assert f"{tmp_path / 'corp.pem'}: named with --extra-ca by an earlier run, not by" in said
+    assert f"{tmp_path / 'corp.pem'}: an extra CA file of an earlier run (--extra-ca" in said
     assert "1 root(s) it gave left the bundle (Given By Hand)" in said
     assert f"pass --extra-ca {tmp_path / 'corp.pem'} on every run" in said
     assert "Given By Hand" not in bundle_path(isolated_home).read_text()
@@ -3670,6 +3670,20 @@ def test_help_lists_each_command_once_and_each_command_says_what_it_does(
         usage, description = capsys.readouterr().out.split("\n\n")[:2]
         assert f"build-ca-bundle {name}" in usage
         assert not description.startswith(("positional arguments", "options")), description
+
+
+def test_help_and_readme_name_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    """A logon script's author reads the codes in --help: 1 and 130 were missing there."""
+    import re
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"], quick_checked=True)
+    epilog = " ".join(capsys.readouterr().out.split("exit codes:")[1].split())
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for code in [*(int(c) for c in ExitCode), 130]:
+        if code:
+            assert re.search(rf"(^|; ){code} ", epilog), code
+        assert f"\n| {code} |" in readme, code
 
 
 def test_help_without_columns_uses_80_when_not_a_terminal(

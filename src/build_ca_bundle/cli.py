@@ -44,7 +44,8 @@ written (left unchanged); 4 no usable certificates; 5 the bundle could not be wr
 6 the live check failed on a certificate; 7 offline or the proxy refused; 8 a required root is
 missing (nothing changed); 9 --from-server: fingerprint mismatch; 10 --check: stale;
 11 another run held the lock too long; 12 doctor found problems; 13 done, but a setting that beats
-ours keeps a tool from the bundle (the error says which).
+ours keeps a tool from the bundle (the error says which); 1 an internal error (please report
+it) or the output could not be written; 130 interrupted (every file is whole).
 """
 
 

@@ -482,7 +482,8 @@ def _extra_ca_left_behind(
                 Finding(
                     Severity.WARNING,
                     path,
-                    f"named with --extra-ca by an earlier run, not by this one: "
+                    "an extra CA file of an earlier run (--extra-ca or the policy's "
+                    "extra_ca), not of this one: "
                     f"{len(labels)} root(s) it gave left the bundle ({', '.join(labels)})",
                     f"pass --extra-ca {path} on every run (a logon script's too), or name it "
                     "in the policy's extra_ca",
