@@ -1445,6 +1445,9 @@ def test_env_command_prints_variables_a_real_shell_reads(
     )
     bundle = bundle_path(isolated_home)
     assert completed.stdout.strip() == f"{bundle}|{bundle.with_name('extra-roots.pem')}"
+    for named in ("bash", "zsh"):  # the shell a user runs: sh's syntax (it was refused)
+        assert cli.main(["env", "--shell", named]) == 0
+        assert capsys.readouterr().out == script
 
 
 def test_shadowing_variable_is_reported_with_the_fix(

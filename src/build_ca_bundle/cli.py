@@ -350,8 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     env.add_argument(
         "--shell",
+        # bash, zsh, dash and ksh take sh's syntax: a user names the shell they run.
+        type=lambda name: "sh" if name in ("bash", "zsh", "dash", "ksh") else name,
         choices=["sh", "fish", "powershell", "cmd"],
-        help="the syntax (default: from $SHELL)",
+        help="the syntax: sh (bash, zsh), fish, powershell or cmd (default: from $SHELL)",
     )
     return parser
 
