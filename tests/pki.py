@@ -283,6 +283,19 @@ def with_version(issued: Issued, version: int) -> bytes:
     return _tlv(0x30, tbs + outer[1] + _tlv(0x03, b"\x00" + signature))
 
 
+def with_tbs_bytes(issued: Issued, old: bytes, new: bytes) -> bytes:
+    """``issued``'s own root with ``old`` replaced once by ``new`` (of the same length) in its
+    to-be-signed part, signed again: encodings cryptography's builder never writes."""
+    assert len(old) == len(new)
+    tbs = issued.cert.tbs_certificate_bytes
+    assert tbs.count(old) == 1, old
+    tbs = tbs.replace(old, new)
+    assert isinstance(issued.key, ec.EllipticCurvePrivateKey)
+    signature = issued.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    outer = _elements(_strip(issued.der))
+    return _tlv(0x30, tbs + outer[1] + _tlv(0x03, b"\x00" + signature))
+
+
 # sha1WithRSAEncryption (1.2.840.113549.1.1.5) with its NULL parameters.
 _SHA1_WITH_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
 

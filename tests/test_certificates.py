@@ -36,6 +36,7 @@ from tests.pki import (
     make_sha1_root,
     make_v1_root,
     trusted_certificate,
+    with_tbs_bytes,
     with_version,
 )
 
@@ -248,6 +249,21 @@ def test_a_trusted_certificate_cryptography_cannot_read_is_decided_as_openssl_do
         check=False,
     )
     assert (verdict is Verdict.TRUST) == (check.returncode == 0), check.stdout + check.stderr
+
+
+def test_a_ca_flag_encoded_as_any_true_byte_is_a_ca_as_openssl_reads_it() -> None:
+    """basicConstraints cA = TRUE written as 0x01, not DER's 0xFF (older CA software):
+    OpenSSL takes any non-zero byte, and trusts the root; we dropped it as "bad BOOLEAN"
+    (audit h42). OpenSSL is the oracle: it counts the certificate as a CA."""
+    root = make_root("Corp Root With A Lax Boolean")
+    # basicConstraints: OID 2.5.29.19, critical TRUE, OCTET STRING { SEQUENCE { cA TRUE } }
+    der = with_tbs_bytes(root, b"\x30\x03\x01\x01\xff", b"\x30\x03\x01\x01\x01")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=der)
+    assert context.cert_store_stats()["x509_ca"] == 1
+    cert = parse_der(der)
+    assert cert.is_ca
+    assert aux_verdict(cert, AuxTrust(trust=None, reject=None)) is Verdict.TRUST
 
 
 def test_a_root_self_signed_with_sha1_is_self_signed() -> None:

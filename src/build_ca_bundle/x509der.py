@@ -7,7 +7,9 @@ What needs real cryptography (signatures, key details) stays with ``cryptography
 on first use (:attr:`build_ca_bundle.certificates.Certificate.x509`).
 
 The reader is strict DER, as cryptography's is: definite minimal lengths, no trailing bytes,
-each field where RFC 5280 puts it, no duplicate extension. Whatever it accepts must still
+each field where RFC 5280 puts it, no duplicate extension. One exception follows OpenSSL,
+which decides what the OS trusts: a BOOLEAN is TRUE for any non-zero byte (older CA software
+wrote 0x01; OpenSSL trusts such a root, cryptography refuses it). Whatever it accepts must still
 load in OpenSSL before a bundle is replaced (:mod:`build_ca_bundle.bundle`), and a test
 compares every field with cryptography's over every root on the machine and certifi's.
 """
@@ -342,9 +344,11 @@ def _read_extensions(der: bytes, offset: int, end: int) -> dict[str, Extension]:
 
 
 def _boolean(body: bytes) -> bool:
-    if body not in (b"\x00", b"\xff"):
+    """One byte, TRUE if not zero: OpenSSL's rule (asn1_ex_c2i), not DER's 0xFF. Older CA
+    software wrote cA TRUE as 0x01, and OpenSSL trusts such a root (audit h42)."""
+    if len(body) != 1:
         raise DERError("bad BOOLEAN")
-    return body == b"\xff"
+    return body != b"\x00"
 
 
 def basic_constraints_ca(value: bytes) -> bool:
