@@ -608,6 +608,49 @@ def test_a_pem_block_is_read_exactly_when_openssl_reads_it(variant: str, tmp_pat
         assert [p.message for p in problems] == ["skipped: truncated PEM block (no END line)"]
 
 
+_FILES_OPENSSL_REFUSES = {
+    "a next BEGIN on the END line (cat of a file without its last line break)": lambda a, b: (
+        a.rstrip() + b
+    ),
+    "text after END": lambda a, b: (
+        a.replace(b"-----END CERTIFICATE-----", b"-----END CERTIFICATE----- x") + b
+    ),
+    "a blank line inside the base64": lambda a, b: (
+        a.replace(b"\n", b"\n\n", 2).replace(b"-----\n\n", b"-----\n", 1) + b
+    ),
+    "two blank lines after BEGIN": lambda a, b: a.replace(b"-----\n", b"-----\n\n\n", 1) + b,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_FILES_OPENSSL_REFUSES))
+def test_a_file_openssl_refuses_whole_is_read_and_said(variant: str, tmp_path: Path) -> None:
+    """OpenSSL reads nothing from such a file (curl and Python's ssl trust none of its roots);
+    we read its whole blocks, and said nothing (audit h42). Now it is said, once, with the
+    block. ssl is the oracle for the refusal."""
+    first, second = make_root("First"), make_root("Second")
+    data = _FILES_OPENSSL_REFUSES[variant](first.pem, second.pem)
+    store = tmp_path / "store.pem"
+    store.write_bytes(data)
+    with pytest.raises(ssl.SSLError):
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(store))
+    parsed, problems = parse_pem(data, str(store))
+    refusals = [p for p in problems if "refuses this whole file" in p.message]
+    assert len(refusals) == 1 and refusals[0].where.startswith(f"{store} (block ")
+    assert second.sha256 in {item.certificate.sha256 for item in parsed}
+
+
+def test_a_blank_line_that_ends_pem_headers_is_no_damage() -> None:
+    root = make_root("Headers")
+    data = (
+        b"-----BEGIN CERTIFICATE-----\nComment: from the wiki\n\n"
+        + base64.encodebytes(root.der)
+        + b"-----END CERTIFICATE-----\n"
+        + make_root("After").pem
+    )
+    _, problems = parse_pem(data, "h.pem")
+    assert [p.message for p in problems] == ["skipped: PEM block has RFC 1421 headers"]
+
+
 def test_a_file_whose_only_block_openssl_cannot_see_says_why(tmp_path: Path) -> None:
     parsed, problems = parse_bytes(b"  " + make_root().pem, "indented.pem")
     assert parsed == []

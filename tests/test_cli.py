@@ -3345,6 +3345,22 @@ def test_a_run_without_the_last_runs_extra_ca_says_which_roots_leave_with_it(
     assert "left the bundle" not in out + err  # its record had no extra CA: nothing left
 
 
+def test_an_extra_ca_file_openssl_refuses_whole_gives_its_roots_and_a_warning(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cat a.crt b.crt > corp.pem` with no final line break in a.crt: OpenSSL reads nothing
+    from it, we read both roots. A warning says so; not "not read", which is untrue."""
+    first, second = make_root("Glued First"), make_root("Glued Second")
+    glued = tmp_path / "corp.pem"
+    glued.write_bytes(first.pem.rstrip() + second.pem)
+    code, out, err = run(capsys, "--extra-ca", str(glued))
+    assert code == 0
+    text = bundle_path(isolated_home).read_text()
+    assert first.pem.decode().strip() in text and second.pem.decode().strip() in text
+    assert "refuses this whole file" in out + err
+    assert "was not read" not in out + err
+
+
 def test_the_moment_a_root_in_the_bundle_expires_the_next_run_is_a_full_one(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -48,6 +48,9 @@ _PEM_BEGIN_LINE = re.compile(
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
 
+# How a problem starts that took nothing away: the block was read, something else is said.
+READ_BUT = "read, but "
+
 # The first line of every bundle we write. A file that carries it is our own output and is
 # never read back as OS data, or each run would feed on the one before.
 BUNDLE_MARKER = b"# This CA bundle was written by build-ca-bundle."
@@ -368,11 +371,11 @@ class Parsed(Value):
         self.aux = aux
 
 
-def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None]]:
-    """(label, body) of each PEM block; the body is None for a block cut off before its END
-    line. A block's body never holds another BEGIN line: after a truncated block, reading
-    starts again at the next BEGIN, as OpenSSL's PEM reader does (a property test found
-    this)."""
+def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None, str | None]]:
+    """(label, body, damage) of each PEM block; the body is None for a block cut off before
+    its END line. A block's body never holds another BEGIN line: after a truncated block,
+    reading starts again at the next BEGIN (a property test found this). ``damage``: why
+    OpenSSL's reader refuses the whole file at this block (we still read its whole blocks)."""
     begin = _begin_line(data, 0)
     while begin is not None:
         label = begin.group(1)
@@ -382,13 +385,35 @@ def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None]]:
         # made a file of many cut-off blocks quadratic (an 825 KB one took 25 s).
         end = _end_line(data, end_marker, begin.end(), following if following != -1 else None)
         if end == -1:
-            yield label, None
             if following == -1:
+                yield label, None, None  # named as truncated
                 return
+            yield label, None, None
             begin = _begin_line(data, following)  # start again at the next BEGIN
             continue
-        yield label, data[begin.end() : end]
-        begin = _begin_line(data, end + len(end_marker))
+        body = data[begin.end() : end]
+        after = end + len(end_marker)
+        line_end = data.find(b"\n", after)
+        rest = data[after : len(data) if line_end == -1 else line_end]
+        damage = None
+        if rest.rstrip(_LINE_TRAILER):
+            damage = "text after its END line (a next BEGIN with no line break before it?)"
+        elif _blank_line_inside(body):
+            damage = "a blank line inside it"
+        yield label, body, damage
+        begin = _begin_line(data, after)
+
+
+def _blank_line_inside(body: bytes) -> bool:
+    """A blank line OpenSSL's reader refuses: it takes one only as the end of the headers
+    (right after BEGIN when there are none)."""
+    lines = body.split(b"\n")[:-1]  # the body ends with the END line's line break
+    blank = [n for n, line in enumerate(lines) if not line.rstrip(_LINE_TRAILER)]
+    if not blank:
+        return False
+    first = blank[0]
+    headers_end = first == 0 or all(b":" in line for line in lines[:first])
+    return not headers_end or len(blank) > 1
 
 
 def _end_line(data: bytes, marker: bytes, start: int, stop: int | None) -> int:
@@ -403,7 +428,8 @@ def _end_line(data: bytes, marker: bytes, start: int, stop: int | None) -> int:
 def _begin_line(data: bytes, start: int) -> re.Match[bytes] | None:
     """The first BEGIN line from ``start`` on (see ``_PEM_BEGIN_LINE``). One right at
     ``start`` counts wherever it is: a damaged file's next block after a cut, or after an
-    END with no line break between them (``cat`` of a file without its last one). So does
+    END with no line break between them (``cat`` of a file without its last one; OpenSSL
+    3.0 refuses that whole file, which is said: ``_pem_blocks``' damage). So does
     one after a UTF-8 byte order mark that starts its line: ``cat`` of a BOM-prefixed .crt
     onto a bundle (Debian's update-ca-certificates builds its bundle so), which OpenSSL 3
     reads (pem_lib.c sanitize_line strips a BOM from each block's first line)."""
@@ -431,7 +457,7 @@ def _base64_body(body: bytes) -> bytes:
 def pem_fingerprints(data: bytes) -> set[str]:
     """The SHA-256 of every well-formed certificate block, without parsing one."""
     found = set()
-    for label, body in _pem_blocks(data):
+    for label, body, _ in _pem_blocks(data):
         if label in _PLAIN_LABELS and body is not None and b":" not in body:
             with contextlib.suppress(binascii.Error, ValueError):
                 der = _base64_body(body)
@@ -445,10 +471,21 @@ def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
         data = data[len(_UTF8_BOM) :]
     parsed: list[Parsed] = []
     problems: list[Problem] = []
-    for number, (label, body) in enumerate(_pem_blocks(data), start=1):
+    for number, (label, body, damage) in enumerate(_pem_blocks(data), start=1):
+        block = f"{where} (block {number})"
+        if damage is not None:
+            # Read here all the same (the block is whole), but said: no OpenSSL tool
+            # trusts anything in a file its reader refuses (curl, Python's ssl).
+            problems.append(
+                Problem(
+                    block,
+                    f"{READ_BUT}OpenSSL's reader refuses this whole file at this block "
+                    f"({damage}): curl, Python's ssl and other OpenSSL tools trust none of "
+                    "its certificates; fix the file",
+                )
+            )
         if label not in _PLAIN_LABELS and label != _TRUSTED_LABEL:
             continue
-        block = f"{where} (block {number})"
         if body is None:
             problems.append(Problem(block, "skipped: truncated PEM block (no END line)"))
             continue

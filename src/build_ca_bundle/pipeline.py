@@ -16,6 +16,7 @@ from pathlib import Path
 from build_ca_bundle import bundle, fastpath, history, manifest, openssl, paths
 from build_ca_bundle.certificates import (
     BUNDLE_MARKER,
+    READ_BUT,
     Candidate,
     Entry,
     Problem,
@@ -432,7 +433,9 @@ def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
     said on stderr even with --quiet. A mistyped path left the corporate root out of every
     machine, and a logon script never heard of it."""
     return [
-        Finding(
+        Finding(Severity.WARNING, problem.where, problem.message, "fix the file")
+        if problem.message.startswith(READ_BUT)  # its roots are in: not an error
+        else Finding(
             Severity.ERROR,
             problem.where,
             f"an extra CA file was not read ({problem.message}): its roots are not in the bundle",
