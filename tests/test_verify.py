@@ -465,6 +465,8 @@ def test_from_server_will_not_pin_what_is_not_a_root(
     common = ["--no-verify", "--scope", "none", "--output", str(output)]
     with HTTPSServer(root.issue("127.0.0.1"), tmp_path / "srv") as server:
         spec = f"127.0.0.1:{server.port}"
+        assert cli.main([*common, "--from-server", f"https://{spec}/simple/"]) == 0  # a URL
+        assert "is not a root, so pinning it would not help" in capsys.readouterr().out
         assert cli.main([*common, "--from-server", spec]) == 0
         shown = capsys.readouterr().out
         assert "is not a root, so pinning it would not help" in shown
@@ -476,12 +478,21 @@ def test_from_server_will_not_pin_what_is_not_a_root(
     assert not output.exists()
 
 
-@pytest.mark.parametrize("spec", ["127.0.0.1:abc", "127.0.0.1:99999", ":443"])
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("127.0.0.1:abc", "not HOST[:PORT]"),
+        ("127.0.0.1:99999", "not HOST[:PORT]"),
+        (":443", "not HOST[:PORT]"),
+        ("https://:443/", "not HOST[:PORT]"),
+        ("http://pypi.org/simple/", "only https:// URLs present a TLS chain"),
+    ],
+)
 def test_a_bad_from_server_spec_is_a_usage_error(
-    spec: str, capsys: pytest.CaptureFixture[str]
+    spec: str, said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["--no-verify", "--from-server", spec]) == ExitCode.USAGE
-    assert "not HOST[:PORT]" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

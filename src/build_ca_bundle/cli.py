@@ -266,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--from-server",
         metavar="HOST[:PORT]",
-        help="show the chain a server presents; with --pin, trust its top "
-        "certificate if the fingerprint matches",
+        help="show the chain a server presents (HOST[:PORT] or an https:// URL); with "
+        "--pin, trust its top certificate if the fingerprint matches",
     )
     parser.add_argument(
         "--pin", type=_fingerprint, metavar="SHA256", help="the fingerprint IT published"

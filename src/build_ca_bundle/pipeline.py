@@ -1053,9 +1053,15 @@ def presented_chain(
 
 
 def _host_and_port(spec: str) -> tuple[str, int]:
-    """HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; a usage error for anything else."""
+    """HOST, HOST:PORT, [IPv6] or [IPv6]:PORT, or an https:// URL (as verify takes, and as
+    a user copies from a browser); a usage error for anything else."""
     from build_ca_bundle.errors import UsageError
 
+    scheme, separator, rest = spec.partition("://")
+    if separator:
+        if scheme.lower() != "https":
+            raise UsageError(f"--from-server {spec}: only https:// URLs present a TLS chain")
+        spec = rest.split("/", 1)[0].rpartition("@")[2]  # the authority, without credentials
     host, port_text = spec, "443"
     if spec.startswith("["):
         host, _, rest = spec[1:].partition("]")
