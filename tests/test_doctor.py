@@ -491,6 +491,7 @@ def test_pips_legacy_certs_is_read_from_its_config_files_too(
         pytest.skip("this pip trusts only certifi whatever its config says")
     pip_conf = tmp_path / "pip.conf"
     pip_conf.write_text(config)
+    environ = {**environ, "PIP_CONFIG_FILE": str(pip_conf), "HOME": str(tmp_path)}
     ctx = doctor.DoctorContext(home=tmp_path, cwd=tmp_path, environ=environ, pip_files=[pip_conf])
     (finding,) = doctor.check_pip_version(ctx)
     assert ("trusts only certifi" in finding.message) is only_certifi, finding.message

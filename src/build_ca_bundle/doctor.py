@@ -129,12 +129,6 @@ _OPTION = configparser.RawConfigParser.OPTCRE
 
 def pip_trusted_hosts(path: Path) -> list[tuple[int, str, str]]:
     """(line, section, value) of every ``trusted-host`` key in a pip config file."""
-    return pip_option_lines(path, "trusted-host")
-
-
-def pip_option_lines(path: Path, name: str) -> list[tuple[int, str, str]]:
-    """(line, section, value) of every key ``name`` in a pip config file (``_`` for ``-``
-    and any case, as pip reads them)."""
     lines = _read_lines(path)
     if lines is None:
         return []
@@ -154,7 +148,7 @@ def pip_option_lines(path: Path, name: str) -> list[tuple[int, str, str]]:
             continue  # a continuation of the option above (configparser's rule)
         option_indent = indent
         option = _OPTION.match(text.lstrip())
-        if option and option.group("option").strip().lower().replace("_", "-") == name:
+        if option and option.group("option").strip().lower().replace("_", "-") == "trusted-host":
             found.append((number, section, (option.group("value") or "").strip()))
     return found
 
@@ -561,7 +555,7 @@ def check_pip_version(context: DoctorContext) -> list[Finding]:
         return []
     parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
     uses_os = parts >= (24, 2) and sys.version_info >= (3, 10)
-    legacy = "legacy-certs" in _pip_use_deprecated(context)
+    legacy = "legacy-certs" in _pip_use_deprecated(context.environ)
     if uses_os and not legacy:
         message = (
             f"pip {version} also trusts the OS store (truststore); the bundle still "
@@ -575,20 +569,16 @@ def check_pip_version(context: DoctorContext) -> list[Finding]:
     return [Finding(Severity.INFO, "pip", message, "nothing to do")]
 
 
-def _pip_use_deprecated(context: DoctorContext) -> str:
-    """pip's use-deprecated: the variable, or else the last config file's (an install reads
-    [global] and [install]): `use-deprecated = legacy-certs` in pip.conf turns truststore
-    off as the variable does, and doctor said pip trusted the OS store (audit h43)."""
-    from_env = context.environ.get("PIP_USE_DEPRECATED", "")
-    if from_env:
-        return from_env
-    values = [
-        value
-        for path in context.pip_files
-        for _, section, value in pip_option_lines(path, "use-deprecated")
-        if section in ("global", "install")
-    ]
-    return values[-1] if values else ""
+def _pip_use_deprecated(environ: Mapping[str, str]) -> str:
+    """pip's use-deprecated, as pip reads it: `use-deprecated = legacy-certs` in pip.conf
+    turns truststore off as the variable does (doctor said pip trusted the OS store)."""
+    from build_ca_bundle.errors import ConfigError
+    from build_ca_bundle.targets import pip
+
+    try:
+        return pip.option_value(pip.PipEnvironment.current(environ), "use-deprecated") or ""
+    except ConfigError:  # a pip file pip cannot read: the pip checks say so
+        return ""
 
 
 ALL_CHECKS: tuple[Check, ...] = (
