@@ -41,6 +41,7 @@ _TRUSTED_LABEL = b"TRUSTED CERTIFICATE"
 # each byte <= ' ' as a *signed* char): spaces, tabs, CR, control characters, and any byte
 # from 0x80 on, so a no-break space pasted from a web page or a mail is nothing to it.
 _LINE_TRAILER = bytes(range(0x21)) + bytes(range(0x80, 0x100))
+_BLANK_LINE = re.compile(rb"\n[\x00-\x09\x0b-\x20\x80-\xff]*\n")  # nothing but a trailer
 # A BEGIN line as OpenSSL's PEM reader takes it: at the start of a line, and nothing after
 # it but that trailer. An indented one is no BEGIN line to OpenSSL.
 _PEM_BEGIN_LINE = re.compile(
@@ -407,6 +408,8 @@ def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes | None, str | None]]
 def _blank_line_inside(body: bytes) -> bool:
     """A blank line OpenSSL's reader refuses: it takes one only as the end of the headers
     (right after BEGIN when there are none)."""
+    if _BLANK_LINE.search(b"\n" + body) is None:  # the usual block, found in C
+        return False
     lines = body.split(b"\n")[:-1]  # the body ends with the END line's line break
     blank = [n for n, line in enumerate(lines) if not line.rstrip(_LINE_TRAILER)]
     if not blank:
@@ -450,8 +453,11 @@ def _begin_line(data: bytes, start: int) -> re.Match[bytes] | None:
 def _base64_body(body: bytes) -> bytes:
     """A block's bytes, decoded as OpenSSL decodes them: each line without its trailer
     (``_LINE_TRAILER``), white space anywhere skipped. Raises binascii.Error."""
-    lines = (line.rstrip(_LINE_TRAILER) for line in body.split(b"\n"))
-    return base64.b64decode(b"".join(b"".join(lines).split()), validate=True)
+    try:  # the usual block: base64 and white space only, no line to strip
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        lines = (line.rstrip(_LINE_TRAILER) for line in body.split(b"\n"))
+        return base64.b64decode(b"".join(b"".join(lines).split()), validate=True)
 
 
 def pem_fingerprints(data: bytes) -> set[str]:
