@@ -49,9 +49,6 @@ _PEM_BEGIN_LINE = re.compile(
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
 
-# How a problem starts that took nothing away: the block was read, something else is said.
-READ_BUT = "read, but "
-
 # The first line of every bundle we write. A file that carries it is our own output and is
 # never read back as OS data, or each run would feed on the one before.
 BUNDLE_MARKER = b"# This CA bundle was written by build-ca-bundle."
@@ -60,13 +57,15 @@ BUNDLE_MARKER = b"# This CA bundle was written by build-ca-bundle."
 class Problem(Value):
     """Something a source could not read or use. Reported, never fatal on its own."""
 
-    __slots__ = ("where", "message")
+    __slots__ = ("where", "message", "lost_nothing")
     where: Final[str]  # a file path, a store name or a command
     message: Final[str]
+    lost_nothing: Final[bool]  # said, though every certificate there was read
 
-    def __init__(self, where: str, message: str) -> None:
+    def __init__(self, where: str, message: str, *, lost_nothing: bool = False) -> None:
         self.where = where
         self.message = message
+        self.lost_nothing = lost_nothing
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -485,9 +484,10 @@ def parse_pem(data: bytes, where: str) -> tuple[list[Parsed], list[Problem]]:
             problems.append(
                 Problem(
                     block,
-                    f"{READ_BUT}OpenSSL's reader refuses this whole file at this block "
+                    f"read, but OpenSSL's reader refuses this whole file at this block "
                     f"({damage}): curl, Python's ssl and other OpenSSL tools trust none of "
                     "its certificates; fix the file",
+                    lost_nothing=True,
                 )
             )
         if label not in _PLAIN_LABELS and label != _TRUSTED_LABEL:

@@ -16,7 +16,6 @@ from pathlib import Path
 from build_ca_bundle import bundle, fastpath, history, manifest, openssl, paths
 from build_ca_bundle.certificates import (
     BUNDLE_MARKER,
-    READ_BUT,
     Candidate,
     Entry,
     Problem,
@@ -434,7 +433,7 @@ def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
     machine, and a logon script never heard of it."""
     return [
         Finding(Severity.WARNING, problem.where, problem.message, "fix the file")
-        if problem.message.startswith(READ_BUT)  # its roots are in: not an error
+        if problem.lost_nothing  # its roots are in: not an error
         else Finding(
             Severity.ERROR,
             problem.where,
