@@ -517,10 +517,16 @@ def test_what_verify_cannot_check_is_a_usage_error_not_a_network_one(
 def test_a_url_with_a_port_out_of_range_is_said_not_a_traceback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Said as a usage error (exit 2): it was exit 7, "offline", for a typo."""
-    assert cli.main(["verify", "--json", "https://pypi.org:99999/"]) == ExitCode.USAGE
-    payload = json.loads(capsys.readouterr().out)
+    """Said as a usage error (exit 2): it was exit 7, "offline", for a typo. argparse says
+    it, so the line names the command and the usage follows, as for every other typo."""
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["verify", "--json", "https://pypi.org:99999/"])
+    assert usage.value.code == ExitCode.USAGE
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
     assert "not a valid port (1-65535)" in payload["error"]["message"]
+    assert captured.err.startswith("usage: build-ca-bundle verify")
+    assert "build-ca-bundle verify: error: argument URL: https://pypi.org:99999/" in captured.err
 
 
 def test_verify_with_a_bundle_that_is_not_there_fails_before_any_connection(
@@ -875,7 +881,20 @@ def test_a_web_server_at_the_proxy_address_is_not_blamed_on_the_target(tmp_path:
 
 def test_a_url_with_an_impossible_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """`verify https://127.0.0.1:99999/` exited 7 ("offline"): a typo, not the network."""
-    assert cli.main(["verify", "https://u:s3cret@127.0.0.1:99999/"]) == ExitCode.USAGE
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["verify", "https://u:s3cret@127.0.0.1:99999/"])
+    assert usage.value.code == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "https://****@127.0.0.1:99999/: not a valid port" in err
+    assert "s3cret" not in err
+
+
+def test_a_url_verify_cannot_check_is_said_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """argparse quoted the whole http:// URL back, token and all, into a CI log."""
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "http://ci:glpat-s3cret@index.example/simple/"])
+    err = capsys.readouterr().err
+    assert "only https:// URLs" in err
     assert "s3cret" not in err

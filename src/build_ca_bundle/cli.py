@@ -143,10 +143,16 @@ def _fingerprint(value: str) -> str:
 
 def _tls_target(value: str) -> str:
     """argparse's check of a URL to verify (see :func:`options.not_a_tls_target`)."""
+    from build_ca_bundle import verify  # only when verify is given a URL
+
     if not_a_tls_target(value):
         raise argparse.ArgumentTypeError(
-            f"{value!r}: only https:// URLs have certificates to check (or give HOST[:PORT])"
+            f"{verify.redacted(value)!r}: only https:// URLs have certificates to check "
+            "(or give HOST[:PORT])"
         )
+    reason = verify.unreachable_reason(value)
+    if reason is not None:  # a typo is the user's to fix, not "offline" (exit 7)
+        raise argparse.ArgumentTypeError(f"{verify.redacted(value)}: {reason}")
     return value
 
 

@@ -206,7 +206,7 @@ def from_server(args: argparse.Namespace, options: BuildOptions) -> BuildOptions
 def verify(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_ca_bundle import fastpath
     from build_ca_bundle import verify as live
-    from build_ca_bundle.errors import BundleError, UsageError
+    from build_ca_bundle.errors import BundleError
     from build_ca_bundle.targets import pip
 
     env = pip.PipEnvironment.current(options.environ)
@@ -218,11 +218,7 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
             hint=f"build it first (build-ca-bundle --output {args.bundle}), or name the "
             "bundle that exists",
         )
-    targets = list(args.urls)
-    for url in targets:  # a typo is the user's to fix, not "offline" (exit 7)
-        reason = live.unreachable_reason(url)
-        if reason is not None:
-            raise UsageError(f"{live.redacted(url)}: {reason}")
+    targets = list(args.urls)  # each checked by argparse (cli._tls_target)
     if not targets:  # pip's own indexes, then the public ones they do not cover
         targets = [*options.verify_targets, *_pip_indexes(env)]
         for default in live.DEFAULT_TARGETS:
