@@ -492,15 +492,22 @@ def test_dry_run_and_check_never_write_before_a_command(
     assert json.loads(run(capsys, "undo", "--dry-run", "--json")[1])["dry_run"] is True
     after = {path: path.read_bytes() for path in isolated_home.root.rglob("*") if path.is_file()}
     assert after == before
-    for refused, said in (
-        (["--check", "undo"], "--check is for the build itself; undo does not take it"),
-        (["--dry-run", "doctor", "--fix"], "doctor --fix has no dry run"),
-        (["--dry-run", "env"], "--dry-run is for the build and undo; env writes nothing"),
+    for refused, usage_of, said in (
+        (["--check", "undo"], " undo", "--check is for the build itself; undo does not take it"),
+        (["--dry-run", "doctor", "--fix"], " doctor", "doctor --fix has no dry run"),
+        (["--dry-run", "env"], " env", "--dry-run is for the build and undo; env writes nothing"),
+        # After the command, argparse called them "unrecognized arguments" under the main
+        # usage, which lists --dry-run and --check as if they were fine.
+        (["doctor", "--dry-run"], " doctor", "--dry-run is for the build and undo; doctor"),
+        (["verify", "--check"], " verify", "--check is for the build itself; verify does not"),
+        (["env", "--extra-ca", "x.pem"], " env", "env does not take --extra-ca x.pem"),
     ):
         with pytest.raises(SystemExit) as usage:
             cli.main(refused)
         assert usage.value.code == ExitCode.USAGE
-        assert said in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert err.startswith(f"usage: build-ca-bundle{usage_of} [")
+        assert f"build-ca-bundle{usage_of}: error: {said}" in err
     assert cli.main(["undo"]) == 0
     assert not bundle_path(isolated_home).exists()
 

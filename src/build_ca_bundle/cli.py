@@ -174,6 +174,8 @@ class _Parser(argparse.ArgumentParser):
     lines on stderr. Subparsers are made of this class too (argparse's default)."""
 
     wants_json = False  # set by main() from the raw arguments: argparse has not read them yet
+    # Each command's parser, by name: a flag a command does not take is said with its usage.
+    command_parsers: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
         if _Parser.wants_json:
@@ -185,13 +187,14 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(
         prog="build-ca-bundle",
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=_Formatter,
     )
+    parser.command_parsers = {}
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _common(parser, suppress=False)
     parser.add_argument(
@@ -294,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         """A command's parser: the common flags (out of its help), wrapped as the main one."""
         sub = commands.add_parser(name, description=summary, formatter_class=_Formatter)
         _common(sub, suppress=True)
+        parser.command_parsers[name] = sub
         return sub
 
     verify = command(
@@ -428,9 +432,21 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
         len(argument) > 2 and "--json".startswith(argument)
         for argument in arguments[: _end_of_options(arguments)]
     )
-    args = parser.parse_args(arguments)
-    if args.command is not None and (args.dry_run or args.check):
-        _refuse_write_nothing_flags(parser, args)
+    args, unknown = parser.parse_known_args(arguments)
+    if args.command is not None:
+        # argparse said a flag after the command that it does not take with the main usage
+        # ("doctor --dry-run": unrecognized arguments): the command's own is the one to show.
+        command_parser = parser.command_parsers[args.command]
+        args.dry_run = args.dry_run or "--dry-run" in unknown
+        args.check = args.check or "--check" in unknown
+        if args.dry_run or args.check:
+            _refuse_write_nothing_flags(command_parser, args)
+        if unknown:
+            command_parser.error(
+                f"{args.command} does not take {' '.join(unknown)} (see {command_parser.prog} -h)"
+            )
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "pin", None) is not None and getattr(args, "from_server", None) is None:
         # Alone it would pin nothing, silently: the admin would think the root trusted.
         parser.error(
