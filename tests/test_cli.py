@@ -165,7 +165,13 @@ def test_an_extra_ca_path_that_cannot_be_read_changes_nothing(
     (share / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64!\n")
     code, _, err = run(capsys, "--quiet", "--extra-ca", str(share))
     assert code == 0
-    assert f"{share / 'broken.pem'} (block 1): an extra CA file was not read" in err
+    assert f"{share / 'broken.pem'} (block 1): not in the bundle: truncated PEM block" in err
+    # A file of nothing but broken blocks, named alone (a download cut short), gave nothing:
+    # built without it, the bundle would lose the root it gave before.
+    code, _, err = run(capsys, "--quiet", "--extra-ca", str(share / "broken.pem"))
+    assert code == ExitCode.CONFIG
+    assert f"nothing was changed: {share / 'broken.pem'} (block 1) (skipped: truncated" in err
+    assert bundle_path(isolated_home).read_bytes() == before
 
 
 def test_pin_without_from_server_is_a_usage_error_not_ignored(

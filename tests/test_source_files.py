@@ -96,7 +96,8 @@ def test_certifi_is_read_whole() -> None:
 def test_a_named_path_that_holds_no_certificate_at_all_is_unread(tmp_path: Path) -> None:
     """An empty file, a folder of subfolders only, an empty folder: each said "skipped" and
     the run went on without the roots it used to give (a share not mounted yet). Now each
-    is unread, which changes nothing (exit 3). A file of bad blocks is still only skipped."""
+    is unread, which changes nothing (exit 3), and so is a file of nothing but bad blocks (a
+    download cut short), each for its own reason: the bundle kept the root it gave before."""
     empty = tmp_path / "empty.pem"
     empty.touch()
     nested = tmp_path / "nested"
@@ -106,6 +107,20 @@ def test_a_named_path_that_holds_no_certificate_at_all_is_unread(tmp_path: Path)
     broken = tmp_path / "broken.pem"
     broken.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
     result = files.load([empty, nested, hollow, broken])
-    assert [p.where for p in result.unread] == [str(empty), str(nested), str(hollow)]
-    assert all("gave no certificate" in p.message for p in result.unread)
-    assert f"{broken} (block 1)" in [p.where for p in result.problems]
+    said = {p.where: p.message for p in result.unread}
+    assert list(said) == [str(empty), str(nested / "inner"), str(hollow), f"{broken} (block 1)"]
+    assert "gave no certificate" in said[str(empty)] and "not mounted yet?" in said[str(empty)]
+    assert said[str(nested / "inner")].startswith("skipped: a folder inside an --extra-ca folder")
+    assert "gave no certificate" in said[str(hollow)]
+    assert said[f"{broken} (block 1)"].startswith("skipped: not a valid X.509 certificate")
+
+
+def test_a_bad_block_beside_good_ones_is_skipped_and_the_rest_is_read(tmp_path: Path) -> None:
+    """Only a file that gave nothing stops the run: one bad block among good ones is said."""
+    mixed = tmp_path / "mixed.pem"
+    good = make_root("Good")
+    mixed.write_bytes(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n" + good.pem)
+    result = files.load([mixed])
+    assert result.unread == []
+    assert [p.where for p in result.problems] == [f"{mixed} (block 1)"]
+    assert [c.certificate.sha256 for c in result.candidates] == [good.sha256]

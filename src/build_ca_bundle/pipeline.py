@@ -437,7 +437,7 @@ def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
         else Finding(
             Severity.ERROR,
             problem.where,
-            f"an extra CA file was not read ({problem.message}): its roots are not in the bundle",
+            f"not in the bundle: {problem.message.removeprefix('skipped: ')}",
             "check the path given with --extra-ca or in the policy's extra_ca",
         )
         for source in sources

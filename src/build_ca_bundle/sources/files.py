@@ -32,7 +32,8 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
     result = SourceResult(name=NAME, kind=SourceKind.EXTRA)
     own = {_resolved(path) for path in own_outputs}
     for path in paths:
-        blocks = 0
+        blocks = 0  # certificates read from it (good ones: a file of junk gives nothing)
+        said_before = len(result.problems)
         if path.is_dir():
             result.inputs.append(path)
             try:
@@ -54,15 +55,24 @@ def load(paths: Sequence[Path], own_outputs: Iterable[Path] = ()) -> SourceResul
             _unread(result, Problem(str(path), "skipped: no such file or folder"))
             continue
         if not blocks:
-            # No certificate at all, not even a bad one: an empty mount point, an emptied
-            # file, only subfolders or misnamed files. A bundle without it would drop its
-            # roots. (A bad certificate is only skipped, and said.)
-            _unread(result, Problem(str(path), _GAVE_NOTHING))
+            # No certificate could be read from it: an empty mount point, an emptied file, a
+            # file of junk or of broken blocks (a download cut short), only subfolders or
+            # misnamed files. A bundle built without it would drop the roots it gave last
+            # time. (A bad certificate beside good ones is only skipped, and said.)
+            why = [
+                problem
+                for problem in result.problems[said_before:]
+                if problem.message != _EMPTY_FILE and all(problem is not u for u in result.unread)
+            ]
+            result.unread.extend(why)
+            if not why:
+                _unread(result, Problem(str(path), _GAVE_NOTHING))
     return result
 
 
 _NOT_THERE = "skipped: a link to a file that is not there (a share not mounted yet?)"
 _GAVE_NOTHING = "gave no certificate (an empty folder or file: a share not mounted yet?)"
+_EMPTY_FILE = "skipped: an empty file"
 
 
 def _unread(result: SourceResult, problem: Problem) -> None:
@@ -94,8 +104,8 @@ def _looks_like_certificates(path: Path) -> bool:
 
 
 def _read_into(result: SourceResult, path: Path, own: set[Path]) -> int:
-    """Read one file's certificates into ``result``; how many blocks it held, good or bad
-    (a bad one is skipped, and said; a file of junk counts too: the problem names it)."""
+    """Read one file's certificates into ``result``; how many it held (a bad one is skipped,
+    and said, and not counted: a file of nothing but bad ones gave nothing)."""
     if _resolved(path) in own:
         result.problems.append(Problem(str(path), "skipped: this is our own output bundle"))
         return 1  # something is there: the mistake is said, not "gave nothing"
@@ -106,7 +116,7 @@ def _read_into(result: SourceResult, path: Path, own: set[Path]) -> int:
         _unread(result, Problem(str(path), f"skipped: cannot read ({exc.strerror or exc})"))
         return 0
     if not data:
-        result.problems.append(Problem(str(path), "skipped: an empty file"))
+        result.problems.append(Problem(str(path), _EMPTY_FILE))
         return 0
     parsed, problems = parse_bytes(data, str(path))
     result.problems.extend(problems)
@@ -117,7 +127,7 @@ def _read_into(result: SourceResult, path: Path, own: set[Path]) -> int:
         verdict = Verdict.TRUST if item.aux is None else aux_verdict(item.certificate, item.aux)
         if verdict is not None:
             result.candidates.append(Candidate(item.certificate, verdict, str(path), "named file"))
-    return len(parsed) + len(problems)  # certificate data seen, even if none is trusted
+    return len(parsed)  # a distrusted one counts: the file said something
 
 
 _HEAD = 4096  # where our bundle's marker and a PEM or DER start are looked for
