@@ -2760,6 +2760,54 @@ def test_undo_of_one_bundle_leaves_the_start_up_block_another_bundle_wrote(
     assert "build-ca-bundle" not in (profile.read_text() if profile.exists() else "")
 
 
+@pytest.mark.parametrize("shell", ["/bin/sh", "/usr/bin/fish"])
+def test_undo_removes_its_start_up_block_when_the_bundle_path_holds_a_quote(
+    shell: str,
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HOME /home/o'brien: the block holds the path quoted (o'\\''brien), undo looked for it
+    unquoted, said "the block names another bundle now", removed the bundle, and every login
+    shell exported PIP_CERT and SSL_CERT_FILE naming a file that was gone."""
+    monkeypatch.setenv("SHELL", shell)
+    data = tmp_path / "o'brien" / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    assert run(capsys, "--configure", "pip,env")[0] == 0
+    startup = isolated_home.home / ".profile"
+    if shell.endswith("fish"):
+        startup = isolated_home.config / "fish" / "conf.d" / "build-ca-bundle.fish"
+    assert "o'brien" not in startup.read_text()  # quoted, as the shell takes it
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    assert "removed, with the file this tool had created" in out
+    assert not startup.exists()
+    assert not (data / "build-ca-bundle" / "ca-bundle.pem").exists()
+
+
+def test_undo_leaves_a_block_naming_a_longer_path_that_ends_in_its_own(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The block was "ours" when the bundle's path appeared anywhere in it: /a/ca.pem in
+    /x/a/ca.pem too, and undo of the first removed the second's variables."""
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    short = tmp_path / "a" / "ca.pem"
+    longer = tmp_path / "x" / str(short).lstrip("/")
+    assert run(capsys, "--scope", "user", "--output", str(short), "--configure", "env")[0] == 0
+    assert run(capsys, "--scope", "user", "--output", str(longer), "--configure", "env")[0] == 0
+    profile = isolated_home.home / ".profile"
+    code, out, _ = run(capsys, "undo", "--output", str(short))
+    assert code == 0
+    assert "the block names another bundle now" in out
+    assert f"export PIP_CERT='{longer}'" in profile.read_text()
+
+
 def test_setting_zdotdir_brings_a_full_run_that_writes_the_block_where_zsh_reads_it(
     store: Store,
     isolated_home: Home,

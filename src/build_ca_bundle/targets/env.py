@@ -339,6 +339,19 @@ def block(values: Mapping[str, str], shell: str) -> str:
     )
 
 
+def block_names(found: str, bundle: Path, path: Path) -> bool:
+    """True if our block ``found`` (in the start-up file ``path``) sets a variable to
+    ``bundle``: the line we write, quoted as that file's shell takes it. A path with a "'"
+    is quoted ("o'\\''brien"), and was never found as it is; one inside a longer path
+    ("/a/ca.pem" in "/x/a/ca.pem") was."""
+    line = SHELLS["fish" if path.suffix == ".fish" else "sh"]
+    return any(
+        f"{line(name, str(bundle))}\n" in found
+        for name, kind in BUNDLE_VARIABLES.items()
+        if kind == "bundle"
+    )
+
+
 def with_block(text: str, new_block: str | None) -> str:
     """``text`` with our block replaced in place (or appended, or removed when None, with
     the blank line put before it)."""

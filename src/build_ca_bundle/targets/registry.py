@@ -264,7 +264,7 @@ def _remove_startup_block(change: Change, bundle: Path) -> str:
     block = env.current_block(text)
     if block is None:
         return f"{LEFT_ALONE}our block is no longer there"
-    if str(bundle) not in block:
+    if not env.block_names(block, bundle, change.path):
         return f"{LEFT_ALONE}the block names another bundle now (a run for it wrote it)"
     cleaned = env.with_block(text, None)
     if CREATED_NOTE in change.notes and not cleaned.strip():
