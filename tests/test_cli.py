@@ -2808,6 +2808,29 @@ def test_undo_leaves_a_block_naming_a_longer_path_that_ends_in_its_own(
     assert f"export PIP_CERT='{longer}'" in profile.read_text()
 
 
+@pytest.mark.parametrize("default_first", [True, False])
+def test_two_bundles_undone_in_either_order_leave_no_file_this_tool_made(
+    default_first: bool,
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first bundle created pip.conf, .npmrc and ~/.profile; a second --output backed
+    the first two up (their .bak held the first bundle's setting) and recorded the block as
+    "present", not whose. Both undone: the .bak files stayed for ever (and no later run could
+    back the files up: the name was taken), and an empty ~/.profile stayed."""
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    other = tmp_path / "other" / "ca-bundle.pem"
+    assert run(capsys, "--configure", "pip,npm,env")[0] == 0
+    assert run(capsys, "--configure", "pip,npm,env", "--output", str(other))[0] == 0
+    undos = [["undo"], ["undo", "--output", str(other)]]
+    for undo in undos if default_first else undos[::-1]:
+        assert run(capsys, *undo)[0] == 0
+    assert sorted(p.name for p in isolated_home.home.rglob("*") if p.is_file()) == []
+
+
 def test_setting_zdotdir_brings_a_full_run_that_writes_the_block_where_zsh_reads_it(
     store: Store,
     isolated_home: Home,

@@ -115,11 +115,26 @@ def _backup(change: Change) -> str | None:
     return None if found is None else str(found)
 
 
-def add(bundle: Path, applied: Iterable[Change]) -> None:
+def add(bundle: Path, applied: Iterable[Change]) -> list[Change]:
+    """Record ``applied`` (before they are made); the changes as recorded, each with what
+    undo is to put back (see :func:`_inherited`)."""
     applied = [_inherited(change, bundle) for change in applied]
-    if not applied:
-        return
-    save(bundle, merge(load(bundle), applied))
+    if applied:
+        save(bundle, merge(load(bundle), applied))
+    return applied
+
+
+def drop_unrecorded_backups(made: Iterable[Change], recorded: Iterable[Change]) -> None:
+    """Remove each backup a change made that its record does not keep: the file held
+    another bundle's setting, and that bundle had created it (so it made none). Such a
+    backup holds nothing of the person's, undo must not put back a path that bundle's undo
+    removes, and kept, nothing ever removed it and no later change could back the file up
+    (its name was taken)."""
+    for change, entry in zip(made, recorded, strict=True):
+        backup = backup_of(change)
+        if backup is not None and backup != backup_of(entry):
+            with contextlib.suppress(FileNotFoundError):
+                backup.unlink()
 
 
 def _inherited(change: Change, bundle: Path) -> Change:

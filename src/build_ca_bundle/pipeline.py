@@ -718,9 +718,9 @@ def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
         ) from exc
 
 
-def _record_changes(output: Path, changes: list[Change]) -> None:
+def _record_changes(output: Path, changes: list[Change]) -> list[Change]:
     try:
-        history.add(output, changes)
+        return history.add(output, changes)
     except OSError as exc:
         raise ConfigError(
             f"cannot save the change record {history.path_for(output)} "
@@ -784,12 +784,13 @@ def _apply(
     for plan in plans:
         if not plan.changes:
             continue
-        _record_changes(output, plan.changes)
+        recorded = _record_changes(output, plan.changes)
         try:
             applied.extend(registry.apply(plan))
         except BuildCABundleError as error:
             failed.append((plan.target, error))
         else:  # as this run left them: only a later writer's change counts
+            history.drop_unrecorded_backups(plan.changes, recorded)
             when_set.update(manifest.signatures(_config_files([plan])))
     if failed:
         first = failed[0][1]

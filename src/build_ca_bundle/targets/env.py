@@ -352,6 +352,20 @@ def block_names(found: str, bundle: Path, path: Path) -> bool:
     )
 
 
+def bundle_in_block(found: str, path: Path) -> str | None:
+    """The bundle our block ``found`` (in the start-up file ``path``) names, from its
+    PIP_CERT line, unquoted as that file's shell reads it; None if no such line is there."""
+    fish = path.suffix == ".fish"
+    prefix = "set -gx PIP_CERT '" if fish else "export PIP_CERT='"
+    for line in found.splitlines():
+        if line.startswith(prefix) and line.endswith("'"):
+            quoted = line[len(prefix) - 1 :]
+            if fish:  # inside '': \\ is \ and \' is '
+                return re.sub(r"\\([\\'])", r"\1", quoted[1:-1])
+            return quoted[1:-1].replace("'\\''", "'")
+    return None
+
+
 def with_block(text: str, new_block: str | None) -> str:
     """``text`` with our block replaced in place (or appended, or removed when None, with
     the blank line put before it)."""

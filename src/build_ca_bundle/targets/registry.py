@@ -206,9 +206,12 @@ def _plan_env(bundle: Path, extra_roots: Path, options: BuildOptions) -> Plan:
         planned = env.plan_startup_file(values, home, options.environ)
         if planned is not None:
             path, old, new = planned
-            present = "present" if old is not None and env.BEGIN in old else None
+            # The bundle the block named before (another --output's: its record holds what
+            # was there before it, history._inherited), and the one it names now.
+            found = None if old is None else env.current_block(old)
+            before = None if found is None else env.bundle_in_block(found, path) or "present"
             notes = (CREATED_NOTE,) if old is None else ()
-            result.changes.append(Change("env", path, "block", present, "present", notes))
+            result.changes.append(Change("env", path, "block", before, str(bundle), notes))
             result.pending[path] = new.encode("utf-8", "surrogateescape")
     return result
 
