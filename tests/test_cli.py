@@ -3842,6 +3842,41 @@ def test_a_tool_installed_after_the_first_run_is_configured_by_the_next(
     assert run(capsys, "--configure", "pip,uv")[1].startswith("bundle unchanged")
 
 
+def test_undo_dry_run_tells_of_uv_npm_and_env_what_undo_will_do(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dry run looked at pip alone: it said "would put back" of a uv.toml that no longer
+    parsed (undo then kept the bundle, exit 3), of an .npmrc cafile a person had changed,
+    and of a start-up block another bundle had rewritten (undo left both alone)."""
+    bin_dir = tmp_path / "bin"
+    fake_tool.install(bin_dir, "uv")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    assert run(capsys, "--configure", "pip,uv,npm,env")[0] == 0
+    uv_toml = isolated_home.config / "uv" / "uv.toml"
+    with uv_toml.open("a") as handle:
+        handle.write("index-url = = broken\n")
+    npmrc = isolated_home.home / ".npmrc"
+    npmrc.write_text(npmrc.read_text().replace("cafile=", "cafile=/theirs.pem\n#"))
+    other = tmp_path / "other" / "ca-bundle.pem"
+    assert run(capsys, "--configure", "env", "--output", str(other))[0] == 0
+    code, out, _ = run(capsys, "undo", "--dry-run")
+    said = {line.split(":")[0]: line for line in out.splitlines()}
+    assert f"uv: {uv_toml}: system-certs: not undone: " in said["uv"]
+    assert "npm: " in said["npm"] and "would be left alone: changed by someone since" in said["npm"]
+    assert said["env"].endswith(
+        "would be left alone: the block names another bundle now (a run for it wrote it)"
+    )
+    code_of_undo, out_of_undo, _ = run(capsys, "undo")
+    assert (code, code_of_undo) == (ExitCode.CONFIG, ExitCode.CONFIG)  # the dry run's too
+    assert "uv: " in out_of_undo and "not undone" in out_of_undo
+    assert bundle_path(isolated_home).exists()  # kept: uv still names it
+
+
 def test_undo_says_which_of_this_shells_variables_name_the_removed_bundle(
     store: Store,
     isolated_home: Home,

@@ -141,12 +141,20 @@ def _keeping_modes(paths: list[Path]) -> Iterator[None]:
                     path.chmod(wanted)
 
 
+def not_ours_now(change: Change, env: ToolEnvironment) -> str | None:
+    """Why undo leaves the value alone (a person changed it since), or None if it is ours.
+    ConfigError if the file cannot be read."""
+    now = read_value(change.path, change.key)
+    return None if tools.same_path(now, change.new, env.platform) else tools.left_alone(now)
+
+
 def undo(change: Change, env: ToolEnvironment) -> str:
     """Put back the value from before our change, in the very file we changed (named to npm
     with ``--userconfig``/``--globalconfig``), unless a person has changed it since."""
+    left_alone = not_ours_now(change, env)
+    if left_alone is not None:
+        return left_alone  # before _file_options, which starts npm
     now = read_value(change.path, change.key)
-    if not tools.same_path(now, change.new, env.platform):
-        return tools.left_alone(now)  # before _file_options, which starts npm
     where = _file_options(change.path, env)
     before = _read(change.path)  # as a person left it since our change
     with _keeping_modes([change.path]):

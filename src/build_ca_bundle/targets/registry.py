@@ -97,12 +97,17 @@ def _undo(change: Change, options: BuildOptions) -> str:
 
 
 def preview_undo(change: Change, options: BuildOptions) -> tuple[str | None, bool]:
-    """What ``undo --dry-run`` can tell of a pip change without editing anything: (the
-    outcome undo would have, if known: the file does not parse, or a person changed the
-    setting since; whether it would be settled). (None, True) when it would be put back,
-    or for another tool, whose value only its own CLI reads."""
+    """What ``undo --dry-run`` can tell of a change without editing anything: (the outcome
+    undo would have, if known: the file does not parse, or a person changed the setting
+    since; whether it would be settled). (None, True) when it would be put back, or for a
+    tool whose value only its own CLI reads (git, conda). A dry run said "would put back"
+    of a uv.toml that no longer parsed, where undo then kept the bundle and exited 3."""
     if change.target != "pip":
-        return None, True
+        try:
+            left_alone = _not_ours_now(change, options)
+        except BuildCABundleError as error:
+            return f"not undone: {error}", False
+        return (None if left_alone is None else f"would be {left_alone}"), True
     from build_ca_bundle.targets import pip
 
     env = _pip_env(options)
@@ -118,6 +123,24 @@ def preview_undo(change: Change, options: BuildOptions) -> tuple[str | None, boo
         back = "(unset)" if change.old is None else change.old
         return f"would put back {back}, unless changed since{TRUSTED_HOSTS_KEPT}{kept}", True
     return None, True
+
+
+def _not_ours_now(change: Change, options: BuildOptions) -> str | None:
+    """Why undo would leave a change of another tool than pip alone, if it can be told
+    without running the tool; None if it would revert it (as far as is known)."""
+    if change.target == "uv":
+        from build_ca_bundle.targets import uv
+
+        return uv.not_ours_now(change)
+    if change.target == "npm":
+        from build_ca_bundle.targets import npm
+
+        return npm.not_ours_now(change, npm.ToolEnvironment.current(options.environ))
+    if change.target == "env" and sys.platform != "win32":
+        from build_ca_bundle.fastpath import bundle_path
+
+        return _startup_block_not_ours(change, bundle_path(options))
+    return None
 
 
 def still_named_by(
@@ -256,9 +279,10 @@ def undo_windows_value(change: Change, registry: Registry, broadcast: Callable[[
     return "restored" if change.old is not None else "removed"
 
 
-def _remove_startup_block(change: Change, bundle: Path) -> str:
-    """Remove our block, unless it names another bundle now: a later run for that one
-    (another --output) rewrote it, and its shells would lose the variables."""
+def _startup_block_not_ours(change: Change, bundle: Path) -> str | None:
+    """Why undo leaves the start-up file alone, or None if it holds our block for
+    ``bundle``: a later run for another bundle (another --output) rewrote it, and its
+    shells would lose the variables."""
     from build_ca_bundle.targets import env
 
     text = env.read_startup_file(change.path)
@@ -269,6 +293,17 @@ def _remove_startup_block(change: Change, bundle: Path) -> str:
         return f"{LEFT_ALONE}our block is no longer there"
     if not env.block_names(block, bundle, change.path):
         return f"{LEFT_ALONE}the block names another bundle now (a run for it wrote it)"
+    return None
+
+
+def _remove_startup_block(change: Change, bundle: Path) -> str:
+    """Remove our block, unless it is not ours now (:func:`_startup_block_not_ours`)."""
+    from build_ca_bundle.targets import env
+
+    left_alone = _startup_block_not_ours(change, bundle)
+    if left_alone is not None:
+        return left_alone
+    text = env.read_startup_file(change.path) or ""
     cleaned = env.with_block(text, None)
     if CREATED_NOTE in change.notes and not cleaned.strip():
         env.remove_startup_file(change.path)  # ours from the start, and nothing added since
