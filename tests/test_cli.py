@@ -3877,6 +3877,27 @@ def test_undo_dry_run_tells_of_uv_npm_and_env_what_undo_will_do(
     assert bundle_path(isolated_home).exists()  # kept: uv still names it
 
 
+def test_undo_after_the_data_folder_was_removed_says_pip_still_names_the_bundle(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rm -r ~/.local/share/build-ca-bundle`, then undo: "nothing to undo", exit 0, while
+    pip's cert named the removed bundle and every pip download failed."""
+    assert run(capsys)[0] == 0
+    bundle = bundle_path(isolated_home)
+    shutil.rmtree(bundle.parent)
+    code, out, err = run(capsys, "undo")
+    assert code == ExitCode.CONFIG
+    assert out == "nothing to undo: no record of changes and no bundle\n"
+    assert f"error: {isolated_home.pip_user_config}: cert names {bundle}, this tool's" in err
+    payload = json.loads(run(capsys, "undo", "--dry-run", "--json")[1])
+    assert (payload["dangling"], payload["exit_code"]) == (
+        str(isolated_home.pip_user_config),
+        ExitCode.CONFIG,
+    )
+    isolated_home.pip_user_config.write_text("[global]\ncert = /etc/company.pem\n")
+    assert run(capsys, "undo") == (0, "nothing to undo: no record of changes and no bundle\n", "")
+
+
 def test_undo_says_which_of_this_shells_variables_name_the_removed_bundle(
     store: Store,
     isolated_home: Home,

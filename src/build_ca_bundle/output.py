@@ -372,6 +372,15 @@ def undo_human(report: UndoReport) -> None:
         )
     if report.nothing_done():
         say("nothing to undo: no record of changes and no bundle")
+        if report.dangling is not None:
+            config, gone = report.dangling
+            say(
+                f"error: {config}: cert names {gone}, this tool's "
+                "bundle, which is gone with the record of what was there before (its folder "
+                "was removed by hand?): pip fails until that line goes; take it out, or run "
+                "build-ca-bundle to make the bundle again",
+                sys.stderr,
+            )
         if report.elsewhere is not None:
             say(
                 f"pip's cert names {report.elsewhere}, a bundle of this tool's: undo it with "
@@ -391,6 +400,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
         "named_by": None if report.named_by is None else str(report.named_by),
         "elsewhere": None if report.elsewhere is None else str(report.elsewhere),
         "still_set": report.still_set,
+        "dangling": None if report.dangling is None else str(report.dangling[0]),
         "dry_run": report.dry_run,
         "exit_code": int(undo_exit_code(report)),
     }
@@ -398,7 +408,7 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
 
 def undo_exit_code(report: UndoReport) -> ExitCode:
     """3 while a setting could not be reverted (its file is left as it was)."""
-    return ExitCode.OK if report.kept is None else ExitCode.CONFIG
+    return ExitCode.OK if report.kept is None and report.dangling is None else ExitCode.CONFIG
 
 
 Printer = Callable[[str], None]

@@ -872,6 +872,7 @@ class UndoReport(Value, mutable=True):
         "named_by",
         "elsewhere",
         "still_set",
+        "dangling",
     )
     dry_run: bool  # then outcomes and removed say what would be done
     outcomes: list[tuple[Change, str]]
@@ -885,6 +886,9 @@ class UndoReport(Value, mutable=True):
     # Variables of this process (the shell that ran undo) that name a removed file: its
     # tools now fail on a missing file until the variable is unset.
     still_set: list[str]
+    # Nothing to undo, but this pip file's cert names the bundle, which is gone with its
+    # record (the data folder removed by hand): pip fails on every download until it goes.
+    dangling: tuple[Path, Path] | None  # (that pip file, the bundle)
 
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run
@@ -893,6 +897,7 @@ class UndoReport(Value, mutable=True):
         self.foreign = []
         self.kept = None
         self.named_by = None
+        self.dangling = None
         self.elsewhere = None
         self.still_set = []
 
@@ -915,6 +920,8 @@ def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
 
         elsewhere = registry.bundle_pip_names(options)
         report.elsewhere = elsewhere if elsewhere != output else None
+        naming = None if output.exists() else registry.still_named_by(output, options)
+        report.dangling = None if naming is None else (naming, output)
     report.still_set = _variables_naming(report.removed, options.environ)
     return report
 
