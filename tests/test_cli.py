@@ -6,6 +6,7 @@ reader honours as OpenSSL does: the same code path a user with those variables t
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import os
@@ -2241,9 +2242,11 @@ def test_policy_file_sets_defaults_and_flags_win(
     assert f"policy {policy}: extra_ca, required, scope" in out
     assert extra.pem.decode().strip() in bundle_path(isolated_home).read_text()
     assert not isolated_home.pip_user_config.exists()  # scope none from the policy
-    code, _, _ = run(capsys, "--policy", str(policy), "--scope", "user")
+    code, out, _ = run(capsys, "--policy", str(policy), "--scope", "user")
     assert code == 0
     assert isolated_home.pip_user_config.exists()  # the flag won
+    # and the summary does not credit the policy with it (it listed every key it set)
+    assert f"policy {policy}: extra_ca, required\n" in out
     policy.write_text('required = ["' + make_root("Absent").sha256 + '"]\n')
     code, _, err = run(capsys, "--policy", str(policy))
     assert code == ExitCode.REQUIRED_MISSING
@@ -2251,6 +2254,29 @@ def test_policy_file_sets_defaults_and_flags_win(
     code, _, err = run(capsys, "--policy", str(policy))
     assert code == ExitCode.CONFIG
     assert str(policy) in err
+
+
+def test_a_flag_turns_off_what_the_policy_turned_on(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keep_expired = true` in a policy could not be turned off: there was no flag for it,
+    though flags win over the policy for single values."""
+    expired = make_root(
+        "Expired Root",
+        not_before=dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc),
+        not_after=dt.datetime(2002, 1, 1, tzinfo=dt.timezone.utc),
+    )
+    expired.write(tmp_path / "roots" / "old.pem")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'extra_ca = ["{tmp_path / "roots"}"]\nkeep_expired = true\n')
+    code, out, _ = run(capsys, "--policy", str(policy))
+    assert code == 0
+    assert expired.pem.decode().strip() in bundle_path(isolated_home).read_text()
+    assert f"policy {policy}: extra_ca, keep_expired\n" in out
+    code, out, _ = run(capsys, "--policy", str(policy), "--no-keep-expired")
+    assert code == 0
+    assert expired.pem.decode().strip() not in bundle_path(isolated_home).read_text()
+    assert f"policy {policy}: extra_ca\n" in out
 
 
 def test_a_policys_empty_configure_configures_nothing_and_scope_none_says_what_it_leaves(

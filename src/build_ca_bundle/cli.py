@@ -221,15 +221,16 @@ def build_parser() -> _Parser:
         metavar="SHA256",
         help="change nothing and exit 8 unless this root is in the result",
     )
+    # --no-...: a flag wins over the policy for a single value, both ways.
     parser.add_argument(
         "--keep-expired",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="keep expired roots (left out by default)",
     )
     parser.add_argument(
         "--include-intermediates",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="also add OS intermediates that chain to a root in the bundle",
     )
@@ -395,6 +396,20 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
             return bool(value)
         return bool(policy.flag(name))
 
+    # The single values a flag set: the policy's own did not decide them, and the summary
+    # must not say it did (it said "policy: output" of a bundle --output had put elsewhere).
+    given = {
+        name
+        for name, value in (
+            ("scope", args.scope),
+            ("output", args.output),
+            ("configure", getattr(args, "configure", None)),
+            ("keep_expired", getattr(args, "keep_expired", None)),
+            ("include_intermediates", getattr(args, "include_intermediates", None)),
+        )
+        if value is not None
+    }
+
     return BuildOptions(
         scope=scope,
         output=_absolute(output.expanduser()) if output else None,
@@ -411,7 +426,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOpti
         policy_paths=policy.paths,
         dry_run=getattr(args, "dry_run", False),
         environ=environ,
-        policy_values=tuple(sorted(policy.values)),
+        policy_values=tuple(sorted(key for key in policy.values if key not in given)),
         verify_targets=tuple(policy.strings("verify_targets")),
     )
 
