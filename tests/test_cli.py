@@ -2372,6 +2372,37 @@ def test_every_scope_refuses_a_machine_policy_that_ordinary_users_could_change(
     assert (code, f"{inside} can be changed by users other than root" in err) == (5, True)
 
 
+def test_a_machine_policys_folder_made_writable_since_the_last_run_is_not_unchanged(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`chmod 777` on the policy's folder after a run: the next runs said "bundle unchanged"
+    and --check "current", exit 0, where a full run refuses the policy (exit 5): any
+    account could now swap in a policy naming its own root. The same for an extra CA
+    file's folder."""
+    from build_ca_bundle import policy as policy_module
+
+    folder = tmp_path / "machine"
+    roots = tmp_path / "it-roots"
+    make_root("IT Root").write(roots / "it.pem")
+    machine = folder / "policy.toml"
+    folder.mkdir()
+    machine.write_text(f'extra_ca = ["{roots / "it.pem"}"]\n')
+    monkeypatch.setattr(policy_module, "default_location", lambda **_: machine)
+    for made_writable in (folder, roots):
+        assert run(capsys)[0] == 0
+        assert run(capsys)[1].startswith("bundle unchanged")
+        made_writable.chmod(0o777)
+        assert run(capsys, "--check")[0] == ExitCode.STALE
+        code, _, err = run(capsys)
+        assert code == ExitCode.BUNDLE
+        assert "can be changed by users other than root" in err
+        made_writable.chmod(0o755)
+
+
 def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

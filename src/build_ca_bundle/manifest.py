@@ -82,21 +82,27 @@ def guard(path: str | os.PathLike[str]) -> Signature:
     return [status.st_uid, status.st_gid, status.st_mode]
 
 
-def guarded(bundle: str | os.PathLike[str]) -> list[str]:
-    """The bundle's folder and each folder above it: what the full run's checks of who may
-    replace the bundle look at (bundle.check_machine_path, check_root_file). One made
-    writable by others since (chmod 777) means a full run, which then refuses it."""
+def guarded(
+    bundle: str | os.PathLike[str], relied_on: Iterable[str | os.PathLike[str]] = ()
+) -> list[str]:
+    """The folders above the bundle, and above each file the run relies on only while no
+    other account can change it (``relied_on``: the policy, extra CA files, a store that
+    SSL_CERT_FILE names, a machine-wide config): what the full run's checks of who may
+    replace them look at (bundle.check_machine_path, check_machine_file, check_root_file).
+    One made writable by others since (chmod 777) means a full run, which then refuses it.
+    (The files' own owner and mode are in their signatures: chmod and chown change ctime.)"""
     folders: dict[str, None] = {}
-    # The path as given and the one its links lead to (a symlinked HOME: the folder made
-    # writable is the link's target).
-    for start in (os.path.abspath(bundle), os.path.realpath(bundle)):
-        folder = os.path.dirname(start)
-        while True:
-            folders[folder] = None
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
+    for path in (bundle, *relied_on):
+        # The path as given and the one its links lead to (a symlinked HOME: the folder
+        # made writable is the link's target).
+        for start in (os.path.abspath(path), os.path.realpath(path)):
+            folder = os.path.dirname(start)
+            while folder not in folders:
+                folders[folder] = None
+                parent = os.path.dirname(folder)
+                if parent == folder:
+                    break
+                folder = parent
     return list(folders)
 
 
@@ -130,6 +136,7 @@ def record(
     arguments: Sequence[str] | None = None,
     when_read: dict[str, Signature] | None = None,
     extra_ca: Sequence[str] = (),
+    relied_on: Iterable[str | os.PathLike[str]] = (),
 ) -> dict[str, Any]:
     """Take the signatures now, right after the full run wrote its files. ``loaded`` is the
     bundle's load proof (``bundle.proof``), if its bytes are known to load; ``not_applied``:
@@ -158,7 +165,7 @@ def record(
         "inputs": {name: _settled(name, before) for name in names},
         "registry": registry,
         "outputs": {os.fspath(p): signature(p) for p in [bundle, *outputs]},
-        "guards": {folder: guard(folder) for folder in guarded(bundle)},
+        "guards": {folder: guard(folder) for folder in guarded(bundle, relied_on)},
         "warnings": list(warnings),
         "loaded": loaded,
         "not_applied": not_applied,  # absent in older records: then 0, until a full run

@@ -842,6 +842,15 @@ def _record_manifest(
             arguments=options.arguments,
             when_read=when_read,
             extra_ca=[_absolute_text(path) for path in options.extra_ca],
+            # Who may change these is checked by the full run (_check_machine_policy,
+            # _check_machine_inputs, check_root_side_files): a policy's folder made
+            # world-writable since was still "unchanged", exit 0, where a full run exits 5.
+            relied_on=[
+                *options.policy_paths,
+                *options.extra_ca,
+                *(path for source in report.sources for path in source.named_inputs),
+                *(path for plan in report.plans for path in (*plan.files, *plan.watched)),
+            ],
         ),
     )
 
