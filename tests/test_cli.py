@@ -2403,6 +2403,41 @@ def test_a_machine_policys_folder_made_writable_since_the_last_run_is_not_unchan
         made_writable.chmod(0o755)
 
 
+def test_doctor_reports_a_machine_policy_every_run_refuses(
+    store: Store,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A policy that does not parse: doctor exited 3 with the parse error and no report. A
+    world-writable one: doctor said only "the bundle is not current: run build-ca-bundle",
+    and that run exited 5."""
+    from build_ca_bundle import policy as policy_module
+
+    machine = tmp_path / "machine" / "policy.toml"
+    machine.parent.mkdir()
+    machine.write_text('scope = "user\n')
+    monkeypatch.setattr(policy_module, "default_location", lambda **_: machine)
+    code, out, _ = run(capsys, "doctor")
+    assert code == ExitCode.FINDINGS
+    assert f"error: policy: every run refuses it, and changes nothing: {machine}: " in out
+    assert "(at line 1, column 14)" in out
+    assert "no bundle yet" in out  # and the rest was looked at, without the policy
+    assert run(capsys)[0] == ExitCode.CONFIG  # as doctor says
+
+    machine.write_text('scope = "user"\n')
+    assert run(capsys)[0] == 0
+    machine.chmod(0o666)
+    code, out, _ = run(capsys, "doctor")
+    assert code == ExitCode.FINDINGS
+    assert f"{machine} can be changed by users other than root" in out
+    assert run(capsys)[0] == ExitCode.BUNDLE
+    machine.chmod(0o644)
+    code, out, _ = run(capsys, "doctor")
+    assert "policy:" not in out
+
+
 def test_global_scope_refuses_a_path_ordinary_users_could_swap(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from build_ca_bundle import __version__
-from build_ca_bundle.errors import BuildCABundleError, BundleError, ExitCode
+from build_ca_bundle.errors import BuildCABundleError, BundleError, ExitCode, PolicyError
 from build_ca_bundle.options import (
     BuildOptions,
     check_tool_names,
@@ -221,19 +221,23 @@ def build_parser() -> _Parser:
         metavar="SHA256",
         help="change nothing and exit 8 unless this root is in the result",
     )
-    # --no-...: a flag wins over the policy for a single value, both ways.
-    parser.add_argument(
-        "--keep-expired",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep expired roots (left out by default)",
-    )
-    parser.add_argument(
-        "--include-intermediates",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also add OS intermediates that chain to a root in the bundle",
-    )
+    # Each with its --no- form: a flag wins over the policy for a single value, both ways.
+    # (Not BooleanOptionalAction: "--include-intermediates, --no-include-intermediates" is
+    # wider than a narrow terminal's help column.)
+    for name, help_on, help_off in (
+        ("keep-expired", "keep expired roots (left out by default)", "leave them out"),
+        (
+            "include-intermediates",
+            "also add OS intermediates that chain to a root in the bundle",
+            "do not (over a policy's include_intermediates)",
+        ),
+    ):
+        pair = parser.add_mutually_exclusive_group()
+        dest = name.replace("-", "_")
+        pair.add_argument(f"--{name}", dest=dest, action="store_true", default=None, help=help_on)
+        pair.add_argument(
+            f"--no-{name}", dest=dest, action="store_false", default=None, help=help_off
+        )
     parser.add_argument(
         "--no-windows-host",
         dest="windows_host",
@@ -369,14 +373,20 @@ def build_parser() -> _Parser:
     return parser
 
 
-def options_from(args: argparse.Namespace, environ: dict[str, str]) -> BuildOptions:
+def options_from(
+    args: argparse.Namespace, environ: dict[str, str], *, policy_read: bool = True
+) -> BuildOptions:
     """Merge flags with the IT policy (and a named one read over it): flags win; lists of
-    roots and fingerprints add up."""
+    roots and fingerprints add up. ``policy_read=False``: the flags alone (doctor, when the
+    policy cannot be read)."""
     from build_ca_bundle import policy as policy_module
 
-    policy = policy_module.load(policy_module.default_location(environ=environ), explicit=False)
-    if args.policy is not None:
-        policy = policy_module.layered(policy, policy_module.load(args.policy, explicit=True))
+    policy = policy_module.Policy()
+    if policy_read:
+        location = policy_module.default_location(environ=environ)
+        policy = policy_module.load(location, explicit=False)
+        if args.policy is not None:
+            policy = policy_module.layered(policy, policy_module.load(args.policy, explicit=True))
     scope = Scope(args.scope or policy.string("scope") or Scope.USER.value)
     output = args.output or (Path(policy.string("output") or "") if "output" in policy else None)
     configure_names = (
@@ -468,7 +478,15 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
             "--pin needs --from-server HOST[:PORT]: it checks the root that server presents"
         )
     try:
-        options = options_from(args, environ)
+        try:
+            options = options_from(args, environ)
+        except PolicyError as error:
+            if args.command != "doctor":
+                raise
+            # doctor is how one finds out what is wrong: it reports the policy and looks
+            # at the rest without it (it exited 3 with no report).
+            args.policy_error = error
+            options = options_from(args, environ, policy_read=False)
         build_arguments = _build_arguments(parser, arguments, args.command)
         options = options.replace(
             run_key=quick.run_key(build_arguments, environ), arguments=tuple(build_arguments)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from build_ca_bundle import output
-from build_ca_bundle.errors import BundleError, ExitCode
+from build_ca_bundle.errors import BuildCABundleError, BundleError, ExitCode
 from build_ca_bundle.options import BuildOptions, fingerprint
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.targets import Finding, Severity
@@ -292,6 +292,7 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         if finding.where.removeprefix("environment: ") not in for_pip
     ]
     findings += bundle_findings
+    findings += _policy_findings(options, getattr(args, "policy_error", None))
     if manifest.check_failed(fastpath.bundle_path(options)):
         # Not "the bundle is not current, run build-ca-bundle": that run changes nothing
         # (--check says current); the check found a root missing (audit h43).
@@ -335,6 +336,30 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         if not findings:
             output.say("no problems found: verification is on and the bundle applies")
     return int(code)
+
+
+def _policy_findings(options: BuildOptions, unreadable: BuildCABundleError | None) -> list[Finding]:
+    """A policy every run refuses: one that does not parse (doctor then looked at the rest
+    without it; it exited 3 with no report), or a machine policy an ordinary user could
+    change (doctor said only "not current: run build-ca-bundle", and that run exited 5)."""
+    from build_ca_bundle.errors import PolicyError, UnsafePathError
+    from build_ca_bundle.pipeline import check_machine_policy
+
+    problems: list[BuildCABundleError] = [] if unreadable is None else [unreadable]
+    if unreadable is None:
+        try:
+            check_machine_policy(options)
+        except (UnsafePathError, PolicyError) as error:
+            problems.append(error)
+    return [
+        Finding(
+            Severity.ERROR,
+            "policy",
+            f"every run refuses it, and changes nothing: {problem.message}",
+            problem.hint or "fix the policy file",
+        )
+        for problem in problems
+    ]
 
 
 def _built_otherwise(bundle: Path, arguments: list[str] | None) -> Finding:

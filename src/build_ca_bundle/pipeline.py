@@ -335,7 +335,7 @@ def _remove_killed_runs_temps(output: Path) -> None:
 def _build(options: BuildOptions) -> BuildReport:
     output = bundle_path(options)
     extra_path = extra_roots_path(output)
-    _check_machine_policy(options)
+    check_machine_policy(options)
     loaded_before = None if options.dry_run else fastpath.start_loading(options)
     sources = read_sources(options, output)
     # What the bundle is built from, as it was read: see manifest.record.
@@ -670,7 +670,7 @@ def _keep_roots_tools_trusted(plans: list[Plan], selection: Selection) -> None:
             )
 
 
-def _check_machine_policy(options: BuildOptions) -> None:
+def check_machine_policy(options: BuildOptions) -> None:
     """In every scope: the machine's policy, and the extra CA files it names, decide what
     every account trusts; one an ordinary user could change is refused (exit 5). Here, not
     where options are read: the unchanged run imports nothing for it (the record watches the
@@ -842,7 +842,7 @@ def _record_manifest(
             arguments=options.arguments,
             when_read=when_read,
             extra_ca=[_absolute_text(path) for path in options.extra_ca],
-            # Who may change these is checked by the full run (_check_machine_policy,
+            # Who may change these is checked by the full run (check_machine_policy,
             # _check_machine_inputs, check_root_side_files): a policy's folder made
             # world-writable since was still "unchanged", exit 0, where a full run exits 5.
             relied_on=[
