@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from build_ca_bundle import policy
+from build_ca_bundle import cli, policy
 from build_ca_bundle.errors import ExitCode, PolicyError
+from tests.pki import make_root
 
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def os_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An OS store of one root, named by SSL_CERT_FILE (as tests/test_cli.py's ``store``)."""
+    store = make_root("Policy Test OS Root").write(tmp_path / "store" / "ca-certificates.crt")
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "store" / "certs"))
+    return store
+
+
+@pytest.fixture
+def machine_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The machine-wide policy's location, moved into the test's folder."""
+    machine = tmp_path / "machine" / "policy.toml"
+    machine.parent.mkdir()
+    monkeypatch.setattr(policy, "default_location", lambda **_: machine)
+    return machine
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The CLI as a logon script runs it: exit code, stdout, stderr."""
+    code = cli.main(["--no-verify", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def test_a_full_policy_is_read(tmp_path: Path) -> None:
@@ -133,3 +160,20 @@ def test_default_locations() -> None:
     )
     windows = policy.default_location("win32", {"PROGRAMDATA": "D:\\Data"})
     assert PureWindowsPath(str(windows)) == PureWindowsPath(r"D:\Data\build-ca-bundle\policy.toml")
+
+
+@pytest.mark.parametrize("ending", sorted({"/", os.sep}))
+def test_an_output_ending_in_a_separator_is_refused(
+    os_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ending: str
+) -> None:
+    """``output = ".../newdir/"`` wrote a file named ``newdir`` (and pointed pip at it);
+    the same path given as --output was refused."""
+    folder = tmp_path / "newdir"
+    # A literal string: a Windows path's backslashes are not escapes there.
+    own = write(tmp_path, f"scope = 'none'\noutput = '{folder}{ending}'\n")
+    code, _, err = run(capsys, "--policy", str(own))
+    assert code == ExitCode.CONFIG
+    assert f"{own}, line 2: 'output' holds" in err
+    assert "ends with a separator, so it names a folder" in err
+    assert f"{folder}{ending}ca-bundle.pem" in err
+    assert not folder.exists()

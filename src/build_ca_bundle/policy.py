@@ -197,6 +197,7 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
                     "not an absolute path",
                     hint="write the full path; nothing was changed",
                 )
+    _check_output_is_a_file(document.get("output"), text, path)
     for item in document.get("verify_targets", []):
         if not_a_tls_target(item):  # was checked as TLS on port 443, or ended as "offline"
             raise PolicyError(
@@ -209,6 +210,21 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
             f"{path}, line {_line_of(text, 'scope')}: scope must be one of "
             + ", ".join(sorted(_SCOPES))
         )
+
+
+def _check_output_is_a_file(output: str | None, text: str, path: Path) -> None:
+    """``newdir/`` means a folder, but Path() drops the slash, and a file named ``newdir``
+    was written (and pip pointed at it): the rule --output has (cli._bundle_file)."""
+    if output is not None and _ends_with_separator(output):
+        raise PolicyError(
+            f"{path}, line {_line_of(text, 'output')}: 'output' holds {output!r}, which ends "
+            "with a separator, so it names a folder, not the bundle file",
+            hint=f"give the bundle file's path, e.g. {output}ca-bundle.pem; nothing was changed",
+        )
+
+
+def _ends_with_separator(value: str) -> bool:
+    return value.endswith(("/", os.sep)) or bool(os.altsep and value.endswith(os.altsep))
 
 
 def _line_of(text: str, key: str) -> int:
