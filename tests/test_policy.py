@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path, PureWindowsPath
 
 import pytest
@@ -177,3 +178,37 @@ def test_an_output_ending_in_a_separator_is_refused(
     assert "ends with a separator, so it names a folder" in err
     assert f"{folder}{ending}ca-bundle.pem" in err
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("key", ["extra_ca", "output"])
+def test_a_home_folder_that_is_not_known_is_refused(
+    os_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """``~nosuchuser/x.pem`` crashed the run: RuntimeError, 'Could not determine home
+    directory', with neither the file nor the line."""
+    value = '["~nosuchuser-h48/x.pem"]' if key == "extra_ca" else "'~nosuchuser-h48/x.pem'"
+    own = write(tmp_path, f"scope = 'none'\n{key} = {value}\n")
+    code, _, err = run(capsys, "--policy", str(own))
+    assert code == ExitCode.CONFIG
+    assert f"{own}, line 2: {key!r} holds '~nosuchuser-h48/x.pem', whose home folder" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the passwd database")
+def test_a_tilde_with_no_home_and_no_passwd_entry_is_refused(
+    os_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``~/x.pem`` under an account with no HOME and no passwd entry (a container's uid)
+    crashed the run with RuntimeError, as ``~nosuchuser`` did."""
+    import pwd
+
+    def no_entry(uid: int) -> pwd.struct_passwd:
+        raise KeyError(uid)
+
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    own = write(tmp_path, "extra_ca = ['~/x.pem']\n")
+    with pytest.raises(PolicyError, match=r"line 1: 'extra_ca' holds '~/x\.pem', whose home"):
+        policy.load(own, explicit=True)

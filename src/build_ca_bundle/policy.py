@@ -190,7 +190,7 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
     for key in ("output", "extra_ca"):
         values = document.get(key, [])
         for item in [values] if isinstance(values, str) else values:
-            if not Path(item).expanduser().is_absolute():
+            if not _expanded(item, key, text, path).is_absolute():
                 # Relative to what? The logon's current folder differs from run to run.
                 raise PolicyError(
                     f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, which is "
@@ -210,6 +210,19 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
             f"{path}, line {_line_of(text, 'scope')}: scope must be one of "
             + ", ".join(sorted(_SCOPES))
         )
+
+
+def _expanded(item: str, key: str, text: str, path: Path) -> Path:
+    """``item`` with ``~`` expanded; ``~nosuchuser`` (or ``~`` with neither HOME nor a passwd
+    entry) raised RuntimeError, a traceback with neither the file nor the line."""
+    try:
+        return Path(item).expanduser()
+    except RuntimeError:
+        raise PolicyError(
+            f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, whose home folder "
+            "is not known here",
+            hint="write the full path; nothing was changed",
+        ) from None
 
 
 def _check_output_is_a_file(output: str | None, text: str, path: Path) -> None:
