@@ -10,6 +10,7 @@ import pytest
 
 from build_ca_bundle import cli, policy
 from build_ca_bundle.errors import ExitCode, PolicyError
+from tests.conftest import Home
 from tests.pki import make_root
 
 
@@ -212,3 +213,30 @@ def test_a_tilde_with_no_home_and_no_passwd_entry_is_refused(
     own = write(tmp_path, "extra_ca = ['~/x.pem']\n")
     with pytest.raises(PolicyError, match=r"line 1: 'extra_ca' holds '~/x\.pem', whose home"):
         policy.load(own, explicit=True)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("extra_ca", "['~/corp.pem']"), ("output", "'~/ca-bundle.pem'")]
+)
+def test_a_tilde_in_the_machine_policy_is_refused_but_not_in_ones_own(
+    os_store: Path,
+    machine_policy: Path,
+    tmp_path: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    value: str,
+) -> None:
+    """``~`` passed the machine policy's "absolute path" check, but it is each user's own
+    home: every account's run read a file that account controls into the bundle IT meant
+    to decide. Named with --policy it is the machine's all the same."""
+    make_root("Planted In A Home").write(isolated_home.home / "corp.pem")
+    machine_policy.write_text(f"scope = 'none'\n{key} = {value}\n")
+    for args in ((), ("--policy", str(machine_policy))):
+        code, _, err = run(capsys, *args)
+        assert code == ExitCode.CONFIG
+        assert f"{machine_policy}, line 2: {key!r} holds '~/" in err
+        assert "machine-wide policy is each user's own home folder" in err
+    own = write(tmp_path, f"{key} = {value}\n")
+    machine_policy.write_text("scope = 'none'\n")
+    assert run(capsys, "--policy", str(own))[0] == 0

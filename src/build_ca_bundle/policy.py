@@ -129,11 +129,12 @@ def load(path: Path | None, *, explicit: bool) -> Policy:
         return Policy()
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
-    return parse(data, path)
+    # The machine's, also when named with --policy: the rule pipeline._check_machine_policy has.
+    return parse(data, path, machine=not explicit or path == default_location())
 
 
-def parse(data: bytes, path: Path) -> Policy:
-    """Parse and check a policy file's bytes."""
+def parse(data: bytes, path: Path, *, machine: bool = False) -> Policy:
+    """Parse and check a policy file's bytes (``machine``: the machine-wide policy's)."""
     if sys.version_info >= (3, 11):  # imported here: most runs have no policy file
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only
@@ -154,6 +155,8 @@ def parse(data: bytes, path: Path) -> Policy:
         ) from exc
     _check_types(document, text, path)
     _check_values(document, text, path)
+    if machine:
+        _check_machine_paths(document, text, path)
     return Policy(paths=(path,), values=document)
 
 
@@ -210,6 +213,23 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
             f"{path}, line {_line_of(text, 'scope')}: scope must be one of "
             + ", ".join(sorted(_SCOPES))
         )
+
+
+def _check_machine_paths(document: dict[str, Any], text: str, path: Path) -> None:
+    """``~`` in the machine's policy is each user's own home: every account's run would read
+    a file that account controls into the bundle IT meant to decide (and a global run then
+    refuses it as not root's). A policy of one's own, named with --policy, may use ``~``."""
+    for key in ("output", "extra_ca"):
+        values = document.get(key, [])
+        for item in [values] if isinstance(values, str) else values:
+            if item.startswith("~"):
+                raise PolicyError(
+                    f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, but ~ in "
+                    "the machine-wide policy is each user's own home folder, which that user "
+                    "controls",
+                    hint="write the full path of a place only administrators can change; "
+                    "nothing was changed",
+                )
 
 
 def _expanded(item: str, key: str, text: str, path: Path) -> Path:
