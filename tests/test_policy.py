@@ -240,3 +240,24 @@ def test_a_tilde_in_the_machine_policy_is_refused_but_not_in_ones_own(
     own = write(tmp_path, f"{key} = {value}\n")
     machine_policy.write_text("scope = 'none'\n")
     assert run(capsys, "--policy", str(own))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("https://pypi.corp.example:99999/simple/", "not a valid port"),
+        ("https://:8443/simple/", "no host name"),
+        ("pypi.corp.example:65536", "not a valid port"),
+    ],
+)
+def test_a_verify_target_no_server_could_answer_is_refused(
+    os_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, reason: str
+) -> None:
+    """An impossible port, or no host, passed the policy's check, and every run's live check
+    then tried it and failed (exit 6 here, "offline" exit 7 elsewhere); on the command line
+    it is refused (verify's own rule)."""
+    own = write(tmp_path, f"scope = 'none'\nverify_targets = ['{target}']\n")
+    code = cli.main(["--policy", str(own)])  # the live check on: it is what failed
+    err = capsys.readouterr().err
+    assert code == ExitCode.CONFIG
+    assert f"{own}, line 2: 'verify_targets' holds {target!r}: {reason}" in err

@@ -207,12 +207,30 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
                 f"{path}, line {_line_of(text, 'verify_targets')}: 'verify_targets' holds "
                 f"{item!r}: only https:// URLs (or HOST[:PORT]) have certificates to check"
             )
+    _check_reachable(document.get("verify_targets", []), text, path)
     scope = document.get("scope")
     if scope is not None and scope not in _SCOPES:
         raise PolicyError(
             f"{path}, line {_line_of(text, 'scope')}: scope must be one of "
             + ", ".join(sorted(_SCOPES))
         )
+
+
+def _check_reachable(targets: list[str], text: str, path: Path) -> None:
+    """A port of 99999, or no host, was "offline" (exit 7) in every run's live check: the
+    command line's rule (verify.unreachable_reason) refuses it here too."""
+    if not targets:
+        return
+    from build_ca_bundle import verify  # only then: it imports ssl and socket
+
+    for item in targets:
+        reason = verify.unreachable_reason(item)
+        if reason is not None:
+            raise PolicyError(
+                f"{path}, line {_line_of(text, 'verify_targets')}: 'verify_targets' holds "
+                f"{verify.redacted(item)!r}: {reason}",
+                hint="fix the URL; nothing was changed",
+            )
 
 
 def _check_machine_paths(document: dict[str, Any], text: str, path: Path) -> None:
