@@ -84,10 +84,13 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('requierd = ["ab"]\n', "line 1: unknown key 'requierd'"),
-        ('scope = "user"\nrequired = "ab"\n', "line 2: 'required' must be a list of strings"),
-        ("keep_expired = 1\n", "line 1: 'keep_expired' must be bool"),
+        ('scope = "user"\nrequired = "ab"\n', "line 2: required must be a list of strings"),
+        # Python's words were "'keep_expired' must be bool", "'scope' must be str".
+        ("keep_expired = 1\n", "line 1: keep_expired must be true or false"),
+        ('keep_expired = "no"\n', "line 1: keep_expired must be true or false"),
+        ("scope = 1\n", "line 1: scope must be a string in quotes"),
         ('scope = "everyone"\n', "line 1: scope must be one of global, none, site, user"),
-        ("extra_ca = [1, 2]\n", "'extra_ca' must be a list of strings"),
+        ("extra_ca = [1, 2]\n", "extra_ca must be a list of strings"),
         (
             'scope = "user"\nexclude = ["4f1c"]\n',  # a typo would match nothing, silently
             "line 2: 'exclude' holds '4f1c', which is not a SHA-256 fingerprint",
@@ -104,7 +107,7 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         ('# scope\n\n\n\n"scope" = "machine"\n', "line 5: scope must be one of"),  # quoted
         (  # a table was said to be on line 1
             'scope = "user"\n\n[extra_ca]\npath = "/etc/corp"\n',
-            "line 3: 'extra_ca' must be a list of strings",
+            "line 3: extra_ca must be a list of strings",
         ),
         (  # checked as TLS on port 443, then "offline" (exit 7) in every run's live check
             'verify_targets = ["http://pypi.corp.example/simple/"]\n',

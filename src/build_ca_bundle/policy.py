@@ -43,6 +43,12 @@ _KEYS: dict[str, type] = {
     "keep_expired": bool,
     "include_intermediates": bool,
 }
+# Each type as an admin writes it in TOML (Python's "must be bool" is not that).
+_KINDS: dict[type, str] = {
+    list: 'a list of strings, e.g. ["a", "b"]',
+    str: 'a string in quotes, e.g. "user"',
+    bool: "true or false",
+}
 _SCOPES = frozenset({"user", "site", "global", "none"})
 
 
@@ -171,8 +177,9 @@ def _check_types(document: dict[str, Any], text: str, path: Path) -> None:
         if not isinstance(value, expected) or (
             isinstance(value, list) and not all(isinstance(item, str) for item in value)
         ):
-            kind = "a list of strings" if expected is list else expected.__name__
-            raise PolicyError(f"{path}, line {_line_of(text, key)}: {key!r} must be {kind}")
+            raise PolicyError(
+                f"{path}, line {_line_of(text, key)}: {key} must be {_KINDS[expected]}"
+            )
 
 
 def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
