@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path, PureWindowsPath
 
@@ -264,3 +265,22 @@ def test_a_verify_target_no_server_could_answer_is_refused(
     err = capsys.readouterr().err
     assert code == ExitCode.CONFIG
     assert f"{own}, line 2: 'verify_targets' holds {target!r}: {reason}" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('scope = "user"\nscope = "global"\n', "line 2, .*: is scope given twice"),
+        ("[extra_ca]\n[extra_ca]\n", "line 2, .*: is extra_ca given twice"),
+    ],
+)
+def test_a_key_given_twice_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """tomllib's "Cannot overwrite a value (at line 2, column 15)" was all it said: neither
+    the key nor that it was given twice."""
+    own = write(tmp_path, text)
+    code, _, err = run(capsys, "--policy", str(own))
+    assert code == ExitCode.CONFIG
+    assert re.search(f"{re.escape(str(own))}: .*{message}", err)
+    assert "hint: set each key once" in err

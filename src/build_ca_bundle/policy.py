@@ -156,6 +156,11 @@ def parse(data: bytes, path: Path, *, machine: bool = False) -> Policy:
             hint="save the file as UTF-8; nothing was changed",
         ) from exc
     except tomllib.TOMLDecodeError as exc:
+        twice = _given_twice(str(exc), text)
+        if twice is not None:
+            raise PolicyError(
+                f"{path}: {exc}: {twice}", hint="set each key once; nothing was changed"
+            ) from exc
         raise PolicyError(
             f"{path}: {exc}", hint="fix the TOML syntax on that line; nothing was changed"
         ) from exc
@@ -164,6 +169,21 @@ def parse(data: bytes, path: Path, *, machine: bool = False) -> Policy:
     if machine:
         _check_machine_paths(document, text, path)
     return Policy(paths=(path,), values=document)
+
+
+def _given_twice(message: str, text: str) -> str | None:
+    """What tomllib's "Cannot overwrite a value (at line 2, column 15)" means, with the key it
+    does not name; None for another error."""
+    if not message.startswith(("Cannot overwrite", "Cannot declare")):
+        return None
+    import re  # tomllib has imported it already
+
+    found = re.search(r"at line (\d+)", message)
+    lines = text.splitlines()
+    if found is None or not 0 < int(found[1]) <= len(lines):
+        return "a key given twice?"
+    key = lines[int(found[1]) - 1].split("=")[0].strip().strip("[]").strip()
+    return f"is {key} given twice?" if key else "a key given twice?"
 
 
 def _check_types(document: dict[str, Any], text: str, path: Path) -> None:
