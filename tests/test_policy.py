@@ -284,3 +284,22 @@ def test_a_key_given_twice_is_named(
     assert code == ExitCode.CONFIG
     assert re.search(f"{re.escape(str(own))}: .*{message}", err)
     assert "hint: set each key once" in err
+
+
+def test_a_bad_item_in_a_list_over_many_lines_names_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The key's line was named (line 1), not the item's, in a list of many."""
+    own = write(
+        tmp_path,
+        'configure = [\n  "pip",  # ] in a comment\n  "git",\n  "gti",\n]\n',
+    )
+    code, _, err = run(capsys, "--policy", str(own))
+    assert code == ExitCode.CONFIG
+    assert f"{own}, line 4: 'configure' holds 'gti'" in err
+    own.write_text('exclude = ["4f1c"]\nextra_ca = [\n  "/etc/corp",\n  "roots",\n]\n')
+    with pytest.raises(PolicyError, match="line 1: 'exclude' holds '4f1c'"):
+        policy.load(own, explicit=True)
+    own.write_text('extra_ca = [\n  "/etc/corp",\n  "roots",\n]\n')
+    with pytest.raises(PolicyError, match="line 3: 'extra_ca' holds 'roots'"):
+        policy.load(own, explicit=True)

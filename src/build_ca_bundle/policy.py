@@ -207,13 +207,13 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
         for item in document.get(key, []):
             if sha256_fingerprint(item) is None:
                 raise PolicyError(
-                    f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, which is not "
-                    "a SHA-256 fingerprint (64 hex digits; colons allowed)"
+                    f"{path}, line {_line_of(text, key, item)}: {key!r} holds {item!r}, which "
+                    "is not a SHA-256 fingerprint (64 hex digits; colons allowed)"
                 )
     for item in document.get("configure", []):
         if item not in (*TOOLS, "all"):
             raise PolicyError(
-                f"{path}, line {_line_of(text, 'configure')}: 'configure' holds {item!r}, "
+                f"{path}, line {_line_of(text, 'configure', item)}: 'configure' holds {item!r}, "
                 "which is no tool this tool configures",
                 hint="choose from: all, " + ", ".join(TOOLS),
             )
@@ -223,16 +223,16 @@ def _check_values(document: dict[str, Any], text: str, path: Path) -> None:
             if not _expanded(item, key, text, path).is_absolute():
                 # Relative to what? The logon's current folder differs from run to run.
                 raise PolicyError(
-                    f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, which is "
-                    "not an absolute path",
+                    f"{path}, line {_line_of(text, key, item)}: {key!r} holds {item!r}, which "
+                    "is not an absolute path",
                     hint="write the full path; nothing was changed",
                 )
     _check_output_is_a_file(document.get("output"), text, path)
     for item in document.get("verify_targets", []):
         if not_a_tls_target(item):  # was checked as TLS on port 443, or ended as "offline"
             raise PolicyError(
-                f"{path}, line {_line_of(text, 'verify_targets')}: 'verify_targets' holds "
-                f"{item!r}: only https:// URLs (or HOST[:PORT]) have certificates to check"
+                f"{path}, line {_line_of(text, 'verify_targets', item)}: 'verify_targets' "
+                f"holds {item!r}: only https:// URLs (or HOST[:PORT]) have certificates to check"
             )
     _check_reachable(document.get("verify_targets", []), text, path)
     scope = document.get("scope")
@@ -254,8 +254,8 @@ def _check_reachable(targets: list[str], text: str, path: Path) -> None:
         reason = verify.unreachable_reason(item)
         if reason is not None:
             raise PolicyError(
-                f"{path}, line {_line_of(text, 'verify_targets')}: 'verify_targets' holds "
-                f"{verify.redacted(item)!r}: {reason}",
+                f"{path}, line {_line_of(text, 'verify_targets', item)}: 'verify_targets' "
+                f"holds {verify.redacted(item)!r}: {reason}",
                 hint="fix the URL; nothing was changed",
             )
 
@@ -269,7 +269,7 @@ def _check_machine_paths(document: dict[str, Any], text: str, path: Path) -> Non
         for item in [values] if isinstance(values, str) else values:
             if item.startswith("~"):
                 raise PolicyError(
-                    f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, but ~ in "
+                    f"{path}, line {_line_of(text, key, item)}: {key!r} holds {item!r}, but ~ in "
                     "the machine-wide policy is each user's own home folder, which that user "
                     "controls",
                     hint="write the full path of a place only administrators can change; "
@@ -284,8 +284,8 @@ def _expanded(item: str, key: str, text: str, path: Path) -> Path:
         return Path(item).expanduser()
     except RuntimeError:
         raise PolicyError(
-            f"{path}, line {_line_of(text, key)}: {key!r} holds {item!r}, whose home folder "
-            "is not known here",
+            f"{path}, line {_line_of(text, key, item)}: {key!r} holds {item!r}, whose home "
+            "folder is not known here",
             hint="write the full path; nothing was changed",
         ) from None
 
@@ -305,9 +305,22 @@ def _ends_with_separator(value: str) -> bool:
     return value.endswith(("/", os.sep)) or bool(os.altsep and value.endswith(os.altsep))
 
 
-def _line_of(text: str, key: str) -> int:
+def _line_of(text: str, key: str, item: str | None = None) -> int:
     """The line a top-level key is set on (``key = ...``, or a ``[key]`` table), for error
-    messages."""
+    messages; with ``item``, the line of that string in the key's list, if found there (a
+    list over many lines was reported on the key's line)."""
+    start = _line_of_key(text, key)
+    if item is not None:
+        lines = text.splitlines()[start - 1 :]
+        for number, line in enumerate(lines, start=start):
+            if f'"{item}"' in line or f"'{item}'" in line:
+                return number
+            if "]" in line.split("#")[0]:  # the list ends here
+                break
+    return start
+
+
+def _line_of_key(text: str, key: str) -> int:
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.lstrip()
         for spelled in (key, f'"{key}"', f"'{key}'"):  # TOML's bare and quoted keys
