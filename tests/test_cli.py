@@ -529,6 +529,9 @@ def test_dry_run_and_check_never_write_before_a_command(
         (["--json", "--pin", "a" * 64], "--pin needs --from-server"),
         (["--json", "--check", "doctor"], "--check is for the build itself"),
         (["--jso", "--bogus"], "unrecognized arguments: --bogus"),  # argparse's prefix
+        # A RuntimeError traceback ("Could not determine home directory"), exit 1:
+        (["--json", "--extra-ca", "~nosuchuser/x.pem"], "home folder of '~nosuchuser' is not"),
+        (["--json", "-o", "~nosuchuser/ca.pem"], "home folder of '~nosuchuser' is not known"),
     ],
 )
 def test_a_usage_error_under_json_is_one_json_object_too(
@@ -2254,6 +2257,18 @@ def test_policy_file_sets_defaults_and_flags_win(
     code, _, err = run(capsys, "--policy", str(policy))
     assert code == ExitCode.CONFIG
     assert str(policy) in err
+
+
+def test_a_quoted_tilde_in_a_path_flag_is_the_home_folder(
+    store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--policy=~/corp.toml` (no shell expands "~" there) said "policy file not found:
+    ~/corp.toml"; --output and --extra-ca expanded it."""
+    (isolated_home.home / "corp.toml").write_text('scope = "none"\n')
+    code, out, _ = run(capsys, "--policy=~/corp.toml")
+    assert code == 0
+    assert f"policy {isolated_home.home / 'corp.toml'}: scope" in out
+    assert not isolated_home.pip_user_config.exists()
 
 
 def test_a_flag_turns_off_what_the_policy_turned_on(

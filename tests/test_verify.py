@@ -483,6 +483,7 @@ def test_from_server_will_not_pin_what_is_not_a_root(
     [
         ("127.0.0.1:abc", "not HOST[:PORT]"),
         ("127.0.0.1:99999", "not HOST[:PORT]"),
+        ("127.0.0.1:0", "not HOST[:PORT]"),  # was taken for "no port", and 443 checked
         (":443", "not HOST[:PORT]"),
         ("https://:443/", "not HOST[:PORT]"),
         ("http://pypi.org/simple/", "only https:// URLs present a TLS chain"),
@@ -881,12 +882,13 @@ def test_a_web_server_at_the_proxy_address_is_not_blamed_on_the_target(tmp_path:
 
 def test_a_url_with_an_impossible_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """`verify https://127.0.0.1:99999/` exited 7 ("offline"): a typo, not the network."""
-    with pytest.raises(SystemExit) as usage:
-        cli.main(["verify", "https://u:s3cret@127.0.0.1:99999/"])
-    assert usage.value.code == ExitCode.USAGE
-    err = capsys.readouterr().err
-    assert "https://****@127.0.0.1:99999/: not a valid port" in err
-    assert "s3cret" not in err
+    for port in ("99999", "0"):  # ":0" was taken for "no port", and 443 checked
+        with pytest.raises(SystemExit) as usage:
+            cli.main(["verify", f"https://u:s3cret@127.0.0.1:{port}/"])
+        assert usage.value.code == ExitCode.USAGE
+        err = capsys.readouterr().err
+        assert f"https://****@127.0.0.1:{port}/: not a valid port" in err
+        assert "s3cret" not in err
 
 
 def test_a_url_verify_cannot_check_is_said_without_its_password(

@@ -73,7 +73,7 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--policy",
-        type=Path,
+        type=_user_path,
         metavar="FILE",
         default=default(None),
         help="read this policy file too, over the machine-wide one (whose lists still apply)",
@@ -121,6 +121,19 @@ def _terminal_columns() -> int:
     return columns if columns > 0 else 80
 
 
+def _user_path(value: str) -> Path:
+    """argparse's reading of a path: ``~`` expanded, as a shell does unquoted (quoted, or
+    after ``--policy=``, it is not: a "policy file not found: ~/b.toml"). A ``~user`` the
+    system does not know is a usage error; it was a RuntimeError traceback."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        user = Path(value).parts[0]  # "~nosuchuser", or "~" with no HOME and no account
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: the home folder of {user!r} is not known here: give the full path"
+        ) from None
+
+
 def _bundle_file(value: str) -> Path:
     """argparse's check of --output: a file's path. ``newdir/`` means a folder, but Path()
     drops the slash, and a file named ``newdir`` was written (and pip pointed at it)."""
@@ -129,7 +142,7 @@ def _bundle_file(value: str) -> Path:
             f"{value!r} ends with a separator, so it names a folder: give the bundle file's "
             f"path, e.g. {value}ca-bundle.pem"
         )
-    return Path(value)
+    return _user_path(value)
 
 
 def _fingerprint(value: str) -> str:
@@ -200,7 +213,7 @@ def build_parser() -> _Parser:
     parser.add_argument(
         "--extra-ca",
         action="append",
-        type=Path,
+        type=_user_path,
         default=[],
         metavar="PATH",
         help="also trust the certificates in this PEM/DER file or folder",
@@ -326,7 +339,7 @@ def build_parser() -> _Parser:
     )
     verify.add_argument(
         "--bundle",
-        type=Path,
+        type=_user_path,
         metavar="PATH",
         help="check this bundle (default: ours for the scope)",
     )
@@ -423,9 +436,9 @@ def options_from(
     return BuildOptions(
         scope=scope,
         output=_absolute(output.expanduser()) if output else None,
-        extra_ca=tuple(
-            Path(p).expanduser()
-            for p in [*policy.strings("extra_ca"), *getattr(args, "extra_ca", [])]
+        extra_ca=(
+            *(Path(p).expanduser() for p in policy.strings("extra_ca")),  # checked at load
+            *getattr(args, "extra_ca", []),  # expanded by argparse
         ),
         keep_expired=flag("keep_expired"),
         include_intermediates=flag("include_intermediates"),

@@ -333,10 +333,15 @@ def unreachable_reason(url: str) -> str | None:
 
 
 def _port_of(parts: urllib.parse.SplitResult) -> int | None:
+    """The URL's port (443 when it gives none); None if it is not one (urllib reads ":0" as
+    a port, and it was taken for "none given": host:0 was checked on 443)."""
     try:
-        return parts.port or 443
+        port = parts.port
     except ValueError:
         return None
+    if port is None:
+        return 443
+    return port if port > 0 else None
 
 
 def _environment_proxies(environ: Mapping[str, str] | None) -> dict[str, str]:
