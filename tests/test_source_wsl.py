@@ -33,6 +33,21 @@ def line(store: str, cert: Issued, usages: str = "") -> str:
     return f"{store}\t{base64.b64encode(cert.der).decode()}\t{usages}"
 
 
+def hex_line(store: str, cert: Issued, usages: str = "") -> str:
+    """A line as the script writes it in Constrained Language Mode: hex after ``hex:``."""
+    return f"{store}\thex:{cert.der.hex()}\t{usages}"
+
+
+# What Windows PowerShell 5.1 prints when Constrained Language Mode stops a method call.
+CLM_ERROR = (
+    b"Cannot invoke method. Method invocation is supported only on core types in this "
+    b"language mode.\r\nAt line:1 char:442\r\n+ ... { $d = [Convert]::ToBase64String($c.Raw"
+    b"Data) } ...\r\n+                  ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\r\n"
+    b"    + CategoryInfo          : InvalidOperation: (:) [], RuntimeException\r\n"
+    b"    + FullyQualifiedErrorId : MethodInvocationNotSupportedInConstrainedLanguage\r\n"
+)
+
+
 class FakePowerShell:
     """A runner that records the command and answers with fixed output."""
 
@@ -182,6 +197,42 @@ def test_the_script_reads_each_store_and_survives_windows_argument_quoting() -> 
         assert f"'{store}'" in script
     assert "[Convert]::ToBase64String($c.RawData)" in script
     assert "EnhancedKeyUsageList" in script
+
+
+def test_the_script_has_a_constrained_language_mode_branch_without_dotnet_calls() -> None:
+    """AppLocker or WDAC put PowerShell in Constrained Language Mode, where
+    ``[Convert]::ToBase64String`` is refused: that mode takes the hex branch, which calls
+    nothing but System.Byte's ToString (a core type) and uses -join."""
+    script = wsl.SCRIPT
+    assert "$ExecutionContext.SessionState.LanguageMode -eq 'FullLanguage'" in script
+    branch = script.split("else { $d = ", 1)[1].split("};", 1)[0]
+    assert branch == "'hex:' + (-join @(foreach ($b in $c.RawData) { $b.ToString('x2') })) "
+    assert "::" not in branch
+    assert '"' not in script
+
+
+def test_hex_lines_from_constrained_language_mode_are_read_like_base64_ones() -> None:
+    corp, public = make_root("Corp Root"), make_root("Public Root")
+    runner = FakePowerShell(
+        [
+            hex_line("LocalMachine\\Root", corp),
+            hex_line("LocalMachine\\Root", public, SERVER_AUTH),
+            "LocalMachine\\Root\thex:30zz\t",
+        ]
+    )
+    result = load(runner)
+    assert [c.certificate.label for c in result.candidates] == ["Corp Root", "Public Root"]
+    assert [c.certificate.der for c in result.candidates] == [corp.der, public.der]
+    (problem,) = result.problems
+    assert problem.where == "windows-host:LocalMachine\\Root (line 3)"
+
+
+def test_a_language_mode_error_names_constrained_language_mode() -> None:
+    result = load(FakePowerShell(code=1, stderr=CLM_ERROR))
+    (problem,) = result.problems
+    assert "exited with 1: Cannot invoke method." in problem.message
+    assert "Constrained Language Mode" in problem.message
+    assert "AppLocker or WDAC" in problem.message
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,7 @@ HOST_STORES = {
 
 # Markers in the script's output besides base64 and OIDs.
 UNREADABLE = "!"  # in place of the certificate: the store could not be opened
+HEX = "hex:"  # before the certificate in hex, from Constrained Language Mode (no ":" in base64)
 USAGES_UNKNOWN = "?"  # in place of the usages: they could not be read; treated as all
 
 # What a bundle for any scope but "user" reads: the machine's stores, not the Windows
@@ -59,13 +60,19 @@ MACHINE_STORES = tuple(store for store in HOST_STORES if store.startswith("Local
 def script(stores: Sequence[str]) -> str:
     """One line per certificate: store, tab, base64 DER, tab, comma-separated usage OIDs.
     ASCII only, so no console code page can garble it. The script holds no double quote:
-    WSL's translation of arguments to a Windows command line does not keep them intact."""
+    WSL's translation of arguments to a Windows command line does not keep them intact.
+
+    Under AppLocker or WDAC, PowerShell runs in Constrained Language Mode, where only core
+    types' methods may be called: ``[Convert]::ToBase64String`` stopped the script there
+    ("Method invocation is supported only on core types"). System.Byte is a core type, so
+    that mode writes each byte's ``ToString('x2')`` after ``hex:`` instead."""
     store_list = ",".join(f"'{store}'" for store in stores)
     return " ".join(
         (
             # A store that cannot be opened then lands in catch instead of on stderr.
             "$ErrorActionPreference = 'Stop';",
             "$t = [char]9;",
+            "$full = $ExecutionContext.SessionState.LanguageMode -eq 'FullLanguage';",
             f"foreach ($s in @({store_list})) {{",
             "try { $certs = @(Get-ChildItem -Path ('Cert:\\' + $s)) }",
             f"catch {{ $s + $t + '{UNREADABLE}'; continue }};",
@@ -73,7 +80,11 @@ def script(stores: Sequence[str]) -> str:
             # EnhancedKeyUsageList: property and extension intersected, as Windows decides.
             "try { $u = @($c.EnhancedKeyUsageList | ForEach-Object { $_.ObjectId }) -join ',' }",
             f"catch {{ $u = '{USAGES_UNKNOWN}' }};",
-            "$s + $t + [Convert]::ToBase64String($c.RawData) + $t + $u",
+            "if ($full) { $d = [Convert]::ToBase64String($c.RawData) }",
+            # A foreach statement, not ForEach-Object: a pipeline per byte is far slower.
+            f"else {{ $d = '{HEX}' + (-join @(foreach ($b in $c.RawData)",
+            "{ $b.ToString('x2') })) };",
+            "$s + $t + $d + $t + $u",
             "} }",
         )
     )
@@ -121,9 +132,19 @@ def _run_script(
         return None
     if completed.returncode != 0:
         error = " ".join(completed.stderr.decode("ascii", "replace").split())[:200]
-        _report(result, f"{POWERSHELL} exited with {completed.returncode}: {error}")
+        _report(result, _why_exited(completed.returncode, error))
         return None
     return completed.stdout
+
+
+def _why_exited(code: int, error: str) -> str:
+    said = f"{POWERSHELL} exited with {code}: {error}"
+    if "language mode" in error.lower():  # the script avoids it; a policy may forbid more
+        return (
+            f"{said} (PowerShell runs in Constrained Language Mode there: an AppLocker or "
+            "WDAC policy on the Windows host lets scripts call methods of core types only)"
+        )
+    return said
 
 
 def _why_not_run(exc: OSError | subprocess.TimeoutExpired, timeout: float) -> str:
@@ -183,13 +204,20 @@ def _candidate(
     result: SourceResult,
 ) -> Candidate | None:
     try:
-        cert = parse_der(base64.b64decode(encoded, validate=True))
+        cert = parse_der(_decode(encoded))
     except (binascii.Error, ValueError) as exc:
         result.problems.append(Problem(f"{where} (line {number})", f"skipped: {exc}"))
         return None
     if verdict is Verdict.DISTRUST:
         return Candidate(cert, verdict, where, "Windows host Disallowed store")
     return Candidate(cert, verdict, where, f"Windows host Root, {_describe(usages_text)}")
+
+
+def _decode(encoded: str) -> bytes:
+    """The DER of a certificate as the script wrote it: base64, or hex after ``hex:``."""
+    if encoded.startswith(HEX):
+        return bytes.fromhex(encoded[len(HEX) :])
+    return base64.b64decode(encoded, validate=True)
 
 
 def _usages(text: str) -> frozenset[str] | None:
