@@ -284,20 +284,58 @@ def test_the_real_runner_without_powershell_gives_a_problem() -> None:
     assert "powershell.exe was not found" in problem.message
 
 
+WSL2_KERNEL = "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc)"
+
+
+def proc_version(root: Path, version: str) -> None:
+    (root / "proc").mkdir()
+    (root / "proc" / "version").write_text(version + "\n")
+
+
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ("Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc)", True),
+        (WSL2_KERNEL, True),
         ("Linux version 4.4.0-19041-Microsoft (Microsoft@Microsoft.com) (gcc)", True),  # WSL 1
         ("Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org)", False),
     ],
 )
 def test_is_wsl_reads_proc_version(tmp_path: Path, version: str, expected: bool) -> None:
-    (tmp_path / "proc").mkdir()
-    (tmp_path / "proc" / "version").write_text(version + "\n")
+    proc_version(tmp_path, version)
     assert is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"}) is expected
 
 
-def test_is_wsl_without_proc_falls_back_to_wsls_variable(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        "proc/sys/fs/binfmt_misc/WSLInterop",  # WSL's /init registered interop
+        "proc/sys/fs/binfmt_misc/WSLInterop-late",  # the same, when systemd runs
+        "run/WSL",  # interop sockets: there when systemd-binfmt cleared the entry
+    ],
+)
+def test_is_wsl_without_wsls_variables_takes_wsls_own_files(tmp_path: Path, evidence: str) -> None:
+    """sudo and services drop WSL_DISTRO_NAME and WSL_INTEROP; WSL's files are still there."""
+    proc_version(tmp_path, WSL2_KERNEL)
+    (tmp_path / evidence).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / evidence).write_text(
+        "enabled\ninterpreter /init\nflags: PF\noffset 0\nmagic 4d5a\n"
+    )
+    assert is_wsl(tmp_path, environ={})
+    assert is_wsl(tmp_path, environ={"WSL_INTEROP": "/run/WSL/1_interop"})
+
+
+def test_a_container_on_wsls_kernel_is_not_wsl(tmp_path: Path) -> None:
+    """Docker Desktop and devcontainers share WSL 2's kernel, so /proc/version names
+    Microsoft; but WSL's interop entries, /run/WSL and its variables are not there, and no
+    Windows program can run: no host store to read."""
+    proc_version(tmp_path, WSL2_KERNEL)
+    (tmp_path / "proc" / "sys" / "fs" / "binfmt_misc").mkdir(parents=True)
+    (tmp_path / "proc" / "sys" / "fs" / "binfmt_misc" / "status").write_text("enabled\n")
+    (tmp_path / ".dockerenv").touch()
+    assert not is_wsl(tmp_path, environ={"HOSTNAME": "3f4e8a1c2b9d"})
+
+
+def test_is_wsl_without_proc_falls_back_to_wsls_variables(tmp_path: Path) -> None:
     assert is_wsl(tmp_path, environ={"WSL_DISTRO_NAME": "Ubuntu"})
+    assert is_wsl(tmp_path, environ={"WSL_INTEROP": "/run/WSL/1_interop"})
     assert not is_wsl(tmp_path, environ={})

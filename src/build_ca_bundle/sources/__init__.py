@@ -46,16 +46,35 @@ class StoreOptions(Value):
         self.environ = dict(os.environ) if environ is None else environ
 
 
+# What WSL itself sets up, and a container on WSL's kernel does not inherit: the interop
+# entries WSL's /init registers (WSLInterop-late when systemd runs; git-credential-manager
+# PR #2064), and /run/WSL, where its interop sockets live (left when systemd-binfmt cleared
+# the entry: microsoft/WSL#8843).
+WSL_EVIDENCE = (
+    "proc/sys/fs/binfmt_misc/WSLInterop",
+    "proc/sys/fs/binfmt_misc/WSLInterop-late",
+    "run/WSL",
+)
+WSL_VARIABLES = ("WSL_DISTRO_NAME", "WSL_INTEROP")  # set by WSL in every session it starts
+
+
 def is_wsl(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> bool:
-    """Microsoft's kernel says so in /proc/version, in WSL 1 and 2 (microsoft/WSL#6088).
+    """Microsoft's kernel says so in /proc/version, in WSL 1 and 2 (microsoft/WSL#6088), and
+    WSL's own traces are here. The kernel string alone also held in a Docker Desktop or
+    devcontainer container on WSL 2's kernel (git-credential-manager#1813), where no
+    Windows program can run: every run there reported the host store unreadable.
 
     Here, not in the WSL reader: deciding costs no import of the reader's subprocess.
     """
+    variables = any(environ.get(name) for name in WSL_VARIABLES)
     try:
         version = (root / "proc" / "version").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return bool(environ.get("WSL_DISTRO_NAME"))  # no /proc: WSL's own variable, if set
-    return "microsoft" in version.lower()
+        return variables  # no /proc: WSL's own variables, if set
+    if "microsoft" not in version.lower():
+        return False
+    # A few stats at most, once per full run (the quick path never asks).
+    return variables or any(os.path.lexists(root / path) for path in WSL_EVIDENCE)
 
 
 def load_os_store(options: StoreOptions) -> list[SourceResult]:
