@@ -277,11 +277,91 @@ def test_when_powershell_cannot_answer_the_problem_says_why_and_how_to_stop(
 
 
 def test_the_real_runner_without_powershell_gives_a_problem() -> None:
-    if wsl.POWERSHELL_FALLBACK.exists():
+    if wsl.powershell_fallback().exists():
         pytest.skip("a real Windows host is reachable here")
     result = wsl.load(StoreOptions(environ={"PATH": ""}))  # subprocess.run, nothing to find
     (problem,) = result.problems
     assert "powershell.exe was not found" in problem.message
+
+
+# /proc/mounts lines as WSL writes them: the kernel escapes a backslash as \134 and a space
+# as \040. Docker Desktop mounts a folder of C: too; that is not C:.
+DOCKER_DESKTOP_MOUNT = (
+    r"C:\134Program\040Files\134Docker\134Docker\134resources /Docker/host 9p rw,noatime,"
+    r"aname=drvfs;path=C:\134Program\040Files\134Docker\134Docker\134resources;"
+    r"symlinkroot=/mnt/,cache=5,access=client,msize=65536,trans=fd,rfd=3,wfd=3 0 0"
+)
+ROOT_FS = "/dev/sdc / ext4 rw,relatime,discard,errors=remount-ro,data=ordered 0 0"
+D_DRIVE = r"D:\134 /d 9p rw,noatime,aname=drvfs;path=D:\;uid=1000;gid=1000;symlinkroot=/ 0 0"
+
+
+def write(root: Path, relative: str, text: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("c_drive", "expected"),
+    [
+        pytest.param(
+            r"C:\134 /c 9p rw,noatime,dirsync,aname=drvfs;path=C:\;uid=1000;gid=1000;"
+            r"symlinkroot=/,mmap,access=client,msize=262144,trans=virtio 0 0",
+            "c",
+            id="wsl2-automount-root-slash",
+        ),
+        pytest.param(
+            r"C:\134 /mnt/c 9p rw,noatime,dirsync,aname=drvfs;path=C:\134;uid=1000;gid=1000;"
+            r"symlinkroot=/mnt/,mmap,access=client,msize=65536,trans=fd,rfd=5,wfd=5 0 0",
+            "mnt/c",
+            id="wsl2-escaped-path",
+        ),
+        pytest.param(
+            r"C:\134 /win/c drvfs rw,noatime,uid=1000,gid=1000,case=off 0 0", "win/c", id="wsl1"
+        ),
+        pytest.param(
+            r"C:\134 /mnt/my\040c 9p rw,aname=drvfs;path=C:\;uid=1000 0 0",
+            "mnt/my c",
+            id="space",
+        ),
+    ],
+)
+def test_powershell_is_found_below_cs_mount_in_proc_mounts(
+    tmp_path: Path, c_drive: str, expected: str
+) -> None:
+    """appendWindowsPath=false leaves PowerShell off PATH; C: is not always /mnt/c."""
+    write(tmp_path, "proc/mounts", "\n".join((ROOT_FS, DOCKER_DESKTOP_MOUNT, D_DRIVE, c_drive)))
+    found = wsl.powershell_fallback(tmp_path)
+    assert found == tmp_path / expected / "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
+
+    write(tmp_path, str(found.relative_to(tmp_path)), "MZ")
+    runner = FakePowerShell()
+    wsl.load(StoreOptions(environ={"PATH": "/usr/bin"}), runner=runner, root=tmp_path)
+    ((command, _),) = runner.calls
+    assert command[0] == str(found)
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        ("[automount]\nroot = /\n", "c"),
+        ('[automount]\nenabled = true\nroot = "/windows/"  # drives here\n', "windows/c"),
+        ("[interop]\nappendWindowsPath = false\n", "mnt/c"),
+        ("[automount\nroot = /\n", "mnt/c"),  # not an INI file: WSL's default
+    ],
+)
+def test_without_cs_mount_the_automount_root_of_wsl_conf_decides(
+    tmp_path: Path, conf: str, expected: str
+) -> None:
+    write(tmp_path, "proc/mounts", "\n".join((ROOT_FS, DOCKER_DESKTOP_MOUNT, D_DRIVE)))
+    write(tmp_path, "etc/wsl.conf", conf)
+    found = wsl.powershell_fallback(tmp_path)
+    assert found == tmp_path / expected / "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
+
+
+def test_with_neither_mounts_nor_wsl_conf_c_is_at_mnt_c(tmp_path: Path) -> None:
+    assert wsl.powershell_fallback(tmp_path) == tmp_path / "mnt/c" / wsl.POWERSHELL_ON_C
 
 
 WSL2_KERNEL = "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc)"

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import configparser
 import errno
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -33,9 +35,11 @@ from build_ca_bundle.sources.windows import allows_server_auth, describe_usages
 
 NAME = "windows-host"
 POWERSHELL = "powershell.exe"  # Windows PowerShell 5.1, on every Windows 10 and 11
-# Where it is when WSL does not append Windows' folders to PATH (appendWindowsPath=false)
-# and C: is mounted at the default place.
-POWERSHELL_FALLBACK = Path("/mnt/c/Windows/System32/WindowsPowerShell/v1.0/powershell.exe")
+# Where it is when WSL does not append Windows' folders to PATH (appendWindowsPath=false).
+POWERSHELL_ON_C = "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"  # below C:'s mount
+MOUNTS = "proc/mounts"  # C: is "C:\\" on drvfs (WSL 1) or 9p with aname=drvfs;path=C:\ (WSL 2)
+WSL_CONF = "etc/wsl.conf"  # [automount] root: where drives go when /proc/mounts cannot say
+DEFAULT_AUTOMOUNT_ROOT = "/mnt/"
 WHERE = f"Windows host store ({POWERSHELL})"
 HINT = "--no-windows-host turns the host store off"
 
@@ -97,25 +101,86 @@ Runner = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
 def load(
-    options: StoreOptions, *, runner: Runner | None = None, timeout: float = 30.0
+    options: StoreOptions,
+    *,
+    runner: Runner | None = None,
+    timeout: float = 30.0,
+    root: Path = Path("/"),
 ) -> SourceResult:
     """Read the Windows host's Root and Disallowed stores through ``powershell.exe``."""
     # The host store can change without any file here changing: never skip a run for it.
     result = SourceResult(name=NAME, kind=SourceKind.OS, complete_inputs=False)
     stores = tuple(HOST_STORES) if options.scope == "user" else MACHINE_STORES
     command = SCRIPT if options.scope == "user" else MACHINE_SCRIPT
-    powershell = _powershell(options.environ)
+    powershell = _powershell(options.environ, root)
     stdout = _run_script(powershell, command, runner or subprocess.run, timeout, result)
     if stdout is not None:
         _parse(stdout.decode("ascii", "replace"), stores, result)
     return result
 
 
-def _powershell(environ: Mapping[str, str]) -> str:
+def _powershell(environ: Mapping[str, str], root: Path) -> str:
     found = shutil.which(POWERSHELL, path=environ.get("PATH", ""))
     if found:
         return found
-    return str(POWERSHELL_FALLBACK) if POWERSHELL_FALLBACK.is_file() else POWERSHELL
+    fallback = powershell_fallback(root)
+    return str(fallback) if fallback.is_file() else POWERSHELL
+
+
+def powershell_fallback(root: Path = Path("/")) -> Path:
+    """Where powershell.exe is below C:'s mount. Not always /mnt/c: with ``[automount]
+    root=/`` C: is /c, and appendWindowsPath=false left only the /mnt/c guess, which
+    missed it ("powershell.exe was not found" with PowerShell right there)."""
+    drive = _c_mount(root) or _automount_root(root) + "c"
+    return root / drive.lstrip("/") / POWERSHELL_ON_C
+
+
+def _c_mount(root: Path) -> str | None:
+    """C:'s mount point in /proc/mounts (a folder of C: mounted elsewhere, as Docker
+    Desktop does, is not C:)."""
+    try:
+        table = (root / MOUNTS).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and _is_c_drive(_unescape(fields[0]), fields[2], fields[3]):
+            return _unescape(fields[1])
+    return None
+
+
+def _is_c_drive(source: str, kind: str, options: str) -> bool:
+    if kind == "drvfs":
+        return _is_c(source)
+    if kind != "9p":
+        return False
+    settings = re.split("[,;]", options)
+    paths = [item[len("path=") :] for item in settings if item.startswith("path=")]
+    return "aname=drvfs" in settings and any(_is_c(_unescape(path)) for path in paths)
+
+
+def _is_c(name: str) -> bool:
+    return name.rstrip("\\").upper() == "C:"
+
+
+def _unescape(field: str) -> str:
+    """A /proc/mounts field: the kernel writes a space, tab, newline or backslash as \\ooo."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def _automount_root(root: Path) -> str:
+    """``[automount] root`` of /etc/wsl.conf, ending in "/" (WSL's default: /mnt/)."""
+    parser = configparser.ConfigParser(
+        interpolation=None, strict=False, inline_comment_prefixes=("#",)
+    )
+    try:
+        parser.read_string((root / WSL_CONF).read_text(encoding="utf-8", errors="replace"))
+    except (OSError, configparser.Error):
+        return DEFAULT_AUTOMOUNT_ROOT
+    value = parser.get("automount", "root", fallback="").strip().strip("\"'")
+    if not value.startswith("/"):
+        return DEFAULT_AUTOMOUNT_ROOT
+    return value.rstrip("/") + "/"
 
 
 def _run_script(
