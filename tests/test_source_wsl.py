@@ -360,6 +360,49 @@ def test_without_cs_mount_the_automount_root_of_wsl_conf_decides(
     assert found == tmp_path / expected / "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
 
 
+def not_found(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    """What subprocess.run raises for a bare powershell.exe that no PATH folder holds."""
+    raise FileNotFoundError(errno.ENOENT, "No such file or directory", command[0])
+
+
+def test_no_powershell_and_no_windows_drive_is_watched_like_plain_linux(tmp_path: Path) -> None:
+    """Automount off and no drive in fstab: no PATH can reach powershell.exe; mounting C:
+    changes watched files. The host was not read, so runs need not all be full ones."""
+    write(tmp_path, "proc/mounts", "\n".join((ROOT_FS, "none /mnt/wsl tmpfs rw,relatime 0 0")))
+    result = wsl.load(StoreOptions(environ={"PATH": "/usr/bin"}), runner=not_found, root=tmp_path)
+    assert "powershell.exe was not found" in result.problems[0].message
+    assert result.complete_inputs is True
+    assert tmp_path / "mnt/c" / wsl.POWERSHELL_ON_C in result.inputs
+    assert tmp_path / "etc/wsl.conf" in result.inputs
+    assert tmp_path / "etc/fstab" in result.inputs
+
+
+@pytest.mark.parametrize(
+    "drive",
+    [
+        D_DRIVE,  # a drive is there: a PATH change (not in every run's key) could find it
+        r"C:\134 /mnt/c drvfs rw,noatime,uid=1000,gid=1000,case=off 0 0",
+        "drvfsC /mnt/c virtiofs rw,relatime 0 0",
+        None,  # /proc/mounts unreadable: cannot tell
+    ],
+)
+def test_no_powershell_with_a_windows_drive_keeps_every_run_full(
+    tmp_path: Path, drive: str | None
+) -> None:
+    if drive is not None:
+        write(tmp_path, "proc/mounts", "\n".join((ROOT_FS, drive)))
+    result = wsl.load(StoreOptions(environ={"PATH": "/usr/bin"}), runner=not_found, root=tmp_path)
+    assert "powershell.exe was not found" in result.problems[0].message
+    assert result.complete_inputs is False
+
+
+def test_a_host_that_answered_or_failed_keeps_every_run_full(tmp_path: Path) -> None:
+    write(tmp_path, "proc/mounts", ROOT_FS)
+    for runner in (FakePowerShell(), FakePowerShell(code=1), raising(OSError(errno.ENOEXEC, "x"))):
+        result = wsl.load(StoreOptions(environ={}), runner=runner, root=tmp_path)
+        assert result.complete_inputs is False
+
+
 def test_with_neither_mounts_nor_wsl_conf_c_is_at_mnt_c(tmp_path: Path) -> None:
     assert wsl.powershell_fallback(tmp_path) == tmp_path / "mnt/c" / wsl.POWERSHELL_ON_C
 

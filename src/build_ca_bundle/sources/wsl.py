@@ -39,6 +39,7 @@ POWERSHELL = "powershell.exe"  # Windows PowerShell 5.1, on every Windows 10 and
 POWERSHELL_ON_C = "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"  # below C:'s mount
 MOUNTS = "proc/mounts"  # C: is "C:\\" on drvfs (WSL 1) or 9p with aname=drvfs;path=C:\ (WSL 2)
 WSL_CONF = "etc/wsl.conf"  # [automount] root: where drives go when /proc/mounts cannot say
+FSTAB = "etc/fstab"  # where a drive is mounted when automount is off
 DEFAULT_AUTOMOUNT_ROOT = "/mnt/"
 WHERE = f"Windows host store ({POWERSHELL})"
 HINT = "--no-windows-host turns the host store off"
@@ -113,7 +114,15 @@ def load(
     stores = tuple(HOST_STORES) if options.scope == "user" else MACHINE_STORES
     command = SCRIPT if options.scope == "user" else MACHINE_SCRIPT
     powershell = _powershell(options.environ, root)
-    stdout = _run_script(powershell, command, runner or subprocess.run, timeout, result)
+    try:
+        stdout = _run_script(powershell, command, runner or subprocess.run, timeout, result)
+    except FileNotFoundError:
+        _report(
+            result,
+            f"{POWERSHELL} was not found: Windows folders are not on PATH, or interop is off",
+        )
+        _watch_absence(powershell, root, result)
+        return result
     if stdout is not None:
         _parse(stdout.decode("ascii", "replace"), stores, result)
     return result
@@ -135,17 +144,47 @@ def powershell_fallback(root: Path = Path("/")) -> Path:
     return root / drive.lstrip("/") / POWERSHELL_ON_C
 
 
-def _c_mount(root: Path) -> str | None:
-    """C:'s mount point in /proc/mounts (a folder of C: mounted elsewhere, as Docker
-    Desktop does, is not C:)."""
+def _watch_absence(powershell: str, root: Path, result: SourceResult) -> None:
+    """With no Windows drive mounted, no PATH can lead to powershell.exe: only mounting C:
+    can, and that shows in watched files (the fallback appears, or wsl.conf or fstab
+    changes). Then the host was not read, and runs may be skipped as on plain Linux; every
+    run was a full one, for a host store it never reached. A drive mounted but no
+    powershell.exe found stays a full run: PATH, which could bring it, is not in the key of
+    every run (quick.relevant_environment)."""
+    mounts = _mounts(root)
+    if powershell != POWERSHELL or mounts is None or _windows_drive_mounted(mounts):
+        return
+    fallbacks = {powershell_fallback(root), root / "mnt/c" / POWERSHELL_ON_C}
+    result.inputs += [*sorted(fallbacks), root / WSL_CONF, root / FSTAB]
+    result.complete_inputs = True
+
+
+def _windows_drive_mounted(mounts: list[tuple[str, str, str, str]]) -> bool:
+    """Any drive through drvfs (WSL 1), 9p with aname=drvfs or virtiofs (WSL 2)."""
+    for source, _, kind, options in mounts:
+        if kind == "drvfs" or (kind == "9p" and "aname=drvfs" in re.split("[,;]", options)):
+            return True
+        if kind == "virtiofs" and source.startswith("drvfs"):
+            return True
+    return False
+
+
+def _mounts(root: Path) -> list[tuple[str, str, str, str]] | None:
+    """/proc/mounts as (source, mount point, type, options), or None when unreadable."""
     try:
         table = (root / MOUNTS).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    for line in table.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and _is_c_drive(_unescape(fields[0]), fields[2], fields[3]):
-            return _unescape(fields[1])
+    entries = (line.split() for line in table.splitlines())
+    return [(_unescape(f[0]), _unescape(f[1]), f[2], f[3]) for f in entries if len(f) >= 4]
+
+
+def _c_mount(root: Path) -> str | None:
+    """C:'s mount point in /proc/mounts (a folder of C: mounted elsewhere, as Docker
+    Desktop does, is not C:)."""
+    for source, target, kind, options in _mounts(root) or ():
+        if _is_c_drive(source, kind, options):
+            return target
     return None
 
 
@@ -192,6 +231,8 @@ def _run_script(
         completed = runner(
             command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
         )
+    except FileNotFoundError:
+        raise  # the caller decides whether a later run could find it
     except (OSError, subprocess.TimeoutExpired) as exc:
         _report(result, _why_not_run(exc, timeout))
         return None
@@ -215,8 +256,6 @@ def _why_exited(code: int, error: str) -> str:
 def _why_not_run(exc: OSError | subprocess.TimeoutExpired, timeout: float) -> str:
     if isinstance(exc, subprocess.TimeoutExpired):
         return f"{POWERSHELL} gave no answer within {timeout:g} s"
-    if isinstance(exc, FileNotFoundError):
-        return f"{POWERSHELL} was not found: Windows folders are not on PATH, or interop is off"
     if exc.errno == errno.ENOEXEC:  # what running a Windows program gives without interop
         return (
             "Windows programs cannot run here: WSL interop is disabled "
