@@ -250,7 +250,15 @@ def test_a_language_mode_error_names_constrained_language_mode() -> None:
         ),
         pytest.param(
             raising(OSError(errno.ENOEXEC, "Exec format error")),
-            "WSL interop is disabled",
+            "the WSLInterop entry in /proc/sys/fs/binfmt_misc is missing",
+            id="binfmt-entry-missing",
+        ),
+        pytest.param(
+            # [interop] enabled=false: /init runs it, waits 10 s for Windows and gives up
+            FakePowerShell(
+                code=1, stderr=b"<3>WSL (225) ERROR: UtilAcceptVsock:250: accept4 failed 110\n"
+            ),
+            "WSL interop is off: [interop] enabled=false in /etc/wsl.conf",
             id="interop-off",
         ),
         pytest.param(

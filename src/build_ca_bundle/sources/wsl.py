@@ -244,7 +244,16 @@ def _run_script(
 
 
 def _why_exited(code: int, error: str) -> str:
+    """Disabled interop is not ENOEXEC: WSL's /init still runs the program, waits 10 s for
+    Windows and exits 1 with "UtilAcceptVsock ... accept4 failed 110" (microsoft/WSL#11920),
+    which was shown bare; a stale WSL_INTEROP socket gives the same (microsoft/WSL#6799)."""
     said = f"{POWERSHELL} exited with {code}: {error}"
+    if "UtilAcceptVsock" in error:
+        return (
+            f"{said} (WSL interop is off: [interop] enabled=false in /etc/wsl.conf; set it "
+            "true, then 'wsl --shutdown'. Or this shell's WSL_INTEROP socket is stale: open "
+            "a new one)"
+        )
     if "language mode" in error.lower():  # the script avoids it; a policy may forbid more
         return (
             f"{said} (PowerShell runs in Constrained Language Mode there: an AppLocker or "
@@ -256,10 +265,12 @@ def _why_exited(code: int, error: str) -> str:
 def _why_not_run(exc: OSError | subprocess.TimeoutExpired, timeout: float) -> str:
     if isinstance(exc, subprocess.TimeoutExpired):
         return f"{POWERSHELL} gave no answer within {timeout:g} s"
-    if exc.errno == errno.ENOEXEC:  # what running a Windows program gives without interop
+    if exc.errno == errno.ENOEXEC:  # the kernel knows no handler for Windows programs
         return (
-            "Windows programs cannot run here: WSL interop is disabled "
-            "([interop] enabled=false in /etc/wsl.conf)"
+            "Windows programs cannot run here: the WSLInterop entry in "
+            "/proc/sys/fs/binfmt_misc is missing, often cleared by systemd-binfmt "
+            "(microsoft/WSL#8843); 'wsl --shutdown' brings it back, and a binfmt.d file "
+            "with ':WSLInterop:M::MZ::/init:PF' keeps it"
         )
     return f"cannot run {POWERSHELL} ({exc})"
 
