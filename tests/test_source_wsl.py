@@ -227,6 +227,15 @@ def test_hex_lines_from_constrained_language_mode_are_read_like_base64_ones() ->
     assert problem.where == "windows-host:LocalMachine\\Root (line 3)"
 
 
+def test_a_utf8_bom_before_the_first_line_costs_no_certificate() -> None:
+    first, second = make_root("First Root"), make_root("Second Root")
+    runner = FakePowerShell([line("LocalMachine\\Root", first), line("LocalMachine\\Root", second)])
+    runner.stdout = b"\xef\xbb\xbf" + runner.stdout  # PowerShell with a UTF-8 console
+    result = load(runner)
+    assert result.problems == []
+    assert [c.certificate.label for c in result.candidates] == ["First Root", "Second Root"]
+
+
 def test_a_language_mode_error_names_constrained_language_mode() -> None:
     result = load(FakePowerShell(code=1, stderr=CLM_ERROR))
     (problem,) = result.problems

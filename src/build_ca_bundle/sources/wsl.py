@@ -54,6 +54,7 @@ HOST_STORES = {
 
 # Markers in the script's output besides base64 and OIDs.
 UNREADABLE = "!"  # in place of the certificate: the store could not be opened
+UTF8_BOM = b"\xef\xbb\xbf"
 HEX = "hex:"  # before the certificate in hex, from Constrained Language Mode (no ":" in base64)
 USAGES_UNKNOWN = "?"  # in place of the usages: they could not be read; treated as all
 
@@ -124,7 +125,7 @@ def load(
         _watch_absence(powershell, root, result)
         return result
     if stdout is not None:
-        _parse(stdout.decode("ascii", "replace"), stores, result)
+        _parse(stdout, stores, result)
     return result
 
 
@@ -281,9 +282,11 @@ def _report(result: SourceResult, message: str) -> None:
     )
 
 
-def _parse(text: str, stores: Sequence[str], result: SourceResult) -> None:
+def _parse(output: bytes, stores: Sequence[str], result: SourceResult) -> None:
     """Turn the script's lines into candidates, one per certificate and verdict; a line
-    from a store not asked for is unexpected output."""
+    from a store not asked for is unexpected output. A UTF-8 BOM before the first line (a
+    console set to UTF-8 writes one) made it unreadable, and its certificate was lost."""
+    text = output.removeprefix(UTF8_BOM).decode("ascii", "replace")
     chosen: dict[tuple[str, Verdict], Candidate] = {}
     restricted: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
