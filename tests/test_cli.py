@@ -4005,6 +4005,45 @@ def test_undo_after_the_data_folder_was_removed_says_pip_still_names_the_bundle(
     assert run(capsys, "undo") == (0, "nothing to undo: no record of changes and no bundle\n", "")
 
 
+def test_under_wsl_a_host_store_that_cannot_be_read_does_not_drop_its_roots(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A logon where interop failed (a stale WSL_INTEROP, a slow first start): the bundle
+    was rebuilt without the group-policy root from the Windows host, exit 0, said only
+    among the skipped problems, and with --quiet not at all. pip failed again."""
+    import base64
+
+    from build_ca_bundle import sources
+
+    monkeypatch.setattr(sources, "is_wsl", lambda **_: True)
+    gpo = make_root("Corp GPO Root", organization="Example Corp")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    powershell = bin_dir / "powershell.exe"  # as WSL runs it: CRLF lines, tab-separated
+    answer = f"LocalMachine\\Root\t{base64.b64encode(gpo.der).decode()}\t\r\n"
+    powershell.write_text(f"#!/bin/sh\nprintf '%s' '{answer}'\n")
+    powershell.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert run(capsys, "--quiet")[0] == 0
+    before = bundle_path(isolated_home).read_bytes()
+    assert gpo.pem.decode().strip() in before.decode()
+
+    vsock_error = "<3>WSL (1) ERROR: UtilAcceptVsock:250: accept4 failed 110"
+    powershell.write_text(f"#!/bin/sh\necho '{vsock_error}' >&2\nexit 1\n")
+    code, out, err = run(capsys, "--quiet")
+    assert (code, out) == (ExitCode.NO_CERTIFICATES, "")
+    assert "a rebuild would drop the 1 root(s) the bundle has from it (Corp GPO Root)" in err
+    assert "nothing was changed" in err and "--no-windows-host" in err
+    assert bundle_path(isolated_home).read_bytes() == before
+    code, _, _ = run(capsys, "--quiet", "--no-windows-host")  # said so: dropped on purpose
+    assert code == 0
+    assert gpo.pem.decode().strip() not in bundle_path(isolated_home).read_text()
+
+
 def test_undo_says_which_of_this_shells_variables_name_the_removed_bundle(
     store: Store,
     isolated_home: Home,

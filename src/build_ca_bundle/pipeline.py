@@ -351,6 +351,7 @@ def _build(options: BuildOptions) -> BuildReport:
         exclude=options.exclude,
     )
     _check_usable(selection, options)
+    _refuse_losing_unread_roots(output, sources, selection)
     left_behind = _extra_ca_left_behind(output, options, selection)
     plans = _plan_targets(output, extra_path, options)
     # The configs as planned, and (below) as each tool's changes left them: one that another
@@ -418,7 +419,12 @@ def _refuse_unread_extra_files(sources: list[SourceResult]) -> None:
     (a share not mounted yet at logon), and a mistyped path left the corporate root out of
     every machine with exit 0. A bad certificate in a file that was read is skipped, and
     said (below)."""
-    unread = [problem for source in sources for problem in source.unread]  # files.load's
+    unread = [
+        problem
+        for source in sources
+        if source.kind is SourceKind.EXTRA  # files.load's (an OS store's: below)
+        for problem in source.unread
+    ]
     if unread:
         raise ConfigError(
             "an extra CA file or folder could not be read, so nothing was changed: "
@@ -566,6 +572,39 @@ def _write_loadable(
         selection = selection.without(exc.sha256s, exc.reason)
     _check_usable(selection, options)
     return selection, write(selection.entries)
+
+
+def _refuse_losing_unread_roots(
+    output: Path, sources: list[SourceResult], selection: Selection
+) -> None:
+    """A store that could not be read at all this time (WSL's Windows host: interop broken
+    for this session, a stale WSL_INTEROP, PowerShell too slow), whose roots the bundle
+    holds: change nothing (exit 4). The rebuild dropped the group-policy root, exit 0, said
+    only among the skipped problems (and with --quiet not at all), and pip failed again."""
+    unread = [source for source in sources if source.kind is SourceKind.OS and source.unread]
+    content = bundle.read_existing(output) if unread else None
+    if not content:
+        return
+    kept = {entry.certificate.sha256 for entry in selection.entries}
+    for source in unread:
+        labels = [
+            label.decode("ascii", "replace")
+            for label, colons, origins in _HEADER_ORIGINS.findall(content)
+            if colons.decode("ascii").replace(":", "") not in kept
+            and any(
+                origin.startswith(f"{source.name}:")
+                for origin in origins.decode("ascii", "replace").split(", ")
+            )
+        ]
+        if labels:
+            why = "; ".join(problem.message for problem in source.unread)
+            raise NoCertificatesError(
+                f"{source.unread[0].where} could not be read, and a rebuild would drop the "
+                f"{len(labels)} root(s) the bundle has from it ({', '.join(labels)}); "
+                f"nothing was changed: {why}",
+                hint="fix what stopped it (run again from a new WSL shell), or build without "
+                "the host's roots with --no-windows-host",
+            )
 
 
 def _refuse_without_os_roots(sources: list[SourceResult], options: BuildOptions) -> None:

@@ -277,9 +277,12 @@ def _why_not_run(exc: OSError | subprocess.TimeoutExpired, timeout: float) -> st
 
 
 def _report(result: SourceResult, message: str) -> None:
+    """The host's stores could not be read at all: a problem, and ``unread``, so that a
+    rebuild does not drop the roots the last run had from them (pipeline)."""
     result.problems.append(
         Problem(WHERE, f"{message}. The Windows roots are not in the bundle ({HINT}).")
     )
+    result.unread.append(Problem(WHERE, message))
 
 
 def _parse(output: bytes, stores: Sequence[str], result: SourceResult) -> None:
