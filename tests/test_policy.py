@@ -115,6 +115,10 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
             "line 1: 'verify_targets' holds 'http://pypi.corp.example/simple/': only https://",
         ),
         ('verify_targets = ["https://"]\n', "'verify_targets' holds 'https://'"),
+        (  # its token was quoted back, into every logon's log
+            'verify_targets = ["http://ci:glpat-s3cret@index.example/simple/"]\n',
+            r"holds 'http://\*\*\*\*@index.example/simple/': only https://",
+        ),
     ],
 )
 def test_wrong_keys_and_types_are_refused(tmp_path: Path, text: str, message: str) -> None:
