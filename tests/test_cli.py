@@ -3978,10 +3978,19 @@ def test_undo_dry_run_tells_of_uv_npm_and_env_what_undo_will_do(
     assert said["env"].endswith(
         "would be left alone: the block names another bundle now (a run for it wrote it)"
     )
-    code_of_undo, out_of_undo, _ = run(capsys, "undo")
+    assert f"would remove {bundle_path(isolated_home)}" in out
+    code_of_undo, out_of_undo, err = run(capsys, "undo")
     assert (code, code_of_undo) == (ExitCode.CONFIG, ExitCode.CONFIG)  # the dry run's too
     assert "uv: " in out_of_undo and "not undone" in out_of_undo
-    assert bundle_path(isolated_home).exists()  # kept: uv still names it
+    # system-certs = true names no file: the bundle goes (it was kept "for the settings
+    # not undone above", which pointed at nothing), and the record of uv's line stays.
+    assert not bundle_path(isolated_home).exists()
+    assert "still point at it" not in err
+    uv_toml.write_text(uv_toml.read_text().replace("index-url = = broken\n", ""))
+    assert run(capsys, "undo")[:2] == (
+        0,
+        f"uv: {uv_toml}: system-certs: removed, with the file this tool had created\n",
+    )
 
 
 def test_undo_after_the_data_folder_was_removed_says_pip_still_names_the_bundle(

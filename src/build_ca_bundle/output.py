@@ -408,7 +408,12 @@ def undo_json(report: UndoReport) -> dict[str, Any]:
 
 def undo_exit_code(report: UndoReport) -> ExitCode:
     """3 while a setting could not be reverted (its file is left as it was)."""
-    return ExitCode.OK if report.kept is None and report.dangling is None else ExitCode.CONFIG
+    from build_ca_bundle.targets import NOT_UNDONE
+
+    not_undone = any(outcome.startswith(NOT_UNDONE) for _, outcome in report.outcomes)
+    if report.kept is None and report.dangling is None and not not_undone:
+        return ExitCode.OK
+    return ExitCode.CONFIG
 
 
 Printer = Callable[[str], None]

@@ -1008,7 +1008,7 @@ def _preview_undo(output: Path, options: BuildOptions, report: UndoReport) -> No
     for change in reversed(recorded):
         back = "(unset)" if change.old is None else change.old
         known, settled = registry.preview_undo(change, options)
-        blocked = blocked or not settled
+        blocked = blocked or (not settled and _names_a_file(change))
         outcome = known or f"would put back {back}, unless changed since"
         report.outcomes.append((change, outcome))
     if blocked:
@@ -1037,6 +1037,16 @@ def _remove_our_files(output: Path, report: UndoReport) -> None:
             report.removed.append(path)
 
 
+def _names_a_file(change: Change) -> bool:
+    """Whether a setting left as it is names one of our files: pip's cert, git's sslCAInfo,
+    the variables' block do; uv's ``system-certs = true`` names none, and a uv.toml that
+    no longer parsed kept the bundle for it ("the settings not undone still point at
+    it")."""
+    return change.target == "env" or (
+        change.new is not None and Path(change.new).expanduser().is_absolute()
+    )
+
+
 def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
     from build_ca_bundle.targets import registry
 
@@ -1046,10 +1056,11 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         report.outcomes.append((change, outcome))
         if not settled:
             unsettled.insert(0, change)
-    if unsettled:
-        # Removing the bundle now would leave those settings naming a missing file, and pip
-        # then fails on every command. Keep it, and the record of what is left to undo.
+    if unsettled:  # the record of what is left to undo stays, for the next undo
         history.save(output, unsettled)
+    if any(_names_a_file(change) for change in unsettled):
+        # Removing the bundle now would leave those settings naming a missing file, and pip
+        # then fails on every command. Keep it.
         report.kept = output
         return
     naming = registry.still_named_by(output, options)
@@ -1059,7 +1070,8 @@ def _undo(output: Path, options: BuildOptions, report: UndoReport) -> None:
         return
     _remove_our_files(output, report)
     manifest.remove(output)
-    history.remove(output)
+    if not unsettled:
+        history.remove(output)
     for path in (output, extra_roots_path(output), pinned_roots_path(output)):
         bundle.remove_locks(path)
     if options.output is None:  # our own data folder (never one the user named): if empty

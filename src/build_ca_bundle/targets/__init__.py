@@ -27,6 +27,7 @@ _BACKUP_AT = "backup at "  # a Change note, maybe after other text: the backup i
 # How an undo outcome begins when a setting is not ours any more: undo leaves it, and the
 # backup of its file, to the person who changed it.
 LEFT_ALONE = "left alone: "
+NOT_UNDONE = "not undone: "  # an undo outcome: the setting is as it was, and still ours
 # In an undo outcome: the revert did not give the file back whole (npm drops comments), so
 # its backup stays for the person to take what they need from.
 BACKUP_KEPT = "; the backup with its comments stays at "

@@ -13,6 +13,7 @@ from build_ca_bundle.targets import (
     CREATED_NOTE,
     EXPANDABLE_NOTE,
     LEFT_ALONE,
+    NOT_UNDONE,
     TRUSTED_HOSTS_KEPT,
     Change,
     Finding,
@@ -69,7 +70,7 @@ def undo(change: Change, options: BuildOptions) -> tuple[str, bool]:
     try:
         outcome = _undo(change, options)
     except BuildCABundleError as error:
-        return f"not undone: {error}", False
+        return f"{NOT_UNDONE}{error}", False
     backup = backup_of(change)
     if backup is not None and not outcome.startswith(LEFT_ALONE) and not keeps_backup(outcome):
         with contextlib.suppress(FileNotFoundError):
@@ -106,7 +107,7 @@ def preview_undo(change: Change, options: BuildOptions) -> tuple[str | None, boo
         try:
             left_alone = _not_ours_now(change, options)
         except BuildCABundleError as error:
-            return f"not undone: {error}", False
+            return f"{NOT_UNDONE}{error}", False
         return (None if left_alone is None else f"would be {left_alone}"), True
     from build_ca_bundle.targets import pip
 
@@ -114,7 +115,7 @@ def preview_undo(change: Change, options: BuildOptions) -> tuple[str | None, boo
     try:
         config = pip.read_config(change.path, env)
     except BuildCABundleError as error:
-        return f"not undone: {error}", False
+        return f"{NOT_UNDONE}{error}", False
     left_alone = pip.not_ours_now(change, config, env)
     if left_alone is not None:
         return f"would be {left_alone}", True
