@@ -4107,6 +4107,29 @@ def test_public_roots_of_the_distros_ca_package_do_not_bury_the_corporate_root(
     assert "public roots of the OS's CA package" not in verbose
 
 
+def test_plain_undo_points_at_the_scope_undo_of_a_venvs_bundle(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After `--scope site` in a venv, plain undo said "undo it with undo --output
+    <venv>/share/build-ca-bundle/ca-bundle.pem", which left the venv's share folder behind:
+    the scope's own undo removes it."""
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    assert run(capsys, "--scope", "site")[0] == 0
+    site_bundle = venv / "share" / "build-ca-bundle" / "ca-bundle.pem"
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    assert f"pip's cert names {site_bundle}, a bundle of this tool's: undo it with " in out
+    assert out.endswith("build-ca-bundle --scope site undo\n")
+    assert run(capsys, "--scope", "site", "undo")[0] == 0
+    assert not (venv / "share" / "build-ca-bundle").exists()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="root's own checks; the suite runs as root here")
 def test_a_root_site_run_in_a_venv_another_account_owns_writes_nothing(
     store: Store,

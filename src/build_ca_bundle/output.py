@@ -11,6 +11,7 @@ from build_ca_bundle.errors import BuildCABundleError, ExitCode
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, TextIO
 
     from build_ca_bundle.certificates import Entry
@@ -384,8 +385,21 @@ def undo_human(report: UndoReport) -> None:
         if report.elsewhere is not None:
             say(
                 f"pip's cert names {report.elsewhere}, a bundle of this tool's: undo it with "
-                f"build-ca-bundle undo --output {report.elsewhere}"
+                f"build-ca-bundle {_undo_arguments(report.elsewhere)}"
             )
+
+
+def _undo_arguments(bundle: Path) -> str:
+    """How to undo ``bundle``: by its scope when it is a scope's own (a venv's: ``--output``
+    undid it but left the venv's share folder, which only the scope's undo removes), else
+    by its path."""
+    from build_ca_bundle.paths import default_bundle_path
+    from build_ca_bundle.scope import Scope
+
+    for scope in (Scope.SITE, Scope.GLOBAL, Scope.USER):
+        if default_bundle_path(scope) == bundle:
+            return f"--scope {scope.value} undo"
+    return f"undo --output {bundle}"
 
 
 def undo_json(report: UndoReport) -> dict[str, Any]:
