@@ -4107,6 +4107,25 @@ def test_public_roots_of_the_distros_ca_package_do_not_bury_the_corporate_root(
     assert "public roots of the OS's CA package" not in verbose
 
 
+def test_plain_undo_points_at_an_output_bundle_the_start_up_block_names(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--output X --configure env` (no pip), then plain undo: "nothing to undo", with no
+    word of the block in ~/.profile that every login shell still ran."""
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    other = tmp_path / "o'ther" / "ca-bundle.pem"
+    assert run(capsys, "--output", str(other), "--scope", "user", "--configure", "env")[0] == 0
+    code, out, _ = run(capsys, "undo")
+    assert code == 0
+    profile = isolated_home.home / ".profile"
+    assert f"the variables block in {profile} names {other}, a bundle of this tool's" in out
+    assert out.endswith(f"undo it with build-ca-bundle undo --output {other}\n")
+
+
 def test_plain_undo_points_at_the_scope_undo_of_a_venvs_bundle(
     store: Store,
     isolated_home: Home,

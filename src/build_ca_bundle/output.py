@@ -384,7 +384,8 @@ def undo_human(report: UndoReport) -> None:
             )
         if report.elsewhere is not None:
             say(
-                f"pip's cert names {report.elsewhere}, a bundle of this tool's: undo it with "
+                f"{report.elsewhere_by} names {report.elsewhere}, a bundle of this tool's: "
+                "undo it with "
                 f"build-ca-bundle {_undo_arguments(report.elsewhere)}"
             )
 

@@ -921,6 +921,7 @@ class UndoReport(Value, mutable=True):
         "elsewhere",
         "still_set",
         "dangling",
+        "elsewhere_by",
     )
     dry_run: bool  # then outcomes and removed say what would be done
     outcomes: list[tuple[Change, str]]
@@ -931,6 +932,7 @@ class UndoReport(Value, mutable=True):
     named_by: Path | None  # or because this file names it, though not by our change
     # Nothing to undo here, but pip's cert names this other bundle of ours (--output).
     elsewhere: Path | None
+    elsewhere_by: str  # what names it: "pip's cert", "the variables block in ~/.profile"
     # Variables of this process (the shell that ran undo) that name a removed file: its
     # tools now fail on a missing file until the variable is unset.
     still_set: list[str]
@@ -946,6 +948,7 @@ class UndoReport(Value, mutable=True):
         self.kept = None
         self.named_by = None
         self.dangling = None
+        self.elsewhere_by = ""
         self.elsewhere = None
         self.still_set = []
 
@@ -966,8 +969,9 @@ def undo(options: BuildOptions, *, dry_run: bool = False) -> UndoReport:
     if report.nothing_done():  # after an --output run, say where its undo is
         from build_ca_bundle.targets import registry
 
-        elsewhere = registry.bundle_pip_names(options)
-        report.elsewhere = elsewhere if elsewhere != output else None
+        elsewhere = registry.bundle_named_elsewhere(options)
+        if elsewhere is not None and elsewhere[1] != output:
+            report.elsewhere_by, report.elsewhere = elsewhere
         naming = None if output.exists() else registry.still_named_by(output, options)
         report.dangling = None if naming is None else (naming, output)
     report.still_set = _variables_naming(report.removed, options.environ)

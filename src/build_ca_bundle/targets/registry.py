@@ -27,7 +27,7 @@ from build_ca_bundle.targets import (
 
 TYPE_CHECKING = False  # not typing's: importing typing costs 3 ms of a full run
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from build_ca_bundle.targets.env import Registry
     from build_ca_bundle.targets.pip import PipEnvironment
@@ -157,23 +157,44 @@ def still_named_by(
     return pip.names_bundle(options.scope, bundle, _pip_env(options), ignoring)
 
 
-def bundle_pip_names(options: BuildOptions) -> Path | None:
-    """The bundle of ours pip's cert names, if it names one with our change record beside
-    it: an undo for another bundle (the default one, after an --output run) points there."""
-    if "pip" not in options.configure or options.scope is Scope.NONE:
+def bundle_named_elsewhere(options: BuildOptions) -> tuple[str, Path] | None:
+    """A bundle of ours (with our change record beside it) that pip's cert names, or the
+    variables' block in the start-up file: (which names it, the bundle). An undo for
+    another bundle (the default one, after an --output run) points there; after
+    `--output X --configure git,env` it said only "nothing to undo"."""
+    if options.scope is Scope.NONE:
         return None
     from build_ca_bundle import history
-    from build_ca_bundle.errors import ConfigError
-    from build_ca_bundle.targets import pip
 
-    try:
-        value = pip.current_cert(_pip_env(options)).value
-    except ConfigError:
-        return None
-    if not value:
-        return None
-    named = Path(value).expanduser()
-    return named if named.is_absolute() and history.path_for(named).is_file() else None
+    for where, value in _bundles_named(options):
+        named = Path(value).expanduser()
+        if named.is_absolute() and history.path_for(named).is_file():
+            return where, named
+    return None
+
+
+def _bundles_named(options: BuildOptions) -> Iterator[tuple[str, str]]:
+    from build_ca_bundle.errors import ConfigError
+
+    if "pip" in options.configure:
+        from build_ca_bundle.targets import pip
+
+        try:
+            value = pip.current_cert(_pip_env(options)).value
+        except ConfigError:
+            value = None
+        if value:
+            yield "pip's cert", value
+    if sys.platform != "win32" and options.scope is Scope.USER:
+        from build_ca_bundle.targets import env
+
+        home = Path(options.environ.get("HOME") or Path.home())
+        path, _ = env.startup_file(home, options.environ)
+        text = env.read_startup_file(path)
+        found = None if text is None else env.current_block(text)
+        value = None if found is None else env.bundle_in_block(found, path)
+        if value:
+            yield f"the variables block in {path}", value
 
 
 def watched_files(options: BuildOptions) -> list[Path]:
