@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,22 @@ def test_global_scope_writes_the_system_file(isolated_home: Home, tmp_path: Path
     assert change.path == system_file
     assert git_get(env, "--system", "--get", "http.sslCAInfo") == str(bundle)
     assert not (isolated_home.home / ".gitconfig").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_the_system_file_git_creates_is_readable_by_every_account_whatever_the_umask(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """Under umask 077 (a hardened logon script) a global run made /etc/gitconfig 0600, and
+    every other account's git failed: "unable to access '/etc/gitconfig'"."""
+    system_file = tmp_path / "etc-gitconfig"
+    env = tool_env(isolated_home, GIT_CONFIG_SYSTEM=str(system_file))
+    before = os.umask(0o077)
+    try:
+        git.apply(git.plan(tmp_path / "ca-bundle.pem", tmp_path / "e.pem", Scope.GLOBAL, env))
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(system_file.stat().st_mode) == 0o644
 
 
 def test_system_file_is_asked_of_git_without_creating_it(isolated_home: Home) -> None:

@@ -144,6 +144,10 @@ def run(
             # Its own process group (POSIX), so that a hung tool goes with all it started:
             # killing the tool alone left a wrapper's children running after the logon.
             start_new_session=os.name == "posix",
+            # What it creates readable by every account, as the files we write ourselves:
+            # under umask 077 a global run made /etc/gitconfig 0600, and every other
+            # account's git failed on it ("unable to access '/etc/gitconfig'").
+            umask=0o022 if os.name == "posix" else -1,  # -1: Popen's "leave it" (Windows)
         )
     except OSError as error:
         raise ConfigError(f"cannot run {executable}: {error.strerror or error}") from error
