@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from build_ca_bundle import cli, history, manifest, openssl
+from build_ca_bundle import cli, history, manifest, openssl, pipeline
 from build_ca_bundle.certificates import parse_der
 from build_ca_bundle.errors import BundleError, ExitCode
 from build_ca_bundle.targets import Change, Plan, backup_of
@@ -989,6 +989,65 @@ def test_as_root_files_another_account_planted_beside_the_bundle_are_refused(
 
 
 @needs_root
+def test_files_planted_after_the_checks_by_path_are_refused_when_read(
+    store: Store,
+    isolated_home: Home,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checks above look at paths before the run lock: a file another account created
+    in /tmp in between (inotify tells them when) was read unchecked. Root's undo wrote the
+    values and deleted the "backup" a planted change record named; a planted pinned roots'
+    file put their CA into root's bundle, and the unchanged runs after kept it. Each is
+    checked as it is read now (the open file's owner and mode), here with the earlier check
+    skipped, as the race skips it."""
+    monkeypatch.setattr(pipeline, "check_root_side_files", lambda output: None)
+    shared = _shared_folder(tmp_path)
+    output = shared / "x.pem"
+    precious = tmp_path / "precious"
+    precious.write_text("root's\n")
+    record = shared / "x.pem.changes.json"
+    change = {
+        "target": "pip",
+        "path": str(tmp_path / "written.conf"),
+        "key": "global.index-url",
+        "old": "https://evil.example/simple",
+        "new": None,
+        "created": False,
+        "backup": str(precious),
+    }
+    record.write_text(json.dumps({"format": 1, "changes": [change]}))
+    os.chown(record, NOBODY, NOBODY)
+    code, _, err = run(capsys, "undo", "--scope", "none", "--output", str(output))
+    assert code == ExitCode.BUNDLE
+    assert f"the change record {record} is not ours: another account owns it" in err
+    assert precious.read_text() == "root's\n"
+    assert not (tmp_path / "written.conf").exists()
+    record.unlink()
+
+    evil = make_root("Mallory Evil Root")
+    pinned = shared / "x.pinned-roots.pem"
+    pinned.write_bytes(b"# Roots pinned with build-ca-bundle\n" + evil.pem)
+    os.chown(pinned, NOBODY, NOBODY)
+    code, _, err = run(capsys, "--scope", "none", "--output", str(output))
+    assert code == ExitCode.BUNDLE
+    assert f"the pinned roots' file {pinned} is not ours" in err
+    assert not output.exists()
+    os.chown(pinned, 0, 0)
+    pinned.chmod(0o666)  # root's, but anyone may write it: not ours either
+    assert run(capsys, "--scope", "none", "--output", str(output))[0] == ExitCode.BUNDLE
+    pinned.unlink()
+
+    assert run(capsys, "--scope", "none", "--output", str(output))[0] == 0
+    recorded = shared / "x.pem.manifest.json"
+    os.chown(recorded, NOBODY, NOBODY)  # theirs now: it proves nothing, a full run decides
+    assert manifest.load(output) is None
+    assert run(capsys, "--scope", "none", "--output", str(output))[0] == 0
+    assert recorded.stat().st_uid == 0  # and wrote root's own
+
+
+@needs_root
 def test_as_root_a_store_another_account_names_through_sudo_e_is_refused(
     store: Store,
     isolated_home: Home,
@@ -1203,10 +1262,10 @@ def test_a_run_killed_between_the_backup_and_pip_conf_leaves_undo_its_backup(
     pip_conf.write_text(before)
     write = inifile.write_atomically
 
-    def killed_at_pip_conf(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    def killed_at_pip_conf(path: Path, data: bytes, **options: Any) -> None:
         if path.name == "pip.conf":
             raise KeyboardInterrupt  # as a kill: the backup is written, pip.conf is not
-        write(path, data, mode=mode)
+        write(path, data, **options)
 
     monkeypatch.setattr(inifile, "write_atomically", killed_at_pip_conf)
     with pytest.raises(KeyboardInterrupt):

@@ -18,7 +18,7 @@ from pathlib import Path
 from build_ca_bundle.errors import ConfigError
 from build_ca_bundle.manifest import CHANGE_RECORD_SUFFIX
 from build_ca_bundle.options import TOOLS as TARGETS
-from build_ca_bundle.regular import read_bytes
+from build_ca_bundle.regular import ForeignFileError, read_own_bytes
 from build_ca_bundle.targets import CREATED_NOTE, EXPANDABLE_NOTE, Change, backup_note, backup_of
 
 SUFFIX = CHANGE_RECORD_SUFFIX
@@ -35,9 +35,19 @@ def load(bundle: Path) -> list[Change]:
     and the record, and with it the only note of what was there before."""
     path = path_for(bundle)
     try:
-        data = json.loads(read_bytes(path))
+        data = json.loads(read_own_bytes(path))
     except FileNotFoundError:
         return []
+    except ForeignFileError as exc:
+        # Planted (in /tmp, between a check by path and this read): its changes would have
+        # us write the values and remove the "backups" another account chose.
+        from build_ca_bundle.errors import UnsafePathError
+
+        raise UnsafePathError(
+            f"the change record {path} is not ours: {exc.strerror}; nothing was changed",
+            hint="remove it if you know where it came from; keep bundles in a folder only "
+            "you can write",
+        ) from exc
     except (OSError, ValueError, RecursionError) as exc:
         raise _unreadable(path, str(exc)) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -204,7 +214,7 @@ def save(bundle: Path, changes: Iterable[Change]) -> None:
     }
     path = path_for(bundle)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(payload, indent=1).encode("utf-8"), mode=0o644)
+    write_atomically(path, json.dumps(payload, indent=1).encode("utf-8"), mode=0o644, ours=True)
 
 
 def remove(bundle: Path) -> None:

@@ -417,12 +417,17 @@ def _values(
     return found
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomically(
+    path: Path, data: bytes, *, mode: int | None = None, ours: bool = False
+) -> None:
     """Replace ``path`` with ``data`` so that readers see the old file or the new one.
 
     Temp file in the same folder, fsync, ``os.replace``. Keeps the file's permission bits
     (and owner, where we may set it); a new file gets ``mode`` (default 0o644). Callers hold
     the run lock, so a temp file of ours for ``path`` is a killed run's: it is removed.
+    ``ours``: a record or roots' file of this tool's, which gets ``mode`` and the running
+    account as its owner whatever was there (another account's, kept, made root's new
+    record theirs to edit).
     """
     _make_folders(path.parent)
     # A config file is shared by runs for other bundles, which hold other run locks: only
@@ -431,6 +436,8 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
     existing = _stat_or_none(path)
     if existing is not None:
         refuse_read_only(path)
+    if ours:
+        existing = None
     temp = temp_path(path)
     handle = os.open(temp, NEW_FILE_FLAGS, 0o600)
     try:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from build_ca_bundle.console import say
-from build_ca_bundle.regular import read_bytes
+from build_ca_bundle.regular import read_own_bytes
 from build_ca_bundle.tempfiles import temp_target
 
 FORMAT = 4  # 3: registry keys (Windows stores) among the inputs; 4: the folders' guards
@@ -181,7 +181,7 @@ def write(bundle: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
     # would switch to the pure-Python encoder, a few ms for a store of hashed files).
     lines = [f"{json.dumps(name)}:{json.dumps(value)}" for name, value in sorted(manifest.items())]
     text = "{\n" + ",\n".join(lines) + "\n}\n"
-    write_atomically(Path(path_for(bundle)), text.encode("utf-8"), mode=0o644)
+    write_atomically(Path(path_for(bundle)), text.encode("utf-8"), mode=0o644, ours=True)
 
 
 def flag_check_failed(bundle: str | os.PathLike[str]) -> None:
@@ -208,7 +208,8 @@ def remove(bundle: str | os.PathLike[str]) -> None:
 
 def load(bundle: str | os.PathLike[str]) -> dict[str, Any] | None:
     try:
-        data = json.loads(read_bytes(path_for(bundle)))
+        # Another account's (planted in /tmp) is none: it could name a "newer certifi".
+        data = json.loads(read_own_bytes(path_for(bundle)))
     except (OSError, ValueError, RecursionError):  # RecursionError: nesting 100,000 deep
         return None
     return data if _well_formed(data, os.fspath(bundle)) else None

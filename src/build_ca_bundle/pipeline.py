@@ -18,11 +18,13 @@ from build_ca_bundle.certificates import (
     BUNDLE_MARKER,
     Candidate,
     Entry,
+    Parsed,
     Problem,
     Selection,
     SourceKind,
     SourceResult,
     Verdict,
+    parse_bytes,
     parse_der,
     read_certificate_file,
     select,
@@ -35,9 +37,11 @@ from build_ca_bundle.errors import (
     PinMismatchError,
     RequiredRootMissingError,
     UnloadableCertificatesError,
+    UnsafePathError,
 )
 from build_ca_bundle.inifile import remove_stale_temps, write_atomically
 from build_ca_bundle.options import BuildOptions, fingerprint
+from build_ca_bundle.regular import ForeignFileError, read_own_bytes
 from build_ca_bundle.scope import Scope
 from build_ca_bundle.sources import StoreOptions, files, load_os_store, mozilla
 from build_ca_bundle.targets import Change, Finding, Plan, Severity
@@ -244,7 +248,7 @@ def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
     """The roots pinned in this run, and those pinned in earlier ones (``saved``)."""
     result = SourceResult(name=PINNED, kind=SourceKind.EXTRA)
     if os.path.lexists(saved):  # not Path.exists: it raises for a name too long
-        parsed, problems = read_certificate_file(saved, allow_der=False)
+        parsed, problems = _read_pinned(saved)
         result.problems.extend(problems)
         for item in parsed:
             reason = f"fingerprint pinned earlier ({saved})"
@@ -254,6 +258,23 @@ def _pinned_source(pinned: Sequence[bytes], saved: Path) -> SourceResult:
             Candidate(parse_der(der), Verdict.TRUST, PINNED, "fingerprint pinned by the user")
         )
     return result
+
+
+def _read_pinned(saved: Path) -> tuple[list[Parsed], list[Problem]]:
+    """The roots pinned earlier, from a file this account alone can have written: one
+    planted in /tmp after the checks by path (check_root_side_files) put another account's
+    CA into root's bundle, trusted with no pin, and every later run kept it."""
+    try:
+        data = read_own_bytes(saved)
+    except ForeignFileError as exc:
+        raise UnsafePathError(
+            f"the pinned roots' file {saved} is not ours: {exc.strerror}; nothing was changed",
+            hint="remove it, and pin again with --from-server HOST --pin SHA256; keep bundles "
+            "in a folder only you can write",
+        ) from exc
+    except OSError as exc:
+        return [], [Problem(str(saved), f"skipped: cannot read ({exc.strerror or exc})")]
+    return parse_bytes(data, str(saved), allow_der=False)
 
 
 def _save_pinned(sources: list[SourceResult], path: Path) -> None:
@@ -269,7 +290,7 @@ def _save_pinned(sources: list[SourceResult], path: Path) -> None:
         + "".join(bundle.pem_text(der) for der in ders.values())
     )
     if bundle.read_existing(path) != text.encode("ascii"):
-        write_atomically(path, text.encode("ascii"), mode=0o644)
+        write_atomically(path, text.encode("ascii"), mode=0o644, ours=True)
 
 
 @contextlib.contextmanager

@@ -14,14 +14,44 @@ import stat
 import sys
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a file of ours is never a link
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
+def _foreign(info: os.stat_result) -> bool:
+    if sys.platform == "win32":
+        return False
+    else:  # noqa: RET505 (mypy checks one branch per platform)
+        others = stat.S_IWGRP | stat.S_IWOTH
+        return info.st_uid != os.geteuid() or bool(info.st_mode & others)
+
+
+class ForeignFileError(PermissionError):
+    """A file of ours (a record, a pinned roots' file) that another account owns or may
+    change: never obeyed or trusted."""
+
+
+def read_own_bytes(path: str | os.PathLike[str]) -> bytes:
+    """:func:`read_bytes`, for a file this tool wrote beside a bundle (its run and change
+    records, its pinned roots): ForeignFileError unless the running account owns it and no
+    other may write it, as the open file says (not the path: one planted in a sticky /tmp
+    between a check by path and the read was obeyed, root deleting and writing the files it
+    named). Not on Windows, where ACLs decide."""
+    return read_bytes(path, own=True)
+
+
+def read_bytes(path: str | os.PathLike[str], *, own: bool = False) -> bytes:
     """The bytes of a regular file; OSError (strerror "not a regular file") for anything
     else, as for a file that cannot be read."""
-    descriptor = os.open(path, _FLAGS)
+    descriptor = os.open(path, _FLAGS | (_NO_FOLLOW if own else 0))
     try:
-        mode = os.fstat(descriptor).st_mode
+        info = os.fstat(descriptor)
+        mode = info.st_mode
+        if own and _foreign(info):
+            raise ForeignFileError(
+                errno.EPERM,
+                "another account owns it or may change it, so it is not ours to obey",
+                os.fspath(path),
+            )
         if stat.S_ISDIR(mode):  # as read_bytes says it
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
         if not stat.S_ISREG(mode):
