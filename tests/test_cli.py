@@ -383,6 +383,8 @@ def test_check_reports_stale_then_current(
     code, out, _ = run(capsys, "--check")
     assert code == ExitCode.STALE
     assert out.startswith("stale: ")
+    # --quiet: errors only, and "stale" is the answer, not an error: the exit code says it.
+    assert run(capsys, "--check", "--quiet") == (ExitCode.STALE, "", "")
     assert run(capsys)[0] == 0
     assert run(capsys, "--check")[0] == 0
     isolated_home.pip_user_config.write_text("[global]\ncert = /somewhere/else.pem\n")
@@ -2134,6 +2136,24 @@ def test_a_reader_that_goes_away_gets_no_traceback(store: Store, isolated_home: 
     assert process.returncode == 1
     assert b"Traceback" not in stderr
     assert bundle_path(isolated_home).exists()  # the run itself did its job
+    # argparse leaves by SystemExit, before the flush: exit 120 and Python's "Exception
+    # ignored ... BrokenPipeError" for these. (Buffered, as a pipe is by default: with
+    # PYTHONUNBUFFERED argparse's own write fails, and argparse ignores that.)
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    for arguments in (["--version"], ["--json", "--bogus"], ["--help"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        leaving = subprocess.run(
+            [sys.executable, "-m", "build_ca_bundle", *arguments],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=buffered,
+            timeout=60,
+            check=False,
+        )
+        os.close(write_end)
+        assert leaving.returncode == 1, arguments
+        assert b"Exception ignored" not in leaving.stderr
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
@@ -2174,7 +2194,17 @@ def test_a_closed_stdout_is_no_traceback_and_takes_no_file_of_ours(
     the null device, so no file of ours takes it while git runs (which writes to it)."""
     tool = [sys.executable, "-m", "build_ca_bundle", "--no-verify", "--configure", "pip,git"]
     stale = ["--exclude", store.corporate.sha256, "--check"]  # a run would drop that root
-    for extra, code in (([], 0), ([], 0), (["--check"], 0), (stale, 10)):
+    for extra, code in (
+        ([], 0),
+        ([], 0),
+        (["--check"], 0),
+        (stale, 10),
+        # Each of these was an AttributeError traceback, exit 1 (sys.stdout is None):
+        (["--json"], 0),
+        (["--check", "--json"], 0),
+        (["env"], 0),
+        (["--json", "--extra-ca", "/nowhere.pem"], ExitCode.CONFIG),
+    ):
         closed = subprocess.run(
             ["sh", "-c", 'exec "$@" >&-', "sh", *tool, *extra],
             capture_output=True,
@@ -2182,7 +2212,9 @@ def test_a_closed_stdout_is_no_traceback_and_takes_no_file_of_ours(
             timeout=120,
             check=False,
         )
-        assert (closed.returncode, closed.stderr) == (code, ""), extra
+        said = closed.stderr if code != ExitCode.CONFIG else ""
+        assert (closed.returncode, said) == (code, ""), extra
+        assert "Traceback" not in closed.stderr
     assert bundle_path(isolated_home).read_bytes().startswith(b"# This CA bundle")
     assert run_check_current(isolated_home)
 
@@ -4038,6 +4070,10 @@ def test_undo_dry_run_tells_of_uv_npm_and_env_what_undo_will_do(
         "would be left alone: the block names another bundle now (a run for it wrote it)"
     )
     assert f"would remove {bundle_path(isolated_home)}" in out
+    code_of_undo, out_of_undo, err = run(capsys, "undo", "--quiet")
+    assert (out_of_undo, code_of_undo) == ("", ExitCode.CONFIG)  # --quiet: errors, on stderr
+    assert f"error: uv: {uv_toml}: system-certs: not undone: " in err
+    assert "npm" not in err and "pip" not in err  # what was done, or left alone, is not said
     code_of_undo, out_of_undo, err = run(capsys, "undo")
     assert (code, code_of_undo) == (ExitCode.CONFIG, ExitCode.CONFIG)  # the dry run's too
     assert "uv: " in out_of_undo and "not undone" in out_of_undo
@@ -4069,6 +4105,9 @@ def test_undo_after_the_data_folder_was_removed_says_pip_still_names_the_bundle(
         str(isolated_home.pip_user_config),
         ExitCode.CONFIG,
     )
+    code, out, err = run(capsys, "undo", "--quiet")  # said with --quiet too, on stderr
+    assert (code, out) == (ExitCode.CONFIG, "")
+    assert f"error: {isolated_home.pip_user_config}: cert names {bundle}" in err
     isolated_home.pip_user_config.write_text("[global]\ncert = /etc/company.pem\n")
     assert run(capsys, "undo") == (0, "nothing to undo: no record of changes and no bundle\n", "")
 

@@ -166,6 +166,17 @@ def test_cli_verify_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
         args = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(bad)]
         assert cli.main(args) == ExitCode.VERIFY_FAILED
         assert "the OS does not trust" in capsys.readouterr().out
+        # --quiet: errors only, on stderr (the whole report went to stdout).
+        assert cli.main([*args, "--quiet"]) == ExitCode.VERIFY_FAILED
+        quiet = capsys.readouterr()
+        assert (quiet.out, "the OS does not trust" in quiet.err) == ("", True)
+        assert (
+            cli.main(
+                ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", str(good), "-q"]
+            )
+            == 0
+        )
+        assert capsys.readouterr() == ("", "")
         # No bundle to check: a CI step must not pass on it (the other checks still run).
         missing = ["verify", index.simple_url, "--proxy", proxy.url, "--bundle", "/nonexistent"]
         assert cli.main(missing) == ExitCode.BUNDLE

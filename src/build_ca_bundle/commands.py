@@ -243,8 +243,11 @@ def verify(args: argparse.Namespace, options: BuildOptions) -> int:
                 "exit_code": int(code),
             }
         )
-    elif not args.quiet or code is not ExitCode.OK:
+    elif not args.quiet:
         output.targets_human(results, verbose=args.verbose)
+    elif code is not ExitCode.OK:  # errors only, on stderr: only the servers that failed
+        failed = [r for r in results if any(c.status.value != "ok" for c in r.checks)]
+        output.targets_human(failed, stream=sys.stderr)
     return int(code)
 
 
@@ -514,8 +517,8 @@ def undo(args: argparse.Namespace, options: BuildOptions) -> int:
     report = pipeline.undo(options, dry_run=bool(args.dry_run))
     if args.json:
         output.emit_json(output.undo_json(report))
-    elif not args.quiet or report.kept is not None:
-        output.undo_human(report)
+    else:
+        output.undo_human(report, quiet=args.quiet)
     return int(output.undo_exit_code(report))
 
 

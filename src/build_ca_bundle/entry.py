@@ -15,11 +15,14 @@ def main() -> int:
     try:
         from build_ca_bundle import quick
 
-        code = quick.try_unchanged(sys.argv[1:], os.environ)
-        if code is None:
-            from build_ca_bundle.cli import main as cli_main
+        try:
+            code = quick.try_unchanged(sys.argv[1:], os.environ)
+            if code is None:
+                from build_ca_bundle.cli import main as cli_main
 
-            code = cli_main(quick_checked=True)
+                code = cli_main(quick_checked=True)
+        except SystemExit as leaving:  # argparse's: a usage error, --help, --version
+            code = leaving.code if isinstance(leaving.code, int) else 1
         console.flush()  # here, not at exit: a failure then is exit 120 and a traceback
     except KeyboardInterrupt:
         # Ctrl-C: every file is replaced whole or not at all, so there is nothing to tell
@@ -48,13 +51,21 @@ def main() -> int:
 def _hold_closed_standard_streams() -> None:
     """A launcher that closed stdin, stdout or stderr (``>&-``): the next file opened would
     get that descriptor, and a tool we run (git, npm) would write its output into it, a
-    bundle's temp file say. Each closed one is held open on the null device instead."""
-    for descriptor in (0, 1, 2):
+    bundle's temp file say. Each closed one is held open on the null device instead, and
+    Python, which made no stream for it (``sys.stdout`` None: --json crashed with a
+    traceback), writes there: what was closed is not wanted, and the exit code still says."""
+    for descriptor, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
         try:
             os.fstat(descriptor)
         except OSError:
             with contextlib.suppress(OSError):
                 os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+        if getattr(sys, name) is None:
+            with contextlib.suppress(OSError):
+                mode = "r" if descriptor == 0 else "w"
+                # open(), not Path.open(): pathlib is not imported on the unchanged run.
+                stream = open(os.devnull, mode, encoding="utf-8")  # noqa: PTH123, SIM115
+                setattr(sys, name, stream)
 
 
 def _silence_stdout() -> None:

@@ -72,9 +72,11 @@ def check_result(
             }
         )
         return
-    if reason is not None:
+    if quiet:  # errors only: a logon script's `--check --quiet` reads the exit code
+        pass
+    elif reason is not None:
         say(f"stale: {reason}")
-    elif not quiet:
+    else:
         say(f"current: {bundle_path(options)}")
     for error in errors:
         say(error, sys.stderr)
@@ -337,27 +339,23 @@ def targets_human(
 # --- undo -----------------------------------------------------------------------------------
 
 
-def undo_human(report: UndoReport) -> None:
+def undo_human(report: UndoReport, *, quiet: bool = False) -> None:
+    """What undo did; with ``quiet``, only what it could not do, on stderr (a setting not
+    undone was said on stdout, and a dangling cert not at all)."""
+    from build_ca_bundle.targets import NOT_UNDONE
+
     for change, outcome in report.outcomes:
-        say(f"{change.target}: {change.path}: {change.key}: {outcome}")
+        if not quiet:
+            say(f"{change.target}: {change.path}: {change.key}: {outcome}")
+        elif outcome.startswith(NOT_UNDONE):
+            say(f"error: {change.target}: {change.path}: {change.key}: {outcome}", sys.stderr)
+    if quiet:
+        _undo_errors(report)
+        return
     for path in report.removed:
         say(f"would remove {path}" if report.dry_run else f"removed {path}")
     for path in report.foreign:
         say(f"left alone: {path} (this tool did not write it)")
-    kept = "would keep" if report.dry_run else "kept"
-    if report.named_by is not None:
-        say(
-            f"error: {kept} {report.kept}: {report.named_by} names it in its cert setting, "
-            "which this tool did not put there; remove that line, then run "
-            "build-ca-bundle undo again",
-            sys.stderr,
-        )
-    elif report.kept is not None:
-        say(
-            f"error: {kept} {report.kept}: the settings not undone above still point at it; "
-            "fix what they name, then run build-ca-bundle undo again",
-            sys.stderr,
-        )
     if report.still_set:
         names = " ".join(report.still_set)
         said = "would still name" if report.dry_run else "still name"
@@ -373,21 +371,40 @@ def undo_human(report: UndoReport) -> None:
         )
     if report.nothing_done():
         say("nothing to undo: no record of changes and no bundle")
-        if report.dangling is not None:
-            config, gone = report.dangling
-            say(
-                f"error: {config}: cert names {gone}, this tool's "
-                "bundle, which is gone with the record of what was there before (its folder "
-                "was removed by hand?): pip fails until that line goes; take it out, or run "
-                "build-ca-bundle to make the bundle again",
-                sys.stderr,
-            )
         if report.elsewhere is not None:
             say(
                 f"{report.elsewhere_by} names {report.elsewhere}, a bundle of this tool's: "
                 "undo it with "
                 f"build-ca-bundle {_undo_arguments(report.elsewhere)}"
             )
+    _undo_errors(report)
+
+
+def _undo_errors(report: UndoReport) -> None:
+    """Why undo kept the bundle, or left pip naming a missing one: on stderr, --quiet too."""
+    kept = "would keep" if report.dry_run else "kept"
+    if report.named_by is not None:
+        say(
+            f"error: {kept} {report.kept}: {report.named_by} names it in its cert setting, "
+            "which this tool did not put there; remove that line, then run "
+            "build-ca-bundle undo again",
+            sys.stderr,
+        )
+    elif report.kept is not None:
+        say(
+            f"error: {kept} {report.kept}: the settings not undone above still point at it; "
+            "fix what they name, then run build-ca-bundle undo again",
+            sys.stderr,
+        )
+    if report.dangling is not None:
+        config, gone = report.dangling
+        say(
+            f"error: {config}: cert names {gone}, this tool's bundle, which is gone with the "
+            "record of what was there before (its folder was removed by hand?): pip fails "
+            "until that line goes; take it out, or run build-ca-bundle to make the bundle "
+            "again",
+            sys.stderr,
+        )
 
 
 def _undo_arguments(bundle: Path) -> str:
