@@ -125,6 +125,8 @@ def test_dry_run_writes_nothing(
     assert "pip: would set" in out
     assert "would create the file" in out  # not "created the file": nothing was
     assert "created the file" not in out.replace("would create the file", "")
+    (change,) = json.loads(run(capsys, "--dry-run", "--json")[1])["changes"]
+    assert (change["notes"], change["applied"]) == (["would create the file"], False)
     assert not bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
 
@@ -531,6 +533,7 @@ def test_dry_run_and_check_never_write_before_a_command(
         (["--json", "--pin", "a" * 64], "--pin needs --from-server"),
         (["--json", "--check", "doctor"], "--check is for the build itself"),
         (["--jso", "--bogus"], "unrecognized arguments: --bogus"),  # argparse's prefix
+        (["--json=yes"], "ignored explicit argument 'yes'"),  # no JSON object before
         # A RuntimeError traceback ("Could not determine home directory"), exit 1:
         (["--json", "--extra-ca", "~nosuchuser/x.pem"], "home folder of '~nosuchuser' is not"),
         (["--json", "-o", "~nosuchuser/ca.pem"], "home folder of '~nosuchuser' is not known"),
@@ -550,7 +553,7 @@ def test_a_usage_error_under_json_is_one_json_object_too(
     assert said in payload["error"]["message"]
     assert said in captured.err  # argparse's lines stay, for a person reading the log
     with pytest.raises(SystemExit):
-        cli.main([a for a in arguments if not "--json".startswith(a)] + ["--bogus"])
+        cli.main([a for a in arguments if not "--json".startswith(a.split("=")[0])] + ["--bogus"])
     assert capsys.readouterr().out == ""  # without --json, stdout stays empty
 
 

@@ -466,9 +466,11 @@ def main(argv: Sequence[str] | None = None, *, quick_checked: bool = False) -> i
             return unchanged
     parser = build_parser()
     # argparse takes any unique prefix of a long option: --js is --json too.
-    _Parser.wants_json = any(
-        len(argument) > 2 and "--json".startswith(argument)
-        for argument in arguments[: _end_of_options(arguments)]
+    _Parser.wants_json = any(  # "--json=yes" too: argparse refuses it, under --json
+        len(name) > 2 and "--json".startswith(name)
+        for name in (
+            argument.split("=", 1)[0] for argument in arguments[: _end_of_options(arguments)]
+        )
     )
     args, unknown = parser.parse_known_args(arguments)
     if args.command is not None:

@@ -113,6 +113,7 @@ def build_json(
 ) -> dict[str, Any]:
     """The stable JSON shape of a run, documented in the README."""
     from build_ca_bundle.certificates import Verdict
+    from build_ca_bundle.targets import as_planned
 
     payload: dict[str, Any] = {
         "dry_run": report.dry_run,
@@ -156,7 +157,9 @@ def build_json(
                 "key": change.key,
                 "old": change.old,
                 "new": change.new,
-                "notes": list(change.notes),
+                # As the text says them: a dry run "would create the file" (it said
+                # "created the file" beside "applied": false).
+                "notes": [as_planned(note) if report.dry_run else note for note in change.notes],
                 "applied": not report.dry_run,
             }
             for change in report.changes
