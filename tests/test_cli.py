@@ -920,6 +920,23 @@ def test_as_root_a_pip_conf_made_read_only_is_left_as_it_is(
     assert sorted(item.name for item in pip_conf.parent.iterdir()) == ["pip.conf"]
 
 
+def _planted_record(record: Path, victim: Path, key: str, old: str, *, backup: Path) -> Path:
+    """A change record another account (nobody) wrote: undo would set ``key`` in ``victim``
+    back to ``old`` and remove ``backup``, were it obeyed."""
+    change = {
+        "target": "pip",
+        "path": str(victim),
+        "key": key,
+        "old": old,
+        "new": None,
+        "created": False,
+        "backup": str(backup),
+    }
+    record.write_text(json.dumps({"format": 1, "changes": [change]}))
+    os.chown(record, NOBODY, NOBODY)
+    return record
+
+
 def _shared_folder(tmp_path: Path) -> Path:
     """A folder like /tmp: anyone may add files (sticky, 1777)."""
     shared = tmp_path / "shared"
@@ -944,18 +961,13 @@ def test_as_root_undo_never_acts_on_a_record_another_account_wrote(
     os.chown(theirs, NOBODY, NOBODY)
     for folder in (_shared_folder(tmp_path), theirs):
         output = folder / "x.pem"
-        record = folder / "x.pem.changes.json"
-        change = {
-            "target": "pip",
-            "path": str(victim),
-            "key": "global.trusted-host",
-            "old": "pypi.org files.pythonhosted.org",
-            "new": None,
-            "created": False,
-            "backup": str(precious),
-        }
-        record.write_text(json.dumps({"format": 1, "changes": [change]}))
-        os.chown(record, NOBODY, NOBODY)
+        record = _planted_record(
+            folder / "x.pem.changes.json",
+            victim,
+            "global.trusted-host",
+            "pypi.org files.pythonhosted.org",
+            backup=precious,
+        )
         for scope in ("none", "user"):
             code, _, err = run(capsys, "undo", "--scope", scope, "--output", str(output))
             assert code == ExitCode.BUNDLE, (folder, scope)
@@ -1012,18 +1024,13 @@ def test_files_planted_after_the_checks_by_path_are_refused_when_read(
     output = shared / "x.pem"
     precious = tmp_path / "precious"
     precious.write_text("root's\n")
-    record = shared / "x.pem.changes.json"
-    change = {
-        "target": "pip",
-        "path": str(tmp_path / "written.conf"),
-        "key": "global.index-url",
-        "old": "https://evil.example/simple",
-        "new": None,
-        "created": False,
-        "backup": str(precious),
-    }
-    record.write_text(json.dumps({"format": 1, "changes": [change]}))
-    os.chown(record, NOBODY, NOBODY)
+    record = _planted_record(
+        shared / "x.pem.changes.json",
+        tmp_path / "written.conf",
+        "global.index-url",
+        "https://evil.example/simple",
+        backup=precious,
+    )
     code, _, err = run(capsys, "undo", "--scope", "none", "--output", str(output))
     assert code == ExitCode.BUNDLE
     assert f"the change record {record} is not ours: another account owns it" in err
