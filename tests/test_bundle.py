@@ -579,6 +579,31 @@ def test_only_the_owner_can_open_a_lock_file(tmp_path: Path) -> None:
         assert stat.S_IMODE(lock_file.stat().st_mode) == 0o600, lock_file
 
 
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="another owner needs root")
+def test_a_lock_file_another_account_made_in_the_gap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty file of another account's, created in a sticky /tmp after the check by
+    path and before the open: it was opened, made 0600 and used, and its owner could hold
+    it against every run (exit 11). Refused by the open file's owner now."""
+    from build_ca_bundle import lock
+
+    target = tmp_path / "ca-bundle.pem"
+    planted = bundle.lock_path(target)
+
+    def plant_after_the_check(path: str) -> None:
+        if path == str(planted) and not planted.exists():
+            planted.touch()
+            planted.chmod(0o644)
+            os.chown(planted, 65534, 65534)  # nobody's, made in the gap
+
+    monkeypatch.setattr(lock, "check_lock_file", plant_after_the_check)
+    with pytest.raises(BundleError, match="another account's file is in its place"):
+        bundle.write(target, bundle.render(entries("X")))
+    assert not target.exists()
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o644  # not made 0600 and used
+
+
 @pytest.mark.skipif(
     os.name != "posix" or os.geteuid() != 0 or shutil.which("flock") is None,
     reason="acting as another user needs root and flock(1)",

@@ -140,8 +140,21 @@ def _open(path: str) -> int:
                 raise Unavailable(path, again) from exc
     except OSError as exc:
         raise Unavailable(path, exc) from exc
+    try:
+        _refuse_foreign(path, descriptor)
+    except Unavailable:
+        os.close(descriptor)
+        raise
     _keep_private(descriptor)
     return descriptor
+
+
+def _refuse_foreign(path: str, descriptor: int) -> None:
+    """The file opened must be the running account's: one another account created in the
+    gap after :func:`check_lock_file` (in a sticky /tmp) was opened and made 0600, and they
+    could hold the lock against every run (exit 11). Checked by the open file."""
+    if sys.platform != "win32" and os.fstat(descriptor).st_uid != os.geteuid():
+        raise Unavailable(path, OSError(0, "another account's file is in its place"))
 
 
 def _still_there(path: str, descriptor: int) -> bool:
