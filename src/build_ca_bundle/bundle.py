@@ -345,9 +345,7 @@ def _check_posix_machine_file(
     except (OSError, RuntimeError):  # a link loop (RuntimeError before 3.13): walked below
         real = absolute
     shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
-    walked = _walked(absolute)
-    chain = dict.fromkeys([*walked, *(parent for item in walked for parent in item.parents)])
-    for item, info in _existing(chain, f" for {shown}"):
+    for item, info in _existing(_with_parents(_walked(absolute)), f" for {shown}"):
         writable = not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if writable and sticky_ok and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
             writable = 0  # /tmp: others may add entries, not rename or remove root's
@@ -378,6 +376,23 @@ def _check_posix_machine_file(
 
 
 _MAX_LINKS = 40  # as Linux's own limit on links followed in one lookup (ELOOP)
+
+
+def _with_parents(walked: list[Path]) -> list[Path]:
+    """``walked``, then every folder above each of them, once each, in that order. The
+    climb from one stops at a folder whose own climb was done (a walk's folders share
+    most of theirs): building every parent of every step was most of a root run's checks."""
+    chain = dict.fromkeys(walked)
+    climbed: set[Path] = set()
+    for item in walked:
+        folder = item.parent
+        while folder not in climbed:
+            climbed.add(folder)
+            chain.setdefault(folder)
+            if folder.parent == folder:
+                break
+            folder = folder.parent
+    return list(chain)
 
 
 def _walked(path: Path) -> list[Path]:
