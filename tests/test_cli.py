@@ -3634,6 +3634,19 @@ def test_a_run_without_the_last_runs_extra_ca_says_which_roots_leave_with_it(
     assert "left the bundle" not in out + err  # its record had no extra CA: nothing left
 
 
+def test_an_extra_ca_path_with_non_ascii_letters_that_left_is_said_too(
+    store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bundle's "# Source:" line writes "é" as "\\xe9": the path as given never matched
+    it, and a root from ~/Téléchargements/corp.pem left the bundle without a word."""
+    folder = tmp_path / "Téléchargements"
+    make_root("From Downloads").write(folder / "corp.pem")
+    assert run(capsys, "--extra-ca", str(folder / "corp.pem"))[0] == 0
+    code, out, err = run(capsys)
+    assert code == 0
+    assert "1 root(s) it gave left the bundle (From Downloads)" in out + err
+
+
 def test_an_extra_ca_file_openssl_refuses_whole_gives_its_roots_and_a_warning(
     store: Store, tmp_path: Path, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

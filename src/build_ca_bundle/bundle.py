@@ -84,12 +84,12 @@ def _certificate_header(entry: Entry) -> str:
     lines = [
         f"# Issuer: {_certifi_name(cert.issuer_name)}",
         f"# Subject: {_certifi_name(cert.subject_name)}",
-        f'# Label: "{_ascii(cert.label)}"',
+        f'# Label: "{ascii_escaped(cert.label)}"',
         f"# Serial: {cert.serial_number}",
         f"# MD5 Fingerprint: {_colons(hashlib.md5(cert.der, usedforsecurity=False).digest())}",
         f"# SHA1 Fingerprint: {_colons(hashlib.sha1(cert.der, usedforsecurity=False).digest())}",
         f"# SHA256 Fingerprint: {_colons(bytes.fromhex(cert.sha256))}",
-        f"# Source: {_ascii(', '.join(entry.origins))}",
+        f"# Source: {ascii_escaped(', '.join(entry.origins))}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -109,11 +109,11 @@ def _certifi_name(name: x509der.Name) -> str:
     for label, oid in _CERTIFI_NAME_ATTRIBUTES:
         for value in x509der.attribute_values(name, oid):
             text = value if isinstance(value, str) else value.decode("utf-8", "replace")
-            parts.append(f"{label}={_ascii(text)}")
-    return " ".join(parts) if parts else _ascii(x509der.rfc4514(name))
+            parts.append(f"{label}={ascii_escaped(text)}")
+    return " ".join(parts) if parts else ascii_escaped(x509der.rfc4514(name))
 
 
-def _ascii(text: str) -> str:
+def ascii_escaped(text: str) -> str:
     """Escape what is not printable ASCII as certifi does (``\\xfa``, ``\\u0151``), so the
     file stays ASCII and a newline in a name cannot start a line of its own."""
     if text.isascii() and text.isprintable():
@@ -750,7 +750,7 @@ def _refused_blocks(content: bytes) -> list[str]:
 def _load_in_chunks(text: str, proven: frozenset[str] = frozenset()) -> None:
     """Load every certificate block of ``text`` but those in ``proven`` (see
     :func:`certificate_blocks`). The comment lines between blocks are ours, printable ASCII
-    starting with '#' (``_ascii``), which OpenSSL's PEM reader skips."""
+    starting with '#' (``ascii_escaped``), which OpenSSL's PEM reader skips."""
     blocks = text.split(_END)
     body, rest = blocks[:-1], blocks[-1]
     if rest.strip() or not body:

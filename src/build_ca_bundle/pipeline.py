@@ -498,10 +498,12 @@ def _extra_ca_left_behind(
     findings = []
     for path in gone:
         labels = []
+        # As the header writes it: a path with "é" in it is "\xe9" there, and was never found.
+        written = bundle.ascii_escaped(path)
         for label, colons, origins in _HEADER_ORIGINS.findall(content):
             sha256 = colons.decode("ascii").replace(":", "")
             given = any(
-                origin == path or origin.startswith(path + os.sep)
+                origin in (path, written) or origin.startswith((path + os.sep, written + os.sep))
                 for origin in map(_absolute_text, origins.decode("ascii", "replace").split(", "))
             )
             if given and sha256 not in kept:
