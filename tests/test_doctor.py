@@ -101,6 +101,45 @@ def test_shell_startup_files_and_profiles(isolated_home: Home, tmp_path: Path) -
     )
 
 
+def test_ca_variables_a_start_up_file_sets_to_a_missing_file_or_another_bundle(
+    isolated_home: Home, tmp_path: Path
+) -> None:
+    """`export REQUESTS_CA_BUNDLE=~/old-corp.pem` left in ~/.bashrc from a fix by hand: every
+    new shell gets it, and doctor looked only at its own environment, not at the line."""
+    home = isolated_home.home
+    ours = tmp_path / "ca-bundle.pem"
+    ours.write_text("ours\n")
+    theirs = tmp_path / "their-bundle.pem"
+    theirs.write_text("theirs\n")
+    (home / ".bashrc").write_text(
+        "export REQUESTS_CA_BUNDLE=~/old-corp.pem\n"  # gone
+        f"export SSL_CERT_FILE='{theirs}'  # from the wiki\n"  # another bundle
+        f'PIP_CERT="{ours}"\n'  # ours: fine
+        "# export CURL_CA_BUNDLE=/nowhere.pem\n"  # a comment does nothing
+        "export AWS_CA_BUNDLE=$CORP_CA\n"  # built from another variable: not guessed
+        "echo NODE_EXTRA_CA_CERTS=/nowhere.pem\n"  # not an assignment
+        "# >>> build-ca-bundle >>>\n"
+        "export GIT_SSL_CAINFO='/was/ours.pem'\n"  # our own block: undo's, not doctor's
+        "# <<< build-ca-bundle <<<\n"
+    )
+    config = isolated_home.config / "fish" / "config.fish"
+    config.parent.mkdir(parents=True)
+    config.write_text("set -gx CURL_CA_BUNDLE /gone/curl.pem\n")
+    findings = doctor.check_ca_variables_set_at_login(context(isolated_home, tmp_path, bundle=ours))
+    said = {finding.where: finding for finding in findings}
+    assert sorted(said) == sorted([f"{home / '.bashrc'}:1", f"{home / '.bashrc'}:2", f"{config}:1"])
+    gone = said[f"{home / '.bashrc'}:1"]
+    assert gone.severity is Severity.ERROR
+    assert (
+        f"sets REQUESTS_CA_BUNDLE to {home / 'old-corp.pem'}, which does not exist" in gone.message
+    )
+    other = said[f"{home / '.bashrc'}:2"]
+    assert other.severity is Severity.WARNING
+    assert f"sets SSL_CERT_FILE to {theirs}, not our bundle" in other.message
+    assert f"point it at {ours}" in other.fix
+    assert "sets CURL_CA_BUNDLE to /gone/curl.pem" in said[f"{config}:1"].message
+
+
 def test_doctor_reads_the_shell_files_and_forms_it_missed_and_not_comments(
     isolated_home: Home, tmp_path: Path
 ) -> None:

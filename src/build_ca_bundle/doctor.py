@@ -287,7 +287,7 @@ def _scan(path: Path, patterns: Sequence[tuple[re.Pattern[str], str]], fix: str)
 _COMMENT = re.compile(r"(^|\s)#.*$")
 
 
-def check_shell_files(context: DoctorContext) -> list[Finding]:
+def _startup_files(context: DoctorContext) -> list[Path]:
     files = [context.home / name for name in _HOME_STARTUP_FILES]
     zdotdir = context.environ.get("ZDOTDIR", "")
     if Path(zdotdir).is_absolute():  # zsh reads its own files from there, not from HOME
@@ -297,11 +297,94 @@ def check_shell_files(context: DoctorContext) -> list[Finding]:
         files.extend(sorted(profile_d.glob("*.sh")))
     for name in ("/etc/profile", "/etc/bash.bashrc", "/etc/zsh/zshrc", "/etc/environment"):
         files.append(context.under_root(name))
+    return files
+
+
+def check_shell_files(context: DoctorContext) -> list[Finding]:
     fix = "delete or comment out this line, then open a new shell: the bundle makes it unneeded"
     findings = []
-    for path in files:
+    for path in _startup_files(context):
         findings.extend(_scan(path, _SHELL_PATTERNS, fix))
     return findings
+
+
+# `export NAME=value`, `NAME=value`, fish's `set -gx NAME value`, PowerShell's
+# `$env:NAME = 'value'`: a CA variable a start-up file sets, and the file it names.
+_CA_ASSIGNMENT = re.compile(
+    r"^\s*(?:(?:export\s+|declare\s+-x\s+|\$env:)?(?P<name>[A-Z_]+)\s*=\s*"
+    r"|set\s+(?:-\w+\s+)*(?P<fish>[A-Z_]+)\s+)(?P<value>\S.*?)\s*;?\s*$"
+)
+
+
+def check_ca_variables_set_at_login(context: DoctorContext) -> list[Finding]:
+    """A start-up file that sets a CA variable to a file that is gone, or to another
+    bundle: every new shell gets it, whatever this one has. (A REQUESTS_CA_BUNDLE left from
+    an earlier fix by hand beats pip's cert, and doctor said nothing of the line that sets
+    it.) Our own block is not looked at; a value built from other variables is not
+    guessed."""
+    findings = []
+    for path in _startup_files(context):
+        lines = _read_lines(path)
+        ours = False
+        for number, line in enumerate(lines or [], start=1):
+            if line.strip() in (_OUR_BLOCK_BEGIN, _OUR_BLOCK_END):
+                ours = line.strip() == _OUR_BLOCK_BEGIN
+                continue
+            found = None if ours else _CA_ASSIGNMENT.match(_COMMENT.sub("", line))
+            if found is None:
+                continue
+            name = found["name"] or found["fish"]
+            if name not in CA_VARIABLES:
+                continue
+            value = _unquoted(found["value"], context.home)
+            if value is not None:
+                findings.extend(_named_file(f"{path}:{number}", name, value, context))
+    return findings
+
+
+_OUR_BLOCK_BEGIN = "# >>> build-ca-bundle >>>"  # targets.env.BEGIN and END
+_OUR_BLOCK_END = "# <<< build-ca-bundle <<<"
+
+
+def _unquoted(value: str, home: Path) -> str | None:
+    """The path a shell makes of ``value``: quotes off, a leading ~ or $HOME expanded; None
+    for one built from other variables or commands."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    for prefix in ("~/", "$HOME/", "${HOME}/"):
+        if value.startswith(prefix):
+            value = f"{home}/{value[len(prefix) :]}"
+    if any(char in value for char in "$`'\"") or not value:
+        return None
+    return value
+
+
+def _named_file(where: str, name: str, value: str, context: DoctorContext) -> list[Finding]:
+    path = Path(value)
+    if not path.is_absolute():
+        return []  # relative to whichever folder a shell starts in: not ours to judge
+    if not path.exists():
+        return [
+            _error(
+                where,
+                f"sets {name} to {value}, which does not exist: the tools that read it fail "
+                "or trust nothing, in every new shell",
+                f"delete this line (or point it at {context.bundle}), then open a new shell"
+                if context.bundle is not None
+                else "delete this line, then open a new shell",
+            )
+        ]
+    effect = CA_VARIABLES[name]
+    if effect is None or context.bundle is None or path.resolve() == context.bundle.resolve():
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            where,
+            f"sets {name} to {value}, not our bundle: {effect}",
+            f"point it at {context.bundle}, or delete this line; then open a new shell",
+        )
+    ]
 
 
 def check_requirements_files(context: DoctorContext) -> list[Finding]:
@@ -593,6 +676,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_poetry,
     check_site_customization,
     check_ca_variables,
+    check_ca_variables_set_at_login,
     check_pip_version,
 )
 
