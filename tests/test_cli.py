@@ -25,7 +25,7 @@ import pytest
 
 from build_ca_bundle import cli, history, manifest, openssl, pipeline
 from build_ca_bundle.certificates import parse_der
-from build_ca_bundle.errors import BundleError, ExitCode
+from build_ca_bundle.errors import BundleError, ConfigError, ExitCode
 from build_ca_bundle.targets import Change, Plan, backup_of
 from tests import fake_tool
 from tests.conftest import Home
@@ -1057,6 +1057,40 @@ def test_files_planted_after_the_checks_by_path_are_refused_when_read(
     assert manifest.load(output) is None
     assert run(capsys, "--scope", "none", "--output", str(output))[0] == 0
     assert recorded.stat().st_uid == 0  # and wrote root's own
+
+
+@needs_root
+def test_a_record_is_ours_when_this_account_or_root_owns_it_and_no_other_may_write_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root's own record (a --scope global bundle's, read by each account's --check and
+    doctor) was refused as "not ours": no account can plant a file as root. One of this
+    account's that others may write (chmod g+w) is refused, and said as such, with the
+    chmod that makes it ours again; it was said to be another account's."""
+    from build_ca_bundle.regular import ForeignFileError, read_own_bytes
+
+    record = tmp_path / "ca-bundle.pem.changes.json"
+    record.write_text("{}")
+    record.chmod(0o644)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # an ordinary account reads root's
+    os.chown(record, 0, 0)
+    assert read_own_bytes(record) == b"{}"
+    os.chown(record, 1000, 1000)  # its own
+    assert read_own_bytes(record) == b"{}"
+    os.chown(record, 1001, 1001)  # a neighbour's
+    with pytest.raises(ForeignFileError, match="another account owns it"):
+        read_own_bytes(record)
+    os.chown(record, 1000, 1000)
+    record.chmod(0o664)
+    with pytest.raises(ForeignFileError, match="other accounts may write it"):
+        read_own_bytes(record)
+    monkeypatch.undo()
+    record.chmod(0o644)
+    os.chown(record, 0, 0)
+    linked = tmp_path / "linked.pem.changes.json"  # a dotfile manager's link
+    linked.symlink_to(record)
+    with pytest.raises(ConfigError, match="it is a link; a record of ours is never read"):
+        history.load(tmp_path / "linked.pem")
 
 
 @needs_root

@@ -8,6 +8,7 @@ holds the second, so a value a person changed since is left alone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -45,10 +46,16 @@ def load(bundle: Path) -> list[Change]:
 
         raise UnsafePathError(
             f"the change record {path} is not ours: {exc.strerror}; nothing was changed",
-            hint="remove it if you know where it came from; keep bundles in a folder only "
-            "you can write",
+            hint=f"if you trust what it says, make it yours alone (chmod go-w {path}) and "
+            "run again; else keep bundles in a folder only you can write",
         ) from exc
-    except (OSError, ValueError, RecursionError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW: a record is never read through a link
+            raise _unreadable(
+                path, "it is a link; a record of ours is never read through one"
+            ) from exc
+        raise _unreadable(path, str(exc)) from exc
+    except (ValueError, RecursionError) as exc:
         raise _unreadable(path, str(exc)) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__

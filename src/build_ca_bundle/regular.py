@@ -17,12 +17,18 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a file of ours is never a link
 
 
-def _foreign(info: os.stat_result) -> bool:
+def _foreign(info: os.stat_result) -> str | None:
+    """Why a record is not ours to obey, or None: another account owns it, or another may
+    write it. Root's own is as good as ours (no user can plant a file as root: a global
+    bundle's record, read by `--check` or doctor of each account, was refused)."""
     if sys.platform == "win32":
-        return False
+        return None
     else:  # noqa: RET505 (mypy checks one branch per platform)
-        others = stat.S_IWGRP | stat.S_IWOTH
-        return info.st_uid != os.geteuid() or bool(info.st_mode & others)
+        if info.st_uid not in (os.geteuid(), 0):
+            return "another account owns it, so it is not ours to obey"
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return "other accounts may write it (its mode lets them), so it is not ours to obey"
+        return None
 
 
 class ForeignFileError(PermissionError):
@@ -46,12 +52,9 @@ def read_bytes(path: str | os.PathLike[str], *, own: bool = False) -> bytes:
     try:
         info = os.fstat(descriptor)
         mode = info.st_mode
-        if own and _foreign(info):
-            raise ForeignFileError(
-                errno.EPERM,
-                "another account owns it or may change it, so it is not ours to obey",
-                os.fspath(path),
-            )
+        foreign = _foreign(info) if own else None
+        if foreign is not None:
+            raise ForeignFileError(errno.EPERM, foreign, os.fspath(path))
         if stat.S_ISDIR(mode):  # as read_bytes says it
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
         if not stat.S_ISREG(mode):
