@@ -223,9 +223,7 @@ def test_a_tilde_with_no_home_and_no_passwd_entry_is_refused(
         policy.load(own, explicit=True)
 
 
-@pytest.mark.parametrize(
-    ("key", "value"), [("extra_ca", "['~/corp.pem']"), ("output", "'~/ca-bundle.pem'")]
-)
+@pytest.mark.parametrize(("key", "value"), [("extra_ca", "['~/corp.pem']")])
 def test_a_tilde_in_the_machine_policy_is_refused_but_not_in_ones_own(
     os_store: Path,
     machine_policy: Path,
@@ -248,6 +246,22 @@ def test_a_tilde_in_the_machine_policy_is_refused_but_not_in_ones_own(
     own = write(tmp_path, f"{key} = {value}\n")
     machine_policy.write_text("scope = 'none'\n")
     assert run(capsys, "--policy", str(own))[0] == 0
+
+
+def test_a_machine_policy_may_put_each_accounts_bundle_under_its_home(
+    os_store: Path,
+    machine_policy: Path,
+    isolated_home: Home,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`output = "~/.certs/ca-bundle.pem"`: a per-user place IT chose, each account's own
+    bundle. It was refused with the extra_ca rule, and every logon on every machine exited
+    3. (`~root/...` in extra_ca is one fixed home, and passes that rule too.)"""
+    machine_policy.write_text('output = "~/.certs/ca-bundle.pem"\nextra_ca = ["~root/x.pem"]\n')
+    assert policy.load(machine_policy, explicit=False).strings("extra_ca") == ["~root/x.pem"]
+    machine_policy.write_text('output = "~/.certs/ca-bundle.pem"\n')
+    assert run(capsys)[0] == 0
+    assert (isolated_home.home / ".certs" / "ca-bundle.pem").is_file()
 
 
 @pytest.mark.parametrize(

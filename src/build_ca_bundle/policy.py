@@ -260,20 +260,21 @@ def _check_reachable(targets: list[str], text: str, path: Path) -> None:
 
 
 def _check_machine_paths(document: dict[str, Any], text: str, path: Path) -> None:
-    """``~`` in the machine's policy is each user's own home: every account's run would read
-    a file that account controls into the bundle IT meant to decide (and a global run then
-    refuses it as not root's). A policy of one's own, named with --policy, may use ``~``."""
-    for key in ("output", "extra_ca"):
-        values = document.get(key, [])
-        for item in [values] if isinstance(values, str) else values:
-            if item.startswith("~"):
-                raise PolicyError(
-                    f"{path}, line {_line_of(text, key, item)}: {key!r} holds {item!r}, but ~ in "
-                    "the machine-wide policy is each user's own home folder, which that user "
-                    "controls",
-                    hint="write the full path of a place only administrators can change; "
-                    "nothing was changed",
-                )
+    """``~`` in the machine policy's extra_ca is each user's own home: every account's run
+    would read a root IT hands out from a file that account controls (and a global run then
+    refuses it as not root's). ``~name`` is one fixed home, and an ``output`` under ``~`` is
+    each account's own bundle, which is theirs anyway (a per-user place IT may choose: it
+    was refused, and every logon exited 3). A policy of one's own, named with --policy, may
+    use ``~`` anywhere."""
+    for item in document.get("extra_ca", []):
+        if item == "~" or item.startswith(("~/", "~\\")):
+            raise PolicyError(
+                f"{path}, line {_line_of(text, 'extra_ca', item)}: 'extra_ca' holds {item!r}, "
+                "but ~ in the machine-wide policy is each user's own home folder, which that "
+                "user controls",
+                hint="write the full path of a place only administrators can change; "
+                "nothing was changed",
+            )
 
 
 def _expanded(item: str, key: str, text: str, path: Path) -> Path:
