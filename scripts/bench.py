@@ -19,6 +19,11 @@ The reference is p11-kit's `trust extract --format=pem-bundle --filter=ca-anchor
 p11-kit-modules). Without it the ratios that need it are skipped, and the script says so.
 Needs only the project's own dependencies. Prints medians, peak memory, and ratios: the median
 of each round's ratio (our run against the reference run right after it).
+
+Peak memory comes from separate runs under GNU ``/usr/bin/time -f %M``, never from the timed
+runs: Python spawns with vfork, so a child's ``ru_maxrss`` includes this process's own peak,
+and time's own fork and exec must not be in the wall times. Without /usr/bin/time the figure
+is the timed runs' ``ru_maxrss``: an upper bound that includes this benchmark's own peak.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CLEARED_PREFIXES = ("PIP_", "SSL_CERT_", "REQUESTS_CA", "CURL_CA", "XDG_", "BUILD_CA_BUNDLE")
@@ -56,7 +62,8 @@ open(sys.argv[2], "wb").write(b"".join(out))
 
 
 def timed(command: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak resident memory (KiB) of one run."""
+    """Wall seconds and ``ru_maxrss`` (KiB) of one run. That maxrss includes this process's
+    own peak (vfork: the child starts in our address space), so it is an upper bound only."""
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -70,20 +77,84 @@ def timed(command: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+def memory_meter() -> str | None:
+    """GNU time, if it is there and answers ``-f %M``: its forked child starts from time's
+    small address space, so %M is the tool's own peak (BSD time has no -f)."""
+    if not Path(GNU_TIME).exists():
+        return None
+    with tempfile.NamedTemporaryFile() as out:
+        result = subprocess.run(
+            [GNU_TIME, "-f", "%M", "-o", out.name, "/bin/true"], capture_output=True, check=False
+        )
+        return GNU_TIME if result.returncode == 0 and out.read().strip().isdigit() else None
+
+
+def peak_kib(command: Sequence[str], env: dict[str, str], meter: str) -> int:
+    """Peak resident memory (KiB) of one run under GNU time."""
+    with tempfile.NamedTemporaryFile() as out:
+        result = subprocess.run(
+            [meter, "-f", "%M", "-o", out.name, *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr}")
+        # time writes "Command exited with non-zero status" first on failure: last line.
+        return int(out.read().decode().split()[-1])
+
+
+def _nothing() -> None:
+    """No setup."""
+
+
+@dataclass
+class Scenario:
+    """A command and what must hold before each run of it (done untimed, by ``setup``)."""
+
+    command: list[str]
+    env: dict[str, str]
+    setup: Callable[[], None] = field(default=_nothing)
+
+    def wall(self) -> tuple[float, int]:
+        self.setup()
+        return timed(self.command, self.env)
+
+    def peak(self, meter: str) -> int:
+        self.setup()
+        return peak_kib(self.command, self.env, meter)
+
+
+@dataclass
+class Samples:
+    """Our wall times, the reference's (same rounds), and our peak memory."""
+
+    mine: list[float]
+    theirs: list[float]
+    peak: int  # KiB
+    exact: bool  # False: ru_maxrss of the timed runs, an upper bound
+
+
 def alternate(
-    rounds: int,
-    ours: Callable[[], tuple[float, int]],
-    reference: Callable[[], tuple[float, int]] | None,
-) -> tuple[list[float], list[int], list[float]]:
-    ours(), reference() if reference else None  # warm-up: caches, page cache, .pyc files
-    mine, memory, theirs = [], [], []
+    rounds: int, ours: Scenario, reference: Scenario | None, meter: str | None
+) -> Samples:
+    ours.wall(), reference.wall() if reference else None  # warm-up: caches, .pyc files
+    mine, maxrss, theirs = [], [], []
     for _ in range(rounds):
-        seconds, peak = ours()
+        seconds, peak = ours.wall()
         mine.append(seconds)
-        memory.append(peak)
+        maxrss.append(peak)
         if reference is not None:
-            theirs.append(reference()[0])
-    return mine, memory, theirs
+            theirs.append(reference.wall()[0])
+    if meter is None:
+        return Samples(mine, theirs, max(maxrss), exact=False)
+    # Separate runs: the memory meter's own fork and exec stay out of the wall times.
+    peak = max(ours.peak(meter) for _ in range(min(3, rounds)))
+    return Samples(mine, theirs, peak, exact=True)
 
 
 def environment(home: Path) -> dict[str, str]:
@@ -97,9 +168,11 @@ def environment(home: Path) -> dict[str, str]:
     return env
 
 
-def report(name: str, mine: list[float], memory: list[int], theirs: list[float], what: str) -> None:
-    median = statistics.median(mine)
-    line = f"{name:10} ours {median * 1000:7.1f} ms  peak {max(memory) / 1024:5.1f} MiB"
+def report(name: str, samples: Samples, what: str) -> None:
+    mine, theirs = samples.mine, samples.theirs
+    bound = "" if samples.exact else "<="  # an upper bound: includes this process's peak
+    line = f"{name:10} ours {statistics.median(mine) * 1000:7.1f} ms  "
+    line += f"peak {bound}{samples.peak / 1024:5.1f} MiB"
     if theirs:
         # Each of our runs is paired with the reference run right after it: the median of
         # those ratios is steadier on a noisy machine than a ratio of medians.
@@ -111,8 +184,8 @@ def report(name: str, mine: list[float], memory: list[int], theirs: list[float],
 
 def make_store(path: Path, count: int) -> None:
     """A bundle of ``count`` distinct self-signed CA certificates, made in a child process:
-    a child's peak memory counts the pages it shares with its parent at fork time, so this
-    process must not grow by importing cryptography."""
+    without GNU time our peak memory is the children's ru_maxrss, which counts this
+    process's own peak (vfork), so this process must not grow by importing cryptography."""
     subprocess.run([sys.executable, __file__, "--make-store", str(path), str(count)], check=True)
 
 
@@ -197,7 +270,12 @@ def flipper(path: Path, extra: Path) -> Callable[[], None]:
 
 
 def scale(
-    tool: list[str], env: dict[str, str], work: Path, sizes: list[int], main_rounds: int
+    tool: list[str],
+    env: dict[str, str],
+    work: Path,
+    sizes: list[int],
+    main_rounds: int,
+    meter: str | None,
 ) -> None:
     """Full runs over synthetic stores of each size, against the plain baseline script."""
     print("scale: ours (full run, --scope none) vs a plain parse-dedupe-write script")
@@ -211,28 +289,22 @@ def scale(
         output = work / f"bundle-{size}.pem"
         command = [*tool, "--scope", "none", "--output", str(output)]
 
-        def ours_scaled(
-            output: Path = output,
-            command: list[str] = command,
-            scaled_env: dict[str, str] = scaled_env,
-        ) -> tuple[float, int]:
+        def clean(output: Path = output) -> None:
             for leftover in output.parent.glob(output.name + "*"):
                 leftover.unlink()
-            return timed(command, scaled_env)
 
+        ours_scaled = Scenario(command, scaled_env, clean)
         baseline = [sys.executable, "-c", BASELINE, str(store), str(work / "plain.pem")]
+        plain = Scenario(baseline, env)
         rounds = max(3, main_rounds // 3)
 
-        def plain(baseline: list[str] = baseline) -> tuple[float, int]:
-            return timed(baseline, env)
-
-        mine, memory, theirs = alternate(rounds, ours_scaled, plain)
-        medians[size] = statistics.median(mine)
-        report(f"{size:>6}", mine, memory, theirs, "plain")
+        samples = alternate(rounds, ours_scaled, plain, meter)
+        medians[size] = statistics.median(samples.mine)
+        report(f"{size:>6}", samples, "plain")
         check = check_cost(output, env)
         # The check alone, against the plain script's whole run: the floor of our ratio
         # while the bundle must load in ssl before it replaces the old one.
-        floor = check / 1000 / statistics.median(theirs)
+        floor = check / 1000 / statistics.median(samples.theirs)
         print(
             f"{'':10} of which the check that the bundle loads in ssl: {check:.0f} ms "
             f"({floor:.1f}x the plain script's whole run)"
@@ -240,17 +312,8 @@ def scale(
 
         timed(command, scaled_env)  # the bundle and its proof now exist
         one_more = flipper(store, work / f"one-more-{size}.pem")
-
-        def rebuild_scaled(
-            flip: Callable[[], None] = one_more,
-            command: list[str] = command,
-            scaled_env: dict[str, str] = scaled_env,
-        ) -> tuple[float, int]:
-            flip()
-            return timed(command, scaled_env)
-
-        mine, memory, theirs = alternate(rounds, rebuild_scaled, plain)
-        report("   rebuild", mine, memory, theirs, "plain")
+        rebuild_scaled = Scenario(command, scaled_env, one_more)
+        report("   rebuild", alternate(rounds, rebuild_scaled, plain, meter), "plain")
     if len(sizes) >= 2:
         low, high = sizes[0], sizes[-1]
         per_cert = (medians[high] - medians[low]) / (high - low)
@@ -268,6 +331,7 @@ def main() -> int:
         return 0
 
     trust = shutil.which("trust")
+    meter = memory_meter()
     print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
     compile_package()
     if trust is None:
@@ -275,6 +339,13 @@ def main() -> int:
             "p11-kit's `trust` is not installed: ratios against it are skipped "
             "(Debian: apt-get install p11-kit p11-kit-modules)"
         )
+    if meter is None:
+        print(
+            "GNU /usr/bin/time is absent: peak memory (<=) is an upper bound that includes "
+            "this benchmark's own peak (vfork)"
+        )
+    else:
+        print(f"peak memory: separate runs under {meter} -f %M")
     tool = tool_command()
     print(f"ours: {' '.join(tool)}")
 
@@ -293,40 +364,29 @@ def main() -> int:
             "--overwrite",
             str(out),
         ]
-
-        def reference() -> tuple[float, int]:
-            return timed(reference_command, env)
-
-        ref = reference if trust else None
+        ref = Scenario(reference_command, env) if trust else None
 
         timed(tool, env)  # the first full run: bundle, pip.conf and manifest now exist
-        mine, memory, theirs = alternate(args.rounds, lambda: timed(tool, env), ref)
-        report("unchanged", mine, memory, theirs, "p11-kit")
+        report("unchanged", alternate(args.rounds, Scenario(tool, env), ref, meter), "p11-kit")
 
         bundle_dir = home / "data" / "build-ca-bundle"
 
-        def full() -> tuple[float, int]:
+        def no_bundle() -> None:
             shutil.rmtree(bundle_dir, ignore_errors=True)
             (home / "config" / "pip" / "pip.conf").unlink(missing_ok=True)
-            return timed(tool, env)
 
-        mine, memory, theirs = alternate(args.rounds, full, ref)
-        report("full", mine, memory, theirs, "p11-kit")
+        full = Scenario(tool, env, no_bundle)
+        report("full", alternate(args.rounds, full, ref, meter), "p11-kit")
 
         extra = work / "extra-ca.pem"
         make_store(extra, 1)
         with_extra = [*tool, "--extra-ca", str(extra)]
         timed(with_extra, env)  # the bundle and its proof now exist
-        flip = flipper(extra, work / "another-root.pem")
+        rebuild = Scenario(with_extra, env, flipper(extra, work / "another-root.pem"))
+        report("rebuild", alternate(args.rounds, rebuild, ref, meter), "p11-kit")
 
-        def rebuild() -> tuple[float, int]:
-            flip()
-            return timed(with_extra, env)
-
-        mine, memory, theirs = alternate(args.rounds, rebuild, ref)
-        report("rebuild", mine, memory, theirs, "p11-kit")
-
-        scale(tool, env, work, [int(size) for size in args.scale.split(",") if size], args.rounds)
+        sizes = [int(size) for size in args.scale.split(",") if size]
+        scale(tool, env, work, sizes, args.rounds, meter)
     return 0
 
 
