@@ -168,6 +168,45 @@ def environment(home: Path) -> dict[str, str]:
     return env
 
 
+def require_absent(*paths: Path) -> None:
+    """A full run must start from nothing: fail loudly if a setup left something behind."""
+    left = [str(path) for path in paths if path.exists()]
+    if left:
+        raise SystemExit(f"a full run would not start from nothing: {', '.join(left)} exist")
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """mtime (ns) and size of everything below ``root``, folders too (a file made and
+    removed again changes its folder's mtime)."""
+    found = {}
+    for path in [root, *root.rglob("*")]:
+        info = path.lstat()
+        found[str(path)] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def check_fast_path(tool: list[str], env: dict[str, str], home: Path, files: list[Path]) -> None:
+    """Run the unchanged scenario once, not quiet, and fail loudly unless it says "bundle
+    unchanged" and touches nothing: otherwise we would time some other path."""
+    require_present = [str(path) for path in files if not path.is_file()]
+    if require_present:
+        raise SystemExit(f"unchanged: missing before the run: {', '.join(require_present)}")
+    loud = [arg for arg in tool if arg not in {"--quiet", "-q"}]
+    before = snapshot(home)
+    result = subprocess.run(loud, env=env, capture_output=True, text=True, check=False)
+    after = snapshot(home)
+    changed = sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
+    said = result.stdout + result.stderr
+    if result.returncode != 0 or "bundle unchanged" not in said or changed:
+        raise SystemExit(
+            f"unchanged: not the fast path (exit {result.returncode}; changed: "
+            f"{', '.join(changed) or 'nothing'}); it printed:\n{said}"
+        )
+    print("unchanged: checked: it printed 'bundle unchanged' and touched no file")
+
+
 def report(name: str, samples: Samples, what: str) -> None:
     mine, theirs = samples.mine, samples.theirs
     bound = "" if samples.exact else "<="  # an upper bound: includes this process's peak
@@ -292,6 +331,7 @@ def scale(
         def clean(output: Path = output) -> None:
             for leftover in output.parent.glob(output.name + "*"):
                 leftover.unlink()
+            require_absent(output)
 
         ours_scaled = Scenario(command, scaled_env, clean)
         baseline = [sys.executable, "-c", BASELINE, str(store), str(work / "plain.pem")]
@@ -367,13 +407,17 @@ def main() -> int:
         ref = Scenario(reference_command, env) if trust else None
 
         timed(tool, env)  # the first full run: bundle, pip.conf and manifest now exist
-        report("unchanged", alternate(args.rounds, Scenario(tool, env), ref, meter), "p11-kit")
-
         bundle_dir = home / "data" / "build-ca-bundle"
+        bundle = bundle_dir / "ca-bundle.pem"
+        pip_conf = home / "config" / "pip" / "pip.conf"
+        manifest = bundle.with_name(bundle.name + ".manifest.json")
+        check_fast_path(tool, env, home, [bundle, manifest, pip_conf])
+        report("unchanged", alternate(args.rounds, Scenario(tool, env), ref, meter), "p11-kit")
 
         def no_bundle() -> None:
             shutil.rmtree(bundle_dir, ignore_errors=True)
-            (home / "config" / "pip" / "pip.conf").unlink(missing_ok=True)
+            pip_conf.unlink(missing_ok=True)
+            require_absent(bundle_dir, pip_conf)
 
         full = Scenario(tool, env, no_bundle)
         report("full", alternate(args.rounds, full, ref, meter), "p11-kit")
