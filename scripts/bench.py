@@ -10,9 +10,10 @@ Scenarios (each tool runs alternately with the reference, after a warm-up round)
   rebuild    bundle current, then one root added or removed (an --extra-ca file that changes
              every round): a full run, but the blocks the last bundle loaded with are not
              loaded in ssl again
-  scale      synthetic stores of N CA certificates: ours (full run, then rebuilds with one
-             root more or less) against a plain script that parses the same store with
-             `cryptography`, deduplicates and writes it
+  scale      synthetic stores of N CA certificates, laid out as Debian's (a bundle file and
+             a hashed folder, each cert its own key, SKI/AKI): ours (full run, then rebuilds
+             with one root more or less) against a plain script that parses the same store
+             with `cryptography`, deduplicates and writes it
 
 The reference is p11-kit's `trust extract --format=pem-bundle --filter=ca-anchors
 --purpose=server-auth OUT` over this machine's store (Debian: apt-get install p11-kit
@@ -43,21 +44,26 @@ from pathlib import Path
 
 CLEARED_PREFIXES = ("PIP_", "SSL_CERT_", "REQUESTS_CA", "CURL_CA", "XDG_", "BUILD_CA_BUNDLE")
 
+# Reads what ours reads of the synthetic store: SSL_CERT_FILE, then every <hash>.N entry of
+# SSL_CERT_DIR (argv: bundle, folder, output).
 BASELINE = r"""
-import hashlib, sys
+import hashlib, os, re, sys
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-data = open(sys.argv[1], "rb").read()
+folder = sys.argv[2]
+names = sorted(n for n in os.listdir(folder) if re.fullmatch(r"[0-9a-f]{8}\.[0-9]+", n))
+files = [sys.argv[1], *(os.path.join(folder, name) for name in names)]
 seen, out = set(), []
-for block in data.split(b"-----END CERTIFICATE-----")[:-1]:
-    pem = block[block.index(b"-----BEGIN CERTIFICATE-----"):] + b"-----END CERTIFICATE-----\n"
-    cert = x509.load_pem_x509_certificate(pem)
-    der = cert.public_bytes(Encoding.DER)
-    digest = hashlib.sha256(der).hexdigest()
-    if digest not in seen:
-        seen.add(digest)
-        out.append(cert.public_bytes(Encoding.PEM))
-open(sys.argv[2], "wb").write(b"".join(out))
+for data in (open(path, "rb").read() for path in files):
+    for block in data.split(b"-----END CERTIFICATE-----")[:-1]:
+        pem = block[block.index(b"-----BEGIN CERTIFICATE-----"):] + b"-----END CERTIFICATE-----\n"
+        cert = x509.load_pem_x509_certificate(pem)
+        der = cert.public_bytes(Encoding.DER)
+        digest = hashlib.sha256(der).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(cert.public_bytes(Encoding.PEM))
+open(sys.argv[3], "wb").write(b"".join(out))
 """
 
 
@@ -221,38 +227,93 @@ def report(name: str, samples: Samples, what: str) -> None:
     print(line, flush=True)
 
 
-def make_store(path: Path, count: int) -> None:
-    """A bundle of ``count`` distinct self-signed CA certificates, made in a child process:
-    without GNU time our peak memory is the children's ru_maxrss, which counts this
-    process's own peak (vfork), so this process must not grow by importing cryptography."""
-    subprocess.run([sys.executable, __file__, "--make-store", str(path), str(count)], check=True)
+def make_store(folder: Path, count: int) -> Path:
+    """A store laid out as Debian's /etc/ssl/certs: ``ca-certificates.crt`` with ``count``
+    self-signed CA certificates, and beside it one ``.pem`` file per certificate with a
+    ``<subject_hash>.N`` link to it, as c_rehash and update-ca-certificates make. Returns the
+    bundle file. Made in a child process: without GNU time our peak memory is the children's
+    ru_maxrss, which counts this process's own peak (vfork), so this process must not grow by
+    importing cryptography."""
+    subprocess.run([sys.executable, __file__, "--make-store", str(folder), str(count)], check=True)
+    return folder / "ca-certificates.crt"
 
 
-def _make_store_here(path: Path, count: int) -> None:
-    """:func:`make_store`'s work (EC P-256: fast to make)."""
+def make_roots(path: Path, count: int, name: str) -> None:
+    """A PEM file of ``count`` such certificates, named ``<name> <number>`` (child process)."""
+    command = [sys.executable, __file__, "--make-roots", str(path), str(count), name]
+    subprocess.run(command, check=True)
+
+
+def _certificates(count: int, name: str) -> list[bytes]:
+    """PEM certificates shaped like a distro's roots: each its own key (EC P-256 keygen costs
+    ~20 us, less than signing), SKI, AKI = SKI, CA:TRUE and keyCertSign/cRLSign."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())  # one key: signing dominates, not keygen
     now = dt.datetime.now(dt.timezone.utc)
-    with path.open("wb") as out:
-        for number in range(count):
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Synthetic Root {number}")])
-            cert = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(number + 1)
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256())
+    usage = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    pems = []
+    for number in range(count):
+        key = ec.generate_private_key(ec.SECP256R1())
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "XX"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "build-ca-bundle bench"),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"{name} {number}"),
+            ]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(ski, critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                critical=False,
             )
-            out.write(cert.public_bytes(Encoding.PEM))
+            .sign(key, hashes.SHA256())
+        )
+        pems.append(cert.public_bytes(Encoding.PEM))
+    return pems
+
+
+def _make_store_here(folder: Path, count: int) -> None:
+    """:func:`make_store`'s work."""
+    from cryptography import x509
+
+    from build_ca_bundle.x509der import subject_hash
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pems = _certificates(count, "Synthetic Root")
+    (folder / "ca-certificates.crt").write_bytes(b"".join(pems))
+    for number, pem in enumerate(pems):
+        single = folder / f"Synthetic_Root_{number}.pem"
+        single.write_bytes(pem)
+        digest = subject_hash(x509.load_pem_x509_certificate(pem).subject.public_bytes())
+        suffix = 0
+        while (folder / f"{digest}.{suffix}").is_symlink():  # same hash: next number
+            suffix += 1
+        (folder / f"{digest}.{suffix}").symlink_to(single.name)
 
 
 def compile_package() -> None:
@@ -296,7 +357,7 @@ def check_cost(bundle: Path, env: dict[str, str]) -> float:
 
 def flipper(path: Path, extra: Path) -> Callable[[], None]:
     """Each call adds one root to the file at ``path`` or takes it away again."""
-    make_store(extra, 1)
+    make_roots(extra, 1, "One More Root")
     without = path.read_bytes()
     with_extra = without + extra.read_bytes()
     state = {"added": False}
@@ -320,11 +381,9 @@ def scale(
     print("scale: ours (full run, --scope none) vs a plain parse-dedupe-write script")
     medians = {}
     for size in sizes:
-        store = work / f"store-{size}.pem"
-        make_store(store, size)
-        empty = work / "empty-dir"
-        empty.mkdir(exist_ok=True)
-        scaled_env = dict(env, SSL_CERT_FILE=str(store), SSL_CERT_DIR=str(empty))
+        folder = work / f"store-{size}"
+        store = make_store(folder, size)
+        scaled_env = dict(env, SSL_CERT_FILE=str(store), SSL_CERT_DIR=str(folder))
         output = work / f"bundle-{size}.pem"
         command = [*tool, "--scope", "none", "--output", str(output)]
 
@@ -334,7 +393,8 @@ def scale(
             require_absent(output)
 
         ours_scaled = Scenario(command, scaled_env, clean)
-        baseline = [sys.executable, "-c", BASELINE, str(store), str(work / "plain.pem")]
+        plain_out = work / "plain.pem"
+        baseline = [sys.executable, "-c", BASELINE, str(store), str(folder), str(plain_out)]
         plain = Scenario(baseline, env)
         rounds = max(3, main_rounds // 3)
 
@@ -360,18 +420,28 @@ def scale(
         print(f"per certificate: {per_cert * 1e6:.0f} us (from {low} to {high})")
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--scale", default="1000,10000", help="store sizes, comma-separated")
-    parser.add_argument("--make-store", nargs=2, metavar=("PATH", "COUNT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--make-store", nargs=2, metavar=("DIR", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--make-roots", nargs=3, help=argparse.SUPPRESS)  # PATH COUNT NAME
+    return parser.parse_args()
+
+
+def child_task(args: argparse.Namespace) -> bool:
+    """The certificate-making children (:func:`make_store`, :func:`make_roots`)."""
     if args.make_store:
         _make_store_here(Path(args.make_store[0]), int(args.make_store[1]))
-        return 0
+        return True
+    if args.make_roots:
+        path, count, name = args.make_roots
+        Path(path).write_bytes(b"".join(_certificates(int(count), name)))
+        return True
+    return False
 
-    trust = shutil.which("trust")
-    meter = memory_meter()
+
+def header(trust: str | None, meter: str | None, tool: list[str]) -> None:
     print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
     compile_package()
     if trust is None:
@@ -386,49 +456,60 @@ def main() -> int:
         )
     else:
         print(f"peak memory: separate runs under {meter} -f %M")
-    tool = tool_command()
     print(f"ours: {' '.join(tool)}")
 
+
+def reference_scenario(trust: str | None, env: dict[str, str], out: Path) -> Scenario | None:
+    """p11-kit's extract of this machine's store, or None without p11-kit."""
+    if trust is None:
+        return None
+    options = ["--format=pem-bundle", "--filter=ca-anchors", "--purpose=server-auth"]
+    return Scenario([trust, "extract", *options, "--overwrite", str(out)], env)
+
+
+def machine_store(
+    tool: list[str], home: Path, work: Path, ref: Scenario | None, rounds: int, meter: str | None
+) -> None:
+    """Unchanged, full and rebuild runs over this machine's own store."""
+    env = environment(home)
+    timed(tool, env)  # the first full run: bundle, pip.conf and manifest now exist
+    bundle_dir = home / "data" / "build-ca-bundle"
+    bundle = bundle_dir / "ca-bundle.pem"
+    pip_conf = home / "config" / "pip" / "pip.conf"
+    manifest = bundle.with_name(bundle.name + ".manifest.json")
+    check_fast_path(tool, env, home, [bundle, manifest, pip_conf])
+    report("unchanged", alternate(rounds, Scenario(tool, env), ref, meter), "p11-kit")
+
+    def no_bundle() -> None:
+        shutil.rmtree(bundle_dir, ignore_errors=True)
+        pip_conf.unlink(missing_ok=True)
+        require_absent(bundle_dir, pip_conf)
+
+    report("full", alternate(rounds, Scenario(tool, env, no_bundle), ref, meter), "p11-kit")
+
+    extra = work / "extra-ca.pem"
+    make_roots(extra, 1, "Extra Root")
+    with_extra = [*tool, "--extra-ca", str(extra)]
+    timed(with_extra, env)  # the bundle and its proof now exist
+    rebuild = Scenario(with_extra, env, flipper(extra, work / "another-root.pem"))
+    report("rebuild", alternate(rounds, rebuild, ref, meter), "p11-kit")
+
+
+def main() -> int:
+    args = arguments()
+    if child_task(args):
+        return 0
+    trust = shutil.which("trust")
+    meter = memory_meter()
+    tool = tool_command()
+    header(trust, meter, tool)
     with tempfile.TemporaryDirectory(prefix="bcb-bench-") as scratch:
         work = Path(scratch)
         home = work / "home"
         home.mkdir()
         env = environment(home)
-        out = work / "p11kit.pem"
-        reference_command = [
-            trust or "trust",
-            "extract",
-            "--format=pem-bundle",
-            "--filter=ca-anchors",
-            "--purpose=server-auth",
-            "--overwrite",
-            str(out),
-        ]
-        ref = Scenario(reference_command, env) if trust else None
-
-        timed(tool, env)  # the first full run: bundle, pip.conf and manifest now exist
-        bundle_dir = home / "data" / "build-ca-bundle"
-        bundle = bundle_dir / "ca-bundle.pem"
-        pip_conf = home / "config" / "pip" / "pip.conf"
-        manifest = bundle.with_name(bundle.name + ".manifest.json")
-        check_fast_path(tool, env, home, [bundle, manifest, pip_conf])
-        report("unchanged", alternate(args.rounds, Scenario(tool, env), ref, meter), "p11-kit")
-
-        def no_bundle() -> None:
-            shutil.rmtree(bundle_dir, ignore_errors=True)
-            pip_conf.unlink(missing_ok=True)
-            require_absent(bundle_dir, pip_conf)
-
-        full = Scenario(tool, env, no_bundle)
-        report("full", alternate(args.rounds, full, ref, meter), "p11-kit")
-
-        extra = work / "extra-ca.pem"
-        make_store(extra, 1)
-        with_extra = [*tool, "--extra-ca", str(extra)]
-        timed(with_extra, env)  # the bundle and its proof now exist
-        rebuild = Scenario(with_extra, env, flipper(extra, work / "another-root.pem"))
-        report("rebuild", alternate(args.rounds, rebuild, ref, meter), "p11-kit")
-
+        ref = reference_scenario(trust, env, work / "p11kit.pem")
+        machine_store(tool, home, work, ref, args.rounds, meter)
         sizes = [int(size) for size in args.scale.split(",") if size]
         scale(tool, env, work, sizes, args.rounds, meter)
     return 0
