@@ -213,6 +213,12 @@ def check_fast_path(tool: list[str], env: dict[str, str], home: Path, files: lis
     print("unchanged: checked: it printed 'bundle unchanged' and touched no file")
 
 
+def paired_ratio(samples: Samples) -> float:
+    """The median of each round's ours/reference ratio."""
+    pairs = zip(samples.mine, samples.theirs, strict=True)
+    return statistics.median(ours / reference for ours, reference in pairs)
+
+
 def report(name: str, samples: Samples, what: str) -> None:
     mine, theirs = samples.mine, samples.theirs
     bound = "" if samples.exact else "<="  # an upper bound: includes this process's peak
@@ -222,8 +228,7 @@ def report(name: str, samples: Samples, what: str) -> None:
         # Each of our runs is paired with the reference run right after it: the median of
         # those ratios is steadier on a noisy machine than a ratio of medians.
         reference = statistics.median(theirs)
-        paired = statistics.median(ours / ref for ours, ref in zip(mine, theirs, strict=True))
-        line += f"  {what} {reference * 1000:7.1f} ms  ratio {paired:4.2f}x"
+        line += f"  {what} {reference * 1000:7.1f} ms  ratio {paired_ratio(samples):4.2f}x"
     print(line, flush=True)
 
 
@@ -369,6 +374,69 @@ def flipper(path: Path, extra: Path) -> Callable[[], None]:
     return flip
 
 
+def scale_one(
+    tool: list[str], env: dict[str, str], work: Path, size: int, rounds: int, meter: str | None
+) -> Samples:
+    """Full runs and rebuilds over one synthetic store, each against the plain script.
+    Returns the full runs' samples."""
+    folder = work / f"store-{size}"
+    store = make_store(folder, size)
+    scaled_env = dict(env, SSL_CERT_FILE=str(store), SSL_CERT_DIR=str(folder))
+    output = work / f"bundle-{size}.pem"
+    command = [*tool, "--scope", "none", "--output", str(output)]
+
+    def clean() -> None:
+        for leftover in output.parent.glob(output.name + "*"):
+            leftover.unlink()
+        require_absent(output)
+
+    plain_out = work / "plain.pem"
+    baseline = [sys.executable, "-c", BASELINE, str(store), str(folder), str(plain_out)]
+    plain = Scenario(baseline, env)
+    full = alternate(rounds, Scenario(command, scaled_env, clean), plain, meter)
+    report(f"{size:>6}", full, "plain")
+    check = check_cost(output, env)
+    # The check alone, against the plain script's whole run: the floor of our ratio
+    # while the bundle must load in ssl before it replaces the old one.
+    floor = check / 1000 / statistics.median(full.theirs)
+    print(
+        f"{'':10} of which the check that the bundle loads in ssl: {check:.0f} ms "
+        f"({floor:.1f}x the plain script's whole run)"
+    )
+
+    timed(command, scaled_env)  # the bundle and its proof now exist
+    one_more = flipper(store, work / f"one-more-{size}.pem")
+    report(
+        "   rebuild",
+        alternate(rounds, Scenario(command, scaled_env, one_more), plain, meter),
+        "plain",
+    )
+    return full
+
+
+def linearity(results: dict[int, Samples]) -> None:
+    """Least-squares fit of the full runs' medians against store size: the slope is the cost
+    per certificate, and each size's distance from the line shows whether growth is linear
+    (two points always fit: give three or more)."""
+    sizes = sorted(results)
+    ours = [statistics.median(results[size].mine) for size in sizes]
+    plain = [statistics.median(results[size].theirs) for size in sizes]
+    slope, intercept = statistics.linear_regression(sizes, ours)
+    plain_slope, plain_intercept = statistics.linear_regression(sizes, plain)
+    print("linearity (full runs, medians; ratio: median of paired ratios):")
+    print(f"{'size':>8} {'ours ms':>9} {'plain ms':>9} {'ratio':>6} {'off fit':>8}")
+    for size, mine, theirs in zip(sizes, ours, plain, strict=True):
+        off = mine / (slope * size + intercept) - 1
+        ratio = paired_ratio(results[size])
+        print(f"{size:8} {mine * 1000:9.1f} {theirs * 1000:9.1f} {ratio:5.2f}x {off:+8.1%}")
+    print(
+        f"least squares: ours {slope * 1e6:.0f} us/cert + {intercept * 1000:.0f} ms; "
+        f"plain {plain_slope * 1e6:.0f} us/cert + {plain_intercept * 1000:.0f} ms"
+    )
+    if len(sizes) < 3:
+        print("(two sizes: any two points fit a line, so this shows nothing of linearity)")
+
+
 def scale(
     tool: list[str],
     env: dict[str, str],
@@ -379,51 +447,20 @@ def scale(
 ) -> None:
     """Full runs over synthetic stores of each size, against the plain baseline script."""
     print("scale: ours (full run, --scope none) vs a plain parse-dedupe-write script")
-    medians = {}
-    for size in sizes:
-        folder = work / f"store-{size}"
-        store = make_store(folder, size)
-        scaled_env = dict(env, SSL_CERT_FILE=str(store), SSL_CERT_DIR=str(folder))
-        output = work / f"bundle-{size}.pem"
-        command = [*tool, "--scope", "none", "--output", str(output)]
-
-        def clean(output: Path = output) -> None:
-            for leftover in output.parent.glob(output.name + "*"):
-                leftover.unlink()
-            require_absent(output)
-
-        ours_scaled = Scenario(command, scaled_env, clean)
-        plain_out = work / "plain.pem"
-        baseline = [sys.executable, "-c", BASELINE, str(store), str(folder), str(plain_out)]
-        plain = Scenario(baseline, env)
-        rounds = max(3, main_rounds // 3)
-
-        samples = alternate(rounds, ours_scaled, plain, meter)
-        medians[size] = statistics.median(samples.mine)
-        report(f"{size:>6}", samples, "plain")
-        check = check_cost(output, env)
-        # The check alone, against the plain script's whole run: the floor of our ratio
-        # while the bundle must load in ssl before it replaces the old one.
-        floor = check / 1000 / statistics.median(samples.theirs)
-        print(
-            f"{'':10} of which the check that the bundle loads in ssl: {check:.0f} ms "
-            f"({floor:.1f}x the plain script's whole run)"
-        )
-
-        timed(command, scaled_env)  # the bundle and its proof now exist
-        one_more = flipper(store, work / f"one-more-{size}.pem")
-        rebuild_scaled = Scenario(command, scaled_env, one_more)
-        report("   rebuild", alternate(rounds, rebuild_scaled, plain, meter), "plain")
+    rounds = max(3, main_rounds // 3)
+    results = {size: scale_one(tool, env, work, size, rounds, meter) for size in sizes}
     if len(sizes) >= 2:
-        low, high = sizes[0], sizes[-1]
-        per_cert = (medians[high] - medians[low]) / (high - low)
-        print(f"per certificate: {per_cert * 1e6:.0f} us (from {low} to {high})")
+        linearity(results)
 
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--scale", default="1000,10000", help="store sizes, comma-separated")
+    parser.add_argument(
+        "--scale",
+        default="1000,4000,10000",
+        help="store sizes, comma-separated (three or more show whether growth is linear)",
+    )
     parser.add_argument("--make-store", nargs=2, metavar=("DIR", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--make-roots", nargs=3, help=argparse.SUPPRESS)  # PATH COUNT NAME
     return parser.parse_args()
