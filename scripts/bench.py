@@ -42,7 +42,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CLEARED_PREFIXES = ("PIP_", "SSL_CERT_", "REQUESTS_CA", "CURL_CA", "XDG_", "BUILD_CA_BUNDLE")
+from build_ca_bundle.quick import RELEVANT_PREFIXES, RELEVANT_VARIABLES
+
+# Everything the tool reads from the environment, so the caller's settings cannot leak into
+# either scenario: quick.py's lists (which decide the fast path), the variables `env`
+# configures, and the CI markers whose files a run writes to. PATH stays: tools are found on it.
+CLEARED_PREFIXES = (
+    *RELEVANT_PREFIXES,
+    *("SSL_CERT_", "REQUESTS_CA", "CURL_CA", "XDG_", "BUILD_CA_BUNDLE", "CI_"),
+)
+CLEARED_NAMES = frozenset(RELEVANT_VARIABLES) | {
+    *("AWS_CA_BUNDLE", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS", "CONDARC", "POETRY_CONFIG_DIR"),
+    *("GITHUB_ACTIONS", "GITHUB_ENV", "GITLAB_CI", "TF_BUILD", "CIRCLECI", "BASH_ENV"),
+}
+
+# Read by every run whatever HOME says (pip appends /etc/pip.conf; the machine policy):
+# the benchmark cannot isolate them, so it says when they exist.
+GLOBAL_FILES = ("/etc/pip.conf", "/etc/build-ca-bundle/policy.toml")
+# Read only when XDG_CONFIG_DIRS is unset; the benchmark points it into its own HOME.
+SHADOWED_FILES = ("/etc/xdg/pip/pip.conf",)
 
 # Reads what ours reads of the synthetic store: SSL_CERT_FILE, then every <hash>.N entry of
 # SSL_CERT_DIR (argv: bundle, folder, output).
@@ -163,8 +181,13 @@ def alternate(
     return Samples(mine, theirs, peak, exact=True)
 
 
+def cleared(name: str) -> bool:
+    upper = name.upper()  # Windows names are case-blind; the tool compares them upper-cased
+    return name in CLEARED_NAMES or upper in CLEARED_NAMES or upper.startswith(CLEARED_PREFIXES)
+
+
 def environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+    env = {name: value for name, value in os.environ.items() if not cleared(name)}
     env.update(
         HOME=str(home),
         XDG_DATA_HOME=str(home / "data"),
@@ -494,6 +517,19 @@ def header(trust: str | None, meter: str | None, tool: list[str]) -> None:
     else:
         print(f"peak memory: separate runs under {meter} -f %M")
     print(f"ours: {' '.join(tool)}")
+    isolation_notes()
+
+
+def isolation_notes() -> None:
+    """What the benchmark clears, and the machine-wide files it cannot keep out."""
+    names = sorted(name for name in os.environ if cleared(name))
+    print(f"environment: cleared or replaced {', '.join(names) or 'nothing (none was set)'}")
+    for path in GLOBAL_FILES:
+        if Path(path).exists():
+            print(f"note: {path} exists: every run reads it, in both scenarios")
+    for path in SHADOWED_FILES:
+        if Path(path).exists():
+            print(f"note: {path} exists, unread here: XDG_CONFIG_DIRS points into the bench HOME")
 
 
 def reference_scenario(trust: str | None, env: dict[str, str], out: Path) -> Scenario | None:
