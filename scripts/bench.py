@@ -405,13 +405,16 @@ def scale_one(
     folder = work / f"store-{size}"
     store = make_store(folder, size)
     scaled_env = dict(env, SSL_CERT_FILE=str(store), SSL_CERT_DIR=str(folder))
-    output = work / f"bundle-{size}.pem"
+    # A folder of its own: the bundle's side files (manifest, extra-roots.pem, locks, ...)
+    # are many and named several ways, and a first run must find none of them.
+    outputs = work / f"out-{size}"
+    output = outputs / "bundle.pem"
     command = [*tool, "--scope", "none", "--output", str(output)]
 
     def clean() -> None:
-        for leftover in output.parent.glob(output.name + "*"):
-            leftover.unlink()
-        require_absent(output)
+        shutil.rmtree(outputs, ignore_errors=True)
+        require_absent(outputs)
+        outputs.mkdir()
 
     plain_out = work / "plain.pem"
     baseline = [sys.executable, "-c", BASELINE, str(store), str(folder), str(plain_out)]
