@@ -62,15 +62,17 @@ GLOBAL_FILES = ("/etc/pip.conf", "/etc/build-ca-bundle/policy.toml")
 # Read only when XDG_CONFIG_DIRS is unset; the benchmark points it into its own HOME.
 SHADOWED_FILES = ("/etc/xdg/pip/pip.conf",)
 
-# Reads what ours reads of the synthetic store: SSL_CERT_FILE, then every <hash>.N entry of
-# SSL_CERT_DIR (argv: bundle, folder, output).
+# Reads what ours reads: certifi's cacert.pem (ours merges it), the store's SSL_CERT_FILE and
+# every <hash>.N entry of its SSL_CERT_DIR, deduplicated across all (argv: bundle, folder,
+# output).
 BASELINE = r"""
 import hashlib, os, re, sys
+import certifi
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 folder = sys.argv[2]
 names = sorted(n for n in os.listdir(folder) if re.fullmatch(r"[0-9a-f]{8}\.[0-9]+", n))
-files = [sys.argv[1], *(os.path.join(folder, name) for name in names)]
+files = [certifi.where(), sys.argv[1], *(os.path.join(folder, name) for name in names)]
 seen, out = set(), []
 for data in (open(path, "rb").read() for path in files):
     for block in data.split(b"-----END CERTIFICATE-----")[:-1]:
