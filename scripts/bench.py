@@ -18,8 +18,9 @@ Scenarios (each tool runs alternately with the reference, after a warm-up round)
 The reference is p11-kit's `trust extract --format=pem-bundle --filter=ca-anchors
 --purpose=server-auth OUT` over this machine's store (Debian: apt-get install p11-kit
 p11-kit-modules). Without it the ratios that need it are skipped, and the script says so.
-Needs only the project's own dependencies. Prints medians, peak memory, and ratios: the median
-of each round's ratio (our run against the reference run right after it).
+Needs only the project's own dependencies. Prints medians with the rounds' min-max, peak
+memory, and ratios: the median of each round's ratio (our run against the reference run of
+the same round; which of the two runs first alternates from round to round).
 
 Peak memory comes from separate runs under GNU ``/usr/bin/time -f %M``, never from the timed
 runs: Python spawns with vfork, so a child's ``ru_maxrss`` includes this process's own peak,
@@ -170,11 +171,15 @@ def alternate(
 ) -> Samples:
     ours.wall(), reference.wall() if reference else None  # warm-up: caches, .pyc files
     mine, maxrss, theirs = [], [], []
-    for _ in range(rounds):
+    for number in range(rounds):
+        # Who goes first alternates: the second run of a round may find caches the first
+        # warmed, or a CPU the first heated; neither side should always get that.
+        if reference is not None and number % 2:
+            theirs.append(reference.wall()[0])
         seconds, peak = ours.wall()
         mine.append(seconds)
         maxrss.append(peak)
-        if reference is not None:
+        if reference is not None and not number % 2:
             theirs.append(reference.wall()[0])
     if meter is None:
         return Samples(mine, theirs, max(maxrss), exact=False)
@@ -244,16 +249,20 @@ def paired_ratio(samples: Samples) -> float:
     return statistics.median(ours / reference for ours, reference in pairs)
 
 
+def spread(seconds: list[float]) -> str:
+    """Median and min-max in ms: how far apart the rounds were."""
+    low, high = min(seconds) * 1000, max(seconds) * 1000
+    digits = 1 if high < 100 else 0  # p11-kit's few ms need the tenths
+    return f"{statistics.median(seconds) * 1000:7.1f} ms ({low:.{digits}f}-{high:.{digits}f})"
+
+
 def report(name: str, samples: Samples, what: str) -> None:
-    mine, theirs = samples.mine, samples.theirs
     bound = "" if samples.exact else "<="  # an upper bound: includes this process's peak
-    line = f"{name:10} ours {statistics.median(mine) * 1000:7.1f} ms  "
-    line += f"peak {bound}{samples.peak / 1024:5.1f} MiB"
-    if theirs:
-        # Each of our runs is paired with the reference run right after it: the median of
+    line = f"{name:10} ours {spread(samples.mine)}  peak {bound}{samples.peak / 1024:5.1f} MiB"
+    if samples.theirs:
+        # Each of our runs is paired with the reference run of its round: the median of
         # those ratios is steadier on a noisy machine than a ratio of medians.
-        reference = statistics.median(theirs)
-        line += f"  {what} {reference * 1000:7.1f} ms  ratio {paired_ratio(samples):4.2f}x"
+        line += f"  {what} {spread(samples.theirs)}  ratio {paired_ratio(samples):4.2f}x"
     print(line, flush=True)
 
 
