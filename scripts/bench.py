@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -56,6 +58,9 @@ CLEARED_NAMES = frozenset(RELEVANT_VARIABLES) | {
     *("AWS_CA_BUNDLE", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS", "CONDARC", "POETRY_CONFIG_DIR"),
     *("GITHUB_ACTIONS", "GITHUB_ENV", "GITLAB_CI", "TF_BUILD", "CIRCLECI", "BASH_ENV"),
 }
+
+# OpenSSL's hashed-folder names (c_rehash): only these are opened.
+HASH_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 
 # Read by every run whatever HOME says (pip appends /etc/pip.conf; the machine policy):
 # the benchmark cannot isolate them, so it says when they exist.
@@ -515,8 +520,87 @@ def child_task(args: argparse.Namespace) -> bool:
     return False
 
 
+def cpu_model() -> str:
+    """The CPU's name as /proc/cpuinfo gives it (x86: model name; Arm: Hardware, Model)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    for key in ("model name", "Hardware", "Model", "cpu model", "Processor"):
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name.strip() == key and value.strip():
+                return value.strip()
+    return platform.processor() or "unknown CPU"
+
+
+def interpreter(tool: list[str]) -> str:
+    """The Python the tool runs on: its console script's #! line, or ours."""
+    first = Path(tool[0])
+    if first.name.startswith("python") or tool[0] == sys.executable:
+        return tool[0]
+    line = first.read_bytes().split(b"\n", 1)[0]
+    return line[2:].decode().strip() if line.startswith(b"#!") else sys.executable
+
+
+def interpreter_facts(python: str) -> str:
+    """Python and OpenSSL versions of the tool's interpreter (ssl.OPENSSL_VERSION)."""
+    code = "import platform, ssl; print(platform.python_version(), ssl.OPENSSL_VERSION, sep=', ')"
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return f"python {result.stdout.strip()} ({python})"
+
+
+def store_facts() -> str:
+    """The real store the machine scenarios read (SSL_CERT_* cleared: the default one), and
+    how many roots it holds."""
+    if not sys.platform.startswith("linux"):
+        return f"store: {sys.platform}'s own (not counted)"
+    from build_ca_bundle.sources.linux import DISTRO_BUNDLES, HASHED_FOLDERS, P11KIT_ANCHOR_BUNDLES
+
+    files = [Path(path) for path in (*P11KIT_ANCHOR_BUNDLES, *DISTRO_BUNDLES)]
+    bundle = next((path for path in files if path.is_file()), None)
+    line = "store: no bundle file"
+    if bundle is not None:
+        roots = bundle.read_bytes().count(b"-----BEGIN ")  # CERTIFICATE or TRUSTED CERTIFICATE
+        line = f"store: {bundle} ({roots} roots)"
+    for folder in (Path(path) for path in HASHED_FOLDERS if Path(path).is_dir()):
+        links = sum(1 for entry in folder.iterdir() if HASH_NAME.fullmatch(entry.name))
+        line += f", {folder} ({links} <hash>.N entries)"
+    return line
+
+
+def p11kit_facts(trust: str | None) -> str:
+    """p11-kit's version, from `trust` or the p11-kit command, or that it is absent."""
+    for program in (trust, shutil.which("p11-kit")):
+        if program is None:
+            continue
+        result = subprocess.run([program, "--version"], capture_output=True, text=True, check=False)
+        if result.returncode == 0 and result.stdout.strip():
+            version = result.stdout.strip().splitlines()[0]
+            return f"p11-kit: {version}" + ("" if trust else " (but no `trust`)")
+    return "p11-kit: absent"
+
+
+def commit_facts() -> str:
+    """The checkout's commit, if the benchmark runs from one."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent)]
+    head = [*git, "rev-parse", "--short", "HEAD"]
+    result = subprocess.run(head, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return "commit: not a git checkout"
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"], check=False).returncode
+    return f"commit: {result.stdout.strip()}" + (" with uncommitted changes" if dirty else "")
+
+
 def header(trust: str | None, meter: str | None, tool: list[str]) -> None:
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
+    """The machine facts the README quotes beside the figures, then how this run measures."""
+    uname = os.uname()
+    system = f"{uname.machine}, {uname.sysname} {uname.release}"
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {system}")
+    print(interpreter_facts(interpreter(tool)))
+    print(store_facts())
+    print(p11kit_facts(trust))
+    print(commit_facts())
     compile_package()
     if trust is None:
         print(
