@@ -135,7 +135,8 @@ def peak_kib(command: Sequence[str], env: dict[str, str], meter: str) -> int:
             check=False,
         )
         if result.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr}")
+            said = result.stderr.decode(errors="replace")
+            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {said}")
         # time writes "Command exited with non-zero status" first on failure: last line.
         return int(out.read().decode().split()[-1])
 
