@@ -580,6 +580,33 @@ def test_only_the_owner_can_open_a_lock_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="another owner needs root")
+def test_checks_made_once_for_a_batch_still_refuse_each_unsafe_path(tmp_path: Path) -> None:
+    """The root checks look at a folder once per batch (a hashed store of 4,000 files as
+    root cost a second): what passed one rule still meets the stricter one, and a file in
+    another account's folder is refused after a good one."""
+    tmp_path.chmod(0o755)
+    safe = tmp_path / "safe"
+    safe.mkdir()
+    (safe / "a.pem").write_text("a")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "b.pem").write_text("b")
+    os.chown(theirs, 65534, 65534)
+    shared = tmp_path / "shared"  # like /tmp: root's files there are root's, for root only
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "c.pem").write_text("c")
+    with bundle.checking_once():
+        bundle.check_root_file(safe / "a.pem", "the store")
+        with pytest.raises(UnsafePathError, match=f"{theirs} is not owned by root"):
+            bundle.check_root_file(theirs / "b.pem", "the store")
+        bundle.check_root_file(shared / "c.pem", "the store")  # sticky: fine for root's own
+        # /tmp and shared passed as sticky for root's own; not for what every account trusts
+        with pytest.raises(UnsafePathError, match="is writable by others"):
+            bundle.check_machine_file(shared / "c.pem", "the policy file")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="another owner needs root")
 def test_a_lock_file_another_account_made_in_the_gap_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

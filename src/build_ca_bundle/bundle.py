@@ -19,7 +19,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from build_ca_bundle import lock, manifest, openssl, x509der
@@ -233,7 +233,9 @@ def check_machine_path(path: Path) -> None:
         _check_posix_machine_path(path)
 
 
-def _existing(items: Iterable[Path], checking: str) -> Iterator[tuple[Path, os.stat_result]]:
+def _existing(
+    items: Iterable[Path], checking: str | Callable[[], str]
+) -> Iterator[tuple[Path, os.stat_result]]:
     """Each item that exists, with its own status (a link's, not its target's). A missing
     one will be created by us, as root, with our modes."""
     for item in items:
@@ -242,8 +244,56 @@ def _existing(items: Iterable[Path], checking: str) -> Iterator[tuple[Path, os.s
         except (FileNotFoundError, NotADirectoryError):  # a file on the way: said when made
             continue
         except OSError as exc:
-            raise UnsafePathError(f"cannot check {item}{checking}: {exc.strerror}") from exc
+            said = checking if isinstance(checking, str) else checking()
+            raise UnsafePathError(f"cannot check {item}{said}: {exc.strerror}") from exc
         yield item, info
+
+
+def _shown(path: Path, role: str) -> str:
+    """A checked file as an error names it: its role, and where a link leads (resolved
+    only for the message: it cost a lookup of every folder for each of 4,000 store files)."""
+    absolute = path.absolute()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before 3.13)
+        real = absolute
+    return f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
+
+
+# While :func:`checking_once` holds: the paths found root's and safe (by sticky_ok), so
+# that a folder above thousands of files (a hashed store SSL_CERT_DIR names, as root) is
+# looked at once, not once for each file in it; and what each link on the way leads to.
+_checked_now: dict[bool, set[Path]] | None = None
+_links_now: dict[Path, Path | None] = {}
+
+
+def _link_target(path: Path) -> Path | None:
+    """Where the link ``path`` leads, or None if it is no link (or not there)."""
+    if _checked_now is not None and path in _links_now:
+        return _links_now[path]
+    try:
+        hop: Path | None = path.readlink()
+    except OSError:
+        hop = None
+    if _checked_now is not None:
+        _links_now[path] = hop
+    return hop
+
+
+@contextlib.contextmanager
+def checking_once() -> Iterator[None]:
+    """Within it, each path the root checks found safe is not looked at again: for one
+    batch of checks, made together (a file changed in between is the same race as one
+    changed right after)."""
+    global _checked_now  # noqa: PLW0603 - one batch at a time, in one thread
+    outer = _checked_now
+    _checked_now = {True: set(), False: set()} if outer is None else outer
+    try:
+        yield
+    finally:
+        _checked_now = outer
+        if outer is None:
+            _links_now.clear()
 
 
 def _check_posix_machine_path(path: Path) -> None:
@@ -340,15 +390,18 @@ def _check_posix_machine_file(
     hint: str | None = None,
 ) -> None:
     absolute = path.absolute()
-    try:
-        real = path.resolve()
-    except (OSError, RuntimeError):  # a link loop (RuntimeError before 3.13): walked below
-        real = absolute
-    shown = f"{role} {path}" + (f" (a link to {real})" if real != absolute else "")
-    for item, info in _existing(_with_parents(_walked(absolute)), f" for {shown}"):
+    checked = _checked_now.get(sticky_ok) if _checked_now is not None else None
+    chain = _with_parents(_walked(absolute), checked or set())
+    unchecked = chain if checked is None else [item for item in chain if item not in checked]
+    for item, info in _existing(unchecked, lambda: f" for {_shown(path, role)}"):
         writable = not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if writable and sticky_ok and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
             writable = 0  # /tmp: others may add entries, not rename or remove root's
+        if info.st_uid == 0 and not writable:
+            if checked is not None:
+                checked.add(item)
+            continue
+        shown = _shown(path, role)
         if info.st_uid != 0 or writable:
             why = "not owned by root" if info.st_uid else "writable by others"
             if consequence is not None:
@@ -378,15 +431,16 @@ def _check_posix_machine_file(
 _MAX_LINKS = 40  # as Linux's own limit on links followed in one lookup (ELOOP)
 
 
-def _with_parents(walked: list[Path]) -> list[Path]:
+def _with_parents(walked: list[Path], checked: set[Path]) -> list[Path]:
     """``walked``, then every folder above each of them, once each, in that order. The
     climb from one stops at a folder whose own climb was done (a walk's folders share
-    most of theirs): building every parent of every step was most of a root run's checks."""
+    most of theirs), or that was ``checked`` (found safe, and so were all above it):
+    building every parent of every step was most of a root run's checks."""
     chain = dict.fromkeys(walked)
     climbed: set[Path] = set()
     for item in walked:
         folder = item.parent
-        while folder not in climbed:
+        while folder not in climbed and folder not in checked:
             climbed.add(folder)
             chain.setdefault(folder)
             if folder.parent == folder:
@@ -413,9 +467,8 @@ def _walked(path: Path) -> list[Path]:
             continue
         candidate = current / part
         seen.append(candidate)
-        try:
-            hop = candidate.readlink()
-        except OSError:  # not a link, or not there: a missing part is created by us
+        hop = _link_target(candidate)
+        if hop is None:  # not a link, or not there: a missing part is created by us
             current = candidate
             continue
         links += 1

@@ -92,17 +92,25 @@ def guarded(
     One made writable by others since (chmod 777) means a full run, which then refuses it.
     (The files' own owner and mode are in their signatures: chmod and chown change ctime.)"""
     folders: dict[str, None] = {}
+    real_folders: dict[str, str] = {}  # a folder's realpath, once: 4,000 store files share one
     for path in (bundle, *relied_on):
         # The path as given and the one its links lead to (a symlinked HOME: the folder
         # made writable is the link's target).
-        for start in (os.path.abspath(path), os.path.realpath(path)):
-            folder = os.path.dirname(start)
-            while folder not in folders:
-                folders[folder] = None
-                parent = os.path.dirname(folder)
-                if parent == folder:
+        absolute = os.path.abspath(path)
+        folder = os.path.dirname(absolute)
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder)
+        starts = [folder, real_folders[folder]]
+        if os.path.islink(absolute):
+            starts.append(os.path.dirname(os.path.realpath(absolute)))
+        for start in starts:
+            climbing = start
+            while climbing not in folders:
+                folders[climbing] = None
+                parent = os.path.dirname(climbing)
+                if parent == climbing:
                     break
-                folder = parent
+                climbing = parent
     return list(folders)
 
 

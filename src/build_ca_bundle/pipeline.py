@@ -751,18 +751,21 @@ def _check_machine_files(
 ) -> None:
     """What a machine-wide run trusts or edits beyond the OS store (whose own permissions
     are the OS's trust) must be root's alone, or one user would decide for every account."""
-    for policy_path in options.policy_paths:
-        bundle.check_machine_file(policy_path, "the policy file")
-    for source in sources:
-        if source.kind is SourceKind.EXTRA:
-            for path in source.inputs:
-                bundle.check_machine_file(path, "the extra CA file")
-    for source in sources:  # root's SSL_CERT_FILE, say, is not the OS's choice
-        for path in source.named_inputs:
-            bundle.check_machine_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
-    for plan in plans:  # the files it edits, and those it leaves as they are
-        for path in dict.fromkeys([*(change.path for change in plan.changes), *plan.files]):
-            bundle.check_machine_file(path, f"the machine-wide {plan.target} config")
+    with bundle.checking_once():  # a folder above thousands of store files: once
+        for policy_path in options.policy_paths:
+            bundle.check_machine_file(policy_path, "the policy file")
+        for source in sources:
+            if source.kind is SourceKind.EXTRA:
+                for path in source.inputs:
+                    bundle.check_machine_file(path, "the extra CA file")
+        for source in sources:  # root's SSL_CERT_FILE, say, is not the OS's choice
+            for path in source.named_inputs:
+                bundle.check_machine_file(
+                    path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,"
+                )
+        for plan in plans:  # the files it edits, and those it leaves as they are
+            for path in dict.fromkeys([*(change.path for change in plan.changes), *plan.files]):
+                bundle.check_machine_file(path, f"the machine-wide {plan.target} config")
 
 
 def _write_extra_roots(output: Path, extra_path: Path, content: bytes) -> None:
@@ -800,18 +803,19 @@ def check_root_configs_and_stores(
     SSL_CERT_FILE, not root's store) must be root's alone: see :func:`bundle.check_root_file`.
     An --extra-ca file another account can write would put their root in root's bundle, and
     root's pip would install whatever their proxy serves."""
-    for plan in plans:
-        for change in plan.changes:
-            bundle.check_root_file(change.path, "the config")
-    copy = "copy it to a file only root can write, and name that one"
-    for policy_path in policy_paths:
-        bundle.check_root_file(policy_path, "the policy file", hint=copy)
-    for source in sources:
-        if source.kind is SourceKind.EXTRA and source.name != PINNED:  # pinned: a side file
-            for path in source.inputs:
-                bundle.check_root_file(path, "the extra CA file", hint=copy)
-        for path in source.named_inputs:
-            bundle.check_root_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
+    with bundle.checking_once():  # a folder above thousands of store files: once
+        for plan in plans:
+            for change in plan.changes:
+                bundle.check_root_file(change.path, "the config")
+        copy = "copy it to a file only root can write, and name that one"
+        for policy_path in policy_paths:
+            bundle.check_root_file(policy_path, "the policy file", hint=copy)
+        for source in sources:
+            if source.kind is SourceKind.EXTRA and source.name != PINNED:  # pinned: a side file
+                for path in source.inputs:
+                    bundle.check_root_file(path, "the extra CA file", hint=copy)
+            for path in source.named_inputs:
+                bundle.check_root_file(path, "the store that SSL_CERT_FILE or SSL_CERT_DIR names,")
 
 
 def check_root_side_files(output: Path) -> None:
@@ -820,11 +824,12 @@ def check_root_side_files(output: Path) -> None:
     makes any folder or file. Another account's ``pinned-roots.pem`` would be trusted without
     a pin, their manifest would name a "newer certifi" of theirs, and their change record
     would have undo set and remove what they chose: in /tmp, in their home, anywhere."""
-    locks = [
-        lock for item in (output, extra_roots_path(output)) for lock in bundle.lock_files(item)
-    ]
-    for path, role in (*side_files(output), *((lock, "the lock file") for lock in locks)):
-        bundle.check_root_file(path, role)
+    with bundle.checking_once():  # the folders above all of them: looked at once
+        locks = [
+            lock for item in (output, extra_roots_path(output)) for lock in bundle.lock_files(item)
+        ]
+        for path, role in (*side_files(output), *((lock, "the lock file") for lock in locks)):
+            bundle.check_root_file(path, role)
 
 
 def _config_files(plans: Sequence[Plan]) -> list[Path]:
