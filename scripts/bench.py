@@ -579,6 +579,13 @@ def p11kit_facts(trust: str | None) -> str:
         if result.returncode == 0 and result.stdout.strip():
             version = result.stdout.strip().splitlines()[0]
             return f"p11-kit: {version}" + ("" if trust else " (but no `trust`)")
+    if trust is not None:  # 0.24 (Debian 12) has no --version: the package manager knows
+        query = ["dpkg-query", "-W", "-f=${Version}", "p11-kit"]
+        found = shutil.which("dpkg-query") and subprocess.run(
+            query, capture_output=True, text=True, check=False
+        )
+        version = found.stdout.strip() if found and found.returncode == 0 else "version unknown"
+        return f"p11-kit: {version} ({trust})"
     return "p11-kit: absent"
 
 
