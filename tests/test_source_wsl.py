@@ -464,6 +464,14 @@ def test_is_wsl_without_wsls_variables_takes_wsls_own_files(tmp_path: Path, evid
     assert is_wsl(tmp_path, environ={"WSL_INTEROP": "/run/WSL/1_interop"})
 
 
+def test_wsl1_under_sudo_is_wsl_by_its_kernel_alone(tmp_path: Path) -> None:
+    """`sudo` drops WSL_DISTRO_NAME and WSL_INTEROP (env_reset); on WSL 1 the kernel string
+    is WSL's own, and no container runs on it: an IT logon script run as root there read no
+    host store, and the group-policy root left the bundle."""
+    proc_version(tmp_path, "Linux version 4.4.0-19041-Microsoft (Microsoft@Microsoft.com) (gcc)")
+    assert is_wsl(tmp_path, environ={"SUDO_USER": "ana"})
+
+
 def test_a_container_on_wsls_kernel_is_not_wsl(tmp_path: Path) -> None:
     """Docker Desktop and devcontainers share WSL 2's kernel, so /proc/version names
     Microsoft; but WSL's interop entries, /run/WSL and its variables are not there, and no

@@ -73,6 +73,8 @@ def is_wsl(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> b
         return variables  # no /proc: WSL's own variables, if set
     if "microsoft" not in version.lower():
         return False
+    if "-Microsoft" in version:  # WSL 1's own kernel ("4.4.0-19041-Microsoft"): no
+        return True  # container runs on it, and `sudo` dropped the variables (env_reset)
     # A few stats at most, once per full run (the quick path never asks).
     return variables or any(os.path.lexists(root / path) for path in WSL_EVIDENCE)
 
