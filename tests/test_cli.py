@@ -177,6 +177,35 @@ def test_an_extra_ca_path_that_cannot_be_read_changes_nothing(
     assert bundle_path(isolated_home).read_bytes() == before
 
 
+def test_an_extra_ca_file_cut_short_in_a_root_the_bundle_has_changes_nothing(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A download of corp.pem cut short in its second root: the rebuild dropped that root,
+    exit 0, with one error line; the same in a folder --extra-ca names. A file that gave
+    nothing at all was refused already; now so is one that loses a root the bundle had."""
+    first, second = make_root("Corp Root A"), make_root("Corp Root B")
+    whole = first.pem + second.pem
+    corp = tmp_path / "corp.pem"
+    corp.write_bytes(whole)
+    folder = tmp_path / "roots"
+    folder.mkdir()
+    (folder / "a.pem").write_bytes(make_root("Corp Root C").pem)
+    (folder / "b.pem").write_bytes(second.pem)
+    for named, damaged in ((corp, corp), (folder, folder / "b.pem")):
+        assert run(capsys, "--quiet", "--extra-ca", str(named))[0] == 0
+        before = bundle_path(isolated_home).read_bytes()
+        good = damaged.read_bytes()
+        damaged.write_bytes(good[: len(good) - 200])  # cut in the last root's base64
+        code, out, err = run(capsys, "--quiet", "--extra-ca", str(named))
+        assert (code, out) == (ExitCode.CONFIG, "")
+        assert f"{damaged} (block " in err
+        assert (
+            "a rebuild would drop the 1 root(s) the bundle has from that file (Corp Root B)" in err
+        )
+        assert bundle_path(isolated_home).read_bytes() == before
+        damaged.write_bytes(good)
+
+
 def test_pin_without_from_server_is_a_usage_error_not_ignored(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

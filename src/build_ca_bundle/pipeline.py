@@ -373,6 +373,7 @@ def _build(options: BuildOptions) -> BuildReport:
     )
     _check_usable(selection, options)
     _refuse_losing_unread_roots(output, sources, selection)
+    _refuse_losing_damaged_extra_roots(output, sources, selection)
     left_behind = _extra_ca_left_behind(output, options, selection)
     plans = _plan_targets(output, extra_path, options)
     # The configs as planned, and (below) as each tool's changes left them: one that another
@@ -608,17 +609,8 @@ def _refuse_losing_unread_roots(
     content = bundle.read_existing(output) if unread else None
     if not content:
         return
-    kept = {entry.certificate.sha256 for entry in selection.entries}
     for source in unread:
-        labels = [
-            label.decode("ascii", "replace")
-            for label, colons, origins in _HEADER_ORIGINS.findall(content)
-            if colons.decode("ascii").replace(":", "") not in kept
-            and any(
-                origin.startswith(f"{source.name}:")
-                for origin in origins.decode("ascii", "replace").split(", ")
-            )
-        ]
+        labels = _roots_it_would_drop(content, selection, f"{source.name}:", prefix=True)
         if labels:
             why = "; ".join(problem.message for problem in source.unread)
             raise NoCertificatesError(
@@ -627,6 +619,55 @@ def _refuse_losing_unread_roots(
                 f"nothing was changed: {why}",
                 hint="fix what stopped it (run again from a new WSL shell), or build without "
                 "the host's roots with --no-windows-host",
+            )
+
+
+def _roots_it_would_drop(
+    content: bytes, selection: Selection, origin: str, *, prefix: bool = False
+) -> list[str]:
+    """The labels of the roots the bundle on disk has from ``origin`` (its "# Source:"
+    lines: that file's path, or with ``prefix`` a source's "name:") that this run's
+    selection lacks."""
+    kept = {entry.certificate.sha256 for entry in selection.entries}
+
+    def came_from(given: str) -> bool:
+        return given.startswith(origin) if prefix else _absolute_text(given) == origin
+
+    return [
+        label.decode("ascii", "replace")
+        for label, colons, origins in _HEADER_ORIGINS.findall(content)
+        if colons.decode("ascii").replace(":", "") not in kept
+        and any(came_from(given) for given in origins.decode("ascii", "replace").split(", "))
+    ]
+
+
+def _refuse_losing_damaged_extra_roots(
+    output: Path, sources: list[SourceResult], selection: Selection
+) -> None:
+    """An extra CA file with a certificate it could not read this time (a download cut
+    short in its second root), whose roots the bundle holds: change nothing (exit 3). The
+    rebuild dropped that root with exit 0 and an error line; a file that gave nothing at all
+    was refused already (_refuse_unread_extra_files). A bad block that lost nothing the
+    bundle had is only said."""
+    damaged = {
+        bundle.ascii_escaped(_absolute_text(problem.where.split(" (block ")[0])): problem
+        for source in sources
+        if source.kind is SourceKind.EXTRA and source.name != PINNED
+        for problem in source.problems
+        if not problem.lost_nothing
+    }
+    content = bundle.read_existing(output) if damaged else None
+    if not content:
+        return
+    for path, problem in damaged.items():
+        labels = _roots_it_would_drop(content, selection, path)
+        if labels:
+            raise ConfigError(
+                f"{problem.where}: {problem.message.removeprefix('skipped: ')}, and a rebuild "
+                f"would drop the {len(labels)} root(s) the bundle has from that file "
+                f"({', '.join(labels)}); nothing was changed",
+                hint="replace the file with a whole copy (a download cut short?); to drop "
+                "that root on purpose, take it out of the file",
             )
 
 
