@@ -625,8 +625,11 @@ def test_a_lock_file_another_account_made_in_the_gap_is_refused(
             os.chown(planted, 65534, 65534)  # nobody's, made in the gap
 
     monkeypatch.setattr(lock, "check_lock_file", plant_after_the_check)
-    with pytest.raises(BundleError, match="another account's file is in its place"):
+    with pytest.raises(BundleError, match="another account's file is in its place") as said:
         bundle.write(target, bundle.render(entries("X")))
+    assert said.value.hint is not None
+    assert "it is an empty lock file: if no run of another account's is going on" in said.value.hint
+    assert f"remove it ({planted})" in said.value.hint
     assert not target.exists()
     assert stat.S_IMODE(planted.stat().st_mode) == 0o644  # not made 0600 and used
 

@@ -560,9 +560,15 @@ def _holding(lock_file: Path, timeout: float, busy: str) -> Iterator[None]:
             hint="if no other run is going on, a stuck process holds it: end it and run again",
         ) from exc
     except lock.Unavailable as exc:
+        # An empty lock file another account made (an older `sudo` run in one's own
+        # folder, say): the folder is writable, and "check that it is" sent people astray.
+        foreign = exc.error.strerror == lock.FOREIGN
         raise BundleError(
             f"{exc}; nothing was changed",
-            hint="check that the folder is writable (an administrator for --scope global), "
+            hint=f"it is an empty lock file: if no run of another account's is going on, "
+            f"remove it ({lock_file}) and run again"
+            if foreign
+            else "check that the folder is writable (an administrator for --scope global), "
             "or choose another path with --output",
         ) from exc
 

@@ -154,7 +154,10 @@ def _refuse_foreign(path: str, descriptor: int) -> None:
     gap after :func:`check_lock_file` (in a sticky /tmp) was opened and made 0600, and they
     could hold the lock against every run (exit 11). Checked by the open file."""
     if sys.platform != "win32" and os.fstat(descriptor).st_uid != os.geteuid():
-        raise Unavailable(path, OSError(0, "another account's file is in its place"))
+        raise Unavailable(path, OSError(0, FOREIGN))
+
+
+FOREIGN = "another account's file is in its place"  # Unavailable's reason, for the hint
 
 
 def _still_there(path: str, descriptor: int) -> bool:
