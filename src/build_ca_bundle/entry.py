@@ -22,7 +22,8 @@ def main() -> int:
 
                 code = cli_main(quick_checked=True)
         except SystemExit as leaving:  # argparse's: a usage error, --help, --version
-            code = leaving.code if isinstance(leaving.code, int) else 1
+            given = 0 if leaving.code is None else leaving.code
+            code = given if isinstance(given, int) else 1  # sys.exit("message"): a failure
         console.flush()  # here, not at exit: a failure then is exit 120 and a traceback
     except KeyboardInterrupt:
         # Ctrl-C: every file is replaced whole or not at all, so there is nothing to tell

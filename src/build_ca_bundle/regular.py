@@ -38,8 +38,8 @@ class ForeignFileError(PermissionError):
 
 def read_own_bytes(path: str | os.PathLike[str]) -> bytes:
     """:func:`read_bytes`, for a file this tool wrote beside a bundle (its run and change
-    records, its pinned roots): ForeignFileError unless the running account owns it and no
-    other may write it, as the open file says (not the path: one planted in a sticky /tmp
+    records, its pinned roots): ForeignFileError unless the running account (or root) owns
+    it and no other may write it, as the open file says (not the path: one planted in a sticky /tmp
     between a check by path and the read was obeyed, root deleting and writing the files it
     named). Not on Windows, where ACLs decide."""
     return read_bytes(path, own=True)
