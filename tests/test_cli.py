@@ -1751,7 +1751,18 @@ def test_doctor_quiet_prints_only_its_errors_on_stderr(
     assert out == ""
     assert f"error: {isolated_home.pip_user_config}:2: pip [global] trusted-host" in err
     assert "warning:" not in err and "info:" not in err
-    assert "no bundle yet" not in err  # a warning: the exit code carries it
+    assert "no bundle yet" not in err  # a warning: the error explains the exit code
+    isolated_home.pip_user_config.unlink()  # warnings alone: exit 12 with nothing said
+    code, out, err = run(capsys, "--quiet", "doctor")
+    assert (code, out) == (ExitCode.FINDINGS, "")
+    assert "warning: " in err and "no bundle yet" in err
+    assert run(capsys)[0] == 0
+    isolated_home.pip_user_config.write_text(  # a line added by hand: still current
+        isolated_home.pip_user_config.read_text() + "timeout = 30\n"
+    )
+    assert run(capsys, "--check")[0] == 0
+    code, out, err = run(capsys, "doctor")  # as --check decides (it said "not current")
+    assert "not current" not in out + err
 
 
 def test_doctor_fix_edits_only_its_scopes_pip_files_and_says_who_fixes_the_others(

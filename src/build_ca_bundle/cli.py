@@ -594,38 +594,13 @@ def _takes_value(token: str, options: frozenset[str]) -> bool:
     return sum(name.startswith(token) for name in options if name.startswith("--")) == 1
 
 
-def _check_in_full(reason: str, options: BuildOptions) -> tuple[str | None, list[str]]:
-    """The record cannot vouch for the bundle (pip.conf touched, a line added to it, a store
-    file rewritten the same, other options): a dry run decides, as a compliance sweep asks,
-    whether a run would change the bundle or a setting. Stale (``reason``) if it would, if
-    it fails, or if what the last run wrote is not as it left it (a dry run compares only
-    the bundle's bytes)."""
-    from build_ca_bundle import fastpath, manifest, pipeline
-
-    bundle = fastpath.bundle_path(options)
-    if not manifest.outputs_intact(manifest.load(bundle), bundle):
-        return reason, []
-    try:
-        report = pipeline.build(options.replace(dry_run=True))
-    except BuildCABundleError:
-        return reason, []
-    if report.bundle_changed or report.changes:
-        return reason, []
-    errors = [
-        f"error: {finding} (fix: {finding.fix})"
-        for finding in report.findings
-        if finding.severity.value == "error"
-    ]
-    return None, errors
-
-
 def _build_command(args: argparse.Namespace, options: BuildOptions) -> int:
     if args.check:
         from build_ca_bundle import fastpath, output
 
         reason, errors = fastpath.check(options)
         if reason is not None:
-            reason, errors = _check_in_full(reason, options)
+            reason, errors = fastpath.check_in_full(reason, options)
         output.check_result(reason, errors, options, as_json=args.json, quiet=args.quiet)
         return int(ExitCode.OK if reason is None else ExitCode.STALE)
     if args.from_server is not None:

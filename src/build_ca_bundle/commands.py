@@ -314,6 +314,8 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         reason, arguments = fastpath.recorded_run(options)
         if reason is None:
             findings.append(_built_otherwise(fastpath.bundle_path(options), arguments))
+    if reason is not None:  # as --check decides: pip.conf touched is not stale by itself
+        reason, _ = fastpath.check_in_full(reason, options)
     if reason is not None:
         findings.append(
             Finding(
@@ -329,9 +331,13 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         output.emit_json(
             {"fixed": fixed, "findings": output.findings_json(findings), "exit_code": int(code)}
         )
-    elif args.quiet:  # errors only, on stderr, as every --quiet run (the exit code says the rest)
-        errors = [finding for finding in findings if finding.severity is Severity.ERROR]
-        output.findings_human(errors, errors=sys.stderr)
+    elif args.quiet:
+        # Errors only, on stderr, as every --quiet run; but what makes exit 12, when no
+        # error does (warnings alone gave exit 12 with nothing said).
+        errors = [finding for finding in serious if finding.severity is Severity.ERROR]
+        for finding in errors or serious:
+            output.say(f"{finding.severity.value}: {finding}", sys.stderr)
+            output.say(f"  fix: {finding.fix}", sys.stderr)
     else:
         for line in fixed:
             output.say(f"fixed: {line}")

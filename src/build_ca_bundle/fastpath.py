@@ -70,3 +70,29 @@ def report_unchanged(options: BuildOptions, *, quiet: bool) -> int:
         return 0
     manifest.say_unchanged(path, recorded, quiet=quiet)
     return manifest.exit_code(recorded)
+
+
+def check_in_full(reason: str, options: BuildOptions) -> tuple[str | None, list[str]]:
+    """The record cannot vouch for the bundle (pip.conf touched, a line added to it, a store
+    file rewritten the same, other options): a dry run decides, as a compliance sweep asks,
+    whether a run would change the bundle or a setting. Stale (``reason``) if it would, if
+    it fails, or if what the last run wrote is not as it left it (a dry run compares only
+    the bundle's bytes)."""
+    from build_ca_bundle import pipeline
+    from build_ca_bundle.errors import BuildCABundleError
+
+    bundle = bundle_path(options)
+    if not manifest.outputs_intact(manifest.load(bundle), bundle):
+        return reason, []
+    try:
+        report = pipeline.build(options.replace(dry_run=True))
+    except BuildCABundleError:
+        return reason, []
+    if report.bundle_changed or report.changes:
+        return reason, []
+    errors = [
+        f"error: {finding} (fix: {finding.fix})"
+        for finding in report.findings
+        if finding.severity.value == "error"
+    ]
+    return None, errors
