@@ -206,6 +206,20 @@ def test_an_extra_ca_file_cut_short_in_a_root_the_bundle_has_changes_nothing(
         damaged.write_bytes(good)
 
 
+def test_an_extra_ca_file_whose_every_certificate_is_left_out_is_an_error(
+    store: Store, isolated_home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--extra-ca old-corp.pem` holding only an expired root: left out, exit 0, and under
+    --quiet not a word, though the root IT meant was not in the bundle."""
+    expired = tmp_path / "old-corp.pem"
+    expired.write_bytes(make_expired_root("Old Corp Root").pem)
+    code, out, err = run(capsys, "--quiet", "--extra-ca", str(expired))
+    assert (code, out) == (0, "")
+    assert f"error: {expired}: gave no root to the bundle: every certificate in it was left" in err
+    assert "Old Corp Root: expired on" in err
+    assert run(capsys, "--quiet", "--extra-ca", str(expired), "--keep-expired")[2] == ""
+
+
 def test_pin_without_from_server_is_a_usage_error_not_ignored(
     store: Store, isolated_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -409,6 +409,7 @@ def _build(options: BuildOptions) -> BuildReport:
         notices=[
             *left_behind,
             *_extra_not_read(sources),
+            *_extra_that_gave_no_root(options, sources, selection),
             *_not_valid_yet(selection, now),
             *_tools_left_alone(options),
         ],
@@ -472,6 +473,41 @@ def _extra_not_read(sources: list[SourceResult]) -> list[Finding]:
         if source.kind is SourceKind.EXTRA and source.name != PINNED
         for problem in source.problems
     ]
+
+
+def _extra_that_gave_no_root(
+    options: BuildOptions, sources: list[SourceResult], selection: Selection
+) -> list[Finding]:
+    """An --extra-ca path (or the policy's extra_ca) whose every certificate was left out:
+    only a server's own certificate, or an expired root. It went by with exit 0 and, under
+    --quiet, without a word, though IT's root was not in the bundle: an error now, on stderr,
+    with why each was left out."""
+    findings = []
+    for named in dict.fromkeys(_absolute_text(path) for path in options.extra_ca):
+
+        def given(origin: str, named: str = named) -> bool:
+            return origin == named or origin.startswith(named + os.sep)
+
+        if any(given(origin) for entry in selection.entries for origin in entry.origins):
+            continue
+        why = [
+            f"{item.certificate.label}: {item.reason}"
+            for item in selection.excluded
+            if given(item.source)
+        ]
+        if why:  # a path that gave nothing at all was refused already (exit 3)
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    named,
+                    "gave no root to the bundle: every certificate in it was left out ("
+                    + "; ".join(why)
+                    + ")",
+                    "name the file of your CA's root certificate (not a server's own "
+                    "certificate), or --keep-expired for an expired one you still need",
+                )
+            )
+    return findings
 
 
 # A root's header in a bundle we wrote (bundle.render): its label, fingerprint and sources.
