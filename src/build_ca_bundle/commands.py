@@ -384,13 +384,36 @@ def _built_otherwise(bundle: Path, arguments: list[str] | None) -> Finding:
             "give doctor the options of that run to check what it set up",
         )
     built_by = shlex.join(["build-ca-bundle", *arguments])
+    for_doctor = shlex.join(["build-ca-bundle", *_what_doctor_takes(arguments), "doctor"])
     return Finding(
         Severity.INFO,
         str(bundle),
         f"current, built by `{built_by}`, with other options than this doctor's or in "
         "another environment",
-        f"to check what that run set up: {shlex.join(['build-ca-bundle', *arguments, 'doctor'])}",
+        f"to check what that run set up: {for_doctor}",
     )
+
+
+# A build's flags that say nothing of what it set up: doctor's hint leaves them out (it
+# offered `build-ca-bundle --configure pip,git --no-verify doctor`), with their values.
+_OUTPUT_ONLY = {"--no-verify": 0, "-q": 0, "--quiet": 0, "--json": 0, "--verbose": 0, "--ci": 0}
+_NETWORK_ONLY = {"--proxy": 1, "--from-server": 1, "--pin": 1}
+
+
+def _what_doctor_takes(arguments: list[str]) -> list[str]:
+    kept: list[str] = []
+    skip = 0
+    for argument in arguments:
+        if skip:
+            skip -= 1
+            continue
+        name = argument.split("=", 1)[0]
+        dropped = {**_OUTPUT_ONLY, **_NETWORK_ONLY}.get(name)
+        if dropped is None:
+            kept.append(argument)
+        elif "=" not in argument:
+            skip = dropped
+    return kept
 
 
 def _pip_fixed_by(scope: Scope, pip_files: list[Path], env: PipEnvironment) -> dict[Path, str]:
