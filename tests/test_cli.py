@@ -2500,6 +2500,9 @@ def test_a_policys_empty_configure_configures_nothing_and_scope_none_says_what_i
     code, out, _ = run(capsys, "--scope", "none", "--configure", "pip,git")
     assert code == 0
     assert "--scope none writes the bundle only: git left as they are" in out
+    assert "env persists" not in out
+    code, out, _ = run(capsys, "--scope", "none", "--configure", "pip,env")
+    assert "fix: choose a scope (user, site, global) to configure them; env persists the " in out
     assert "left as they are" not in run(capsys, "--scope", "none")[1]
 
 

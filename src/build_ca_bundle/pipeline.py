@@ -579,7 +579,8 @@ def _tools_left_alone(options: BuildOptions) -> list[Finding]:
             Severity.WARNING,
             "--configure",
             f"--scope none writes the bundle only: {', '.join(named)} left as they are",
-            "choose a scope (user, site, global) to configure them",
+            "choose a scope (user, site, global) to configure them"
+            + ("; env persists the variables for --scope user only" if "env" in named else ""),
         )
     ]
 
