@@ -287,7 +287,9 @@ def test_git_ssl_verify_false_with_its_origin(isolated_home: Home, tmp_path: Pat
     )
     ctx = context(isolated_home, tmp_path, environ=env, git=("git",))
     findings = doctor.check_git(ctx)
-    assert [f.where for f in findings] == [str(isolated_home.home / ".gitconfig")]
+    gitconfig = isolated_home.home / ".gitconfig"
+    number = gitconfig.read_text().splitlines().index("\tsslVerify = false") + 1
+    assert [f.where for f in findings] == [f"{gitconfig}:{number}"]  # the line too, as for npm
     assert "http.sslverify = false" in findings[0].message
     # The fix runs as printed, outside a repository too ("git config --unset" alone: "not in
     # a git directory").
@@ -323,6 +325,7 @@ def test_git_settings_are_judged_as_git_reads_them(isolated_home: Home, tmp_path
     findings = doctor.check_git(context(isolated_home, tmp_path, environ=env, git=("git",)))
     found = {f.message.split(" ")[1] for f in findings}
     assert found == git_says_off
+    assert sorted(f.where for f in findings) == [f"{gitconfig}:2", f"{gitconfig}:6"]
 
 
 def test_conda_ssl_verify_false_with_a_yaml_comment(isolated_home: Home, tmp_path: Path) -> None:

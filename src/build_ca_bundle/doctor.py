@@ -405,6 +405,27 @@ def check_requirements_files(context: DoctorContext) -> list[Finding]:
 # --- other tools' config files ---------------------------------------------------------
 
 
+_GIT_SECTION = re.compile(r'\[\s*([-.\w]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
+_GIT_NAME = re.compile(r"([A-Za-z][-A-Za-z0-9]*)\s*(?:=|$|[;#])")
+
+
+def _git_line(path: Path, key: str) -> int | None:
+    """The line of ``path`` that sets ``key`` as git prints it (section and name in lower
+    case, a subsection as written): git says the file, not the line. The last one wins in
+    git, so the last such line."""
+    section, found = "", None
+    for number, line in enumerate(_read_lines(path) or [], start=1):
+        stripped = line.strip()
+        header = _GIT_SECTION.match(stripped)
+        if header is not None:
+            section = header[1].lower() + ("" if header[2] is None else f".{header[2]}")
+            stripped = stripped[header.end() :].strip()  # "[http] sslVerify = false"
+        name = _GIT_NAME.match(stripped)
+        if name is not None and f"{section}.{name[1].lower()}" == key:
+            found = number
+    return found
+
+
 def check_git(context: DoctorContext) -> list[Finding]:
     if context.git is None:
         return []
@@ -428,9 +449,10 @@ def check_git(context: DoctorContext) -> list[Finding]:
         # "sslVerify =" (an empty value) is false to git; a bare "sslVerify" is true.
         if value.strip().lower() in _FALSE or (equals and not value.strip()):
             where = origin.removeprefix("file:")
+            number = _git_line(Path(where), key)
             findings.append(
                 _error(
-                    where,
+                    where if number is None else f"{where}:{number}",
                     f"git {key} = {value.strip() or '(empty: false to git)'}: git skips TLS "
                     "verification",
                     f"git config --file {where} --unset {key}; then, if git needs the "
