@@ -394,6 +394,8 @@ def test_required_root_missing_changes_nothing(
     assert not bundle_path(isolated_home).exists()
     assert not isolated_home.pip_user_config.exists()
     assert "not enrolled?" in err
+    # "Nothing was changed": not even the data folder and the run lock made for the run.
+    assert not bundle_path(isolated_home).parent.exists()
     # Required and excluded: found, and left out on purpose. "Not enrolled yet?" sent IT
     # looking for a root the machine has.
     corporate = store.corporate.sha256

@@ -326,11 +326,29 @@ def build(options: BuildOptions) -> BuildReport:
             return _build(options)
         if options.scope is Scope.GLOBAL:
             bundle.check_machine_path(output)  # before the lock creates any folder
-        with bundle.run_lock(output):
-            _remove_killed_runs_temps(output)
-            return _build(options)
+        new_folder = not output.parent.exists()
+        try:
+            with bundle.run_lock(output):
+                _remove_killed_runs_temps(output)
+                return _build(options)
+        except BuildCABundleError:
+            if new_folder:
+                _remove_what_a_refused_first_run_made(output)
+            raise
     finally:  # a run refused before it wrote: its preload ends with it
         openssl.preloaded(paths.certifi_bundle())
+
+
+def _remove_what_a_refused_first_run_made(output: Path) -> None:
+    """A first run that refused (a required root missing, an extra CA path not there) said
+    "nothing was changed", and left the folder it had made for its lock, with the lock in
+    it. Its own lock files go, and the folder if that leaves it empty; never another
+    file (a run that wrote anything else is not a refused one)."""
+    for path in (output, extra_roots_path(output)):
+        if not os.path.lexists(path):
+            bundle.remove_locks(path)
+    with contextlib.suppress(OSError):
+        output.parent.rmdir()  # only if empty
 
 
 def side_files(output: Path) -> list[tuple[Path, str]]:
