@@ -502,16 +502,12 @@ def _extra_that_gave_no_root(
     with why each was left out."""
     findings = []
     for named in dict.fromkeys(_absolute_text(path) for path in options.extra_ca):
-
-        def given(origin: str, named: str = named) -> bool:
-            return origin == named or origin.startswith(named + os.sep)
-
-        if any(given(origin) for entry in selection.entries for origin in entry.origins):
+        if any(_is_in(origin, named) for entry in selection.entries for origin in entry.origins):
             continue
         why = [
             f"{item.certificate.label}: {item.reason}"
             for item in selection.excluded
-            if given(item.source)
+            if _is_in(item.source, named)
         ]
         if why:  # a path that gave nothing at all was refused already (exit 3)
             findings.append(
@@ -549,20 +545,9 @@ def _extra_ca_left_behind(
     content = bundle.read_existing(output) if gone else None
     if not content:
         return []
-    kept = {entry.certificate.sha256 for entry in selection.entries}
     findings = []
     for path in gone:
-        labels = []
-        # As the header writes it: a path with "é" in it is "\xe9" there, and was never found.
-        written = bundle.ascii_escaped(path)
-        for label, colons, origins in _HEADER_ORIGINS.findall(content):
-            sha256 = colons.decode("ascii").replace(":", "")
-            given = any(
-                origin in (path, written) or origin.startswith((path + os.sep, written + os.sep))
-                for origin in map(_absolute_text, origins.decode("ascii", "replace").split(", "))
-            )
-            if given and sha256 not in kept:
-                labels.append(label.decode("ascii", "replace"))
+        labels = _roots_it_would_drop(content, selection, path=path)
         if labels:
             findings.append(
                 Finding(
@@ -665,7 +650,7 @@ def _refuse_losing_unread_roots(
     if not content:
         return
     for source in unread:
-        labels = _roots_it_would_drop(content, selection, f"{source.name}:", prefix=True)
+        labels = _roots_it_would_drop(content, selection, source=source.name)
         if labels:
             why = "; ".join(problem.message for problem in source.unread)
             raise NoCertificatesError(
@@ -678,22 +663,32 @@ def _refuse_losing_unread_roots(
 
 
 def _roots_it_would_drop(
-    content: bytes, selection: Selection, origin: str, *, prefix: bool = False
+    content: bytes, selection: Selection, *, path: str = "", source: str = ""
 ) -> list[str]:
-    """The labels of the roots the bundle on disk has from ``origin`` (its "# Source:"
-    lines: that file's path, or with ``prefix`` a source's "name:") that this run's
-    selection lacks."""
+    """The labels of the roots the bundle on disk has (its "# Source:" lines) from the file
+    or folder ``path``, or from the source named ``source``, that this run's selection
+    lacks."""
     kept = {entry.certificate.sha256 for entry in selection.entries}
+    # As the header writes a path: one with "é" in it is "\xe9" there, and was never found.
+    written = bundle.ascii_escaped(path)
 
-    def came_from(given: str) -> bool:
-        return given.startswith(origin) if prefix else _absolute_text(given) == origin
+    def came_from(origin: str) -> bool:
+        if source:
+            return origin.startswith(f"{source}:")
+        origin = _absolute_text(origin)
+        return _is_in(origin, path) or _is_in(origin, written)
 
     return [
         label.decode("ascii", "replace")
         for label, colons, origins in _HEADER_ORIGINS.findall(content)
         if colons.decode("ascii").replace(":", "") not in kept
-        and any(came_from(given) for given in origins.decode("ascii", "replace").split(", "))
+        and any(came_from(origin) for origin in origins.decode("ascii", "replace").split(", "))
     ]
+
+
+def _is_in(origin: str, path: str) -> bool:
+    """Whether a root's origin is the file ``path``, or a file in the folder ``path``."""
+    return origin == path or origin.startswith(path + os.sep)
 
 
 def _refuse_losing_damaged_extra_roots(
@@ -705,7 +700,7 @@ def _refuse_losing_damaged_extra_roots(
     was refused already (_refuse_unread_extra_files). A bad block that lost nothing the
     bundle had is only said."""
     damaged = {
-        bundle.ascii_escaped(_absolute_text(problem.where.split(" (block ")[0])): problem
+        _absolute_text(problem.where.split(" (block ")[0]): problem
         for source in sources
         if source.kind is SourceKind.EXTRA and source.name != PINNED
         for problem in source.problems
@@ -715,7 +710,7 @@ def _refuse_losing_damaged_extra_roots(
     if not content:
         return
     for path, problem in damaged.items():
-        labels = _roots_it_would_drop(content, selection, path)
+        labels = _roots_it_would_drop(content, selection, path=path)
         if labels:
             raise ConfigError(
                 f"{problem.where}: {problem.message.removeprefix('skipped: ')}, and a rebuild "
