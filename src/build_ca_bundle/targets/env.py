@@ -339,22 +339,12 @@ def block(values: Mapping[str, str], shell: str) -> str:
     )
 
 
-def block_names(found: str, bundle: Path, path: Path) -> bool:
-    """True if our block ``found`` (in the start-up file ``path``) sets a variable to
-    ``bundle``: the line we write, quoted as that file's shell takes it. A path with a "'"
-    is quoted ("o'\\''brien"), and was never found as it is; one inside a longer path
-    ("/a/ca.pem" in "/x/a/ca.pem") was."""
-    line = SHELLS["fish" if path.suffix == ".fish" else "sh"]
-    return any(
-        f"{line(name, str(bundle))}\n" in found
-        for name, kind in BUNDLE_VARIABLES.items()
-        if kind == "bundle"
-    )
-
-
 def bundle_in_block(found: str, path: Path) -> str | None:
     """The bundle our block ``found`` (in the start-up file ``path``) names, from its
-    PIP_CERT line, unquoted as that file's shell reads it; None if no such line is there."""
+    PIP_CERT line, unquoted as that file's shell reads it; None if no such line is there.
+    (Undo looked for the bundle's path anywhere in the block: a path with a "'", quoted
+    "o'\\''brien", was never found, and one inside a longer path, "/a/ca.pem" in
+    "/x/a/ca.pem", was.)"""
     fish = path.suffix == ".fish"
     prefix = "set -gx PIP_CERT '" if fish else "export PIP_CERT='"
     for line in found.splitlines():

@@ -313,7 +313,7 @@ def _startup_block_not_ours(change: Change, bundle: Path) -> str | None:
     block = env.current_block(text)
     if block is None:
         return f"{LEFT_ALONE}our block is no longer there"
-    if not env.block_names(block, bundle, change.path):
+    if env.bundle_in_block(block, change.path) != str(bundle):
         return f"{LEFT_ALONE}the block names another bundle now (a run for it wrote it)"
     return None
 

@@ -111,17 +111,21 @@ def apply(plan: Plan) -> list[Change]:
 def not_ours_now(change: Change) -> str | None:
     """Why undo leaves the line alone (a person changed it since), or None if it is ours.
     ConfigError if the file cannot be read or parsed: undo then changes nothing there."""
-    _, document = _read(change.path)
+    return _read_for_undo(change)[1]
+
+
+def _read_for_undo(change: Change) -> tuple[str, str | None]:
+    """The file's text, and why undo leaves it alone (None: the line is ours)."""
+    text, document = _read(change.path)
     now = None if change.key not in document else _toml(document[change.key])
-    return None if now == change.new else tools.left_alone(now)
+    return text, None if now == change.new else tools.left_alone(now)
 
 
 def undo(change: Change, env: ToolEnvironment) -> str:
     """Put back the line from before our change, unless a person has changed it since."""
-    left_alone = not_ours_now(change)
+    text, left_alone = _read_for_undo(change)
     if left_alone is not None:
         return left_alone
-    text, _ = _read(change.path)
     original = tools.backup_if_only_ours(
         change,
         text,
