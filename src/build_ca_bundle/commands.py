@@ -335,9 +335,7 @@ def doctor(args: argparse.Namespace, options: BuildOptions) -> int:
         # Errors only, on stderr, as every --quiet run; but what makes exit 12, when no
         # error does (warnings alone gave exit 12 with nothing said).
         errors = [finding for finding in serious if finding.severity is Severity.ERROR]
-        for finding in errors or serious:
-            output.say(f"{finding.severity.value}: {finding}", sys.stderr)
-            output.say(f"  fix: {finding.fix}", sys.stderr)
+        output.findings_human(errors or serious, errors=sys.stderr, others=sys.stderr)
     else:
         for line in fixed:
             output.say(f"fixed: {line}")
@@ -394,10 +392,13 @@ def _built_otherwise(bundle: Path, arguments: list[str] | None) -> Finding:
     )
 
 
-# A build's flags that say nothing of what it set up: doctor's hint leaves them out (it
-# offered `build-ca-bundle --configure pip,git --no-verify doctor`), with their values.
-_OUTPUT_ONLY = {"--no-verify": 0, "-q": 0, "--quiet": 0, "--json": 0, "--verbose": 0, "--ci": 0}
-_NETWORK_ONLY = {"--proxy": 1, "--from-server": 1, "--pin": 1}
+# A build's flags that say nothing of what it set up, and how many values each takes:
+# doctor's hint leaves them out (it offered `build-ca-bundle --configure pip,git
+# --no-verify doctor`).
+_NOT_OF_THE_SETUP = {
+    **dict.fromkeys(("--no-verify", "-q", "--quiet", "--json", "--verbose", "--ci"), 0),
+    **dict.fromkeys(("--proxy", "--from-server", "--pin"), 1),
+}
 
 
 def _what_doctor_takes(arguments: list[str]) -> list[str]:
@@ -408,7 +409,7 @@ def _what_doctor_takes(arguments: list[str]) -> list[str]:
             skip -= 1
             continue
         name = argument.split("=", 1)[0]
-        dropped = {**_OUTPUT_ONLY, **_NETWORK_ONLY}.get(name)
+        dropped = _NOT_OF_THE_SETUP.get(name)
         if dropped is None:
             kept.append(argument)
         elif "=" not in argument:

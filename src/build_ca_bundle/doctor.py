@@ -322,13 +322,15 @@ def check_ca_variables_set_at_login(context: DoctorContext) -> list[Finding]:
     an earlier fix by hand beats pip's cert, and doctor said nothing of the line that sets
     it.) Our own block is not looked at; a value built from other variables is not
     guessed."""
+    from build_ca_bundle.targets.env import BEGIN, END
+
     findings = []
     for path in _startup_files(context):
         lines = _read_lines(path)
         ours = False
         for number, line in enumerate(lines or [], start=1):
-            if line.strip() in (_OUR_BLOCK_BEGIN, _OUR_BLOCK_END):
-                ours = line.strip() == _OUR_BLOCK_BEGIN
+            if line.strip() in (BEGIN, END):
+                ours = line.strip() == BEGIN
                 continue
             found = None if ours else _CA_ASSIGNMENT.match(_COMMENT.sub("", line))
             if found is None:
@@ -340,10 +342,6 @@ def check_ca_variables_set_at_login(context: DoctorContext) -> list[Finding]:
             if value is not None:
                 findings.extend(_named_file(f"{path}:{number}", name, value, context))
     return findings
-
-
-_OUR_BLOCK_BEGIN = "# >>> build-ca-bundle >>>"  # targets.env.BEGIN and END
-_OUR_BLOCK_END = "# <<< build-ca-bundle <<<"
 
 
 def _unquoted(value: str, home: Path) -> str | None:

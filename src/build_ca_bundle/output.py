@@ -72,12 +72,8 @@ def check_result(
             }
         )
         return
-    if quiet:  # errors only: a logon script's `--check --quiet` reads the exit code
-        pass
-    elif reason is not None:
-        say(f"stale: {reason}")
-    else:
-        say(f"current: {bundle_path(options)}")
+    if not quiet:  # errors only: a logon script's `--check --quiet` reads the exit code
+        say(f"stale: {reason}" if reason is not None else f"current: {bundle_path(options)}")
     for error in errors:
         say(error, sys.stderr)
 
@@ -291,12 +287,15 @@ def _changes_human(report: BuildReport) -> None:
             say("nothing to do: the bundle is current and every setting already points at it")
 
 
-def findings_human(findings: Sequence[Finding], *, errors: TextIO | None = None) -> None:
-    """Each finding and its fix; the errors to ``errors`` if given. A build sends them to
-    stderr (our setting will not apply, or verification is off), where a logon script that
-    discards stdout still keeps them; doctor's report is all of its stdout."""
+def findings_human(
+    findings: Sequence[Finding], *, errors: TextIO | None = None, others: TextIO | None = None
+) -> None:
+    """Each finding and its fix; the errors to ``errors`` and the rest to ``others`` if
+    given. A build sends errors to stderr (our setting will not apply, or verification is
+    off), where a logon script that discards stdout still keeps them; doctor's report is all
+    of its stdout, and all of its stderr under --quiet."""
     for finding in findings:
-        stream = errors if finding.severity.value == "error" else None
+        stream = errors if finding.severity.value == "error" else others
         say(f"{finding.severity.value}: {finding}", stream)
         say(f"  fix: {finding.fix}", stream)
 
