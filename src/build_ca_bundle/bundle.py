@@ -234,18 +234,18 @@ def check_machine_path(path: Path) -> None:
 
 
 def _existing(
-    items: Iterable[Path], checking: str | Callable[[], str]
+    items: Iterable[Path], checking: Callable[[], str] = str
 ) -> Iterator[tuple[Path, os.stat_result]]:
     """Each item that exists, with its own status (a link's, not its target's). A missing
-    one will be created by us, as root, with our modes."""
+    one will be created by us, as root, with our modes. ``checking``: what the error says
+    it was checked for, made only when one is said."""
     for item in items:
         try:
             info = item.lstat()
         except (FileNotFoundError, NotADirectoryError):  # a file on the way: said when made
             continue
         except OSError as exc:
-            said = checking if isinstance(checking, str) else checking()
-            raise UnsafePathError(f"cannot check {item}{said}: {exc.strerror}") from exc
+            raise UnsafePathError(f"cannot check {item}{checking()}: {exc.strerror}") from exc
         yield item, info
 
 
@@ -297,7 +297,7 @@ def checking_once() -> Iterator[None]:
 
 
 def _check_posix_machine_path(path: Path) -> None:
-    for item, info in _existing([path, *path.parents], ""):
+    for item, info in _existing([path, *path.parents]):
         if stat.S_ISLNK(info.st_mode):
             raise UnsafePathError(
                 f"{item} is a symlink: a machine-wide bundle must not be reached through one",
